@@ -1,0 +1,18 @@
+//! leukoscope-core: what the trainer and the edge device must agree on, defined once.
+//!
+//! - [`spec`]: the model as data (layers, presets, shapes, cost).
+//! - [`taxonomy`]: the class sets and how their labels map onto each other.
+//! - [`raster`]: RGB pixel buffers.
+//! - [`preprocess`]: the one routine that turns an image into the model's input.
+//! - [`artifact`]: the `.lsm` model file.
+//! - `network` (feature `burn`): a spec built as a trainable burn module.
+//! - `synth` (feature `synth`): synthetic smears with ground truth.
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod raster;
+pub mod spec;

@@ -1,0 +1,1 @@
+//! End-to-end tests across the leukoscope crates live in `tests/`.
