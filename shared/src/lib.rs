@@ -14,5 +14,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod artifact;
+#[cfg(feature = "burn")]
+pub mod network;
+pub mod preprocess;
 pub mod raster;
 pub mod spec;
+#[cfg(feature = "synth")]
+pub mod synth;
+pub mod taxonomy;

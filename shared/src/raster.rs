@@ -149,12 +149,16 @@ impl<'a> RgbView<'a> {
         let y = y.min(self.height);
         let width = width.min(self.width - x);
         let height = height.min(self.height - y);
+        if width == 0 || height == 0 {
+            return RgbView {
+                width: 0,
+                height: 0,
+                stride: self.stride,
+                data: &[],
+            };
+        }
         let start = y as usize * self.stride + x as usize * 3;
-        let end = if height == 0 {
-            start
-        } else {
-            start + (height as usize - 1) * self.stride + width as usize * 3
-        };
+        let end = start + (height as usize - 1) * self.stride + width as usize * 3;
         RgbView {
             width,
             height,

@@ -1,1 +1,1 @@
-//! End-to-end tests across the leukoscope crates live in `tests/`.
+//! End-to-end tests across the leukoscope crates; they live in `tests/`.

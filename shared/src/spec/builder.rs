@@ -78,7 +78,10 @@ impl SpecBuilder {
 
     /// Convolution without bias, batch norm, then `activation` if given.
     pub fn conv_bn(&mut self, conv: Conv2d, activation: Option<Activation>) -> ValueId {
-        self.conv(Conv2d { bias: false, ..conv });
+        self.conv(Conv2d {
+            bias: false,
+            ..conv
+        });
         let out = self.bn();
         match activation {
             Some(activation) => self.act(activation),

@@ -37,6 +37,9 @@ pub enum Preset {
     /// Study 004's DSCNet: dense blocks bridged by strided skip connections, ReLU and
     /// leaky ReLU, dropout 0.1.
     DscNet,
+    /// A minimal CNN (four conv-BN-ReLU-pool blocks, global pooling) that trains in
+    /// seconds on a CPU: for tests and the synthetic demonstration, never for patients.
+    TinyCnn,
 }
 
 /// Which classifier head to put on the backbone.
@@ -99,7 +102,7 @@ pub struct UnknownPreset {
 
 impl Preset {
     /// Every preset, smallest family first.
-    pub const ALL: [Preset; 10] = [
+    pub const ALL: [Preset; 11] = [
         Preset::EdgeS,
         Preset::SimpleCnn,
         Preset::AlexNet,
@@ -110,6 +113,7 @@ impl Preset {
         Preset::DenseNet121,
         Preset::EfficientNetB0,
         Preset::DscNet,
+        Preset::TinyCnn,
     ];
 
     /// The name used on the command line and in artifacts.
@@ -125,6 +129,24 @@ impl Preset {
             Preset::DenseNet121 => "densenet121",
             Preset::EfficientNetB0 => "efficientnet-b0",
             Preset::DscNet => "dscnet",
+            Preset::TinyCnn => "tiny-cnn",
+        }
+    }
+
+    /// One line on what the preset is.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Preset::EdgeS => "ours: compact inverted-residual net for int8 on the board (ships)",
+            Preset::SimpleCnn => "the studies' traditional CNN (study 002)",
+            Preset::AlexNet => "AlexNet (study 002)",
+            Preset::Vgg16 => "VGG-16 (studies 000, 002)",
+            Preset::SeedCnn13 => "13-conv optimized CNN, 5 blocks (study 001)",
+            Preset::ResNet18 => "ResNet-18",
+            Preset::ResNet50 => "ResNet-50 with dense + dropout head (study 000)",
+            Preset::DenseNet121 => "DenseNet-121 (study 000)",
+            Preset::EfficientNetB0 => "EfficientNet-B0 (study 000)",
+            Preset::DscNet => "dense blocks with skip connections (study 004)",
+            Preset::TinyCnn => "minimal CNN for tests and the synthetic demo; not for patients",
         }
     }
 
@@ -149,6 +171,7 @@ impl Preset {
             Preset::DenseNet121 => densenet121(&mut b, classes),
             Preset::EfficientNetB0 => efficientnet_b0(&mut b, classes),
             Preset::DscNet => dscnet(&mut b, classes),
+            Preset::TinyCnn => tiny_cnn(&mut b, classes),
         }
         b.build()
     }
@@ -441,5 +464,14 @@ fn dscnet(b: &mut SpecBuilder, classes: u32) {
     b.act(RELU);
     b.global_avg_pool();
     b.dropout(0.1);
+    b.dense(classes);
+}
+
+fn tiny_cnn(b: &mut SpecBuilder, classes: u32) {
+    for width in [16, 32, 64, 128] {
+        b.conv_bn(Conv2d::square(width, 3, 1, 1), Some(RELU));
+        b.max_pool(Pool2d::square(2, 2, 0));
+    }
+    b.global_avg_pool();
     b.dense(classes);
 }

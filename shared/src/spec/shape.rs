@@ -71,7 +71,9 @@ pub enum SpecError {
     #[error("the model has no layers")]
     Empty,
     /// The input shape has a zero dimension or a non-positive scale.
-    #[error("the input {channels}x{height}x{width} at {um_per_px} um/px is empty or has no valid scale")]
+    #[error(
+        "the input {channels}x{height}x{width} at {um_per_px} um/px is empty or has no valid scale"
+    )]
     InvalidInput {
         /// Input channels.
         channels: u32,
@@ -113,7 +115,9 @@ pub enum SpecError {
         found: Shape,
     },
     /// A dense layer got a feature map.
-    #[error("node {node} (dense): needs a vector, got a {found} feature map; flatten or pool it first")]
+    #[error(
+        "node {node} (dense): needs a vector, got a {found} feature map; flatten or pool it first"
+    )]
     ExpectedVector {
         /// The node.
         node: u32,
@@ -131,7 +135,9 @@ pub enum SpecError {
         what: &'static str,
     },
     /// Channels do not split into the convolution's groups.
-    #[error("node {node} (conv2d): {in_channels} input and {out_channels} output channels do not split into {groups} groups")]
+    #[error(
+        "node {node} (conv2d): {in_channels} input and {out_channels} output channels do not split into {groups} groups"
+    )]
     Groups {
         /// The node.
         node: u32,
@@ -143,7 +149,9 @@ pub enum SpecError {
         groups: u32,
     },
     /// The window does not fit in the padded input.
-    #[error("node {node} ({op}): a {kernel_h}x{kernel_w} window does not fit a {height}x{width} input with its padding")]
+    #[error(
+        "node {node} ({op}): a {kernel_h}x{kernel_w} window does not fit a {height}x{width} input with its padding"
+    )]
     WindowTooLarge {
         /// The node.
         node: u32,

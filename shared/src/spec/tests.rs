@@ -33,8 +33,18 @@ fn published_figures_match_at_224_with_1000_classes() {
     ];
     for (preset, params, macs) in cases {
         let spec = published(preset);
-        near(&alloc::format!("{preset} params"), spec.params().unwrap(), params, 0.0);
-        near(&alloc::format!("{preset} MACs"), spec.macs().unwrap(), macs, 0.02);
+        near(
+            &alloc::format!("{preset} params"),
+            spec.params().unwrap(),
+            params,
+            0.0,
+        );
+        near(
+            &alloc::format!("{preset} MACs"),
+            spec.macs().unwrap(),
+            macs,
+            0.02,
+        );
     }
 }
 
@@ -74,8 +84,16 @@ fn edge_s_fits_the_edge_budget() {
 #[test]
 fn seed_cnn13_has_13_convolutions_and_5_pools() {
     let spec = Preset::SeedCnn13.build(&PresetOptions::field(2));
-    let convs = spec.nodes.iter().filter(|n| matches!(n.op, Op::Conv2d(_))).count();
-    let pools = spec.nodes.iter().filter(|n| matches!(n.op, Op::MaxPool(_))).count();
+    let convs = spec
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv2d(_)))
+        .count();
+    let pools = spec
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::MaxPool(_)))
+        .count();
     assert_eq!((convs, pools), (13, 5));
 }
 
@@ -107,11 +125,20 @@ fn node(op: Op) -> Node {
 }
 
 fn wired(op: Op, inputs: &[ValueId]) -> Node {
-    Node { op, inputs: inputs.to_vec() }
+    Node {
+        op,
+        inputs: inputs.to_vec(),
+    }
 }
 
 fn head() -> [Node; 2] {
-    [node(Op::GlobalAvgPool), node(Op::Dense(Dense { out_features: 2, bias: true }))]
+    [
+        node(Op::GlobalAvgPool),
+        node(Op::Dense(Dense {
+            out_features: 2,
+            bias: true,
+        })),
+    ]
 }
 
 fn error_of(nodes: Vec<Node>) -> SpecError {
@@ -123,10 +150,16 @@ fn invalid_specs_get_named_errors() {
     assert_eq!(error_of(vec![]), SpecError::Empty);
     let mut bad_input = tiny(head().to_vec());
     bad_input.input.height = 0;
-    assert!(matches!(bad_input.analyze(), Err(SpecError::InvalidInput { .. })));
+    assert!(matches!(
+        bad_input.analyze(),
+        Err(SpecError::InvalidInput { .. })
+    ));
     bad_input.input.height = 8;
     bad_input.input.um_per_px = f32::NAN;
-    assert!(matches!(bad_input.analyze(), Err(SpecError::InvalidInput { .. })));
+    assert!(matches!(
+        bad_input.analyze(),
+        Err(SpecError::InvalidInput { .. })
+    ));
 
     assert_eq!(
         error_of(vec![wired(Op::Flatten, &[3])]),
@@ -139,27 +172,53 @@ fn invalid_specs_get_named_errors() {
     );
     assert!(matches!(
         error_of(vec![wired(Op::Add, &[0])]),
-        SpecError::InputCount { node: 0, op: "add", .. }
+        SpecError::InputCount {
+            node: 0,
+            op: "add",
+            ..
+        }
     ));
     assert!(matches!(
         error_of(vec![wired(Op::Flatten, &[0, 0])]),
-        SpecError::InputCount { node: 0, op: "flatten", .. }
+        SpecError::InputCount {
+            node: 0,
+            op: "flatten",
+            ..
+        }
     ));
     assert!(matches!(
-        error_of(vec![node(Op::Flatten), node(Op::MaxPool(Pool2d::square(2, 2, 0)))]),
+        error_of(vec![
+            node(Op::Flatten),
+            node(Op::MaxPool(Pool2d::square(2, 2, 0)))
+        ]),
         SpecError::ExpectedMap { node: 1, .. }
     ));
     assert!(matches!(
-        error_of(vec![node(Op::Dense(Dense { out_features: 2, bias: false }))]),
+        error_of(vec![node(Op::Dense(Dense {
+            out_features: 2,
+            bias: false
+        }))]),
         SpecError::ExpectedVector { node: 0, .. }
     ));
     assert!(matches!(
         error_of(vec![node(Op::Conv2d(Conv2d::square(4, 3, 0, 1)))]),
-        SpecError::ZeroParameter { node: 0, what: "stride", .. }
+        SpecError::ZeroParameter {
+            node: 0,
+            what: "stride",
+            ..
+        }
     ));
     assert!(matches!(
-        error_of(vec![node(Op::Conv2d(Conv2d { groups: 2, ..Conv2d::square(4, 3, 1, 1) }))]),
-        SpecError::Groups { node: 0, in_channels: 3, groups: 2, .. }
+        error_of(vec![node(Op::Conv2d(Conv2d {
+            groups: 2,
+            ..Conv2d::square(4, 3, 1, 1)
+        }))]),
+        SpecError::Groups {
+            node: 0,
+            in_channels: 3,
+            groups: 2,
+            ..
+        }
     ));
     assert!(matches!(
         error_of(vec![node(Op::Conv2d(Conv2d::square(4, 11, 1, 1)))]),
@@ -170,24 +229,44 @@ fn invalid_specs_get_named_errors() {
         SpecError::PoolPadding { node: 0, .. }
     ));
     assert!(matches!(
-        error_of(vec![node(Op::MaxPool(Pool2d::square(2, 2, 0))), wired(Op::Add, &[0, 1])]),
+        error_of(vec![
+            node(Op::MaxPool(Pool2d::square(2, 2, 0))),
+            wired(Op::Add, &[0, 1])
+        ]),
         SpecError::AddMismatch { node: 1, .. }
     ));
     assert!(matches!(
-        error_of(vec![node(Op::MaxPool(Pool2d::square(2, 2, 0))), wired(Op::Concat, &[0, 1])]),
+        error_of(vec![
+            node(Op::MaxPool(Pool2d::square(2, 2, 0))),
+            wired(Op::Concat, &[0, 1])
+        ]),
         SpecError::ConcatMismatch { node: 1, .. }
     ));
     assert!(matches!(
         error_of(vec![node(Op::Dropout { rate: 1.0 })]),
-        SpecError::OutOfRange { node: 0, what: "rate", .. }
+        SpecError::OutOfRange {
+            node: 0,
+            what: "rate",
+            ..
+        }
     ));
     assert!(matches!(
         error_of(vec![node(Op::BatchNorm { eps: 0.0 })]),
-        SpecError::OutOfRange { node: 0, what: "eps", .. }
+        SpecError::OutOfRange {
+            node: 0,
+            what: "eps",
+            ..
+        }
     ));
     assert!(matches!(
-        error_of(vec![node(Op::Activation(Activation::LeakyRelu { slope: f32::INFINITY }))]),
-        SpecError::OutOfRange { node: 0, what: "slope", .. }
+        error_of(vec![node(Op::Activation(Activation::LeakyRelu {
+            slope: f32::INFINITY
+        }))]),
+        SpecError::OutOfRange {
+            node: 0,
+            what: "slope",
+            ..
+        }
     ));
     assert!(matches!(
         error_of(vec![node(Op::BatchNorm { eps: 1e-5 })]),
@@ -198,8 +277,17 @@ fn invalid_specs_get_named_errors() {
         SpecError::TooLarge { node: 0 }
     ));
     // Every error names what to look at.
-    let message = alloc::format!("{}", error_of(vec![node(Op::Dense(Dense { out_features: 2, bias: false }))]));
-    assert!(message.contains("node 0") && message.contains("flatten"), "{message}");
+    let message = alloc::format!(
+        "{}",
+        error_of(vec![node(Op::Dense(Dense {
+            out_features: 2,
+            bias: false
+        }))])
+    );
+    assert!(
+        message.contains("node 0") && message.contains("flatten"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -218,7 +306,14 @@ fn residual_and_concat_shapes() {
         head()[1].clone(),
     ]);
     let a = spec.analyze().unwrap();
-    assert_eq!(a.shapes[4], Shape::Map { channels: 11, height: 8, width: 8 });
+    assert_eq!(
+        a.shapes[4],
+        Shape::Map {
+            channels: 11,
+            height: 8,
+            width: 8
+        }
+    );
     // conv 4*3*9 + conv 4*4*9 + SE (2*11 + 2 + 11*2 + 11) + dense (2*11 + 2)
     assert_eq!(a.params, 108 + 144 + 57 + 24);
     assert_eq!(a.macs, 64 * 108 + 64 * 144 + 2 * 11 * 2 + 22);

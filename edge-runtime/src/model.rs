@@ -1,0 +1,65 @@
+//! Loading the model a board runs: read, verify digest and signature, check consistency.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use leukoscope_core::artifact::{ArtifactError, ModelArtifact, TrustPolicy, VerifiedArtifact};
+
+/// Largest model file the edge reads: far above any model we ship (VGG-16 in f32 is about
+/// 550 MB), and it keeps a wrong path (a disk image, a video) from filling memory.
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelLoadError {
+    /// The file could not be read.
+    #[error("cannot read model {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than any model.
+    #[error("{} is {size} bytes, larger than any model ({MAX_MODEL_BYTES} bytes); is it the right file?", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The artifact was refused.
+    #[error("model {}: {source}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// The named reason.
+        #[source]
+        source: ArtifactError,
+    },
+}
+
+/// Reads and verifies the model at `path` under the board's `trust` policy.
+pub fn load_model(path: &Path, trust: &TrustPolicy) -> Result<VerifiedArtifact, ModelLoadError> {
+    let read_error = |source| ModelLoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    if size > MAX_MODEL_BYTES {
+        return Err(ModelLoadError::TooLarge {
+            path: path.to_owned(),
+            size,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_MODEL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    ModelArtifact::decode(&bytes, trust).map_err(|source| ModelLoadError::Refused {
+        path: path.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,28 @@
+//! Feeds arbitrary bytes to the artifact decoder, twice: as they are, and re-framed with a
+//! correct header and digest so the fuzzer also reaches the body decoder and the
+//! consistency checks (an attacker can always recompute a SHA-256).
+#![no_main]
+
+use leukoscope_core::artifact::{
+    DIGEST_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, ModelArtifact, TrustPolicy,
+};
+use libfuzzer_sys::fuzz_target;
+use sha2::{Digest, Sha256};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = ModelArtifact::decode(data, &TrustPolicy::any());
+
+    let mut framed = Vec::with_capacity(HEADER_LEN + data.len() + DIGEST_LEN);
+    framed.extend_from_slice(&MAGIC);
+    framed.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    framed.extend_from_slice(&0u16.to_le_bytes());
+    framed.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    framed.extend_from_slice(data);
+    let digest = Sha256::digest(&framed);
+    framed.extend_from_slice(&digest);
+    if let Ok(verified) = ModelArtifact::decode(&framed, &TrustPolicy::any()) {
+        // Whatever decodes passed validation, so it must encode and decode again.
+        let again = verified.artifact.encode().expect("a decoded artifact encodes");
+        ModelArtifact::decode(&again, &TrustPolicy::any()).expect("a re-encoded artifact decodes");
+    }
+});

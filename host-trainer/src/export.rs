@@ -1,0 +1,67 @@
+//! Packing a trained network into a `.lsm` artifact.
+
+use std::path::Path;
+
+use anyhow::Context;
+use burn::tensor::backend::Backend;
+use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance};
+use leukoscope_core::network::Network;
+use leukoscope_core::preprocess::Preprocess;
+use leukoscope_core::taxonomy::Taxonomy;
+
+/// The artifact for `network`, refusing one the edge would refuse.
+pub fn artifact<B: Backend>(
+    network: &Network<B>,
+    taxonomy: Taxonomy,
+    preprocess: Preprocess,
+    provenance: Provenance,
+) -> ModelArtifact {
+    ModelArtifact {
+        spec: network.spec().clone(),
+        taxonomy,
+        preprocess,
+        weights: network.weights(),
+        calibration: Calibration::default(),
+        provenance,
+    }
+}
+
+/// Encodes `artifact` and writes it to `path` atomically: a crash or a full disk leaves
+/// either the old file or the new one, never half of one.
+pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> anyhow::Result<()> {
+    let bytes = artifact
+        .encode()
+        .context("the trained model is inconsistent")?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Provenance stamped with this program's name, version and the time.
+pub fn provenance(training_config: String) -> Provenance {
+    Provenance {
+        tool: format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
+        git_commit: option_env!("LEUKOSCOPE_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .into(),
+        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        training_config,
+        ..Provenance::default()
+    }
+}
