@@ -8,7 +8,7 @@ use leukoscope_core::raster::RgbImage;
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The file could not be read.
-    #[error("cannot read frame {}: {source}", path.display())]
+    #[error("cannot read frame {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -17,7 +17,7 @@ pub enum FrameError {
         source: std::io::Error,
     },
     /// The bytes are not a supported image (JPEG, PNG, BMP, TIFF) or are cut short.
-    #[error("frame {} is not a readable image: {source}", path.display())]
+    #[error("frame {} is not a readable image", path.display())]
     Decode {
         /// The file, or the camera's name for a captured frame.
         path: PathBuf,

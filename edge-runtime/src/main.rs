@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use leukoscope_core::artifact::{PublicKey, TrustPolicy};
 use leukoscope_edge::model::load_model;
@@ -48,8 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             model,
             trusted_keys,
         } => {
-            let verified = load_model(&model, &TrustPolicy::only(trusted_keys))
-                .context("model check failed")?;
+            let verified = load_model(&model, &TrustPolicy::only(trusted_keys))?;
             let a = &verified.artifact;
             let classes: Vec<&str> = a.taxonomy.classes.iter().map(|c| c.name.as_str()).collect();
             println!("model      {}", model.display());

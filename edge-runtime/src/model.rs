@@ -13,7 +13,7 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
     /// The file could not be read.
-    #[error("cannot read model {}: {source}", path.display())]
+    #[error("cannot read model {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -30,7 +30,7 @@ pub enum ModelLoadError {
         size: u64,
     },
     /// The artifact was refused.
-    #[error("model {}: {source}", path.display())]
+    #[error("model {} is refused", path.display())]
     Refused {
         /// The file.
         path: PathBuf,

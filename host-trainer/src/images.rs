@@ -6,7 +6,7 @@ use leukoscope_core::raster::RgbImage;
 
 /// An image file that could not be read or decoded.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read image {}: {source}", path.display())]
+#[error("cannot read image {}", path.display())]
 pub struct ImageLoadError {
     /// The file.
     pub path: PathBuf,

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use leukoscope_core::artifact::{Metric, ModelArtifact, TrustPolicy};
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
+use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::{Cpu, CpuTrain, DeviceChoice};
 use leukoscope_trainer::export::{artifact, provenance, write_artifact};
@@ -38,8 +39,9 @@ enum Command {
         /// Passes over the training fields.
         #[arg(long, default_value_t = 10)]
         epochs: usize,
-        /// Side of the network's input in pixels (fields are drawn at 224 and resized).
-        #[arg(long, default_value_t = 64)]
+        /// Side of the synthetic fields and of the network's input, in pixels at the
+        /// 4-class data's scale (0.42 um per pixel).
+        #[arg(long, default_value_t = 96)]
         size: u32,
         /// Seeds the fields, the weights and the shuffling.
         #[arg(long, default_value_t = 7)]
@@ -123,10 +125,19 @@ fn demo(
         ..PresetOptions::field(taxonomy.len() as u32)
     });
     let started = Instant::now();
-    let train =
-        synthetic_fields(per_class, seed, &preprocess).context("drawing training fields")?;
-    let valid = synthetic_fields((per_class / 4).max(1), seed.wrapping_add(1), &preprocess)
-        .context("drawing validation fields")?;
+    let fields = FieldOptions {
+        size,
+        ..FieldOptions::default()
+    };
+    let train = synthetic_fields(per_class, seed, &fields, &preprocess)
+        .context("drawing training fields")?;
+    let valid = synthetic_fields(
+        (per_class / 4).max(1),
+        seed.wrapping_add(1),
+        &fields,
+        &preprocess,
+    )
+    .context("drawing validation fields")?;
     println!(
         "SYNTHETIC DEMONSTRATION - not for patients. {} training and {} held-out synthetic fields, drawn in {:.1} s",
         train.len(),

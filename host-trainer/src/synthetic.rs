@@ -11,23 +11,23 @@ use crate::examples::ExampleSet;
 #[derive(Debug, thiserror::Error)]
 pub enum SyntheticSetError {
     /// The generator refused its options.
-    #[error("synthetic field: {0}")]
+    #[error("cannot draw a synthetic field")]
     Synth(#[from] SynthError),
     /// The preprocessing refused the field.
-    #[error("preprocessing a synthetic field: {0}")]
+    #[error("cannot preprocess a synthetic field")]
     Preprocess(#[from] PreprocessError),
 }
 
-/// `per_class` fields of each b-all-4 class, preprocessed by `preprocess`, in a fixed
-/// order. Field `i` of class `c` is drawn from seed `(seed, c, i)`, so sets made with
-/// different `seed`s share no field.
+/// `per_class` fields of each b-all-4 class drawn with `options`, preprocessed by
+/// `preprocess`, in a fixed order. Field `i` of class `c` is drawn from seed
+/// `(seed, c, i)`, so sets made with different `seed`s share no field.
 pub fn synthetic_fields(
     per_class: usize,
     seed: u64,
+    options: &FieldOptions,
     preprocess: &Preprocess,
 ) -> Result<ExampleSet, SyntheticSetError> {
     let classes = synth::CLASS_NAMES.len() as u32;
-    let options = FieldOptions::default();
     let inputs: Vec<(Vec<f32>, u32)> = (0..classes)
         .flat_map(|class| (0..per_class).map(move |i| (class, i as u64)))
         .collect::<Vec<_>>()
@@ -37,7 +37,7 @@ pub fn synthetic_fields(
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(u64::from(class) << 40)
                 .wrapping_add(i);
-            let field = synth::field(class, field_seed, &options)?;
+            let field = synth::field(class, field_seed, options)?;
             Ok((preprocess.run_to_vec(field.image.view())?, class))
         })
         .collect::<Result<_, SyntheticSetError>>()?;
@@ -56,9 +56,10 @@ mod tests {
     #[test]
     fn sets_are_deterministic_balanced_and_disjoint() {
         let preprocess = Preprocess::field(32, 32);
-        let a = synthetic_fields(3, 1, &preprocess).unwrap();
-        let b = synthetic_fields(3, 1, &preprocess).unwrap();
-        let c = synthetic_fields(3, 2, &preprocess).unwrap();
+        let options = FieldOptions::default();
+        let a = synthetic_fields(3, 1, &options, &preprocess).unwrap();
+        let b = synthetic_fields(3, 1, &options, &preprocess).unwrap();
+        let c = synthetic_fields(3, 2, &options, &preprocess).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 12);
         assert_eq!(a.labels(), &[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);

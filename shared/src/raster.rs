@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 /// An owned 8-bit RGB image, rows top to bottom, pixels interleaved `R, G, B`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RgbImage {
     width: u32,
     height: u32,
@@ -109,6 +110,7 @@ impl RgbImage {
 
 /// A borrowed rectangle of RGB pixels (a whole image or a window of a larger frame).
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RgbView<'a> {
     width: u32,
     height: u32,

@@ -5,6 +5,7 @@ use leukoscope_core::artifact::{self, ArtifactError, SigningKey, TrustPolicy};
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
+use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_edge::model::{ModelLoadError, load_model};
 use leukoscope_trainer::backend::{Cpu, CpuTrain};
@@ -27,8 +28,9 @@ fn trained_model_is_exported_signed_and_verified_on_the_edge() {
         input_size: size,
         ..PresetOptions::field(4)
     });
-    let train = synthetic_fields(8, 1, &preprocess).unwrap();
-    let valid = synthetic_fields(4, 2, &preprocess).unwrap();
+    let fields = FieldOptions::default();
+    let train = synthetic_fields(8, 1, &fields, &preprocess).unwrap();
+    let valid = synthetic_fields(4, 2, &fields, &preprocess).unwrap();
     let config = FitConfig {
         epochs: 1,
         batch_size: 8,

@@ -7,6 +7,7 @@ use super::keys::{Digest, KeyList, PublicKey};
 
 /// Why an artifact was refused.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ArtifactError {
     /// The file does not start with the `.lsm` magic bytes.
     #[error("not a leukoscope model file (.lsm): the magic bytes are missing")]
@@ -81,10 +82,10 @@ pub enum ArtifactError {
         reason: &'static str,
     },
     /// The network itself is invalid.
-    #[error("model file holds an invalid network: {0}")]
+    #[error("model file holds an invalid network")]
     InvalidSpec(#[from] SpecError),
     /// The preprocessing is invalid.
-    #[error("model file holds an invalid preprocessing: {0}")]
+    #[error("model file holds an invalid preprocessing")]
     InvalidPreprocess(#[from] PreprocessError),
     /// The network's output and the taxonomy disagree.
     #[error("the network scores {outputs} classes but the taxonomy names {classes}")]

@@ -12,6 +12,7 @@ use super::error::ArtifactError;
 
 /// SHA-256 of an artifact's header and body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Digest(pub [u8; 32]);
 
 impl fmt::Display for Digest {
@@ -22,6 +23,7 @@ impl fmt::Display for Digest {
 
 /// An ed25519 public key; shown and parsed as 64 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PublicKey(pub [u8; 32]);
 
 impl fmt::Display for PublicKey {
@@ -32,6 +34,7 @@ impl fmt::Display for PublicKey {
 
 /// A key that is not 64 hex digits.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[error("{0:?} is not an ed25519 public key (64 hex digits)")]
 pub struct BadKey(pub String);
 
@@ -47,6 +50,7 @@ impl FromStr for PublicKey {
 
 /// Keys listed in a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct KeyList(pub Vec<PublicKey>);
 
 impl fmt::Display for KeyList {
@@ -101,6 +105,7 @@ impl fmt::Debug for SigningKey {
 
 /// Which artifacts a device accepts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TrustPolicy {
     /// When not empty, only artifacts signed by one of these keys load.
     pub trusted_keys: Vec<PublicKey>,

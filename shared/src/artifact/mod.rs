@@ -33,6 +33,7 @@ pub const SIGNATURE_LEN: usize = 32 + 64;
 
 /// A trained model with everything needed to run it and to know where it came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ModelArtifact {
     /// The network.
     pub spec: ModelSpec,
@@ -51,6 +52,7 @@ pub struct ModelArtifact {
 /// The network's parameters: one f32 tensor per entry of
 /// [`ModelSpec::parameter_layout`], in that order, each flattened row-major.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Weights {
     /// Tensor values.
     pub tensors: Vec<Vec<f32>>,
@@ -58,6 +60,7 @@ pub struct Weights {
 
 /// Post-hoc calibration of the scores.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Calibration {
     /// Logits are divided by this before the softmax (temperature scaling); 1 is none.
     pub temperature: f32,
@@ -76,6 +79,7 @@ impl Default for Calibration {
 
 /// Where a model came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Provenance {
     /// The program and version that wrote it (`leukoscope-train 0.1.0`).
     pub tool: String,
@@ -93,6 +97,7 @@ pub struct Provenance {
 
 /// Identifies a training set without containing it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DatasetFingerprint {
     /// Name or path the user gave.
     pub name: String,
@@ -104,6 +109,7 @@ pub struct DatasetFingerprint {
 
 /// One named figure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metric {
     /// What it measures (`macro_f1`).
     pub name: String,
@@ -113,6 +119,7 @@ pub struct Metric {
 
 /// A decoded artifact with what was verified about it.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct VerifiedArtifact {
     /// The model.
     pub artifact: ModelArtifact,
@@ -171,9 +178,8 @@ impl ModelArtifact {
             }
         }
         let c = self.calibration;
-        if !(c.temperature.is_finite() && c.temperature > 0.0)
-            || !(0.0..=1.0).contains(&c.unidentified_below)
-        {
+        let temperature_ok = c.temperature.is_finite() && c.temperature > 0.0;
+        if !(temperature_ok && (0.0..=1.0).contains(&c.unidentified_below)) {
             return Err(ArtifactError::InvalidCalibration {
                 temperature: c.temperature,
                 unidentified_below: c.unidentified_below,

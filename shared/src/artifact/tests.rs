@@ -282,7 +282,9 @@ fn body_errors_behind_a_valid_digest() {
 
 #[test]
 fn inconsistent_models_are_refused_on_encode_and_decode() {
-    let cases: Vec<(fn(&mut ModelArtifact), fn(&ArtifactError) -> bool)> = vec![
+    type Breakage = fn(&mut ModelArtifact);
+    type Expectation = fn(&ArtifactError) -> bool;
+    let cases: Vec<(Breakage, Expectation)> = vec![
         (
             |a| a.spec.nodes.clear(),
             |e| matches!(e, ArtifactError::InvalidSpec(crate::spec::SpecError::Empty)),
