@@ -1,15 +1,35 @@
 //! leukoscope-trainer: turns smear images into a validated, exportable classifier.
 //!
 //! - [`backend`]: which burn backend trains (CPU through `flex`, NVIDIA GPUs through `cuda`).
+//! - [`bench`](mod@bench): training throughput, measured the way the PyTorch peer measures it.
 //! - [`images`]: decoding image files into the core's pixel buffers.
-//! - [`examples`]: preprocessed examples in memory, and their batches.
+//! - [`loader`]: batches prepared on worker threads, repeatable under a seed.
+//! - [`dataset`]: labelled image sets on disk, their near-duplicate groups, group-aware splits.
+//! - [`augment`]: random flips, turns, rotation, zoom, stain and colour jitter and blur of source images.
+//! - [`examples`]: preprocessed examples held in memory.
 //! - [`synthetic`]: training sets drawn from the core's synthetic smear generator.
-//! - [`fit`]: the training loop.
+//! - [`files`]: samples read from image files, augmented and preprocessed.
+//! - [`fit`]: the training loop: losses, optimizers, schedules, validation, checkpoints.
+//! - [`loss`]: cross-entropy, Tversky, KL-divergence and focal losses, with class weights.
+//! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
+//! - [`schedule`]: learning-rate warm-up and constant, cosine or step decay.
 //! - [`export`]: a trained network packed into a `.lsm` artifact.
+//! - [`metrics`]: confusion matrices, per-class and macro figures, ROC AUC, calibration, fold summaries.
+//! - [`report`]: epoch metrics files, PNG plots and the markdown run report.
 
+pub mod augment;
 pub mod backend;
+pub mod bench;
+pub mod dataset;
 pub mod examples;
 pub mod export;
+pub mod files;
 pub mod fit;
 pub mod images;
+pub mod loader;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod report;
+pub mod schedule;
 pub mod synthetic;

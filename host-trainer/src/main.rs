@@ -1,22 +1,19 @@
 //! `leukoscope-train`: trains, evaluates and exports leukoscope's classifiers.
 
+mod commands;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use leukoscope_core::artifact::{Metric, ModelArtifact, TrustPolicy};
-use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
-use leukoscope_core::synth::FieldOptions;
-use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_trainer::backend::{Cpu, CpuTrain, DeviceChoice};
-use leukoscope_trainer::export::{artifact, provenance, write_artifact};
-use leukoscope_trainer::fit::{FitConfig, fit, predict};
-use leukoscope_trainer::synthetic::synthetic_fields;
+use leukoscope_trainer::backend::DeviceChoice;
+use leukoscope_trainer::dataset::DatasetFormat;
 
-/// Train, evaluate and export leukoscope's white-cell classifiers.
+use commands::train::TrainArgs;
+
+/// Train, cross-validate, evaluate and export leukoscope's white-cell classifiers.
+/// Models are decision support, to be confirmed by a trained reader.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -26,11 +23,46 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train one model with a group-aware hold-out split; writes a run folder with the
+    /// resolved config, per-epoch metrics (CSV, JSON), checkpoints, the best model
+    /// (model.lsm), validation figures, plots and report.md.
+    Train(TrainArgs),
+    /// k-fold cross-validation by group: one model per fold (in --out/fold-k), then the
+    /// mean ± std of every figure and pooled out-of-fold figures.
+    Cv {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+    },
+    /// Evaluate a model (.lsm, or a run folder) on a labelled dataset.
+    Eval {
+        /// The .lsm model, or a run folder holding model.lsm.
+        #[arg(long)]
+        model: PathBuf,
+        /// The labelled dataset (same layouts as `train`).
+        #[arg(long)]
+        data: PathBuf,
+        /// How to read --data: auto, folders, cnmc, all-idb or csv.
+        #[arg(long, default_value = "auto")]
+        format: DatasetFormat,
+        /// Score in this class set instead of the model's (all-binary maps Benign to
+        /// Normal and the B-ALL subtypes to ALL).
+        #[arg(long)]
+        taxonomy: Option<String>,
+        /// Write the figures here as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Images per inference batch.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+    },
     /// Train a small CNN on synthetic smear fields (no patient images), check it on
-    /// held-out synthetic fields and export it as a .lsm model. A demonstration of the
-    /// whole training path; the model knows nothing of real blood.
+    /// held-out synthetic fields and export it as a .lsm model: the whole training path
+    /// in about a minute. The model knows nothing of real blood.
     Demo {
-        /// Folder for the model and its report.
+        /// Run folder.
         #[arg(long, default_value = "runs/demo")]
         out: PathBuf,
         /// Synthetic training fields per class (validation uses a quarter as many).
@@ -39,16 +71,50 @@ enum Command {
         /// Passes over the training fields.
         #[arg(long, default_value_t = 10)]
         epochs: usize,
-        /// Side of the synthetic fields and of the network's input, in pixels at the
+        /// Side of the synthetic fields and of the network input, in pixels at the
         /// 4-class data's scale (0.42 um per pixel).
         #[arg(long, default_value_t = 96)]
         size: u32,
         /// Seeds the fields, the weights and the shuffling.
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Where to train: cpu, or cuda[:N] in a build with the `cuda` feature.
+        /// cpu, or cuda[:N] in a build with the `cuda` feature.
         #[arg(long, default_value = "cpu")]
         device: DeviceChoice,
+    },
+    /// Measure training throughput (images/s) beside PyTorch on the same network, batch,
+    /// threads and device, in the same run; prints the ratio. A benchmark, not a test.
+    BenchTrain {
+        /// Presets to measure (repeat the flag).
+        #[arg(long = "model", default_values = ["edge-s", "resnet50"])]
+        models: Vec<Preset>,
+        /// Side of the square input.
+        #[arg(long, default_value_t = 224)]
+        size: u32,
+        /// Examples per step.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// CPU threads for both engines (0: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// cpu, or cuda[:N] in a build with the `cuda` feature.
+        #[arg(long, default_value = "cpu")]
+        device: DeviceChoice,
+        /// The PyTorch peer script.
+        #[arg(long, default_value = "bench/pytorch_peer.py")]
+        peer: PathBuf,
+        /// Python interpreter with torch installed.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Also write the figures here as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// List the model presets with their cost at a given input size.
     Presets {
@@ -62,6 +128,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,6 +146,61 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Train(args) => commands::train::train(args),
+        Command::Cv { args, folds } => commands::train::cross_validate(args, folds),
+        Command::Eval {
+            model,
+            data,
+            format,
+            taxonomy,
+            json,
+            batch,
+        } => commands::eval::run(commands::eval::EvalOptions {
+            model,
+            data,
+            format,
+            taxonomy,
+            json,
+            batch,
+        }),
+        Command::Demo {
+            out,
+            per_class,
+            epochs,
+            size,
+            seed,
+            device,
+        } => commands::demo::demo(commands::demo::DemoOptions {
+            out,
+            per_class,
+            epochs,
+            size,
+            seed,
+            device,
+        }),
+        Command::BenchTrain {
+            models,
+            size,
+            batch,
+            steps,
+            warmup,
+            threads,
+            device,
+            peer,
+            python,
+            json,
+        } => commands::bench::run(commands::bench::BenchOptions {
+            models,
+            size,
+            batch,
+            steps,
+            warmup,
+            threads,
+            device,
+            peer_script: peer,
+            python,
+            json,
+        }),
         Command::Presets { size, classes } => {
             println!(
                 "{:<16} {:>12} {:>12}  description",
@@ -96,127 +224,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Demo {
-            out,
-            per_class,
-            epochs,
-            size,
-            seed,
-            device,
-        } => demo(out, per_class, epochs, size, seed, device),
     }
-}
-
-fn demo(
-    out: PathBuf,
-    per_class: usize,
-    epochs: usize,
-    size: u32,
-    seed: u64,
-    device: DeviceChoice,
-) -> anyhow::Result<()> {
-    if device != DeviceChoice::Cpu {
-        bail!("the demo trains on the CPU; use `train --device {device}` for GPU training");
-    }
-    let taxonomy = Taxonomy::b_all_4();
-    let preprocess = Preprocess::field(size, size);
-    let spec = Preset::TinyCnn.build(&PresetOptions {
-        input_size: size,
-        ..PresetOptions::field(taxonomy.len() as u32)
-    });
-    let started = Instant::now();
-    let fields = FieldOptions {
-        size,
-        ..FieldOptions::default()
-    };
-    let train = synthetic_fields(per_class, seed, &fields, &preprocess)
-        .context("drawing training fields")?;
-    let valid = synthetic_fields(
-        (per_class / 4).max(1),
-        seed.wrapping_add(1),
-        &fields,
-        &preprocess,
-    )
-    .context("drawing validation fields")?;
-    println!(
-        "SYNTHETIC DEMONSTRATION - not for patients. {} training and {} held-out synthetic fields, drawn in {:.1} s",
-        train.len(),
-        valid.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let config = FitConfig {
-        epochs,
-        batch_size: 16,
-        learning_rate: 3e-3,
-        seed,
-        symmetries: true,
-    };
-    let cpu = Default::default();
-    let fitted = fit::<CpuTrain>(&spec, &train, &valid, &config, &cpu, |e| {
-        println!(
-            "epoch {:>3}/{epochs}  train loss {:.3} acc {:.3}  valid loss {:.3} acc {:.3}  {:.0} img/s  {:.1} s",
-            e.epoch,
-            e.train_loss,
-            e.train_accuracy,
-            e.valid_loss,
-            e.valid_accuracy,
-            e.images_per_second,
-            e.seconds
-        )
-    })?;
-
-    let probabilities = predict::<Cpu>(&fitted.network, &valid, 64, &cpu);
-    let classes = taxonomy.len();
-    let mut confusion = vec![vec![0usize; classes]; classes];
-    for (p, &truth) in probabilities.iter().zip(valid.labels()) {
-        let predicted = p
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i);
-        confusion[truth as usize][predicted] += 1;
-    }
-    let correct: usize = (0..classes).map(|i| confusion[i][i]).sum();
-    let accuracy = correct as f64 / valid.len() as f64;
-    println!("\nheld-out confusion (rows = truth, columns = prediction):");
-    println!(
-        "{:>12} {}",
-        "",
-        taxonomy
-            .classes
-            .iter()
-            .map(|c| format!("{:>12}", c.name))
-            .collect::<String>()
-    );
-    for (i, row) in confusion.iter().enumerate() {
-        println!(
-            "{:>12} {}",
-            taxonomy.class_name(i as u32),
-            row.iter().map(|n| format!("{n:>12}")).collect::<String>()
-        );
-    }
-    println!("held-out accuracy {accuracy:.3}");
-
-    let mut provenance = provenance(serde_json::to_string(&config)?);
-    provenance.dataset.name = format!("synthetic b-all-4 fields, seed {seed}");
-    provenance.dataset.images = train.len() as u64;
-    provenance.metrics = vec![Metric {
-        name: "synthetic_accuracy".into(),
-        value: accuracy,
-    }];
-    let model = artifact(&fitted.network, taxonomy, preprocess, provenance);
-    let path = out.join("synthetic-demo.lsm");
-    write_artifact(&model, &path)?;
-    // Read it back the way the edge will, so a broken export fails here and not on a board.
-    let bytes = std::fs::read(&path).with_context(|| format!("reading back {}", path.display()))?;
-    let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
-        .with_context(|| format!("{} does not verify", path.display()))?;
-    println!(
-        "wrote {} ({} bytes, digest {}) in {:.1} s total",
-        path.display(),
-        bytes.len(),
-        verified.digest,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }

@@ -10,7 +10,9 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_edge::model::{ModelLoadError, load_model};
 use leukoscope_trainer::backend::{Cpu, CpuTrain};
 use leukoscope_trainer::export::{artifact, provenance, write_artifact, write_atomically};
-use leukoscope_trainer::fit::{FitConfig, fit, predict};
+use std::sync::Arc;
+
+use leukoscope_trainer::fit::{Recipe, fit, predict_source};
 use leukoscope_trainer::synthetic::synthetic_fields;
 
 fn refused(result: Result<artifact::VerifiedArtifact, ModelLoadError>) -> ArtifactError {
@@ -29,19 +31,22 @@ fn trained_model_is_exported_signed_and_verified_on_the_edge() {
         ..PresetOptions::field(4)
     });
     let fields = FieldOptions::default();
-    let train = synthetic_fields(8, 1, &fields, &preprocess).unwrap();
-    let valid = synthetic_fields(4, 2, &fields, &preprocess).unwrap();
-    let config = FitConfig {
-        epochs: 1,
-        batch_size: 8,
-        learning_rate: 1e-3,
-        seed: 3,
-        symmetries: false,
-    };
+    let train = Arc::new(synthetic_fields(8, 1, &fields, &preprocess).unwrap());
+    let valid = Arc::new(synthetic_fields(4, 2, &fields, &preprocess).unwrap());
     let device = Default::default();
-    let fitted = fit::<CpuTrain>(&spec, &train, &valid, &config, &device, |_| {}).unwrap();
+    let fitted = fit::<CpuTrain, _, _>(
+        &spec,
+        &Taxonomy::b_all_4(),
+        train,
+        Arc::clone(&valid),
+        &Recipe::new(1, 8, 3),
+        &device,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
     let model = artifact(
-        &fitted.network,
+        &fitted.best,
         Taxonomy::b_all_4(),
         preprocess,
         provenance("{}".into()),
@@ -67,8 +72,8 @@ fn trained_model_is_exported_signed_and_verified_on_the_edge() {
     let rebuilt =
         Network::<Cpu>::from_weights(&on_edge.artifact.spec, &on_edge.artifact.weights, &device)
             .unwrap();
-    let before = predict::<Cpu>(&fitted.network, &valid, 16, &device);
-    let after = predict::<Cpu>(&rebuilt, &valid, 16, &device);
+    let (before, _, _) = predict_source(&fitted.best, Arc::clone(&valid), 16, &device);
+    let (after, _, _) = predict_source(&rebuilt, valid, 16, &device);
     for (a, b) in before.iter().zip(&after) {
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");

@@ -37,7 +37,7 @@ fn every_preset_runs_forward_and_keeps_its_weights() {
         // The smallest size at which every preset still has a valid shape (AlexNet's 11x11
         // stride-4 stem and three pools).
         let spec = preset.build(&options(64, 3));
-        let network = Network::<Cpu>::new(&spec, &device).unwrap();
+        let network = Network::<Cpu>::new(&spec, 1, &device).unwrap();
         let input = random_input(2, 64);
         let logits = network.forward(input.clone());
         assert_eq!(logits.dims(), [2, 3], "{preset}");
@@ -102,7 +102,7 @@ fn forward_matches_hand_computation() {
 fn wrong_weights_are_refused() {
     let spec = Preset::SimpleCnn.build(&options(32, 2));
     let device = Default::default();
-    let mut weights = Network::<Cpu>::new(&spec, &device).unwrap().weights();
+    let mut weights = Network::<Cpu>::new(&spec, 1, &device).unwrap().weights();
     weights.tensors[1].push(0.0);
     assert!(matches!(
         Network::<Cpu>::from_weights(&spec, &weights, &device),
@@ -120,7 +120,7 @@ fn gradients_reach_every_trainable_tensor_and_batch_norm_learns_statistics() {
     type Train = Autodiff<Cpu>;
     let device = Default::default();
     let spec = Preset::EfficientNetB0.build(&options(32, 2));
-    let network = Network::<Train>::new(&spec, &device).unwrap();
+    let network = Network::<Train>::new(&spec, 2, &device).unwrap();
     let input = Tensor::<Train, 4>::random([2, 3, 32, 32], Distribution::Normal(0.5, 1.0), &device);
     let loss = network.forward(input).powf_scalar(2.0).mean();
     let grads = loss.backward();
@@ -154,7 +154,7 @@ fn running_statistics_converge_to_the_batch_statistics() {
     type Train = Autodiff<Cpu>;
     let device = Default::default();
     let spec = Preset::TinyCnn.build(&options(32, 3));
-    let network = Network::<Train>::new(&spec, &device).unwrap();
+    let network = Network::<Train>::new(&spec, 2, &device).unwrap();
     let input =
         Tensor::<Train, 4>::random([64, 3, 32, 32], Distribution::Normal(0.3, 2.0), &device);
     let mut training = network.forward(input.clone());
@@ -170,4 +170,19 @@ fn running_statistics_converge_to_the_batch_statistics() {
         .into_scalar();
     let scale = inference.abs().max().into_scalar();
     assert!(diff < 0.02 * scale.max(1.0), "diff {diff} at scale {scale}");
+}
+
+#[test]
+fn initialization_depends_on_the_seed_alone() {
+    let device = Default::default();
+    let spec = Preset::EdgeS.build(&options(64, 4));
+    let a = Network::<Cpu>::new(&spec, 5, &device).unwrap().weights();
+    let b = Network::<Cpu>::new(&spec, 5, &device).unwrap().weights();
+    let c = Network::<Cpu>::new(&spec, 6, &device).unwrap().weights();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // PyTorch's default bounds: the first convolution has fan-in 3 * 3 * 3.
+    let bound = 1.0 / 27f32.sqrt();
+    assert!(a.tensors[0].iter().all(|w| w.abs() <= bound));
+    assert!(a.tensors[0].iter().any(|w| w.abs() > 0.9 * bound));
 }

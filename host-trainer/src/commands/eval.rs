@@ -1,0 +1,132 @@
+//! `leukoscope-train eval`: a model's figures on a labelled folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::network::Network;
+use leukoscope_core::taxonomy::Taxonomy;
+use leukoscope_trainer::backend::Cpu;
+use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
+use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::fit::predict_source;
+use leukoscope_trainer::metrics::{coarsen, evaluate};
+
+use super::run::write_json;
+
+/// Options of `eval`.
+pub struct EvalOptions {
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub format: DatasetFormat,
+    pub taxonomy: Option<String>,
+    pub json: Option<PathBuf>,
+    pub batch: usize,
+}
+
+/// The model file behind `path`: a `.lsm`, or a run folder holding `model.lsm`.
+fn model_file(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_dir() {
+        let inside = path.join("model.lsm");
+        if inside.exists() {
+            return Ok(inside);
+        }
+        bail!(
+            "{} holds no model.lsm (has its run finished an epoch?)",
+            path.display()
+        );
+    }
+    Ok(path.to_owned())
+}
+
+pub fn run(options: EvalOptions) -> anyhow::Result<()> {
+    let file = model_file(&options.model)?;
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
+        .with_context(|| format!("{} is refused", file.display()))?;
+    let model = verified.artifact;
+    let device = Default::default();
+    let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
+
+    let target = match &options.taxonomy {
+        Some(name) if *name != model.taxonomy.name => Some(Taxonomy::named(name)?),
+        _ => None,
+    };
+    // Labels are read in the model's own classes when the folders name them (then mapped
+    // to a coarser --taxonomy after prediction), else in the --taxonomy's (C-NMC's
+    // hem/all folders for a 4-class model, say).
+    let scan = ScanOptions {
+        format: options.format,
+        ..ScanOptions::default()
+    };
+    let (dataset, labelled_in_target) = match (
+        Dataset::open(&options.data, &model.taxonomy, &scan),
+        &target,
+    ) {
+        (Ok(d), _) => (d, false),
+        (Err(_), Some(t)) => (Dataset::open(&options.data, t, &scan)?, true),
+        (Err(e), None) => return Err(e.into()),
+    };
+    println!("{}", dataset.summary());
+    let files = Arc::new(ImageFiles::new(
+        dataset.samples.iter().map(|s| (s.path.clone(), s.label)),
+        model.preprocess.clone(),
+        None,
+    ));
+    let (probabilities, labels, unreadable) =
+        predict_source(&network, files, options.batch, &device);
+    let skipped = (dataset.skipped.len() + unreadable) as u64;
+    let evaluation = match &target {
+        Some(t) if labelled_in_target => {
+            let mapping = model.taxonomy.mapping_to(t)?;
+            let coarse: Vec<Vec<f32>> = probabilities
+                .iter()
+                .map(|p| {
+                    let mut q = vec![0.0; t.len()];
+                    for (i, &v) in p.iter().enumerate() {
+                        q[mapping[i] as usize] += v;
+                    }
+                    q
+                })
+                .collect();
+            evaluate(&coarse, &labels, t, skipped)?
+        }
+        Some(t) => {
+            let (p, l) = coarsen(&probabilities, &labels, &model.taxonomy, t)?;
+            evaluate(&p, &l, t, skipped)?
+        }
+        None => evaluate(&probabilities, &labels, &model.taxonomy, skipped)?,
+    };
+    println!(
+        "model {} ({}, digest {})",
+        file.display(),
+        model.spec.name,
+        verified.digest
+    );
+    println!(
+        "{} images ({} skipped): accuracy {:.4}, macro F1 {:.4}, weighted F1 {:.4}",
+        evaluation.n_images,
+        evaluation.n_skipped,
+        evaluation.accuracy,
+        evaluation.macro_f1,
+        evaluation.weighted_f1
+    );
+    for c in &evaluation.per_class {
+        println!(
+            "  {:<12} precision {:.4} recall {:.4} F1 {:.4} specificity {:.4} AUC {} (n = {})",
+            c.class,
+            c.precision,
+            c.recall,
+            c.f1,
+            c.specificity,
+            c.auc.map_or("n/a".into(), |a| format!("{a:.4}")),
+            c.support
+        );
+    }
+    if let Some(path) = &options.json {
+        write_json(path, &evaluation)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

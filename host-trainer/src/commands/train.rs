@@ -1,0 +1,389 @@
+//! `leukoscope-train train` and `leukoscope-train cv`: training on image folders with a
+//! group-aware hold-out split, or k-fold cross-validation with one model per fold.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use leukoscope_core::preprocess::Preprocess;
+use leukoscope_core::spec::{InputKind, Preset, PresetOptions};
+use leukoscope_core::taxonomy::Taxonomy;
+use leukoscope_trainer::augment::Augment;
+use leukoscope_trainer::backend::DeviceChoice;
+use leukoscope_trainer::dataset::{
+    Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout, group_k_fold,
+};
+use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::fit::{Imbalance, Recipe};
+use leukoscope_trainer::loss::LossKind;
+use leukoscope_trainer::metrics::{evaluate, summarize};
+use leukoscope_trainer::optim::OptimizerKind;
+use leukoscope_trainer::report::{self, Figure, ReportInput};
+use leukoscope_trainer::schedule::Schedule;
+use serde_json::json;
+
+use super::run::{RunPlan, RunResult, execute, write_json};
+
+/// The data, model and recipe flags shared by `train` and `cv`.
+#[derive(Args, Clone, Debug)]
+pub struct TrainArgs {
+    /// Dataset: a folder of class folders, a C-NMC 2019 or ALL-IDB folder, or a
+    /// `path,label[,group]` CSV file.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// How to read --data: auto, folders, cnmc, all-idb or csv.
+    #[arg(long, default_value = "auto")]
+    pub format: DatasetFormat,
+    /// Class set: b-all-4 (Benign, Early Pre-B, Pre-B, Pro-B) or all-binary (Normal, ALL).
+    #[arg(long, default_value = "b-all-4")]
+    pub taxonomy: String,
+    /// Architecture (see `leukoscope-train presets`).
+    #[arg(long, default_value = "edge-s")]
+    pub model: Preset,
+    /// Side of the square network input in pixels; images are resized to it.
+    #[arg(long, default_value_t = 224)]
+    pub input_size: u32,
+    /// Whether a sample is a smear field or a single-cell crop (default: field for
+    /// folders and CSV, cell for C-NMC and ALL-IDB).
+    #[arg(long)]
+    pub input_kind: Option<InputKindArg>,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Examples per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// adam, adamax, or sgd (momentum 0.9; `sgd:M` for another momentum).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Learning-rate decay: cosine, step (x0.1 every 10 epochs; `step:E:G` for others) or
+    /// constant.
+    #[arg(long, default_value = "cosine")]
+    pub schedule: Schedule,
+    /// Linear warm-up at the start, in epochs.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_epochs: f64,
+    /// ce (cross-entropy), tversky (study 003), kl (KL divergence to smoothed targets,
+    /// study 004) or focal.
+    #[arg(long, default_value = "ce")]
+    pub loss: String,
+    /// Label smoothing for ce, and the target smoothing of kl (default 0.1 for kl).
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// Tversky weight of false positives.
+    #[arg(long, default_value_t = 0.3)]
+    pub tversky_alpha: f32,
+    /// Tversky weight of false negatives.
+    #[arg(long, default_value_t = 0.7)]
+    pub tversky_beta: f32,
+    /// Focal loss focusing parameter.
+    #[arg(long, default_value_t = 2.0)]
+    pub focal_gamma: f32,
+    /// Class imbalance: none, weights (class-weighted loss) or sampler (balanced batches).
+    #[arg(long, value_enum, default_value_t = Imbalance::None)]
+    pub imbalance: Imbalance,
+    /// Augmentation of training images: default (flips, turns, rotation, zoom, stain and
+    /// colour jitter, slight blur), studies (flips, rotation, zoom), none, or a comma list
+    /// of flip, rotate, zoom, stain, colour, blur.
+    #[arg(long, default_value = "default")]
+    pub augment: Augment,
+    /// Stop after this many epochs without a better validation macro F1.
+    #[arg(long)]
+    pub early_stopping: Option<usize>,
+    /// Share of the groups held out for validation (train only).
+    #[arg(long, default_value_t = 0.2)]
+    pub valid_fraction: f64,
+    /// Largest difference-hash distance at which two images count as the same field and
+    /// stay on one side of every split.
+    #[arg(long)]
+    pub near_duplicate_distance: Option<u32>,
+    /// Seeds the split, initialization, sampling and augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// cpu, or cuda[:N] in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// Run folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// `--input-kind` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputKindArg {
+    /// A window of the smear.
+    Field,
+    /// A crop centred on one cell.
+    Cell,
+}
+
+/// The parts every run of one invocation shares.
+struct Setup {
+    dataset: Dataset,
+    taxonomy: Taxonomy,
+    preprocess: Preprocess,
+    spec: leukoscope_core::spec::ModelSpec,
+    recipe: Recipe,
+    config: serde_json::Value,
+}
+
+fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<Setup> {
+    let taxonomy = Taxonomy::named(&args.taxonomy)?;
+    let smoothing = args
+        .label_smoothing
+        .unwrap_or(if args.loss == "kl" { 0.1 } else { 0.0 });
+    let loss = LossKind::parse(
+        &args.loss,
+        smoothing,
+        args.tversky_alpha,
+        args.tversky_beta,
+        args.focal_gamma,
+    )?;
+    args.augment.validate()?;
+    let mut scan = ScanOptions {
+        format: args.format,
+        ..ScanOptions::default()
+    };
+    if let Some(d) = args.near_duplicate_distance {
+        scan.near_duplicate_distance = d;
+    }
+    println!("reading {} ...", args.data.display());
+    let dataset = Dataset::open(&args.data, &taxonomy, &scan)?;
+    println!("{}", dataset.summary());
+    for skipped in &dataset.skipped {
+        println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
+    }
+    let kind = match args.input_kind {
+        Some(InputKindArg::Field) => InputKind::Field,
+        Some(InputKindArg::Cell) => InputKind::Cell,
+        None => match dataset.format {
+            DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
+            _ => InputKind::Field,
+        },
+    };
+    let preprocess = match kind {
+        InputKind::Field => Preprocess::field(args.input_size, args.input_size),
+        InputKind::Cell => Preprocess::cell(args.input_size, args.input_size),
+    };
+    let spec = args.model.build(&PresetOptions {
+        classes: taxonomy.len() as u32,
+        input_size: args.input_size,
+        kind,
+        ..PresetOptions::field(taxonomy.len() as u32)
+    });
+    spec.analyze().with_context(|| {
+        format!(
+            "{} does not fit a {1}x{1} input",
+            args.model, args.input_size
+        )
+    })?;
+    let recipe = Recipe {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        schedule: args.schedule.clone(),
+        warmup_epochs: args.warmup_epochs,
+        optimizer: args.optimizer.clone(),
+        weight_decay: args.weight_decay,
+        loss,
+        imbalance: args.imbalance,
+        early_stopping: args.early_stopping,
+        seed: args.seed,
+    };
+    let config = json!({
+        "tool": format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
+        "mode": mode,
+        "data": args.data,
+        "format": dataset.format.name(),
+        "taxonomy": taxonomy.name,
+        "model": spec.name,
+        "input_size": args.input_size,
+        "input_kind": kind.as_str(),
+        "preprocess": preprocess,
+        "augment": args.augment,
+        "near_duplicate_distance": scan.near_duplicate_distance,
+        "valid_fraction": if folds.is_none() { Some(args.valid_fraction) } else { None },
+        "folds": folds,
+        "device": args.device.to_string(),
+        "recipe": recipe,
+        "dataset_sha256": hex(&dataset.fingerprint.sha256),
+        "images": dataset.samples.len(),
+        "groups": dataset.groups,
+        "skipped": dataset.skipped.len(),
+    });
+    Ok(Setup {
+        dataset,
+        taxonomy,
+        preprocess,
+        spec,
+        recipe,
+        config,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn run_split(
+    setup: &Setup,
+    args: &TrainArgs,
+    split: &Split,
+    name: String,
+    dir: PathBuf,
+    resume: bool,
+) -> anyhow::Result<RunResult> {
+    let split_summary = describe_split(&setup.dataset, split);
+    println!("{split_summary}");
+    let samples = |indices: &[usize]| -> Vec<(PathBuf, u32)> {
+        indices
+            .iter()
+            .map(|&i| {
+                let s = &setup.dataset.samples[i];
+                (s.path.clone(), s.label)
+            })
+            .collect()
+    };
+    let augment = (args.augment != Augment::none())
+        .then(|| args.augment.clone().with_masks(&setup.preprocess.masks));
+    let train = Arc::new(ImageFiles::new(
+        samples(&split.train),
+        setup.preprocess.clone(),
+        augment,
+    ));
+    let valid = Arc::new(ImageFiles::new(
+        samples(&split.valid),
+        setup.preprocess.clone(),
+        None,
+    ));
+    let plan = RunPlan {
+        name,
+        dir,
+        spec: setup.spec.clone(),
+        taxonomy: setup.taxonomy.clone(),
+        preprocess: setup.preprocess.clone(),
+        recipe: setup.recipe.clone(),
+        device: args.device,
+        resume,
+        dataset_summary: setup.dataset.summary(),
+        split_summary,
+        fingerprint: setup.dataset.fingerprint.clone(),
+        config: setup.config.clone(),
+    };
+    execute(&plan, train, valid)
+}
+
+/// `train`: one model on a group-aware hold-out split.
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let setup = setup(&args, "train", None)?;
+    let split = group_holdout(&setup.dataset, args.valid_fraction, args.seed)?;
+    let name = format!("{} on {}", setup.spec.name, args.data.display());
+    run_split(&setup, &args, &split, name, args.out.clone(), args.resume)?;
+    Ok(())
+}
+
+/// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure.
+pub fn cross_validate(args: TrainArgs, folds: usize) -> anyhow::Result<()> {
+    let setup = setup(&args, "cv", Some(folds))?;
+    let splits = group_k_fold(&setup.dataset, folds, args.seed)?;
+    if args.out.join("summary.json").exists() && !args.resume {
+        bail!(
+            "{} already holds a cross-validation; pass --resume or choose another --out",
+            args.out.display()
+        );
+    }
+    let mut results = Vec::with_capacity(folds);
+    for (k, split) in splits.iter().enumerate() {
+        println!("\n== fold {}/{folds} ==", k + 1);
+        let dir = args.out.join(format!("fold-{}", k + 1));
+        // A finished fold resumes at its last epoch and only re-exports its best model.
+        let resume = args.resume && dir.join("config.json").exists();
+        let name = format!(
+            "{} fold {}/{folds} on {}",
+            setup.spec.name,
+            k + 1,
+            args.data.display()
+        );
+        results.push(run_split(&setup, &args, split, name, dir, resume)?);
+    }
+    let evaluations: Vec<_> = results.iter().map(|r| r.evaluation.clone()).collect();
+    let summary = summarize(&evaluations)?;
+    // Every image is validated exactly once: pool the out-of-fold predictions too.
+    let probabilities: Vec<Vec<f32>> = results
+        .iter()
+        .flat_map(|r| r.probabilities.clone())
+        .collect();
+    let labels: Vec<u32> = results.iter().flat_map(|r| r.labels.clone()).collect();
+    let pooled = evaluate(
+        &probabilities,
+        &labels,
+        &setup.taxonomy,
+        setup.dataset.skipped.len() as u64,
+    )?;
+    let binaries: Vec<_> = results.iter().filter_map(|r| r.binary.clone()).collect();
+    let binary_summary = (binaries.len() == results.len())
+        .then(|| summarize(&binaries))
+        .transpose()?;
+    write_json(
+        &args.out.join("summary.json"),
+        &json!({
+            "folds": folds,
+            "summary": summary,
+            "binary_summary": binary_summary,
+            "pooled_out_of_fold": pooled,
+            "per_fold": evaluations,
+        }),
+    )?;
+    write_json(&args.out.join("config.json"), &setup.config)?;
+    report::plot_confusion(&args.out.join("confusion-pooled.png"), &pooled)?;
+    report::plot_roc(
+        &args.out.join("roc-pooled.png"),
+        &probabilities,
+        &labels,
+        &setup.taxonomy,
+    )?;
+    report::write_report(
+        &args.out,
+        &ReportInput {
+            run_name: format!(
+                "{}-fold cross-validation of {} on {}",
+                folds,
+                setup.spec.name,
+                args.data.display()
+            ),
+            dataset: setup.dataset.summary(),
+            split: format!(
+                "{folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
+                args.seed
+            ),
+            config_json: serde_json::to_string_pretty(&setup.config)?,
+            epochs: Vec::new(),
+            evaluation: pooled.clone(),
+            binary: None,
+            cross_validation: Some(summary.clone()),
+            figures: vec![
+                Figure::new(
+                    "Pooled out-of-fold confusion matrix",
+                    "confusion-pooled.png",
+                ),
+                Figure::new("Pooled out-of-fold ROC", "roc-pooled.png"),
+            ],
+        },
+    )?;
+    println!("\n{folds}-fold cross-validation, mean ± std over folds:\n{summary}");
+    if let Some(b) = &binary_summary {
+        println!("binary screen (Benign vs ALL):\n{b}");
+    }
+    println!("results in {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Samples read from image files: decoded, augmented when training, then preprocessed by
+//! the core's one routine.
+
+use std::path::PathBuf;
+
+use leukoscope_core::preprocess::Preprocess;
+
+use crate::augment::{Augment, sample_rng};
+use crate::images::load_rgb;
+use crate::loader::SampleSource;
+
+/// Image files with labels, as a [`SampleSource`].
+#[derive(Clone, Debug)]
+pub struct ImageFiles {
+    paths: Vec<PathBuf>,
+    labels: Vec<u32>,
+    preprocess: Preprocess,
+    augment: Option<Augment>,
+}
+
+impl ImageFiles {
+    /// `samples` as (path, label); `augment` is applied to training samples only, with
+    /// randomness drawn from `(seed, epoch, position in this list)`.
+    pub fn new(
+        samples: impl IntoIterator<Item = (PathBuf, u32)>,
+        preprocess: Preprocess,
+        augment: Option<Augment>,
+    ) -> Self {
+        let (paths, labels) = samples.into_iter().unzip();
+        ImageFiles {
+            paths,
+            labels,
+            preprocess,
+            augment,
+        }
+    }
+
+    /// The file of sample `index`.
+    pub fn path(&self, index: usize) -> &std::path::Path {
+        &self.paths[index]
+    }
+}
+
+impl SampleSource for ImageFiles {
+    fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        [
+            3,
+            self.preprocess.height as usize,
+            self.preprocess.width as usize,
+        ]
+    }
+
+    fn label(&self, index: usize) -> u32 {
+        self.labels[index]
+    }
+
+    fn input(&self, index: usize, epoch: u64, seed: u64) -> Result<Vec<f32>, String> {
+        let image = load_rgb(&self.paths[index]).map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            format!("{e}: {cause}")
+        })?;
+        let image = match &self.augment {
+            Some(augment) => augment.apply(&image, &mut sample_rng(seed, epoch, index as u64)),
+            None => image,
+        };
+        self.preprocess
+            .run_to_vec(image.view())
+            .map_err(|e| format!("{}: {e}", self.paths[index].display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leukoscope_core::synth::{self, FieldOptions};
+
+    use super::*;
+
+    #[test]
+    fn files_are_read_augmented_repeatably_and_failures_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let field = synth::field(2, 3, &FieldOptions::default()).unwrap().image;
+        let good = dir.path().join("a.png");
+        image::RgbImage::from_raw(field.width(), field.height(), field.as_raw().to_vec())
+            .unwrap()
+            .save(&good)
+            .unwrap();
+        let bad = dir.path().join("b.png");
+        std::fs::write(&bad, b"not a png").unwrap();
+        let plain = ImageFiles::new(
+            [(good.clone(), 2), (bad.clone(), 1)],
+            Preprocess::field(64, 64),
+            None,
+        );
+        assert_eq!(plain.input_shape(), [3, 64, 64]);
+        let x = plain.input(0, 0, 0).unwrap();
+        assert_eq!(
+            x,
+            Preprocess::field(64, 64).run_to_vec(field.view()).unwrap()
+        );
+        assert!(plain.input(1, 0, 0).unwrap_err().contains("b.png"));
+
+        let augmented = ImageFiles::new(
+            [(good, 2)],
+            Preprocess::field(64, 64),
+            Some(Augment::default_recipe()),
+        );
+        assert_eq!(
+            augmented.input(0, 1, 9).unwrap(),
+            augmented.input(0, 1, 9).unwrap()
+        );
+        assert_ne!(
+            augmented.input(0, 1, 9).unwrap(),
+            augmented.input(0, 2, 9).unwrap()
+        );
+        assert_ne!(augmented.input(0, 1, 9).unwrap(), x);
+    }
+}

@@ -1,0 +1,1001 @@
+//! How good a classifier is on labelled images: confusion matrix, one-vs-rest precision,
+//! recall, F1, sensitivity, specificity and ROC AUC per class, their macro and weighted
+//! means, calibration, the coarsening of a fine class set onto the binary screen, and the
+//! mean ± spread of all of it across cross-validation folds.
+//!
+//! Conventions, chosen to agree with scikit-learn so that numbers can be cross-checked:
+//! - The prediction is the class of highest probability; ties go to the lower class index.
+//! - A ratio whose denominator is zero (precision of a class never predicted, recall of a
+//!   class with no images) is reported as 0, as sklearn's `zero_division=0` does.
+//! - Macro means are unweighted means over the classes that occur among the labels or the
+//!   predictions (sklearn's default label set): a class absent from both has nothing to
+//!   score, and counting it as 0 would punish a test set for lacking it.
+//! - AUC is undefined for a class with no positive or no negative image; it is `None`
+//!   (JSON `null`) and left out of the macro AUC.
+
+use std::fmt;
+
+use leukoscope_core::taxonomy::{Taxonomy, TaxonomyError};
+use serde::{Deserialize, Serialize};
+
+/// Number of equal-width bins of top-1 confidence behind the expected calibration error.
+pub const CALIBRATION_BINS: usize = 15;
+
+/// How far outside [0, 1] a probability may stray: f32 softmax outputs and their sums after
+/// coarsening overshoot 1 by a few ulps, while logits passed by mistake overshoot by far more.
+const PROBABILITY_SLACK: f32 = 1e-3;
+
+/// Inputs that cannot be evaluated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricsError {
+    /// Scores and labels do not pair up one to one.
+    #[error("{scores} score rows but {labels} labels; every image needs both")]
+    LengthMismatch {
+        /// Rows of probabilities (or scores).
+        scores: usize,
+        /// Labels.
+        labels: usize,
+    },
+    /// No images at all.
+    #[error("nothing to evaluate: no images")]
+    Empty,
+    /// A probability row that does not have one entry per class.
+    #[error("image {index} has {width} probabilities but {taxonomy} has {classes} classes")]
+    Width {
+        /// Image index.
+        index: usize,
+        /// Entries in its row.
+        width: usize,
+        /// The taxonomy's name.
+        taxonomy: String,
+        /// Classes in the taxonomy.
+        classes: usize,
+    },
+    /// A label that names no class of the taxonomy.
+    #[error("image {index} has label {label}, but {taxonomy} has only {classes} classes")]
+    LabelOutOfRange {
+        /// Image index.
+        index: usize,
+        /// The label.
+        label: u32,
+        /// The taxonomy's name.
+        taxonomy: String,
+        /// Classes in the taxonomy.
+        classes: usize,
+    },
+    /// A NaN or infinite score.
+    #[error(
+        "image {index}, class {class}: score is {value}; the model diverged or the input is corrupt"
+    )]
+    NotFinite {
+        /// Image index.
+        index: usize,
+        /// Class index (0 for a single column of scores).
+        class: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A probability outside [0, 1].
+    #[error(
+        "image {index}, class {class}: {value} is not a probability; pass softmax outputs, not logits"
+    )]
+    NotAProbability {
+        /// Image index.
+        index: usize,
+        /// Class index.
+        class: usize,
+        /// The value.
+        value: f32,
+    },
+    /// The class sets cannot be mapped onto each other.
+    #[error(transparent)]
+    Taxonomy(#[from] TaxonomyError),
+    /// Nothing to summarize.
+    #[error("no folds to summarize")]
+    NoFolds,
+    /// Folds that evaluated different class sets.
+    #[error(
+        "fold {fold} evaluates {found} but fold 1 evaluates {expected}; folds must share a taxonomy"
+    )]
+    FoldMismatch {
+        /// 1-based fold number.
+        fold: usize,
+        /// Taxonomy and classes of the first fold.
+        expected: String,
+        /// Taxonomy and classes of this fold.
+        found: String,
+    },
+}
+
+/// One-vs-rest figures of one class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    /// The class's display name.
+    pub class: String,
+    /// TP / (TP + FP); 0 when the class is never predicted.
+    pub precision: f64,
+    /// TP / (TP + FN); 0 when the class has no images.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall; 0 when both are 0.
+    pub f1: f64,
+    /// Images whose label is this class.
+    pub support: u64,
+    /// Same as recall, under the name screening uses.
+    pub sensitivity: f64,
+    /// TN / (TN + FP); 0 when every image belongs to this class.
+    pub specificity: f64,
+    /// Area under the one-vs-rest ROC curve; `None` when the class has no positive or no
+    /// negative image.
+    pub auc: Option<f64>,
+}
+
+/// Everything measured on one labelled set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The taxonomy's name.
+    pub taxonomy: String,
+    /// Class names in taxonomy order.
+    pub classes: Vec<String>,
+    /// Fraction of images predicted correctly.
+    pub accuracy: f64,
+    /// Unweighted mean of per-class precision (see the module notes for which classes count).
+    pub macro_precision: f64,
+    /// Unweighted mean of per-class recall.
+    pub macro_recall: f64,
+    /// Unweighted mean of per-class F1.
+    pub macro_f1: f64,
+    /// Mean of per-class F1 weighted by support.
+    pub weighted_f1: f64,
+    /// Unweighted mean of the defined per-class AUCs; `None` when no class has one.
+    pub macro_auc: Option<f64>,
+    /// Expected calibration error: over [`CALIBRATION_BINS`] equal-width bins of top-1
+    /// confidence, the image-weighted mean of |accuracy − mean confidence| per bin.
+    pub expected_calibration_error: f64,
+    /// One entry per class, in taxonomy order.
+    pub per_class: Vec<ClassMetrics>,
+    /// Counts; rows are the true class, columns the predicted class, both in taxonomy order.
+    pub confusion: Vec<Vec<u64>>,
+    /// Images evaluated.
+    pub n_images: u64,
+    /// Images that could not be evaluated (unreadable, rejected) and are in no figure here.
+    pub n_skipped: u64,
+}
+
+/// Checks that `probabilities` and `labels` describe the same images under `taxonomy`.
+pub(crate) fn validate(
+    probabilities: &[Vec<f32>],
+    labels: &[u32],
+    taxonomy: &Taxonomy,
+) -> Result<(), MetricsError> {
+    if probabilities.len() != labels.len() {
+        return Err(MetricsError::LengthMismatch {
+            scores: probabilities.len(),
+            labels: labels.len(),
+        });
+    }
+    if probabilities.is_empty() {
+        return Err(MetricsError::Empty);
+    }
+    let classes = taxonomy.len();
+    for (index, (row, &label)) in probabilities.iter().zip(labels).enumerate() {
+        if row.len() != classes {
+            return Err(MetricsError::Width {
+                index,
+                width: row.len(),
+                taxonomy: taxonomy.name.clone(),
+                classes,
+            });
+        }
+        for (class, &value) in row.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(MetricsError::NotFinite {
+                    index,
+                    class,
+                    value,
+                });
+            }
+            if !(-PROBABILITY_SLACK..=1.0 + PROBABILITY_SLACK).contains(&value) {
+                return Err(MetricsError::NotAProbability {
+                    index,
+                    class,
+                    value,
+                });
+            }
+        }
+        if label as usize >= classes {
+            return Err(MetricsError::LabelOutOfRange {
+                index,
+                label,
+                taxonomy: taxonomy.name.clone(),
+                classes,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Index of the largest entry; the first one on ties, so equal scores favour class order.
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &value) in row.iter().enumerate() {
+        if value > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// `numerator / denominator`, or 0 where the ratio is undefined (see the module notes).
+fn ratio(numerator: u64, denominator: u64) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}
+
+/// Scores a classifier: `probabilities[i]` are its outputs for image `i` (one per class of
+/// `taxonomy`, in its order) and `labels[i]` its true class. `n_skipped` is carried through
+/// so that reports can say how many images were left out before this point.
+pub fn evaluate(
+    probabilities: &[Vec<f32>],
+    labels: &[u32],
+    taxonomy: &Taxonomy,
+    n_skipped: u64,
+) -> Result<Evaluation, MetricsError> {
+    validate(probabilities, labels, taxonomy)?;
+    let classes = taxonomy.len();
+    let n = labels.len() as u64;
+    let predictions: Vec<usize> = probabilities.iter().map(|row| argmax(row)).collect();
+
+    let mut confusion = vec![vec![0u64; classes]; classes];
+    for (&label, &predicted) in labels.iter().zip(&predictions) {
+        confusion[label as usize][predicted] += 1;
+    }
+    let correct: u64 = (0..classes).map(|k| confusion[k][k]).sum();
+
+    let mut per_class = Vec::with_capacity(classes);
+    let mut present = Vec::with_capacity(classes);
+    for (k, info) in taxonomy.classes.iter().enumerate() {
+        let tp = confusion[k][k];
+        let support: u64 = confusion[k].iter().sum();
+        let predicted: u64 = confusion.iter().map(|row| row[k]).sum();
+        let (fp, fn_) = (predicted - tp, support - tp);
+        let tn = n - tp - fp - fn_;
+        let precision = ratio(tp, tp + fp);
+        let recall = ratio(tp, tp + fn_);
+        // 2PR/(P+R) written with counts, which is exact and needs no special case for P+R=0
+        // beyond the empty denominator.
+        let f1 = ratio(2 * tp, 2 * tp + fp + fn_);
+        let scores: Vec<f32> = probabilities.iter().map(|row| row[k]).collect();
+        let positives: Vec<bool> = labels.iter().map(|&l| l as usize == k).collect();
+        per_class.push(ClassMetrics {
+            class: info.name.clone(),
+            precision,
+            recall,
+            f1,
+            support,
+            sensitivity: recall,
+            specificity: ratio(tn, tn + fp),
+            auc: auc_unchecked(&scores, &positives),
+        });
+        present.push(support > 0 || predicted > 0);
+    }
+
+    let counted: Vec<&ClassMetrics> = per_class
+        .iter()
+        .zip(&present)
+        .filter_map(|(m, &p)| p.then_some(m))
+        .collect();
+    let macro_of = |figure: fn(&ClassMetrics) -> f64| {
+        counted.iter().map(|m| figure(m)).sum::<f64>() / counted.len() as f64
+    };
+    let aucs: Vec<f64> = per_class.iter().filter_map(|m| m.auc).collect();
+
+    Ok(Evaluation {
+        taxonomy: taxonomy.name.clone(),
+        classes: taxonomy.classes.iter().map(|c| c.name.clone()).collect(),
+        accuracy: ratio(correct, n),
+        macro_precision: macro_of(|m| m.precision),
+        macro_recall: macro_of(|m| m.recall),
+        macro_f1: macro_of(|m| m.f1),
+        weighted_f1: per_class
+            .iter()
+            .map(|m| m.f1 * m.support as f64)
+            .sum::<f64>()
+            / n as f64,
+        macro_auc: (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
+        expected_calibration_error: calibration_error(probabilities, labels, &predictions),
+        per_class,
+        confusion,
+        n_images: n,
+        n_skipped,
+    })
+}
+
+/// Expected calibration error over [`CALIBRATION_BINS`] bins of top-1 confidence.
+///
+/// Bin `b` holds confidences in (b/15, (b+1)/15], with 0 in the first bin, as in Guo et al.
+/// (2017) "On calibration of modern neural networks".
+fn calibration_error(probabilities: &[Vec<f32>], labels: &[u32], predictions: &[usize]) -> f64 {
+    let mut count = [0u64; CALIBRATION_BINS];
+    let mut correct = [0u64; CALIBRATION_BINS];
+    let mut confidence = [0f64; CALIBRATION_BINS];
+    for ((row, &label), &predicted) in probabilities.iter().zip(labels).zip(predictions) {
+        // Clamped because validation lets values overshoot [0, 1] by rounding slack.
+        let top = f64::from(row[predicted]).clamp(0.0, 1.0);
+        let bin = ((top * CALIBRATION_BINS as f64).ceil() as usize).clamp(1, CALIBRATION_BINS) - 1;
+        count[bin] += 1;
+        correct[bin] += u64::from(label as usize == predicted);
+        confidence[bin] += top;
+    }
+    let n = labels.len() as f64;
+    (0..CALIBRATION_BINS)
+        .filter(|&b| count[b] > 0)
+        .map(|b| {
+            let size = count[b] as f64;
+            (size / n) * (correct[b] as f64 / size - confidence[b] / size).abs()
+        })
+        .sum()
+}
+
+fn check_scores(scores: &[f32], positives: &[bool]) -> Result<(), MetricsError> {
+    if scores.len() != positives.len() {
+        return Err(MetricsError::LengthMismatch {
+            scores: scores.len(),
+            labels: positives.len(),
+        });
+    }
+    match scores.iter().position(|s| !s.is_finite()) {
+        Some(index) => Err(MetricsError::NotFinite {
+            index,
+            class: 0,
+            value: scores[index],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Area under the ROC curve of `scores` for telling `positives` from the rest; `None` when
+/// either side is empty.
+///
+/// Computed exactly as the Mann–Whitney statistic with mid-ranks for tied scores, which
+/// equals the trapezoid area under the ROC curve over distinct thresholds (what sklearn's
+/// `roc_auc_score` computes): a tied positive/negative pair counts one half.
+pub fn auc(scores: &[f32], positives: &[bool]) -> Result<Option<f64>, MetricsError> {
+    check_scores(scores, positives)?;
+    Ok(auc_unchecked(scores, positives))
+}
+
+fn auc_unchecked(scores: &[f32], positives: &[bool]) -> Option<f64> {
+    let n_pos = positives.iter().filter(|&&p| p).count() as f64;
+    let n_neg = positives.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut positive_rank_sum = 0.0;
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && scores[order[end]] == scores[order[start]] {
+            end += 1;
+        }
+        // Ranks start+1 ..= end share their mean.
+        let mid_rank = (start + 1 + end) as f64 / 2.0;
+        let tied_positives = order[start..end].iter().filter(|&&i| positives[i]).count();
+        positive_rank_sum += mid_rank * tied_positives as f64;
+        start = end;
+    }
+    Some((positive_rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
+/// The ROC curve of `scores` for telling `positives` from the rest, as (false positive
+/// rate, true positive rate) points from (0, 0) to (1, 1), one per distinct score taken as
+/// threshold (highest first). Empty when there is no positive or no negative image, where
+/// one of the rates is undefined.
+pub fn roc_curve(scores: &[f32], positives: &[bool]) -> Result<Vec<(f64, f64)>, MetricsError> {
+    check_scores(scores, positives)?;
+    let n_pos = positives.iter().filter(|&&p| p).count();
+    let n_neg = positives.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return Ok(Vec::new());
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut curve = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start;
+        // Every image at this score crosses the threshold together.
+        while end < order.len() && scores[order[end]] == scores[order[start]] {
+            if positives[order[end]] {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            end += 1;
+        }
+        curve.push((fp as f64 / n_neg as f64, tp as f64 / n_pos as f64));
+        start = end;
+    }
+    Ok(curve)
+}
+
+/// Re-expresses fine-grained outputs on a coarser class set (the 4-class subtype model as a
+/// Normal/ALL screen): each coarse probability is the sum of the fine probabilities that
+/// [`Taxonomy::mapping_to`] sends to it, and each label is mapped the same way.
+pub fn coarsen(
+    probabilities: &[Vec<f32>],
+    labels: &[u32],
+    from: &Taxonomy,
+    to: &Taxonomy,
+) -> Result<(Vec<Vec<f32>>, Vec<u32>), MetricsError> {
+    validate(probabilities, labels, from)?;
+    let mapping = from.mapping_to(to)?;
+    let coarse = probabilities
+        .iter()
+        .map(|row| {
+            // Summed in f64 so the coarse row loses no more precision than one rounding.
+            let mut sums = vec![0f64; to.len()];
+            for (&value, &target) in row.iter().zip(&mapping) {
+                sums[target as usize] += f64::from(value);
+            }
+            sums.into_iter().map(|s| s as f32).collect()
+        })
+        .collect();
+    let coarse_labels = labels.iter().map(|&l| mapping[l as usize]).collect();
+    Ok((coarse, coarse_labels))
+}
+
+/// Per-class figures of a [`Summary`]: the fields of [`ClassMetrics`], as means or spreads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassFigures {
+    /// The class's display name.
+    pub class: String,
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+    /// Images of the class per fold.
+    pub support: f64,
+    /// Sensitivity.
+    pub sensitivity: f64,
+    /// Specificity.
+    pub specificity: f64,
+    /// AUC over the folds that define it; `None` when none does.
+    pub auc: Option<f64>,
+}
+
+/// The scalar figures of an [`Evaluation`], as means or spreads across folds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Macro precision.
+    pub macro_precision: f64,
+    /// Macro recall.
+    pub macro_recall: f64,
+    /// Macro F1.
+    pub macro_f1: f64,
+    /// Support-weighted F1.
+    pub weighted_f1: f64,
+    /// Macro AUC over the folds that define it; `None` when none does.
+    pub macro_auc: Option<f64>,
+    /// Expected calibration error.
+    pub expected_calibration_error: f64,
+    /// Per class, in taxonomy order.
+    pub per_class: Vec<ClassFigures>,
+}
+
+/// Cross-validation results: mean and sample standard deviation (n − 1 in the denominator)
+/// of every figure across folds. A single fold has no spread; its deviations are 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of folds summarized.
+    pub folds: usize,
+    /// The taxonomy's name.
+    pub taxonomy: String,
+    /// Class names in taxonomy order.
+    pub classes: Vec<String>,
+    /// Means across folds.
+    pub mean: Figures,
+    /// Sample standard deviations across folds.
+    pub std: Figures,
+}
+
+/// Mean and sample standard deviation; (0, 0) for no values, deviation 0 for one value.
+fn spread(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, variance.sqrt())
+}
+
+/// [`spread`] over the defined values only; `None` when none is defined.
+fn spread_defined(values: impl Iterator<Item = Option<f64>>) -> (Option<f64>, Option<f64>) {
+    let defined: Vec<f64> = values.flatten().collect();
+    if defined.is_empty() {
+        return (None, None);
+    }
+    let (mean, std) = spread(&defined);
+    (Some(mean), Some(std))
+}
+
+/// Mean ± sample standard deviation of every figure across cross-validation folds, which
+/// must all have evaluated the same taxonomy.
+pub fn summarize(folds: &[Evaluation]) -> Result<Summary, MetricsError> {
+    let first = folds.first().ok_or(MetricsError::NoFolds)?;
+    let describe = |e: &Evaluation| format!("{} ({})", e.taxonomy, e.classes.join(", "));
+    for (i, fold) in folds.iter().enumerate().skip(1) {
+        // The per-class length check guards against hand-built evaluations; `evaluate`
+        // always gives one entry per class.
+        if fold.taxonomy != first.taxonomy
+            || fold.classes != first.classes
+            || fold.per_class.len() != first.per_class.len()
+        {
+            return Err(MetricsError::FoldMismatch {
+                fold: i + 1,
+                expected: describe(first),
+                found: describe(fold),
+            });
+        }
+    }
+    let over =
+        |figure: &dyn Fn(&Evaluation) -> f64| spread(&folds.iter().map(figure).collect::<Vec<_>>());
+    let (accuracy, accuracy_std) = over(&|e| e.accuracy);
+    let (macro_precision, macro_precision_std) = over(&|e| e.macro_precision);
+    let (macro_recall, macro_recall_std) = over(&|e| e.macro_recall);
+    let (macro_f1, macro_f1_std) = over(&|e| e.macro_f1);
+    let (weighted_f1, weighted_f1_std) = over(&|e| e.weighted_f1);
+    let (ece, ece_std) = over(&|e| e.expected_calibration_error);
+    let (macro_auc, macro_auc_std) = spread_defined(folds.iter().map(|e| e.macro_auc));
+
+    let (mut class_mean, mut class_std) = (Vec::new(), Vec::new());
+    for (k, name) in first.per_class.iter().map(|m| &m.class).enumerate() {
+        let of = |figure: fn(&ClassMetrics) -> f64| {
+            spread(
+                &folds
+                    .iter()
+                    .map(|e| figure(&e.per_class[k]))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let (precision, precision_std) = of(|m| m.precision);
+        let (recall, recall_std) = of(|m| m.recall);
+        let (f1, f1_std) = of(|m| m.f1);
+        let (support, support_std) = of(|m| m.support as f64);
+        let (sensitivity, sensitivity_std) = of(|m| m.sensitivity);
+        let (specificity, specificity_std) = of(|m| m.specificity);
+        let (auc, auc_std) = spread_defined(folds.iter().map(|e| e.per_class[k].auc));
+        class_mean.push(ClassFigures {
+            class: name.clone(),
+            precision,
+            recall,
+            f1,
+            support,
+            sensitivity,
+            specificity,
+            auc,
+        });
+        class_std.push(ClassFigures {
+            class: name.clone(),
+            precision: precision_std,
+            recall: recall_std,
+            f1: f1_std,
+            support: support_std,
+            sensitivity: sensitivity_std,
+            specificity: specificity_std,
+            auc: auc_std,
+        });
+    }
+
+    Ok(Summary {
+        folds: folds.len(),
+        taxonomy: first.taxonomy.clone(),
+        classes: first.classes.clone(),
+        mean: Figures {
+            accuracy,
+            macro_precision,
+            macro_recall,
+            macro_f1,
+            weighted_f1,
+            macro_auc,
+            expected_calibration_error: ece,
+            per_class: class_mean,
+        },
+        std: Figures {
+            accuracy: accuracy_std,
+            macro_precision: macro_precision_std,
+            macro_recall: macro_recall_std,
+            macro_f1: macro_f1_std,
+            weighted_f1: weighted_f1_std,
+            macro_auc: macro_auc_std,
+            expected_calibration_error: ece_std,
+            per_class: class_std,
+        },
+    })
+}
+
+/// `0.953 ± 0.012`, or `n/a` for a figure no fold defines.
+pub(crate) fn plus_minus(mean: Option<f64>, std: Option<f64>) -> String {
+    match (mean, std) {
+        (Some(mean), Some(std)) => format!("{mean:.3} ± {std:.3}"),
+        _ => "n/a".into(),
+    }
+}
+
+impl Summary {
+    /// The overall figures as (name, mean, std) rows, named as in [`Evaluation`]'s fields.
+    pub fn rows(&self) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
+        let (m, s) = (&self.mean, &self.std);
+        vec![
+            ("accuracy", Some(m.accuracy), Some(s.accuracy)),
+            (
+                "macro_precision",
+                Some(m.macro_precision),
+                Some(s.macro_precision),
+            ),
+            ("macro_recall", Some(m.macro_recall), Some(s.macro_recall)),
+            ("macro_f1", Some(m.macro_f1), Some(s.macro_f1)),
+            ("weighted_f1", Some(m.weighted_f1), Some(s.weighted_f1)),
+            ("macro_auc", m.macro_auc, s.macro_auc),
+            (
+                "expected_calibration_error",
+                Some(m.expected_calibration_error),
+                Some(s.expected_calibration_error),
+            ),
+        ]
+    }
+}
+
+impl fmt::Display for Summary {
+    /// One `name mean ± std` line per figure, then one line per class.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.folds == 1 { "" } else { "s" };
+        writeln!(
+            f,
+            "{} fold{plural} of {} (mean ± sample std)",
+            self.folds, self.taxonomy
+        )?;
+        for (name, mean, std) in self.rows() {
+            writeln!(f, "{name:<27}{}", plus_minus(mean, std))?;
+        }
+        for (mean, std) in self.mean.per_class.iter().zip(&self.std.per_class) {
+            let pm = |a: f64, b: f64| plus_minus(Some(a), Some(b));
+            writeln!(
+                f,
+                "{}: precision {}, recall {}, f1 {}, specificity {}, auc {}",
+                mean.class,
+                pm(mean.precision, std.precision),
+                pm(mean.recall, std.recall),
+                pm(mean.f1, std.f1),
+                pm(mean.specificity, std.specificity),
+                plus_minus(mean.auc, std.auc),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leukoscope_core::taxonomy::ClassInfo;
+
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn abc() -> Taxonomy {
+        let class = |name: &str| ClassInfo {
+            name: name.into(),
+            malignant: false,
+            aliases: Vec::new(),
+        };
+        Taxonomy {
+            name: "abc".into(),
+            classes: vec![class("A"), class("B"), class("C")],
+        }
+    }
+
+    /// Twelve images whose predictions give the confusion matrix
+    ///
+    /// ```text
+    ///          pred A  pred B  pred C
+    /// true A      5       1       0      (6)
+    /// true B      2       3       1      (6)
+    /// true C      0       0       0      (0)
+    /// ```
+    /// Class C never occurs as a label but is predicted once, so it counts in macro means.
+    fn twelve() -> (Vec<Vec<f32>>, Vec<u32>) {
+        let probabilities = vec![
+            vec![0.9, 0.05, 0.05],
+            vec![0.8, 0.1, 0.1],
+            vec![0.7, 0.2, 0.1],
+            vec![0.6, 0.3, 0.1],
+            vec![0.5, 0.4, 0.1],
+            vec![0.3, 0.6, 0.1],   // A predicted as B
+            vec![0.6, 0.3, 0.1],   // B predicted as A
+            vec![0.45, 0.35, 0.2], // B predicted as A
+            vec![0.1, 0.8, 0.1],
+            vec![0.2, 0.7, 0.1],
+            vec![0.3, 0.5, 0.2],
+            vec![0.1, 0.3, 0.6], // B predicted as C
+        ];
+        let labels = vec![0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+        (probabilities, labels)
+    }
+
+    #[test]
+    fn figures_of_a_hand_made_confusion_matrix() {
+        let (p, l) = twelve();
+        let e = evaluate(&p, &l, &abc(), 2).unwrap();
+        assert_eq!(
+            e.confusion,
+            vec![vec![5, 1, 0], vec![2, 3, 1], vec![0, 0, 0]]
+        );
+        assert_eq!((e.n_images, e.n_skipped), (12, 2));
+        assert_eq!(e.classes, ["A", "B", "C"]);
+        // 8 of 12 on the diagonal.
+        assert!(close(e.accuracy, 8.0 / 12.0));
+
+        // A: TP 5, FP 2 (B→A), FN 1, TN 12−5−2−1 = 4.
+        let a = &e.per_class[0];
+        assert!(close(a.precision, 5.0 / 7.0));
+        assert!(close(a.recall, 5.0 / 6.0));
+        assert!(close(a.f1, 10.0 / 13.0)); // 2·5 / (2·5 + 2 + 1)
+        assert!(close(a.specificity, 4.0 / 6.0));
+        assert_eq!(a.sensitivity, a.recall);
+        assert_eq!(a.support, 6);
+        // B: TP 3, FP 1 (A→B), FN 3, TN 5.
+        let b = &e.per_class[1];
+        assert!(close(b.precision, 3.0 / 4.0));
+        assert!(close(b.recall, 3.0 / 6.0));
+        assert!(close(b.f1, 6.0 / 10.0));
+        assert!(close(b.specificity, 5.0 / 6.0));
+        // C: TP 0, FP 1 (B→C), FN 0, TN 11: recall undefined → 0, precision 0/1 = 0.
+        let c = &e.per_class[2];
+        assert_eq!((c.precision, c.recall, c.f1, c.support), (0.0, 0.0, 0.0, 0));
+        assert!(close(c.specificity, 11.0 / 12.0));
+
+        // Macro over A, B, C (C is predicted, so it counts).
+        assert!(close(e.macro_precision, (5.0 / 7.0 + 0.75 + 0.0) / 3.0)); // 0.488095
+        assert!(close(e.macro_recall, (5.0 / 6.0 + 0.5 + 0.0) / 3.0)); // 0.444444
+        assert!(close(e.macro_f1, (10.0 / 13.0 + 0.6 + 0.0) / 3.0)); // 0.456410
+        // Support-weighted: (6·10/13 + 6·0.6 + 0·0) / 12 = 0.684615.
+        assert!(close(e.weighted_f1, (6.0 * 10.0 / 13.0 + 6.0 * 0.6) / 12.0));
+
+        // AUC of A over scores p_A, positives = first six. Pairs (pos, neg) won, ties ½:
+        // 0.9→6, 0.8→6, 0.7→6, 0.6→5.5 (ties the negative 0.6), 0.5→5, 0.3→3.5 (ties 0.3)
+        // = 32 of 36.
+        assert!(close(a.auc.unwrap(), 32.0 / 36.0));
+        // AUC of B over p_B, positives = last six, negatives {.05 .1 .2 .3 .4 .6}:
+        // 0.3→3.5, 0.35→4, 0.8→6, 0.7→6, 0.5→5, 0.3→3.5 = 28 of 36.
+        assert!(close(b.auc.unwrap(), 28.0 / 36.0));
+        // C has no positive image: undefined, and left out of the macro mean.
+        assert_eq!(c.auc, None);
+        assert!(close(e.macro_auc.unwrap(), (32.0 + 28.0) / 72.0));
+        // sklearn 1.9 agrees: precision_recall_fscore_support(y, pred, labels=[0, 1, 2],
+        // zero_division=0) and roc_auc_score(y == k, p[:, k]) for k = 0, 1 give
+        // P [0.714286 0.75 0], R [0.833333 0.5 0], F1 [0.769231 0.6 0], macro F1 0.456410,
+        // weighted F1 0.684615, AUC 0.888889 and 0.777778.
+
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"auc\":null"), "{json}");
+        let back: Evaluation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn absent_classes_do_not_drag_macro_means() {
+        // Only A and B occur, in labels and predictions: C is left out of the means.
+        let p = vec![vec![0.8, 0.1, 0.1], vec![0.2, 0.7, 0.1]];
+        let e = evaluate(&p, &[0, 1], &abc(), 0).unwrap();
+        assert_eq!(e.macro_f1, 1.0);
+        assert_eq!(e.macro_auc, Some(1.0));
+        assert_eq!(e.per_class[2].auc, None);
+    }
+
+    #[test]
+    fn calibration_error_by_hand() {
+        let binary = Taxonomy::all_binary();
+        let p = vec![
+            vec![0.1, 0.9],   // label 1, right,  confidence 0.90 → bin 13 (0.867, 0.933]
+            vec![0.1, 0.9],   // label 0, wrong,  confidence 0.90 → bin 13
+            vec![0.25, 0.75], // label 1, right,  confidence 0.75 → bin 11 (0.733, 0.8]
+            vec![0.7, 0.3],   // label 0, right,  confidence 0.70 → bin 10 (0.667, 0.733]
+            vec![0.55, 0.45], // label 1, wrong,  confidence 0.55 → bin 8 (0.533, 0.6]
+        ];
+        let e = evaluate(&p, &[1, 0, 1, 0, 1], &binary, 0).unwrap();
+        // bin 13: 2/5·|0.5 − 0.9| = 0.16; bin 11: 1/5·|1 − 0.75| = 0.05;
+        // bin 10: 1/5·|1 − 0.7| = 0.06; bin 8: 1/5·|0 − 0.55| = 0.11. Sum 0.38.
+        assert!((e.expected_calibration_error - 0.38).abs() < 1e-6);
+
+        // A perfectly confident, perfectly right model is perfectly calibrated.
+        let sure = evaluate(&[vec![1.0, 0.0], vec![0.0, 1.0]], &[0, 1], &binary, 0).unwrap();
+        assert_eq!(sure.expected_calibration_error, 0.0);
+    }
+
+    fn trapezoid(curve: &[(f64, f64)]) -> f64 {
+        curve
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
+            .sum()
+    }
+
+    #[test]
+    fn auc_known_values() {
+        let pos = [false, false, true, true];
+        assert_eq!(auc(&[0.1, 0.2, 0.3, 0.4], &pos), Ok(Some(1.0)));
+        assert_eq!(auc(&[0.4, 0.3, 0.2, 0.1], &pos), Ok(Some(0.0)));
+        assert_eq!(auc(&[0.5; 4], &pos), Ok(Some(0.5)));
+        // sklearn's documentation example: roc_auc_score([0, 0, 1, 1], [.1, .4, .35, .8]) = 0.75.
+        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &pos), Ok(Some(0.75)));
+        assert_eq!(auc(&[0.1, 0.2], &[true, true]), Ok(None));
+
+        // Ties across classes: positives {0.5, 0.9}, negatives {0.5, 0.2, 0.5}.
+        // 0.5 beats 0.2 (1) and ties two 0.5s (½ + ½) → 2; 0.9 beats all three → 3. 5/6.
+        // sklearn: roc_auc_score([1, 0, 0, 1, 0], [.5, .5, .2, .9, .5]) = 0.833333.
+        let scores = [0.5, 0.5, 0.2, 0.9, 0.5];
+        let pos = [true, false, false, true, false];
+        assert!(close(auc(&scores, &pos).unwrap().unwrap(), 5.0 / 6.0));
+        // Thresholds 0.9 → (0, ½); 0.5 → (⅔, 1); 0.2 → (1, 1).
+        let curve = roc_curve(&scores, &pos).unwrap();
+        assert_eq!(curve.len(), 4);
+        assert_eq!(curve[0], (0.0, 0.0));
+        assert_eq!(curve[1], (0.0, 0.5));
+        assert!(close(curve[2].0, 2.0 / 3.0) && curve[2].1 == 1.0);
+        assert_eq!(curve[3], (1.0, 1.0));
+        assert!(close(trapezoid(&curve), 5.0 / 6.0));
+
+        assert_eq!(roc_curve(&[0.3, 0.4], &[true, true]), Ok(Vec::new()));
+        assert!(matches!(
+            roc_curve(&[0.3, f32::NAN], &[true, false]),
+            Err(MetricsError::NotFinite { index: 1, .. })
+        ));
+        assert!(matches!(
+            auc(&[0.3], &[true, false]),
+            Err(MetricsError::LengthMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn rank_auc_matches_the_trapezoid_of_the_curve() {
+        // Coarse scores force many ties; the two computations must agree on all of them.
+        let mut state = 12345u32;
+        for _ in 0..50 {
+            let n = 40;
+            let mut scores = Vec::with_capacity(n);
+            let mut pos = Vec::with_capacity(n);
+            for _ in 0..n {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                scores.push((state >> 28) as f32 / 16.0);
+                pos.push(state & 0x100 != 0);
+            }
+            let (Ok(Some(rank)), Ok(curve)) = (auc(&scores, &pos), roc_curve(&scores, &pos)) else {
+                continue;
+            };
+            assert!(
+                close(rank, trapezoid(&curve)),
+                "{rank} vs {}",
+                trapezoid(&curve)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let t = abc();
+        let ok = vec![vec![0.2, 0.3, 0.5]];
+        assert_eq!(
+            evaluate(&ok, &[0, 1], &t, 0),
+            Err(MetricsError::LengthMismatch {
+                scores: 1,
+                labels: 2
+            })
+        );
+        assert_eq!(evaluate(&[], &[], &t, 0), Err(MetricsError::Empty));
+        assert!(matches!(
+            evaluate(&[vec![0.5, 0.5]], &[0], &t, 0),
+            Err(MetricsError::Width {
+                width: 2,
+                classes: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            evaluate(&ok, &[3], &t, 0),
+            Err(MetricsError::LabelOutOfRange { label: 3, .. })
+        ));
+        assert!(matches!(
+            evaluate(&[vec![0.2, f32::NAN, 0.5]], &[0], &t, 0),
+            Err(MetricsError::NotFinite { class: 1, .. })
+        ));
+        let err = evaluate(&[vec![2.5, -1.0, 0.5]], &[0], &t, 0).unwrap_err();
+        assert!(err.to_string().contains("logits"), "{err}");
+    }
+
+    #[test]
+    fn four_subtypes_coarsen_onto_the_binary_screen() {
+        let four = Taxonomy::b_all_4();
+        let binary = Taxonomy::all_binary();
+        let p = vec![
+            vec![0.7, 0.1, 0.1, 0.1],
+            vec![0.1, 0.2, 0.3, 0.4],
+            vec![0.4, 0.0, 0.6, 0.0],
+        ];
+        let (coarse, labels) = coarsen(&p, &[0, 3, 2], &four, &binary).unwrap();
+        assert_eq!(labels, [0, 1, 1]);
+        let expected = [[0.7, 0.3], [0.1, 0.9], [0.4, 0.6]];
+        for (row, want) in coarse.iter().zip(expected) {
+            assert!((row[0] - want[0]).abs() < 1e-6 && (row[1] - want[1]).abs() < 1e-6);
+        }
+        let e = evaluate(&coarse, &labels, &binary, 0).unwrap();
+        assert_eq!(e.accuracy, 1.0);
+        // Subtypes cannot be recovered from the screen.
+        assert!(matches!(
+            coarsen(&coarse, &labels, &binary, &four),
+            Err(MetricsError::Taxonomy(_))
+        ));
+    }
+
+    #[test]
+    fn summary_mean_and_sample_std() {
+        let (p, l) = twelve();
+        let base = evaluate(&p, &l, &abc(), 0).unwrap();
+        let folds: Vec<Evaluation> = [(0.9, Some(0.8)), (0.8, None), (0.7, Some(0.9))]
+            .into_iter()
+            .map(|(accuracy, auc)| {
+                let mut e = base.clone();
+                e.accuracy = accuracy;
+                e.macro_f1 = 0.5;
+                e.per_class[0].auc = auc;
+                e
+            })
+            .collect();
+        let s = summarize(&folds).unwrap();
+        assert_eq!(s.folds, 3);
+        // Mean 0.8; sample variance ((0.1)² + 0 + (0.1)²) / 2 = 0.01 → std 0.1.
+        assert!(close(s.mean.accuracy, 0.8) && close(s.std.accuracy, 0.1));
+        assert!(close(s.mean.macro_f1, 0.5) && close(s.std.macro_f1, 0.0));
+        // A's AUC over the two folds that define it: mean 0.85, std √(2·0.05² / 1) = 0.070711.
+        assert!(close(s.mean.per_class[0].auc.unwrap(), 0.85));
+        assert!(close(s.std.per_class[0].auc.unwrap(), 0.005f64.sqrt()));
+        assert_eq!(s.mean.per_class[2].auc, None);
+        assert!(close(s.mean.per_class[0].support, 6.0));
+
+        let text = s.to_string();
+        assert!(text.contains("3 folds of abc"), "{text}");
+        assert!(
+            text.contains("accuracy") && text.contains("0.800 ± 0.100"),
+            "{text}"
+        );
+        assert!(text.contains("A: precision 0.714 ± 0.000"), "{text}");
+        assert!(text.contains("auc n/a"), "{text}");
+
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), s);
+
+        let one = summarize(&folds[..1]).unwrap();
+        assert_eq!(one.std.accuracy, 0.0);
+        assert_eq!(summarize(&[]), Err(MetricsError::NoFolds));
+        let mut other = base.clone();
+        other.taxonomy = "b-all-4".into();
+        assert!(matches!(
+            summarize(&[base, other]),
+            Err(MetricsError::FoldMismatch { fold: 2, .. })
+        ));
+    }
+}

@@ -1,0 +1,408 @@
+//! `report.md`: one page a reader can take in at a glance — what was trained on what, how
+//! well it did per class, and where the plots and raw figures are.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{EpochRecord, METRICS_CSV, METRICS_JSON, REPORT_FILE, ReportError, write_atomically};
+use crate::metrics::{Evaluation, Summary, plus_minus};
+
+/// The disclaimer every report carries, in the words the UI uses too.
+pub const DISCLAIMER: &str = "Research use only; decision support to be confirmed by a trained \
+                              reader. Not a diagnosis.";
+
+/// A plot to link from the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    /// What the plot shows, used as its alt text and caption.
+    pub caption: String,
+    /// Its path relative to the report's folder (`curves.png`).
+    pub file: String,
+}
+
+impl Figure {
+    /// A figure from its caption and relative file name.
+    pub fn new(caption: impl Into<String>, file: impl Into<String>) -> Self {
+        Figure {
+            caption: caption.into(),
+            file: file.into(),
+        }
+    }
+}
+
+/// Everything the report shows, already computed; the report itself computes nothing but
+/// the best epoch, so it always agrees with the figures saved next to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportInput {
+    /// The run's name (its folder name, or one the user chose).
+    pub run_name: String,
+    /// One line about the data (`C-NMC 2019, 10 661 cell images, 2 classes`).
+    pub dataset: String,
+    /// How the data was split (`patient-grouped 80/20, seed 7`, `5-fold CV, fold 2`).
+    pub split: String,
+    /// The resolved configuration as JSON text, shown as given.
+    pub config_json: String,
+    /// One record per epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// The evaluation on the held-out set in the model's own taxonomy.
+    pub evaluation: Evaluation,
+    /// The same outputs coarsened onto the binary screen, when the model is finer than it.
+    /// Its second class is taken as the positive (malignant) one, as in
+    /// `Taxonomy::all_binary`.
+    pub binary: Option<Evaluation>,
+    /// Mean ± spread across cross-validation folds, when the run was cross-validated.
+    pub cross_validation: Option<Summary>,
+    /// Plots to link, relative to the report's folder.
+    pub figures: Vec<Figure>,
+}
+
+/// Renders the report and writes it to `dir/report.md`, returning the path.
+pub fn write_report(dir: &Path, input: &ReportInput) -> Result<PathBuf, ReportError> {
+    let path = dir.join(REPORT_FILE);
+    write_atomically(&path, render_report(input).as_bytes())?;
+    Ok(path)
+}
+
+/// A ratio to three decimals, the precision every table uses.
+fn num(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.3}")
+    } else {
+        "n/a".into()
+    }
+}
+
+fn opt(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".into(), num)
+}
+
+/// Makes text safe inside a table cell: a `|` would end the cell, a newline the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The epoch of highest validation macro F1 (the earliest on ties); NaN epochs never win.
+fn best_epoch(epochs: &[EpochRecord]) -> Option<&EpochRecord> {
+    epochs.iter().filter(|r| r.valid_macro_f1.is_finite()).fold(
+        None,
+        |best: Option<&EpochRecord>, r| match best {
+            Some(b) if b.valid_macro_f1 >= r.valid_macro_f1 => Some(b),
+            _ => Some(r),
+        },
+    )
+}
+
+/// The report as markdown text.
+pub fn render_report(input: &ReportInput) -> String {
+    let mut md = String::new();
+    // Writing to a String cannot fail, so the results of `writeln!` are ignored throughout.
+    let e = &input.evaluation;
+    let _ = writeln!(md, "# Training report: {}\n", input.run_name.trim());
+    let _ = writeln!(md, "> **{DISCLAIMER}**\n");
+    let _ = writeln!(md, "| | |\n| --- | --- |");
+    let _ = writeln!(md, "| dataset | {} |", cell(&input.dataset));
+    let _ = writeln!(md, "| split | {} |", cell(&input.split));
+    let _ = writeln!(
+        md,
+        "| taxonomy | {} ({}) |",
+        cell(&e.taxonomy),
+        cell(&e.classes.join(", "))
+    );
+    let _ = writeln!(
+        md,
+        "| images evaluated | {} ({} skipped) |",
+        e.n_images, e.n_skipped
+    );
+    if let Some(last) = input.epochs.last() {
+        let _ = writeln!(
+            md,
+            "| final epoch | {}: valid_accuracy {}, valid_macro_f1 {}, valid_loss {} |",
+            last.epoch,
+            num(last.valid_accuracy),
+            num(last.valid_macro_f1),
+            num(last.valid_loss)
+        );
+    }
+    if let Some(best) = best_epoch(&input.epochs) {
+        let _ = writeln!(
+            md,
+            "| best epoch (by valid_macro_f1) | {}: valid_accuracy {}, valid_macro_f1 {} |",
+            best.epoch,
+            num(best.valid_accuracy),
+            num(best.valid_macro_f1)
+        );
+    }
+    let seconds: f64 = input.epochs.iter().map(|r| r.seconds).sum();
+    if !input.epochs.is_empty() {
+        let _ = writeln!(
+            md,
+            "| training time | {:.0} s over {} epochs |",
+            seconds,
+            input.epochs.len()
+        );
+    }
+    md.push('\n');
+
+    let _ = writeln!(md, "## Results on the held-out set\n");
+    evaluation_section(&mut md, e);
+
+    if let Some(binary) = &input.binary {
+        let _ = writeln!(
+            md,
+            "## Binary screen ({})\n\nThe outputs above, with probabilities summed onto the \
+             screen's classes.\n",
+            cell(&binary.taxonomy)
+        );
+        if let (Some(positive), 2) = (binary.per_class.get(1), binary.per_class.len()) {
+            let _ = writeln!(
+                md,
+                "Screen for **{}**: sensitivity {}, specificity {}, AUC {}, accuracy {}.\n",
+                cell(&positive.class),
+                num(positive.sensitivity),
+                num(positive.specificity),
+                opt(positive.auc),
+                num(binary.accuracy)
+            );
+        }
+        evaluation_section(&mut md, binary);
+    }
+
+    if let Some(cv) = &input.cross_validation {
+        let _ = writeln!(
+            md,
+            "## Cross-validation ({} folds, mean ± sample std)\n",
+            cv.folds
+        );
+        let _ = writeln!(md, "| metric | value |\n| --- | --- |");
+        for (name, mean, std) in cv.rows() {
+            let _ = writeln!(md, "| {name} | {} |", plus_minus(mean, std));
+        }
+        let _ = writeln!(
+            md,
+            "\n| class | precision | recall | f1 | specificity | auc |\n\
+             | --- | --- | --- | --- | --- | --- |"
+        );
+        for (m, s) in cv.mean.per_class.iter().zip(&cv.std.per_class) {
+            let pm = |a: f64, b: f64| plus_minus(Some(a), Some(b));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(&m.class),
+                pm(m.precision, s.precision),
+                pm(m.recall, s.recall),
+                pm(m.f1, s.f1),
+                pm(m.specificity, s.specificity),
+                plus_minus(m.auc, s.auc)
+            );
+        }
+        md.push('\n');
+    }
+
+    if !input.figures.is_empty() {
+        let _ = writeln!(md, "## Figures\n");
+        for figure in &input.figures {
+            // Angle brackets let the link target hold spaces.
+            let _ = writeln!(
+                md,
+                "![{0}](<{1}>)\n\n*{0}* ([{1}](<{1}>))\n",
+                figure.caption.replace(['[', ']'], ""),
+                figure.file
+            );
+        }
+    }
+
+    let _ = writeln!(md, "## Training\n");
+    let _ = writeln!(
+        md,
+        "Per-epoch figures: [{METRICS_CSV}]({METRICS_CSV}), [{METRICS_JSON}]({METRICS_JSON}).\n"
+    );
+    let _ = writeln!(md, "## Resolved configuration\n");
+    let longest_backticks = input
+        .config_json
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    // A fence longer than any backtick run inside keeps the block intact.
+    let fence = "`".repeat(longest_backticks.max(2) + 1);
+    let _ = writeln!(
+        md,
+        "{fence}json\n{}\n{fence}\n",
+        input.config_json.trim_end()
+    );
+    let _ = writeln!(md, "---\n*{DISCLAIMER}*");
+    md
+}
+
+/// Headline figures, the per-class table and the confusion matrix of one evaluation.
+fn evaluation_section(md: &mut String, e: &Evaluation) {
+    let _ = writeln!(md, "| metric | value |\n| --- | --- |");
+    for (name, value) in [
+        ("accuracy", num(e.accuracy)),
+        ("macro_precision", num(e.macro_precision)),
+        ("macro_recall", num(e.macro_recall)),
+        ("macro_f1", num(e.macro_f1)),
+        ("weighted_f1", num(e.weighted_f1)),
+        ("macro_auc", opt(e.macro_auc)),
+        (
+            "expected_calibration_error",
+            num(e.expected_calibration_error),
+        ),
+    ] {
+        let _ = writeln!(md, "| {name} | {value} |");
+    }
+    let _ = writeln!(
+        md,
+        "\n| class | precision | recall | f1 | sensitivity | specificity | auc | support |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for m in &e.per_class {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&m.class),
+            num(m.precision),
+            num(m.recall),
+            num(m.f1),
+            num(m.sensitivity),
+            num(m.specificity),
+            opt(m.auc),
+            m.support
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nConfusion matrix (rows: true class, columns: predicted class):\n"
+    );
+    let _ = write!(md, "| true \\ predicted |");
+    for name in &e.classes {
+        let _ = write!(md, " {} |", cell(name));
+    }
+    let _ = write!(md, "\n| --- |");
+    for _ in &e.classes {
+        md.push_str(" ---: |");
+    }
+    md.push('\n');
+    for (name, row) in e.classes.iter().zip(&e.confusion) {
+        let _ = write!(md, "| **{}** |", cell(name));
+        for count in row {
+            let _ = write!(md, " {count} |");
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use leukoscope_core::taxonomy::Taxonomy;
+
+    use super::*;
+    use crate::metrics::{coarsen, evaluate, summarize};
+    use crate::report::plots::tests::four_class_outputs;
+    use crate::report::{
+        CONFUSION_PNG, CURVES_PNG, ROC_PNG, plot_confusion, plot_curves, plot_roc,
+        write_epoch_metrics,
+    };
+
+    #[test]
+    fn report_holds_the_numbers() {
+        let dir = match std::env::var_os("LEUKOSCOPE_PLOT_DIR") {
+            Some(dir) => (None, PathBuf::from(dir)),
+            None => {
+                let tmp = tempfile::tempdir().unwrap();
+                let path = tmp.path().to_owned();
+                (Some(tmp), path)
+            }
+        };
+        let out = &dir.1;
+        let four = Taxonomy::b_all_4();
+        let binary = Taxonomy::all_binary();
+        let (p, l) = four_class_outputs(700);
+        let evaluation = evaluate(&p, &l, &four, 3).unwrap();
+        let (bp, bl) = coarsen(&p, &l, &four, &binary).unwrap();
+        let screen = evaluate(&bp, &bl, &binary, 3).unwrap();
+        let halves = [
+            evaluate(&p[..350], &l[..350], &four, 0).unwrap(),
+            evaluate(&p[350..], &l[350..], &four, 0).unwrap(),
+        ];
+        let epochs = crate::report::tests::records();
+        write_epoch_metrics(out, &epochs).unwrap();
+        plot_curves(&out.join(CURVES_PNG), &epochs).unwrap();
+        plot_confusion(&out.join(CONFUSION_PNG), &evaluation).unwrap();
+        plot_roc(&out.join(ROC_PNG), &p, &l, &four).unwrap();
+        let input = ReportInput {
+            run_name: "edge-s on b-all-4 | demo".into(),
+            dataset: "synthetic b-all-4 outputs, 700 images".into(),
+            split: "first 350 / last 350".into(),
+            config_json: "{\n  \"epochs\": 12,\n  \"note\": \"```\"\n}".into(),
+            epochs: epochs.clone(),
+            evaluation: evaluation.clone(),
+            binary: Some(screen.clone()),
+            cross_validation: Some(summarize(&halves).unwrap()),
+            figures: vec![
+                Figure::new("Learning curves", CURVES_PNG),
+                Figure::new("Confusion matrix", CONFUSION_PNG),
+                Figure::new("ROC curves", ROC_PNG),
+            ],
+        };
+        let path = write_report(out, &input).unwrap();
+        let md = std::fs::read_to_string(&path).unwrap();
+
+        assert!(md.contains("edge-s on b-all-4 | demo"), "{md}");
+        assert!(md.contains("decision support to be confirmed by a trained reader"));
+        assert!(md.contains(&format!("| accuracy | {:.3} |", evaluation.accuracy)));
+        assert!(md.contains(&format!("| macro_f1 | {:.3} |", evaluation.macro_f1)));
+        let pre_b = &evaluation.per_class[2];
+        assert!(md.contains(&format!(
+            "| Pre-B | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            pre_b.precision,
+            pre_b.recall,
+            pre_b.f1,
+            pre_b.sensitivity,
+            pre_b.specificity,
+            pre_b.auc.unwrap(),
+            pre_b.support
+        )));
+        let row: String = evaluation.confusion[1]
+            .iter()
+            .map(|c| format!(" {c} |"))
+            .collect();
+        assert!(md.contains(&format!("| **Early Pre-B** |{row}")), "{md}");
+        assert!(md.contains(&format!(
+            "Screen for **ALL**: sensitivity {:.3}, specificity {:.3}",
+            screen.per_class[1].sensitivity, screen.per_class[1].specificity
+        )));
+        assert!(md.contains("## Cross-validation (2 folds"));
+        assert!(md.contains("(<curves.png>)") && md.contains("(<roc.png>)"));
+        // The best epoch of the sample curves is the last (F1 rises throughout).
+        assert!(
+            md.contains("| best epoch (by valid_macro_f1) | 12:"),
+            "{md}"
+        );
+        // The config's own ``` does not close its block early.
+        assert!(md.contains("````json\n{\n  \"epochs\": 12,"), "{md}");
+        assert!(md.contains("(3 skipped)"));
+    }
+
+    #[test]
+    fn report_without_optional_parts() {
+        let p = vec![vec![0.9, 0.1], vec![0.2, 0.8]];
+        let e = evaluate(&p, &[0, 1], &Taxonomy::all_binary(), 0).unwrap();
+        let md = render_report(&ReportInput {
+            run_name: "tiny".into(),
+            dataset: "two images".into(),
+            split: "none".into(),
+            config_json: "{}".into(),
+            epochs: Vec::new(),
+            evaluation: e,
+            binary: None,
+            cross_validation: None,
+            figures: Vec::new(),
+        });
+        assert!(md.contains("| accuracy | 1.000 |"), "{md}");
+        assert!(!md.contains("Binary screen") && !md.contains("Cross-validation"));
+        assert!(!md.contains("## Figures") && !md.contains("best epoch"));
+        assert!(md.contains("```json\n{}\n```"), "{md}");
+    }
+}
