@@ -101,14 +101,35 @@ impl Taxonomy {
         }
     }
 
-    /// The binary screen: Normal versus ALL. Aliases cover C-NMC 2019 (`hem`, `all`) and
-    /// the ALL-IDB file-name suffixes (`_0`, `_1`).
+    /// The binary screen: Normal versus ALL. Aliases cover C-NMC 2019 (`hem`, `all`), the
+    /// ALL-IDB file-name suffixes (`_0`, `_1`), and the 4-class data's folders (Benign is
+    /// normal, the three B-ALL subtypes are ALL), so the binary task reads that data too.
     pub fn all_binary() -> Self {
         Taxonomy {
             name: "all-binary".into(),
             classes: vec![
-                class("Normal", false, &["hem", "healthy", "benign", "_0", "0"]),
-                class("ALL", true, &["malignant", "blast", "leukemia", "_1", "1"]),
+                class(
+                    "Normal",
+                    false,
+                    &["hem", "healthy", "benign", "hematogones", "_0", "0"],
+                ),
+                class(
+                    "ALL",
+                    true,
+                    &[
+                        "malignant",
+                        "blast",
+                        "leukemia",
+                        "_1",
+                        "1",
+                        "Early",
+                        "Early Pre-B",
+                        "Pre",
+                        "Pre-B",
+                        "Pro",
+                        "Pro-B",
+                    ],
+                ),
             ],
         }
     }
