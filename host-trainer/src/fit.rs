@@ -547,6 +547,21 @@ fn restore<B: AutodiffBackend>(
     Ok((network, optimizer, state, best))
 }
 
+/// The best network saved in the checkpoint folder `dir` (of a run that may still be
+/// going or was interrupted).
+pub fn best_from_checkpoint<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<Network<B>, FitError> {
+    let state_path = dir.join(STATE);
+    let bytes = std::fs::read(&state_path).map_err(|e| checkpoint_error(&state_path, e))?;
+    let state: CheckpointState =
+        serde_json::from_slice(&bytes).map_err(|e| checkpoint_error(&state_path, e))?;
+    Network::<B>::new(&state.model, 0, device)?
+        .load_file(dir.join(BEST), &Files::new(), device)
+        .map_err(|e| checkpoint_error(&dir.join(BEST), e))
+}
+
 fn check_source<S: SampleSource>(
     spec: &ModelSpec,
     set: &S,

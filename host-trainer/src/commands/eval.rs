@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
 use leukoscope_core::network::Network;
+use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::Cpu;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
 use leukoscope_trainer::files::ImageFiles;
-use leukoscope_trainer::fit::predict_source;
+use leukoscope_trainer::fit::{best_from_checkpoint, predict_source};
 use leukoscope_trainer::metrics::{coarsen, evaluate};
 
 use super::run::write_json;
@@ -25,27 +26,49 @@ pub struct EvalOptions {
     pub batch: usize,
 }
 
-/// The model file behind `path`: a `.lsm`, or a run folder holding `model.lsm`.
-fn model_file(path: &Path) -> anyhow::Result<PathBuf> {
-    if path.is_dir() {
-        let inside = path.join("model.lsm");
-        if inside.exists() {
-            return Ok(inside);
-        }
+/// The model behind `path`: a `.lsm` file; a run folder's `model.lsm`; or, for a run
+/// that has not finished, the best network of its checkpoint.
+fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
+    let file = if path.is_dir() {
+        path.join("model.lsm")
+    } else {
+        path.to_owned()
+    };
+    if file.exists() || !path.is_dir() {
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
+            .with_context(|| format!("{} is refused", file.display()))?;
+        return Ok((
+            verified.artifact,
+            format!("{} (digest {})", file.display(), verified.digest),
+        ));
+    }
+    let checkpoint = path.join("checkpoint");
+    let config_path = path.join("config.json");
+    if !checkpoint.join("state.json").exists() || !config_path.exists() {
         bail!(
-            "{} holds no model.lsm (has its run finished an epoch?)",
+            "{} is neither a model file nor a run folder with a model or a checkpoint",
             path.display()
         );
     }
-    Ok(path.to_owned())
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path)?)
+        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+    let taxonomy = Taxonomy::named(config["taxonomy"].as_str().unwrap_or_default())?;
+    let preprocess: Preprocess = serde_json::from_value(config["preprocess"].clone())
+        .with_context(|| format!("{} has no valid preprocessing", config_path.display()))?;
+    let network = best_from_checkpoint::<Cpu>(&checkpoint, &Default::default())?;
+    let artifact =
+        leukoscope_trainer::export::artifact(&network, taxonomy, preprocess, Default::default());
+    artifact.validate()?;
+    Ok((
+        artifact,
+        format!("best network of the checkpoint in {}", checkpoint.display()),
+    ))
 }
 
 pub fn run(options: EvalOptions) -> anyhow::Result<()> {
-    let file = model_file(&options.model)?;
-    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
-        .with_context(|| format!("{} is refused", file.display()))?;
-    let model = verified.artifact;
+    let (model, origin) = load(&options.model)?;
     let device = Default::default();
     let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
 
@@ -98,12 +121,7 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
         }
         None => evaluate(&probabilities, &labels, &model.taxonomy, skipped)?,
     };
-    println!(
-        "model {} ({}, digest {})",
-        file.display(),
-        model.spec.name,
-        verified.digest
-    );
+    println!("model {} ({origin})", model.spec.name);
     println!(
         "{} images ({} skipped): accuracy {:.4}, macro F1 {:.4}, weighted F1 {:.4}",
         evaluation.n_images,
