@@ -1,7 +1,9 @@
 //! leukoscope-edge: the program on the microscope's board.
 //!
+//! - [`bench`]: inference latency and throughput beside ONNX Runtime.
 //! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
 
+pub mod bench;
 pub mod frame;
 pub mod model;

@@ -21,6 +21,7 @@ pub fn artifact<B: Backend>(
         taxonomy,
         preprocess,
         weights: network.weights(),
+        quantized: None,
         calibration: Calibration::default(),
         provenance,
     }

@@ -13,7 +13,8 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use leukoscope_core::network::Network;
+use leukoscope_core::artifact::Weights;
+use leukoscope_core::network::{FakeQuant, Network};
 use leukoscope_core::spec::{ModelSpec, SpecError};
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,12 @@ pub struct Recipe {
     pub early_stopping: Option<usize>,
     /// Seeds initialization, sampling order and augmentation.
     pub seed: u64,
+    /// Start from these weights instead of a fresh initialization (fine-tuning).
+    #[serde(skip)]
+    pub initial_weights: Option<Weights>,
+    /// Simulate int8 rounding while training (quantization-aware fine-tuning).
+    #[serde(skip)]
+    pub fake_quant: Option<FakeQuant>,
 }
 
 impl Recipe {
@@ -81,6 +88,8 @@ impl Recipe {
             imbalance: Imbalance::None,
             early_stopping: None,
             seed,
+            initial_weights: None,
+            fake_quant: None,
         }
     }
 }
@@ -91,6 +100,9 @@ pub enum FitError {
     /// The model is invalid.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The weights to start from do not fit the network.
+    #[error("the starting weights do not fit the network")]
+    InitialWeights(#[source] leukoscope_core::artifact::ArtifactError),
     /// Nothing to train on or to validate with.
     #[error("the {0} set is empty")]
     EmptySet(&'static str),
@@ -293,7 +305,13 @@ where
 
     // The backend's own generator drives dropout; the weights come from our own stream.
     B::seed(device, recipe.seed);
-    let mut network = Network::<B>::new(spec, recipe.seed, device)?;
+    let mut network = match &recipe.initial_weights {
+        Some(weights) => {
+            Network::<B>::from_weights(spec, weights, device).map_err(FitError::InitialWeights)?
+        }
+        None => Network::<B>::new(spec, recipe.seed, device)?,
+    }
+    .with_fake_quant(recipe.fake_quant.clone());
     let mut optimizer: AnyOptimizer<Network<B>, B> = recipe.optimizer.build(recipe.weight_decay)?;
     let mut state = CheckpointState {
         identity: checkpoints.map(|c| c.identity.clone()).unwrap_or_default(),

@@ -14,6 +14,8 @@
 //! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
 //! - [`schedule`]: learning-rate warm-up and constant, cosine or step decay.
 //! - [`export`]: a trained network packed into a `.lsm` artifact.
+//! - [`quantization`]: int8 post-training quantization and the float/int8 comparison.
+//! - [`onnx`]: a model written as ONNX (float, or int8 in QDQ form) for other runtimes.
 //! - [`metrics`]: confusion matrices, per-class and macro figures, ROC AUC, calibration, fold summaries.
 //! - [`report`]: epoch metrics files, PNG plots and the markdown run report.
 
@@ -29,7 +31,9 @@ pub mod images;
 pub mod loader;
 pub mod loss;
 pub mod metrics;
+pub mod onnx;
 pub mod optim;
+pub mod quantization;
 pub mod report;
 pub mod schedule;
 pub mod synthetic;

@@ -116,6 +116,76 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Quantize a trained float model to int8 (post-training: batch norm folded, weights
+    /// int8 per output channel, activations int8 per tensor from calibration images,
+    /// integer-only requantization) and print its float and int8 validation figures side
+    /// by side. Given a run folder trained on --calib, calibration uses the run's training
+    /// split and the figures its validation split.
+    Quantize {
+        /// The float model: a .lsm file, a run folder, or a run folder's checkpoint.
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled images to calibrate activation ranges on (same layouts as `train`).
+        #[arg(long)]
+        calib: PathBuf,
+        /// Labelled images to measure float and int8 figures on (default: the run's
+        /// validation split, else --calib itself, which the command then says).
+        #[arg(long)]
+        valid: Option<PathBuf>,
+        /// How to read the folders: auto, folders, cnmc, all-idb or csv.
+        #[arg(long, default_value = "auto")]
+        format: DatasetFormat,
+        /// min-max (observed extremes), percentile[:P] (keep P % of values, default
+        /// 99.99) or mse (clipping with the least expected squared error).
+        #[arg(long, default_value = "percentile:99.99")]
+        calibrator: leukoscope_core::engine::quantize::Calibrator,
+        /// Calibration images used (spread evenly over the calibration set).
+        #[arg(long, default_value_t = 256)]
+        calib_images: usize,
+        /// Epochs of quantization-aware fine-tuning (int8 rounding simulated with a
+        /// straight-through estimator) on the training images, then quantize again; for
+        /// when post-training quantization loses too much. 0: none.
+        #[arg(long, default_value_t = 0)]
+        qat_epochs: usize,
+        /// Learning rate of the fine-tuning (Adam, cosine decay).
+        #[arg(long, default_value_t = 1e-4)]
+        qat_lr: f64,
+        /// Images per fine-tuning step.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Seeds the fine-tuning's sampling and augmentation.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where to write the int8 .lsm model.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make an ed25519 key pair for signing models: NAME.key (secret; keep it off the
+    /// boards) and NAME.pub (list it in a board's trusted keys).
+    Keygen {
+        /// Path and name of the pair, without extension.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a .lsm model (ed25519 over its digest; the model's identity does not change).
+    /// Replaces any earlier signature.
+    Sign {
+        /// Secret key file from `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The model to sign.
+        model: PathBuf,
+        /// Write the signed model here instead of in place.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a model as ONNX (opset 13) for onnxruntime, TensorRT and other runtimes:
+    /// float from a float model, run folder or checkpoint; int8 QDQ (--int8) from a
+    /// quantized model, which is written as QDQ even without the flag. See docs/onnx.md.
+    ExportOnnx(commands::export_onnx::ExportOnnxArgs),
     /// List the model presets with their cost at a given input size.
     Presets {
         /// Side of the square input.
@@ -147,6 +217,33 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => commands::train::train(args),
+        Command::Quantize {
+            model,
+            calib,
+            valid,
+            format,
+            calibrator,
+            calib_images,
+            qat_epochs,
+            qat_lr,
+            batch,
+            seed,
+            out,
+        } => commands::quantize::run(commands::quantize::QuantizeOptions {
+            model,
+            calib,
+            valid,
+            format,
+            calibrator,
+            calib_images,
+            qat_epochs,
+            qat_lr,
+            batch,
+            seed,
+            out,
+        }),
+        Command::Keygen { out, force } => commands::keys::keygen(&out, force),
+        Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),
         Command::Cv { args, folds } => commands::train::cross_validate(args, folds),
         Command::Eval {
             model,
@@ -201,6 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             python,
             json,
         }),
+        Command::ExportOnnx(args) => commands::export_onnx::run(args),
         Command::Presets { size, classes } => {
             println!(
                 "{:<16} {:>12} {:>12}  description",

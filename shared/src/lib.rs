@@ -15,6 +15,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod artifact;
+pub mod engine;
 #[cfg(feature = "burn")]
 pub mod network;
 pub mod preprocess;

@@ -30,6 +30,73 @@ pub struct Network<B: Backend> {
     /// as soon as they are no longer needed.
     #[module(skip)]
     last_use: Vec<usize>,
+    /// Int8 rounding simulated in the forward pass (quantization-aware fine-tuning).
+    #[module(skip)]
+    fake_quant: Option<FakeQuant>,
+}
+
+/// Int8 rounding simulated in float, so that fine-tuning learns weights that survive
+/// quantization: every convolution and dense weight is rounded to its per-output-channel
+/// int8 grid, and every value that the int8 engine stores is rounded to its calibrated
+/// grid. Gradients pass the rounding unchanged (the straight-through estimator).
+///
+/// Weight grids commute with batch-norm folding: scaling an output channel by its batch
+/// norm scales that channel's largest weight, and so its grid, by the same factor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FakeQuant {
+    /// Per spec value (0 is the input), the grid it is rounded to, if the int8 engine
+    /// stores it.
+    pub values: Vec<Option<crate::engine::quantized::QParams>>,
+}
+
+impl FakeQuant {
+    /// The grids of `quantized` (calibrated for the lowered `graph` of `spec`), placed on
+    /// the spec values that the int8 engine actually stores: the last of each chain of
+    /// layers that folded into one step (convolution, batch norm, ReLU).
+    pub fn from_quantized(
+        graph: &crate::engine::graph::Graph,
+        quantized: &crate::engine::quantized::QuantizedModel,
+    ) -> Self {
+        let map = &graph.spec_values;
+        let values = (0..map.len())
+            .map(|s| {
+                let lowered = map[s];
+                let last = map.iter().rposition(|&l| l == lowered) == Some(s);
+                last.then(|| quantized.values.get(lowered).copied()).flatten()
+            })
+            .collect();
+        FakeQuant { values }
+    }
+}
+
+/// `x` rounded to the grid `q`, with the gradient of the identity.
+fn fake_quantize<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    q: crate::engine::quantized::QParams,
+) -> Tensor<B, D> {
+    let (scale, zero) = (f64::from(q.scale), f64::from(q.zero_point));
+    let rounded = x
+        .clone()
+        .div_scalar(scale)
+        .round()
+        .add_scalar(zero)
+        .clamp(-128.0, 127.0)
+        .sub_scalar(zero)
+        .mul_scalar(scale);
+    x.clone() + (rounded - x).detach()
+}
+
+/// Rows of `w` (`[rows, k]`) each rounded to its symmetric int8 grid, gradient passed through.
+fn fake_quantize_rows<B: Backend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
+    let scale = w
+        .clone()
+        .detach()
+        .abs()
+        .max_dim(1)
+        .clamp_min(1e-12)
+        .div_scalar(127.0);
+    let rounded = (w.clone() / scale.clone()).round().clamp(-127.0, 127.0) * scale;
+    w.clone() + (rounded - w).detach()
 }
 
 /// The parameters of one node.
@@ -187,6 +254,7 @@ impl<B: Backend> Network<B> {
             layers,
             spec: spec.clone(),
             last_use,
+            fake_quant: None,
         })
     }
 
@@ -277,12 +345,29 @@ impl<B: Backend> Network<B> {
         &self.spec
     }
 
+    /// The same network simulating int8 rounding in its forward pass (or no longer, with
+    /// `None`).
+    pub fn with_fake_quant(mut self, fake_quant: Option<FakeQuant>) -> Self {
+        self.fake_quant = fake_quant;
+        self
+    }
+
     /// Class scores (logits) for a batch of inputs `[batch, channels, height, width]`.
     ///
     /// Batch norm and dropout train when the backend records gradients (burn's
     /// convention), and run in inference mode otherwise.
     pub fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut values: Vec<Option<Value<B>>> = Vec::with_capacity(self.spec.nodes.len() + 1);
+        let grid = |value: usize| {
+            self.fake_quant
+                .as_ref()
+                .and_then(|f| f.values.get(value).copied().flatten())
+        };
+        let fake = self.fake_quant.is_some();
+        let input = match grid(0) {
+            Some(q) => fake_quantize(input, q),
+            None => input,
+        };
         values.push(Some(Value::Map(input)));
         for (index, node) in self.spec.nodes.iter().enumerate() {
             let mut inputs = self.spec.node_inputs(index).into_iter().map(|value| {
@@ -297,7 +382,7 @@ impl<B: Backend> Network<B> {
             let first = inputs.next().expect("every node reads at least one value");
             let output = match (&node.op, &self.layers[index]) {
                 (Op::Conv2d(c), Some(Layer::Conv(conv))) => {
-                    Value::Map(convolve(conv, c, map(first)))
+                    Value::Map(convolve(conv, c, map(first), fake))
                 }
                 (Op::BatchNorm { .. }, Some(Layer::Norm(norm))) => match first {
                     Value::Map(x) => {
@@ -345,7 +430,7 @@ impl<B: Backend> Network<B> {
                     vector => vector,
                 },
                 (Op::Dense(_), Some(Layer::Dense(dense))) => {
-                    Value::Vector(dense.forward(vector(first)))
+                    Value::Vector(linear(dense, vector(first), fake))
                 }
                 (Op::Dropout { rate }, None) => {
                     let dropout = DropoutConfig::new(f64::from(*rate)).init();
@@ -373,12 +458,17 @@ impl<B: Backend> Network<B> {
                     let x = map(first);
                     let [n, c, h, w] = x.dims();
                     let squeezed = x.clone().reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
-                    let hidden = activate(se.activation, excite.reduce.forward(squeezed));
-                    let gates = activate(se.gate, excite.expand.forward(hidden));
+                    let hidden = activate(se.activation, linear(&excite.reduce, squeezed, fake));
+                    let gates = activate(se.gate, linear(&excite.expand, hidden, fake));
                     let rows = x.reshape([n * c, h * w]) * gates.reshape([n * c, 1]);
                     Value::Map(rows.reshape([n, c, h, w]))
                 }
                 (op, _) => unreachable!("layers are built from the same spec ({})", op.kind()),
+            };
+            let output = match (grid(index + 1), output) {
+                (Some(q), Value::Map(x)) => Value::Map(fake_quantize(x, q)),
+                (Some(q), Value::Vector(x)) => Value::Vector(fake_quantize(x, q)),
+                (None, output) => output,
             };
             values.push(Some(output));
         }
@@ -392,21 +482,57 @@ impl<B: Backend> Network<B> {
 /// A convolution; pointwise ones (1x1, stride 1, one group) run as a batched matrix
 /// product, which burn's CPU backend differentiates about four times faster than its
 /// convolution. Same weights, same arithmetic.
-fn convolve<B: Backend>(conv: &Conv2d<B>, spec: &ConvSpec, x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn convolve<B: Backend>(
+    conv: &Conv2d<B>,
+    spec: &ConvSpec,
+    x: Tensor<B, 4>,
+    fake: bool,
+) -> Tensor<B, 4> {
     let pointwise = spec.kernel == [1, 1]
         && spec.stride == [1, 1]
         && spec.padding == [0, 0]
         && spec.groups == 1;
-    if !pointwise {
+    if !pointwise && !fake {
         return conv.forward(x);
+    }
+    let mut weight = conv.weight.val();
+    if fake {
+        let [o, i, kh, kw] = weight.dims();
+        weight = fake_quantize_rows(weight.reshape([o, i * kh * kw])).reshape([o, i, kh, kw]);
+    }
+    if !pointwise {
+        return burn::tensor::module::conv2d(
+            x,
+            weight,
+            conv.bias.as_ref().map(|b| b.val()),
+            burn::tensor::ops::ConvOptions::new(
+                usize2(spec.stride),
+                usize2(spec.padding),
+                usize2(spec.dilation),
+                spec.groups as usize,
+            ),
+        );
     }
     let [n, c, h, w] = x.dims();
     let out = spec.out_channels as usize;
-    let weight = conv.weight.val().reshape([1, out, c]);
+    let weight = weight.reshape([1, out, c]);
     let y = weight.matmul(x.reshape([n, c, h * w]));
     match &conv.bias {
         Some(bias) => (y.reshape([n * out, h * w]) + column(bias.val(), n)).reshape([n, out, h, w]),
         None => y.reshape([n, out, h, w]),
+    }
+}
+
+/// A dense layer; burn stores its matrix `[in, out]`, so output channels are columns.
+fn linear<B: Backend>(dense: &Linear<B>, x: Tensor<B, 2>, fake: bool) -> Tensor<B, 2> {
+    if !fake {
+        return dense.forward(x);
+    }
+    let weight = fake_quantize_rows(dense.weight.val().transpose()).transpose();
+    let y = x.matmul(weight);
+    match &dense.bias {
+        Some(bias) => y + bias.val().unsqueeze_dim(0),
+        None => y,
     }
 }
 

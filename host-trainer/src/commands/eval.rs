@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::engine::Engine;
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::taxonomy::Taxonomy;
@@ -13,6 +14,7 @@ use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{best_from_checkpoint, predict_source};
 use leukoscope_trainer::metrics::{coarsen, evaluate};
+use leukoscope_trainer::quantization::engine_probabilities;
 
 use super::run::write_json;
 
@@ -28,7 +30,7 @@ pub struct EvalOptions {
 
 /// The model behind `path`: a `.lsm` file; a run folder's `model.lsm`; or, for a run
 /// that has not finished, the best network of its checkpoint.
-fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
+pub(super) fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
     let file = if path.is_dir() {
         path.join("model.lsm")
     } else {
@@ -69,8 +71,6 @@ fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
 
 pub fn run(options: EvalOptions) -> anyhow::Result<()> {
     let (model, origin) = load(&options.model)?;
-    let device = Default::default();
-    let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
 
     let target = match &options.taxonomy {
         Some(name) if *name != model.taxonomy.name => Some(Taxonomy::named(name)?),
@@ -97,8 +97,15 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
         model.preprocess.clone(),
         None,
     ));
-    let (probabilities, labels, unreadable) =
-        predict_source(&network, files, options.batch, &device);
+    // An int8 model runs in the core's integer engine, as on the board; a float one in burn.
+    let (probabilities, labels, unreadable) = if model.quantized.is_some() {
+        let engine = Engine::new(&model)?;
+        engine_probabilities(&engine, model.calibration.temperature, files.as_ref())
+    } else {
+        let device = Default::default();
+        let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
+        predict_source(&network, files, options.batch, &device)
+    };
     let skipped = (dataset.skipped.len() + unreadable) as u64;
     let evaluation = match &target {
         Some(t) if labelled_in_target => {

@@ -3,5 +3,8 @@
 pub mod bench;
 pub mod demo;
 pub mod eval;
+pub mod export_onnx;
+pub mod keys;
+pub mod quantize;
 pub mod run;
 pub mod train;

@@ -199,6 +199,8 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         imbalance: args.imbalance,
         early_stopping: args.early_stopping,
         seed: args.seed,
+        initial_weights: None,
+        fake_quant: None,
     };
     let config = json!({
         "tool": format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),

@@ -1,5 +1,6 @@
 //! Everything that can be wrong with an artifact file, by name.
 
+use crate::engine::quantized::QuantizationMismatch;
 use crate::preprocess::PreprocessError;
 use crate::spec::SpecError;
 
@@ -84,6 +85,12 @@ pub enum ArtifactError {
     /// The network itself is invalid.
     #[error("model file holds an invalid network")]
     InvalidSpec(#[from] SpecError),
+    /// The int8 parameters do not fit the network.
+    #[error("model file's int8 network is inconsistent")]
+    InvalidQuantization(#[from] QuantizationMismatch),
+    /// Float and int8 weights at once: which one runs would be ambiguous.
+    #[error("model file holds both float and int8 weights; an artifact carries one kind")]
+    BothWeightKinds,
     /// The preprocessing is invalid.
     #[error("model file holds an invalid preprocessing")]
     InvalidPreprocess(#[from] PreprocessError),

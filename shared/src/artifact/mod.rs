@@ -13,6 +13,8 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::engine::graph;
+use crate::engine::quantized::QuantizedModel;
 use crate::preprocess::Preprocess;
 use crate::spec::ModelSpec;
 use crate::taxonomy::Taxonomy;
@@ -23,7 +25,7 @@ pub use keys::{Digest, KeyList, PublicKey, SigningKey, TrustPolicy};
 /// First bytes of every artifact. Like PNG's, it catches text-mode transfers (CR/LF, 8-bit).
 pub const MAGIC: [u8; 8] = *b"\x89LSM\r\n\x1a\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Magic, version, flags, body length.
 pub const HEADER_LEN: usize = 8 + 2 + 2 + 8;
 /// SHA-256 of header and body.
@@ -41,8 +43,10 @@ pub struct ModelArtifact {
     pub taxonomy: Taxonomy,
     /// How images become its input.
     pub preprocess: Preprocess,
-    /// Its parameters.
+    /// Its float parameters; empty in an int8 artifact.
     pub weights: Weights,
+    /// Its int8 form, present in an int8 artifact (which then carries no float weights).
+    pub quantized: Option<QuantizedModel>,
     /// How to turn its scores into trustworthy confidences.
     pub calibration: Calibration,
     /// Where it came from and how well it did.
@@ -150,18 +154,37 @@ impl ModelArtifact {
                 spec: [input.channels, input.height, input.width],
             });
         }
-        if self.weights.tensors.len() != analysis.layout.len() {
+        if let Some(quantized) = &self.quantized {
+            if !self.weights.tensors.is_empty() {
+                return Err(ArtifactError::BothWeightKinds);
+            }
+            let (lowered, _) = graph::lower(&self.spec, None)?;
+            quantized.check(&lowered)?;
+        } else {
+            self.validate_float_weights(&analysis.layout)?;
+        }
+        let c = self.calibration;
+        let temperature_ok = c.temperature.is_finite() && c.temperature > 0.0;
+        if !(temperature_ok && (0.0..=1.0).contains(&c.unidentified_below)) {
+            return Err(ArtifactError::InvalidCalibration {
+                temperature: c.temperature,
+                unidentified_below: c.unidentified_below,
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_float_weights(
+        &self,
+        layout: &[crate::spec::ParamTensor],
+    ) -> Result<(), ArtifactError> {
+        if self.weights.tensors.len() != layout.len() {
             return Err(ArtifactError::TensorCount {
-                expected: analysis.layout.len() as u32,
+                expected: layout.len() as u32,
                 found: self.weights.tensors.len() as u32,
             });
         }
-        for (index, (tensor, values)) in analysis
-            .layout
-            .iter()
-            .zip(&self.weights.tensors)
-            .enumerate()
-        {
+        for (index, (tensor, values)) in layout.iter().zip(&self.weights.tensors).enumerate() {
             if values.len() as u64 != tensor.len() {
                 return Err(ArtifactError::TensorSize {
                     tensor: index as u32,
@@ -176,14 +199,6 @@ impl ModelArtifact {
                     node: tensor.node,
                 });
             }
-        }
-        let c = self.calibration;
-        let temperature_ok = c.temperature.is_finite() && c.temperature > 0.0;
-        if !(temperature_ok && (0.0..=1.0).contains(&c.unidentified_below)) {
-            return Err(ArtifactError::InvalidCalibration {
-                temperature: c.temperature,
-                unidentified_below: c.unidentified_below,
-            });
         }
         Ok(())
     }

@@ -43,6 +43,7 @@ fn tiny() -> ModelArtifact {
         weights: Weights {
             tensors: values(&layout, 1),
         },
+        quantized: None,
         spec,
         taxonomy: Taxonomy::b_all_4(),
         preprocess: Preprocess::cell(8, 8),
@@ -403,5 +404,47 @@ proptest! {
             body[i] = value;
         }
         let _ = decode_any(&framed(FORMAT_VERSION, 0, &body));
+    }
+
+    /// An int8 body edited behind a valid digest either is refused with a named error or
+    /// decodes into a model the engine runs without panicking: execution trusts only what
+    /// `validate` checked.
+    #[test]
+    fn mutated_int8_bodies_are_refused_or_run(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let mut body = postcard::to_allocvec(&tiny_int8()).unwrap();
+        for (at, value) in edits {
+            let i = at.index(body.len());
+            body[i] = value;
+        }
+        if let Ok(verified) = decode_any(&framed(FORMAT_VERSION, 0, &body)) {
+            let engine = crate::engine::Engine::new(&verified.artifact).unwrap();
+            let mut workspace = engine.workspace();
+            let mut logits = vec![0.0; engine.classes()];
+            let input = vec![0.5; engine.input_len()];
+            engine.run(&mut workspace, &input, &mut logits);
+        }
+    }
+}
+
+/// `tiny()` quantized on a few constant images.
+fn tiny_int8() -> ModelArtifact {
+    use crate::engine::graph::lower;
+    use crate::engine::quantize::{ActivationStats, Calibrator, quantize};
+    let float = tiny();
+    let engine = crate::engine::Engine::f32(&float).unwrap();
+    let (graph, params) = lower(&float.spec, Some(&float.weights)).unwrap();
+    let mut stats = ActivationStats::new(graph.values.len(), Calibrator::MinMax);
+    let mut workspace = engine.workspace();
+    let mut logits = vec![0.0; engine.classes()];
+    for level in [-1.0, 0.0, 1.0] {
+        let input = vec![level; engine.input_len()];
+        engine.run_observed(&mut workspace, &input, &mut logits, &mut |v, x| stats.observe(v, x));
+    }
+    ModelArtifact {
+        weights: Weights::default(),
+        quantized: Some(quantize(&graph, &params, &stats.ranges(), &Calibrator::MinMax)),
+        ..float
     }
 }

@@ -1,0 +1,241 @@
+//! `leukoscope-train quantize`: a trained float model to an int8 artifact, with its float and
+//! int8 figures side by side.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use leukoscope_core::engine::quantize::Calibrator;
+use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, group_holdout};
+use leukoscope_trainer::export::write_atomically;
+use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::augment::Augment;
+use leukoscope_trainer::fit::{Progress, Recipe};
+use leukoscope_trainer::quantization::{
+    Comparison, compare, fine_tune_quantized, quantize_artifact,
+};
+
+use super::eval::load;
+
+/// Macro F1 points int8 may lose before the command warns.
+const TOLERATED_DROP_POINTS: f64 = 1.0;
+
+/// Options of `quantize`.
+pub struct QuantizeOptions {
+    pub model: PathBuf,
+    pub calib: PathBuf,
+    pub valid: Option<PathBuf>,
+    pub format: DatasetFormat,
+    pub calibrator: Calibrator,
+    pub calib_images: usize,
+    pub qat_epochs: usize,
+    pub qat_lr: f64,
+    pub batch: usize,
+    pub seed: u64,
+    pub out: PathBuf,
+}
+
+/// The run's hold-out split, when `model` is a run folder trained on `data`.
+fn run_split(
+    model: &Path,
+    data: &Path,
+    dataset: &Dataset,
+) -> anyhow::Result<Option<(Vec<usize>, Vec<usize>)>> {
+    let config_path = model.join("config.json");
+    if !model.is_dir() || !config_path.exists() {
+        return Ok(None);
+    }
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path)?)
+        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+    let (Some(run_data), Some(fraction), Some(seed)) = (
+        config["data"].as_str(),
+        config["valid_fraction"].as_f64(),
+        config["recipe"]["seed"]
+            .as_u64()
+            .or_else(|| config["seed"].as_u64()),
+    ) else {
+        return Ok(None);
+    };
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same(Path::new(run_data), data) {
+        return Ok(None);
+    }
+    let split = group_holdout(dataset, fraction, seed)?;
+    Ok(Some((split.train, split.valid)))
+}
+
+/// `count` indices spread evenly over `indices` (all of them if there are fewer).
+fn spread(indices: &[usize], count: usize) -> Vec<usize> {
+    if indices.len() <= count {
+        return indices.to_vec();
+    }
+    (0..count)
+        .map(|i| indices[i * indices.len() / count])
+        .collect()
+}
+
+pub fn run(options: QuantizeOptions) -> anyhow::Result<()> {
+    let (float, origin) = load(&options.model)?;
+    if float.quantized.is_some() {
+        bail!("{} is already an int8 model", options.model.display());
+    }
+    println!("model {} ({origin})", float.spec.name);
+    let mut scan = ScanOptions {
+        format: options.format,
+        ..ScanOptions::default()
+    };
+    let config_path = options.model.join("config.json");
+    if let Ok(text) = std::fs::read(&config_path)
+        && let Ok(config) = serde_json::from_slice::<serde_json::Value>(&text)
+        && let Some(d) = config["near_duplicate_distance"].as_u64()
+    {
+        scan.near_duplicate_distance = d as u32;
+    }
+    let dataset = Dataset::open(&options.calib, &float.taxonomy, &scan)?;
+    println!("{}", dataset.summary());
+    let files = |indices: &[usize], data: &Dataset| {
+        ImageFiles::new(
+            indices
+                .iter()
+                .map(|&i| (data.samples[i].path.clone(), data.samples[i].label)),
+            float.preprocess.clone(),
+            None,
+        )
+    };
+    let all: Vec<usize> = (0..dataset.samples.len()).collect();
+    let valid_dataset;
+    let (calibration, validation, training) = match (
+        &options.valid,
+        run_split(&options.model, &options.calib, &dataset)?,
+    ) {
+        (None, Some((train, valid))) => {
+            println!(
+                "calibrating on the run's training split, measuring on its validation split ({} images)",
+                valid.len()
+            );
+            (
+                files(&spread(&train, options.calib_images), &dataset),
+                files(&valid, &dataset),
+                train,
+            )
+        }
+        (Some(valid), _) => {
+            valid_dataset = Dataset::open(valid, &float.taxonomy, &scan)?;
+            let indices: Vec<usize> = (0..valid_dataset.samples.len()).collect();
+            (
+                files(&spread(&all, options.calib_images), &dataset),
+                files(&indices, &valid_dataset),
+                all.clone(),
+            )
+        }
+        (None, None) => {
+            println!(
+                "note: no --valid folder and no run split: the figures below are measured on the calibration folder"
+            );
+            (
+                files(&spread(&all, options.calib_images), &dataset),
+                files(&all, &dataset),
+                all.clone(),
+            )
+        }
+    };
+    println!(
+        "calibrating ({}) on {} images ...",
+        options.calibrator.name(),
+        leukoscope_trainer::loader::SampleSource::len(&calibration)
+    );
+    let (mut int8, unreadable) = quantize_artifact(&float, &calibration, options.calibrator)?;
+    if unreadable > 0 {
+        println!("  {unreadable} calibration images could not be read and were skipped");
+    }
+    let mut comparison = compare(&float, &int8, &validation)?;
+    print_comparison(&comparison);
+    if options.qat_epochs > 0 {
+        println!();
+        println!(
+            "quantization-aware fine-tuning: {} epochs at learning rate {} ...",
+            options.qat_epochs, options.qat_lr
+        );
+        let augment = Augment::default_recipe().with_masks(&float.preprocess.masks);
+        let train = Arc::new(ImageFiles::new(
+            training
+                .iter()
+                .map(|&i| (dataset.samples[i].path.clone(), dataset.samples[i].label)),
+            float.preprocess.clone(),
+            Some(augment),
+        ));
+        let recipe = Recipe {
+            learning_rate: options.qat_lr,
+            warmup_epochs: 0.0,
+            ..Recipe::new(options.qat_epochs, options.batch, options.seed)
+        };
+        let tuned = fine_tune_quantized(
+            &float,
+            &int8,
+            train,
+            Arc::new(validation.clone()),
+            &recipe,
+            &mut |p| {
+                if let Progress::EpochFinished { record, .. } = p {
+                    println!(
+                        "  epoch {}: train loss {:.4}, simulated-int8 validation macro F1 {:.4}",
+                        record.epoch, record.train_loss, record.valid_macro_f1
+                    );
+                }
+            },
+        )?;
+        let (tuned_int8, _) = quantize_artifact(&tuned, &calibration, options.calibrator)?;
+        let tuned_comparison = compare(&float, &tuned_int8, &validation)?;
+        println!("after fine-tuning (f32 column: the model before fine-tuning):");
+        print_comparison(&tuned_comparison);
+        int8 = tuned_int8;
+        comparison = tuned_comparison;
+    }
+    int8.provenance
+        .metrics
+        .retain(|m| !m.name.starts_with("int8_") && !m.name.starts_with("f32_"));
+    int8.provenance.metrics.extend(comparison.metrics());
+    let bytes = int8.encode().context("the int8 model is inconsistent")?;
+    let float_size = float.encode()?.len();
+    write_atomically(&options.out, &bytes)?;
+    println!(
+        "wrote {} ({:.2} MB, {:.2}x smaller than the float artifact)",
+        options.out.display(),
+        bytes.len() as f64 / 1e6,
+        float_size as f64 / bytes.len() as f64
+    );
+    Ok(())
+}
+
+fn print_comparison(c: &Comparison) {
+    println!(
+        "{:<22} {:>8} {:>8} {:>8}",
+        "on validation", "f32", "int8", "change"
+    );
+    let rows = [
+        ("accuracy", c.float.accuracy, c.int8.accuracy),
+        ("macro F1", c.float.macro_f1, c.int8.macro_f1),
+        ("weighted F1", c.float.weighted_f1, c.int8.weighted_f1),
+        ("macro recall", c.float.macro_recall, c.int8.macro_recall),
+    ];
+    for (name, f, q) in rows {
+        println!("{name:<22} {f:>8.4} {q:>8.4} {:>+8.4}", q - f);
+    }
+    println!(
+        "top-1 agreement        {:.4} of {} images",
+        c.top1_agreement, c.float.n_images
+    );
+    let drop = c.macro_f1_drop_points();
+    if drop > TOLERATED_DROP_POINTS {
+        println!();
+        println!(
+            "WARNING: int8 loses {drop:.1} points of macro F1 (more than {TOLERATED_DROP_POINTS}). Do not ship this model as is:"
+        );
+        println!(
+            "         try --calibrator mse or percentile:99.9, more --calib-images, or quantization-aware fine-tuning (--qat-epochs N)."
+        );
+    }
+}

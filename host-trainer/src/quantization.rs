@@ -1,0 +1,220 @@
+//! Post-training quantization of a trained model on calibration images, and the side-by-side
+//! check of its f32 and int8 forms on validation images, both run by the core's engine
+//! (the code the boards run), not by burn.
+
+use leukoscope_core::artifact::{Metric, ModelArtifact, Weights};
+use leukoscope_core::engine::graph::lower;
+use leukoscope_core::engine::quantize::{ActivationStats, Calibrator, quantize};
+use leukoscope_core::engine::{Engine, EngineError};
+use rayon::prelude::*;
+
+use crate::loader::SampleSource;
+use crate::metrics::{Evaluation, MetricsError, evaluate};
+
+/// Why a model could not be quantized or compared.
+#[derive(Debug, thiserror::Error)]
+pub enum QuantizationError {
+    /// The model cannot run in the engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Its network is invalid.
+    #[error(transparent)]
+    Spec(#[from] leukoscope_core::spec::SpecError),
+    /// Not one calibration image could be read.
+    #[error("none of the {0} calibration images could be read")]
+    NoCalibrationImages(usize),
+    /// The figures could not be computed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// Fine-tuning failed.
+    #[error("quantization-aware fine-tuning failed")]
+    FineTune(#[from] crate::fit::FitError),
+}
+
+/// The int8 artifact of float `artifact`, with activation ranges chosen by `calibrator` on
+/// the images of `calibration`. Returns it with the number of images that could not be read.
+pub fn quantize_artifact<S: SampleSource>(
+    artifact: &ModelArtifact,
+    calibration: &S,
+    calibrator: Calibrator,
+) -> Result<(ModelArtifact, usize), QuantizationError> {
+    let engine = Engine::f32(artifact)?;
+    let (graph, params) = lower(&artifact.spec, Some(&artifact.weights))?;
+    let mut stats = ActivationStats::new(graph.values.len(), calibrator);
+    let mut workspace = engine.workspace();
+    let mut logits = vec![0.0; engine.classes()];
+    let passes = if calibrator.uses_histograms() { 2 } else { 1 };
+    let mut unreadable = 0;
+    for pass in 0..passes {
+        if pass == 1 {
+            stats.start_histograms();
+        }
+        unreadable = 0;
+        // Decoding runs in parallel; the observation, which updates shared statistics,
+        // runs in order.
+        for chunk in (0..calibration.len()).collect::<Vec<_>>().chunks(32) {
+            let inputs: Vec<Result<Vec<f32>, String>> = chunk
+                .par_iter()
+                .map(|&i| calibration.input(i, 0, 0))
+                .collect();
+            for input in inputs {
+                match input {
+                    Ok(x) => engine.run_observed(&mut workspace, &x, &mut logits, &mut |v, values| {
+                        stats.observe(v, values)
+                    }),
+                    Err(_) => unreadable += 1,
+                }
+            }
+        }
+    }
+    if unreadable == calibration.len() {
+        return Err(QuantizationError::NoCalibrationImages(unreadable));
+    }
+    let quantized = quantize(&graph, &params, &stats.ranges(), &calibrator);
+    let int8 = ModelArtifact {
+        weights: Weights::default(),
+        quantized: Some(quantized),
+        ..artifact.clone()
+    };
+    Ok((int8, unreadable))
+}
+
+/// Class probabilities (softmax of the logits at the artifact's temperature) of every
+/// readable sample, with labels and the count of unreadable samples; images run in
+/// parallel, one engine workspace per worker.
+pub fn engine_probabilities<S: SampleSource>(
+    engine: &Engine,
+    temperature: f32,
+    source: &S,
+) -> (Vec<Vec<f32>>, Vec<u32>, usize) {
+    let results: Vec<Option<(Vec<f32>, u32)>> = (0..source.len())
+        .into_par_iter()
+        .map_init(
+            || engine.workspace(),
+            |workspace, i| {
+                let x = source.input(i, 0, 0).ok()?;
+                let mut logits = vec![0.0; engine.classes()];
+                engine.run(workspace, &x, &mut logits);
+                Some((softmax(&logits, temperature), source.label(i)))
+            },
+        )
+        .collect();
+    let unreadable = results.iter().filter(|r| r.is_none()).count();
+    let (probabilities, labels) = results.into_iter().flatten().unzip();
+    (probabilities, labels, unreadable)
+}
+
+/// `softmax(logits / temperature)`.
+pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let scaled: Vec<f32> = logits.iter().map(|l| l / temperature).collect();
+    let max = scaled.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let exp: Vec<f32> = scaled.iter().map(|v| (v - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+/// The float and int8 forms of one model on the same images.
+#[derive(Debug)]
+pub struct Comparison {
+    /// The f32 engine's figures.
+    pub float: Evaluation,
+    /// The int8 engine's figures.
+    pub int8: Evaluation,
+    /// Share of images on which both give the same top class.
+    pub top1_agreement: f64,
+}
+
+impl Comparison {
+    /// Macro F1 lost by quantizing, in points (hundredths).
+    pub fn macro_f1_drop_points(&self) -> f64 {
+        (self.float.macro_f1 - self.int8.macro_f1) * 100.0
+    }
+
+    /// The figures for an artifact's provenance.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let metric = |name: &str, value: f64| Metric {
+            name: name.into(),
+            value,
+        };
+        vec![
+            metric("f32_accuracy", self.float.accuracy),
+            metric("f32_macro_f1", self.float.macro_f1),
+            metric("int8_accuracy", self.int8.accuracy),
+            metric("int8_macro_f1", self.int8.macro_f1),
+            metric("int8_top1_agreement", self.top1_agreement),
+        ]
+    }
+}
+
+/// Runs both forms on `validation` and compares them.
+pub fn compare<S: SampleSource>(
+    float: &ModelArtifact,
+    int8: &ModelArtifact,
+    validation: &S,
+) -> Result<Comparison, QuantizationError> {
+    let t = float.calibration.temperature;
+    let (pf, labels, skipped) = engine_probabilities(&Engine::f32(float)?, t, validation);
+    let (pq, _, _) = engine_probabilities(&Engine::new(int8)?, t, validation);
+    let agree = pf
+        .iter()
+        .zip(&pq)
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count();
+    Ok(Comparison {
+        float: evaluate(&pf, &labels, &float.taxonomy, skipped as u64)?,
+        int8: evaluate(&pq, &labels, &float.taxonomy, skipped as u64)?,
+        top1_agreement: agree as f64 / pf.len().max(1) as f64,
+    })
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .0
+}
+
+/// Quantization-aware fine-tuning: `epochs` more epochs of training on `train` starting
+/// from `float`'s weights, with the int8 rounding of `int8` (its weight grids and
+/// calibrated activation grids) simulated in the forward pass, so the weights settle where
+/// rounding costs least. Returns the float artifact with the fine-tuned weights, to be
+/// quantized again. Runs on the CPU.
+pub fn fine_tune_quantized<S, V>(
+    float: &ModelArtifact,
+    int8: &ModelArtifact,
+    train: std::sync::Arc<S>,
+    valid: std::sync::Arc<V>,
+    recipe: &crate::fit::Recipe,
+    observer: &mut dyn FnMut(crate::fit::Progress<'_>),
+) -> Result<ModelArtifact, QuantizationError>
+where
+    S: SampleSource,
+    V: SampleSource,
+{
+    use leukoscope_core::network::FakeQuant;
+    let (graph, _) = lower(&float.spec, None)?;
+    let quantized = int8
+        .quantized
+        .as_ref()
+        .ok_or(QuantizationError::Engine(EngineError::NotQuantized))?;
+    let recipe = crate::fit::Recipe {
+        initial_weights: Some(float.weights.clone()),
+        fake_quant: Some(FakeQuant::from_quantized(&graph, quantized)),
+        ..recipe.clone()
+    };
+    let trained = crate::fit::fit::<crate::backend::CpuTrain, S, V>(
+        &float.spec,
+        &float.taxonomy,
+        train,
+        valid,
+        &recipe,
+        &Default::default(),
+        None,
+        observer,
+    )?;
+    Ok(ModelArtifact {
+        weights: trained.best.weights(),
+        ..float.clone()
+    })
+}

@@ -1,0 +1,262 @@
+//! The f32 reference: every lowered step in single precision. It is the yardstick the int8
+//! path is measured against and what calibration observes, so it favours plain, checkable
+//! loops; the matrix product is blocked so that the compiler vectorizes it.
+
+use super::graph::{ConvGeometry, ConvParams, StepOp, pool_out};
+use crate::spec::Pool2d;
+
+/// Scratch elements a convolution needs for its unfolded input (0 when it reads its input
+/// in place or is depthwise).
+pub(super) fn conv_scratch(g: &ConvGeometry) -> usize {
+    if g.is_depthwise() || g.is_dense() {
+        0
+    } else {
+        g.fan_in() * g.out_height() * g.out_width()
+    }
+}
+
+/// Runs one step. `inputs` are the step's input slices, in order.
+pub(super) fn step(
+    op: &StepOp,
+    dims: &[[usize; 3]],
+    params: Option<&ConvParams>,
+    inputs: &[&[f32]],
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    match op {
+        StepOp::Conv(g) => {
+            // The engine pairs every conv step with its parameters at load.
+            if let Some(p) = params {
+                conv(g, p, inputs[0], out, scratch);
+            }
+        }
+        StepOp::Activation(a) => {
+            for (o, &x) in out.iter_mut().zip(inputs[0]) {
+                *o = a.apply(x);
+            }
+        }
+        StepOp::MaxPool(p) => pool(p, dims[0], inputs[0], out, PoolKind::Max),
+        StepOp::AvgPool(p) => pool(p, dims[0], inputs[0], out, PoolKind::Mean),
+        StepOp::GlobalAvgPool => {
+            let hw = dims[0][1] * dims[0][2];
+            for (o, channel) in out.iter_mut().zip(inputs[0].chunks_exact(hw)) {
+                *o = channel.iter().sum::<f32>() / hw as f32;
+            }
+        }
+        StepOp::Add => {
+            out.copy_from_slice(inputs[0]);
+            for input in &inputs[1..] {
+                for (o, &x) in out.iter_mut().zip(input.iter()) {
+                    *o += x;
+                }
+            }
+        }
+        StepOp::Concat => {
+            let mut at = 0;
+            for input in inputs {
+                out[at..at + input.len()].copy_from_slice(input);
+                at += input.len();
+            }
+        }
+        StepOp::ChannelScale => {
+            let hw = dims[0][1] * dims[0][2];
+            for ((o, x), &g) in out
+                .chunks_exact_mut(hw)
+                .zip(inputs[0].chunks_exact(hw))
+                .zip(inputs[1])
+            {
+                for (o, &x) in o.iter_mut().zip(x) {
+                    *o = x * g;
+                }
+            }
+        }
+    }
+}
+
+fn conv(g: &ConvGeometry, p: &ConvParams, input: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    let positions = g.out_height() * g.out_width();
+    if g.is_depthwise() {
+        depthwise(g, &p.weights, input, out);
+    } else {
+        let groups = g.groups;
+        let k = g.fan_in();
+        let out_per_group = g.out_channels / groups;
+        let in_per_group = g.input[0] / groups;
+        let plane = g.input[1] * g.input[2];
+        for group in 0..groups {
+            let x = &input[group * in_per_group * plane..(group + 1) * in_per_group * plane];
+            let columns: &[f32] = if g.is_dense() {
+                x
+            } else {
+                im2col(g, in_per_group, x, &mut scratch[..k * positions]);
+                &scratch[..k * positions]
+            };
+            let rows = group * out_per_group..(group + 1) * out_per_group;
+            gemm(
+                out_per_group,
+                k,
+                positions,
+                &p.weights[rows.start * k..rows.end * k],
+                columns,
+                &mut out[rows.start * positions..rows.end * positions],
+            );
+        }
+    }
+    let activation = g.activation;
+    for (row, &b) in out.chunks_exact_mut(positions).zip(&p.bias) {
+        for v in row {
+            *v += b;
+            if let Some(a) = activation {
+                *v = a.apply(*v);
+            }
+        }
+    }
+}
+
+/// Unfolds the receptive fields of `channels` input planes into `fan_in x positions` columns,
+/// zeros where the window hangs over the border.
+fn im2col(g: &ConvGeometry, channels: usize, x: &[f32], cols: &mut [f32]) {
+    let (h, w) = (g.input[1], g.input[2]);
+    let (oh, ow) = (g.out_height(), g.out_width());
+    let mut row = 0;
+    for c in 0..channels {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ky in 0..g.kernel[0] {
+            for kx in 0..g.kernel[1] {
+                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                for oy in 0..oh {
+                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
+                    let line = &mut dst[oy * ow..(oy + 1) * ow];
+                    if iy < 0 || iy >= h as isize {
+                        line.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                    for (ox, d) in line.iter_mut().enumerate() {
+                        let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
+                            - g.padding[1] as isize;
+                        *d = if ix < 0 || ix >= w as isize {
+                            0.0
+                        } else {
+                            src[ix as usize]
+                        };
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+fn depthwise(g: &ConvGeometry, weights: &[f32], input: &[f32], out: &mut [f32]) {
+    let (h, w) = (g.input[1], g.input[2]);
+    let (oh, ow) = (g.out_height(), g.out_width());
+    let (kh, kw) = (g.kernel[0], g.kernel[1]);
+    for c in 0..g.input[0] {
+        let plane = &input[c * h * w..(c + 1) * h * w];
+        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
+        let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = 0.0;
+                for ky in 0..kh {
+                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
+                            - g.padding[1] as isize;
+                        if ix >= 0 && ix < w as isize {
+                            acc += plane[iy as usize * w + ix as usize] * filter[ky * kw + kx];
+                        }
+                    }
+                }
+                dst[oy * ow + ox] = acc;
+            }
+        }
+    }
+}
+
+/// Columns per block of the matrix product: four rows of accumulators stay in L1.
+const BLOCK: usize = 128;
+
+/// `c (m x n) = a (m x k) * b (k x n)`, all row-major.
+fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only requirement of `gemm_avx2`.
+        unsafe { gemm_avx2(m, k, n, a, b, c) };
+        return;
+    }
+    gemm_portable(m, k, n, a, b, c);
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    gemm_portable(m, k, n, a, b, c);
+}
+
+/// Four output rows at a time over a block of columns: each loaded row of `b` feeds four
+/// accumulators. Multiplies and adds stay separate (no fused multiply-add), so every
+/// instruction set gives the same bits.
+#[inline(always)]
+fn gemm_portable(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut acc = [[0.0f32; BLOCK]; 4];
+    for r0 in (0..m).step_by(4) {
+        let rows = (m - r0).min(4);
+        for j0 in (0..n).step_by(BLOCK) {
+            let cols = (n - j0).min(BLOCK);
+            for row in acc.iter_mut().take(rows) {
+                row[..cols].fill(0.0);
+            }
+            for kk in 0..k {
+                let b_row = &b[kk * n + j0..kk * n + j0 + cols];
+                for (r, row) in acc.iter_mut().enumerate().take(rows) {
+                    let a_v = a[(r0 + r) * k + kk];
+                    for (acc, &b) in row[..cols].iter_mut().zip(b_row) {
+                        *acc += a_v * b;
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate().take(rows) {
+                c[(r0 + r) * n + j0..(r0 + r) * n + j0 + cols].copy_from_slice(&row[..cols]);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum PoolKind {
+    Max,
+    Mean,
+}
+
+fn pool(p: &Pool2d, dims: [usize; 3], input: &[f32], out: &mut [f32], kind: PoolKind) {
+    let [c, h, w] = dims;
+    let (kh, kw) = (p.kernel[0] as usize, p.kernel[1] as usize);
+    let (sh, sw) = (p.stride[0] as usize, p.stride[1] as usize);
+    let (ph, pw) = (p.padding[0] as usize, p.padding[1] as usize);
+    let (oh, ow) = (pool_out(h, kh, sh, ph), pool_out(w, kw, sw, pw));
+    for ch in 0..c {
+        let plane = &input[ch * h * w..(ch + 1) * h * w];
+        for oy in 0..oh {
+            let y0 = (oy * sh).saturating_sub(ph);
+            let y1 = (oy * sh + kh - ph).min(h);
+            for ox in 0..ow {
+                let x0 = (ox * sw).saturating_sub(pw);
+                let x1 = (ox * sw + kw - pw).min(w);
+                let window = (y0..y1).flat_map(|y| plane[y * w + x0..y * w + x1].iter());
+                out[ch * oh * ow + oy * ow + ox] = match kind {
+                    PoolKind::Max => window.fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+                    PoolKind::Mean => {
+                        let count = (y1 - y0) * (x1 - x0);
+                        window.sum::<f32>() / count as f32
+                    }
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! AArch64 NEON kernels with the dot-product extension (Armv8.2 `dotprod`: Cortex-A55,
+//! A76 and later, e.g. Jetson Orin and Raspberry Pi 5).
+//!
+//! `sdot` multiplies signed bytes by signed bytes, four per i32 lane, and adds them to the
+//! lane; the by-element form takes the four weights of one row from a lane of a register.
+//! Its intrinsics (`vdotq_s32`, `vdotq_laneq_s32`) are still unstable in Rust 1.95, so the
+//! two instructions are written as inline assembly; everything else uses the stable
+//! intrinsics.
+//!
+//! GEMM: the right-hand side is packed into scratch as blocks of 4 columns, each column
+//! holding 4 consecutive K values per 4-byte lane; a micro-kernel computes up to 8 rows by
+//! 12 columns (24 accumulators). Depthwise: rows are copied with their padding into a
+//! small ring (see `padded`), and for 4 outputs at once one load and a table lookup gather
+//! each output's 4 taps of a kernel row into its lane.
+//!
+//! Every function here requires NEON and `dotprod`; the module's entry points are only
+//! called after `Isa::is_available` confirmed them.
+
+use core::arch::aarch64::*;
+use core::arch::asm;
+
+use super::padded::{MAX_WORDS, Plan, RING, Ring};
+use super::requant::RowStage;
+use super::{DepthwiseShape, OutputStage, PackedMatrix};
+
+/// Rows per GEMM micro-kernel (and per packed weight tile).
+pub(super) const TILE_ROWS: usize = 8;
+/// i32 lanes per vector: columns per packed block of the right-hand side.
+const LANES: usize = 4;
+/// Blocks of 4 columns per micro-kernel.
+const PANEL: usize = 3;
+/// Bytes of one K-group of one block: 4 columns x 4 K values.
+const GROUP_BYTES: usize = 16;
+
+/// `acc[i] += sum(a[4i + q] * b[4i + q] for q < 4)`.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    // SAFETY: `sdot` exists on this CPU (the function's target features) and only reads and
+    // writes the named registers.
+    unsafe {
+        asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
+/// `acc[i] += sum(a[4i + q] * b[4L + q] for q < 4)`: one row's weights from lane `L`.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn sdot_lane<const L: usize>(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    // SAFETY: as for `sdot`; `L < 4` is a valid lane for the `.4b[L]` form.
+    unsafe {
+        asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.4b[{lane}]",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            lane = const L,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn load16(s: &[i8]) -> int8x16_t {
+    let s = &s[..16];
+    // SAFETY: `s` has 16 bytes.
+    unsafe { vld1q_s8(s.as_ptr()) }
+}
+
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn store16(d: &mut [i8], v: int8x16_t) {
+    let d = &mut d[..16];
+    // SAFETY: `d` has 16 bytes.
+    unsafe { vst1q_s8(d.as_mut_ptr(), v) }
+}
+
+/// One row's output stage in broadcast registers.
+#[derive(Clone, Copy)]
+struct Stage {
+    bias: int32x4_t,
+    multiplier: int32x4_t,
+    round: int64x2_t,
+    /// Minus the shift: `sshl` by a negative count is an arithmetic shift right.
+    shift: int64x2_t,
+    lo: int32x4_t,
+    hi: int32x4_t,
+    zero_point: int32x4_t,
+    /// Whether the vector formula applies: `row.vector` and `lo`, `hi` fit in i32.
+    vector: bool,
+    row: RowStage,
+}
+
+impl Stage {
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    fn new(row: RowStage) -> Stage {
+        let vector = row.vector && row.bounds_fit_i32();
+        Stage {
+            bias: vdupq_n_s32(row.bias),
+            multiplier: vdupq_n_s32(row.requant.multiplier),
+            round: vdupq_n_s64(row.round),
+            shift: vdupq_n_s64(-i64::from(row.requant.shift)),
+            lo: vdupq_n_s32(row.lo.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+            hi: vdupq_n_s32(row.hi.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+            zero_point: vdupq_n_s32(row.zero_point),
+            vector,
+            row,
+        }
+    }
+
+    /// The 4 outputs of 4 accumulators as i32, for a row whose `vector` flag is set. The
+    /// i64 results saturate to i32 before the clamp; that changes nothing because the clamp
+    /// bounds lie inside i32.
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    fn apply(&self, acc: int32x4_t) -> int32x4_t {
+        let x = vaddq_s32(acc, self.bias);
+        let low = vmull_s32(vget_low_s32(x), vget_low_s32(self.multiplier));
+        let high = vmull_high_s32(x, self.multiplier);
+        let low = vshlq_s64(vaddq_s64(low, self.round), self.shift);
+        let high = vshlq_s64(vaddq_s64(high, self.round), self.shift);
+        let v = vcombine_s32(vqmovn_s64(low), vqmovn_s64(high));
+        let v = vminq_s32(vmaxq_s32(v, self.lo), self.hi);
+        // Clamped to [lo, hi], the sum lies in [min, max]: wrapping i32 lanes are exact.
+        vaddq_s32(v, self.zero_point)
+    }
+
+    /// Writes the outputs of `acc` to `dst` (at most 4).
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    fn store(&self, acc: int32x4_t, dst: &mut [i8]) {
+        let valid = dst.len().min(LANES);
+        let bytes = if self.vector {
+            let v = vmovn_s32(self.apply(acc));
+            let v = vmovn_s16(vcombine_s16(v, v));
+            vget_lane_u32::<0>(vreinterpret_u32_s8(v)).to_le_bytes()
+        } else {
+            let lanes = [
+                vgetq_lane_s32::<0>(acc),
+                vgetq_lane_s32::<1>(acc),
+                vgetq_lane_s32::<2>(acc),
+                vgetq_lane_s32::<3>(acc),
+            ];
+            lanes.map(|a| self.row.scalar(a) as u8)
+        };
+        if let Ok(dst) = <&mut [i8; LANES]>::try_from(&mut *dst) {
+            *dst = bytes.map(|b| b as i8);
+        } else {
+            for (d, &b) in dst[..valid].iter_mut().zip(&bytes) {
+                *d = b as i8;
+            }
+        }
+    }
+}
+
+/// See [`super::gemm_i8`]; `scratch` receives the packed right-hand side.
+#[target_feature(enable = "neon,dotprod")]
+pub(super) fn gemm(
+    w: &PackedMatrix,
+    b: &[i8],
+    n: usize,
+    stage: &OutputStage,
+    out: &mut [i8],
+    scratch: &mut [i8],
+) {
+    let (rows, k) = (w.rows(), w.cols());
+    if rows == 0 || n == 0 {
+        return;
+    }
+    let groups = k.div_ceil(4);
+    let blocks = n.div_ceil(LANES);
+    let block_bytes = groups * GROUP_BYTES;
+    let packed = &mut scratch[..blocks * block_bytes];
+    pack_rhs(b, k, n, packed);
+    let packed: &[i8] = packed;
+    let tiles = rows.div_ceil(TILE_ROWS);
+    let tile_bytes = TILE_ROWS * groups * 4;
+    let weights = w.data();
+    assert_eq!(weights.len(), tiles * tile_bytes, "neon gemm: packing mismatch");
+    let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
+    for t in 0..tiles {
+        let first = t * TILE_ROWS;
+        let height = TILE_ROWS.min(rows - first);
+        for (r, s) in stages.iter_mut().enumerate().take(height) {
+            *s = Stage::new(stage.row(first + r, 0));
+        }
+        let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
+        let mut j0 = 0;
+        while j0 < blocks {
+            let width = PANEL.min(blocks - j0);
+            let cols = (width * LANES).min(n - j0 * LANES);
+            let args = Tile {
+                weights: tile,
+                panel: &packed[j0 * block_bytes..(j0 + width) * block_bytes],
+                block_bytes,
+                groups,
+                stages: &stages,
+                n,
+                cols,
+            };
+            let dst = &mut out[first * n + j0 * LANES..];
+            match (height, width) {
+                (8, 3) => micro::<8, 3>(&args, dst),
+                (8, 2) => micro::<8, 2>(&args, dst),
+                (8, _) => micro::<8, 1>(&args, dst),
+                (7, 3) => micro::<7, 3>(&args, dst),
+                (7, 2) => micro::<7, 2>(&args, dst),
+                (7, _) => micro::<7, 1>(&args, dst),
+                (6, 3) => micro::<6, 3>(&args, dst),
+                (6, 2) => micro::<6, 2>(&args, dst),
+                (6, _) => micro::<6, 1>(&args, dst),
+                (5, 3) => micro::<5, 3>(&args, dst),
+                (5, 2) => micro::<5, 2>(&args, dst),
+                (5, _) => micro::<5, 1>(&args, dst),
+                (4, 3) => micro::<4, 3>(&args, dst),
+                (4, 2) => micro::<4, 2>(&args, dst),
+                (4, _) => micro::<4, 1>(&args, dst),
+                (3, 3) => micro::<3, 3>(&args, dst),
+                (3, 2) => micro::<3, 2>(&args, dst),
+                (3, _) => micro::<3, 1>(&args, dst),
+                (2, 3) => micro::<2, 3>(&args, dst),
+                (2, 2) => micro::<2, 2>(&args, dst),
+                (2, _) => micro::<2, 1>(&args, dst),
+                (_, 3) => micro::<1, 3>(&args, dst),
+                (_, 2) => micro::<1, 2>(&args, dst),
+                (_, _) => micro::<1, 1>(&args, dst),
+            }
+            j0 += width;
+        }
+    }
+}
+
+/// What one micro-kernel call reads.
+struct Tile<'a> {
+    /// The tile's packed weights: `groups x TILE_ROWS` words.
+    weights: &'a [i8],
+    /// The panel's packed blocks, `block_bytes` each.
+    panel: &'a [i8],
+    block_bytes: usize,
+    groups: usize,
+    stages: &'a [Stage; TILE_ROWS],
+    /// Row length of the output.
+    n: usize,
+    /// Valid columns of the panel (the last block may be partial).
+    cols: usize,
+}
+
+/// `acc += b * (row r's weights)`, `r` picking the register and lane.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn sdot_row(r: usize, acc: int32x4_t, b: int8x16_t, w0: int8x16_t, w1: int8x16_t) -> int32x4_t {
+    match r {
+        0 => sdot_lane::<0>(acc, b, w0),
+        1 => sdot_lane::<1>(acc, b, w0),
+        2 => sdot_lane::<2>(acc, b, w0),
+        3 => sdot_lane::<3>(acc, b, w0),
+        4 => sdot_lane::<0>(acc, b, w1),
+        5 => sdot_lane::<1>(acc, b, w1),
+        6 => sdot_lane::<2>(acc, b, w1),
+        _ => sdot_lane::<3>(acc, b, w1),
+    }
+}
+
+/// `R` rows by `V` blocks of 4 columns; `dst` starts at the tile's first output.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
+    // The raw reads below stay inside these slices.
+    assert!(t.weights.len() >= t.groups * TILE_ROWS * 4 && R <= TILE_ROWS);
+    assert!(t.panel.len() >= V * t.block_bytes && t.block_bytes >= t.groups * GROUP_BYTES);
+    assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
+    let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
+    let mut acc = [[vdupq_n_s32(0); V]; R];
+    for g in 0..t.groups {
+        let mut bv = [vdupq_n_s8(0); V];
+        for (j, v) in bv.iter_mut().enumerate() {
+            // SAFETY: block j < V, group g < groups: inside `panel` (asserted above).
+            *v = unsafe { vld1q_s8(bp.add(j * t.block_bytes + g * GROUP_BYTES)) };
+        }
+        // SAFETY: the tile's 8 words of group g (32 bytes) lie inside `weights`.
+        let (w0, w1) = unsafe {
+            let at = wp.add(g * TILE_ROWS * 4);
+            (vld1q_s8(at), vld1q_s8(at.add(16)))
+        };
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (a, &v) in row.iter_mut().zip(&bv) {
+                *a = sdot_row(r, *a, v, w0, w1);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (j, &a) in row.iter().enumerate() {
+            let start = r * t.n + j * LANES;
+            let len = LANES.min(t.cols - j * LANES);
+            t.stages[r].store(a, &mut dst[start..start + len]);
+        }
+    }
+}
+
+/// Packs `b` (`k x n`) into blocks of 4 columns; block `j` holds, per K-group `g`, 16
+/// bytes: column `4j + c` at `4c..4c + 4`, its K values `4g..4g + 4`. Positions past `k`
+/// or `n` are left as they are: they meet zero weights or are never stored.
+#[target_feature(enable = "neon,dotprod")]
+fn pack_rhs(b: &[i8], k: usize, n: usize, dst: &mut [i8]) {
+    let groups = k.div_ceil(4);
+    let block_bytes = groups * GROUP_BYTES;
+    let full = n / 16 * 16;
+    for c0 in (0..full).step_by(16) {
+        let at = c0 / LANES * block_bytes;
+        for g in 0..groups {
+            let mut r = [vdupq_n_s8(0); 4];
+            for (q, v) in r.iter_mut().enumerate() {
+                let p = 4 * g + q;
+                if p < k {
+                    *v = load16(&b[p * n + c0..]);
+                }
+            }
+            // Interleave bytes of rows (0, 1) and (2, 3), then 16-bit pairs: e0..e3 hold
+            // columns 0-3, 4-7, 8-11, 12-15, four K values each.
+            let a = vreinterpretq_s16_s8(vzip1q_s8(r[0], r[1]));
+            let bb = vreinterpretq_s16_s8(vzip2q_s8(r[0], r[1]));
+            let c = vreinterpretq_s16_s8(vzip1q_s8(r[2], r[3]));
+            let d = vreinterpretq_s16_s8(vzip2q_s8(r[2], r[3]));
+            let e = [
+                vzip1q_s16(a, c),
+                vzip2q_s16(a, c),
+                vzip1q_s16(bb, d),
+                vzip2q_s16(bb, d),
+            ];
+            for (i, &v) in e.iter().enumerate() {
+                store16(
+                    &mut dst[at + i * block_bytes + g * GROUP_BYTES..],
+                    vreinterpretq_s8_s16(v),
+                );
+            }
+        }
+    }
+    for c in full..n {
+        let at = c / LANES * block_bytes + c % LANES * 4;
+        for p in 0..k {
+            dst[at + p / 4 * GROUP_BYTES + p % 4] = b[p * n + c];
+        }
+    }
+}
+
+/// See [`super::depthwise_i8`]; returns false (having written nothing) for shapes this
+/// kernel does not cover, which the caller hands to the scalar kernel.
+#[target_feature(enable = "neon,dotprod")]
+pub(super) fn depthwise(
+    shape: &DepthwiseShape,
+    input: &[i8],
+    pad: i8,
+    weights: &[i8],
+    stage: &OutputStage,
+    out: &mut [i8],
+) -> bool {
+    let [kh, kw] = shape.kernel;
+    let [sy, sx] = shape.stride;
+    let [dy, dx] = shape.dilation;
+    // The table lookup gathers bytes sx * j + dx * t (j, t < 4) from one 16-byte load.
+    if 3 * (sx + dx) > 15 {
+        return false;
+    }
+    let Some(plan) = Plan::new(shape, 4, LANES, 16) else {
+        return false;
+    };
+    let (h, w) = (shape.height, shape.width);
+    let (oh, ow) = (shape.out_height(), shape.out_width());
+    let mut pattern = [0u8; 16];
+    for j in 0..4 {
+        for t in 0..4 {
+            pattern[4 * j + t] = (sx * j + dx * t) as u8;
+        }
+    }
+    // SAFETY: `pattern` has 16 bytes.
+    let pattern = unsafe { vld1q_u8(pattern.as_ptr()) };
+    let mut ring = Ring::new(plan.slots, 0);
+    let mut words = [0i32; MAX_WORDS];
+    let mut wv = [vdupq_n_s8(0); MAX_WORDS];
+    let groups = plan.groups;
+    for c in 0..shape.channels {
+        let plane = &input[c * h * w..(c + 1) * h * w];
+        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
+        plan.words(filter, kw, &mut words);
+        for (v, &word) in wv.iter_mut().zip(&words).take(kh * groups) {
+            *v = vreinterpretq_s8_s32(vdupq_n_s32(word));
+        }
+        let st = Stage::new(stage.row(c, 0));
+        let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
+        for xc in (0..ow).step_by(plan.chunk) {
+            let count = plan.chunk.min(ow - xc);
+            let len = plan.row_len(shape, count);
+            let x0 = (xc * sx) as isize - shape.padding[1] as isize;
+            ring.reset();
+            for oy in 0..oh {
+                let mut slots = [0usize; RING];
+                for (ky, slot) in slots.iter_mut().enumerate().take(kh) {
+                    let iy = (oy * sy + ky * dy) as isize - shape.padding[0] as isize;
+                    *slot = ring.load(plane, w, iy, x0, len, pad);
+                }
+                let line = &mut dst[oy * ow + xc..oy * ow + xc + count];
+                for x in (0..count).step_by(LANES) {
+                    let mut acc = vdupq_n_s32(0);
+                    for (ky, &slot) in slots.iter().enumerate().take(kh) {
+                        let row = ring.row(slot);
+                        for g in 0..groups {
+                            let at = x * sx + g * 4 * dx;
+                            // In bounds: the plan keeps at + 16 <= len <= ROW_BYTES.
+                            let taps = vqtbl1q_s8(load16(&row[at..]), pattern);
+                            acc = sdot(acc, taps, wv[ky * groups + g]);
+                        }
+                    }
+                    st.store(acc, &mut line[x..count.min(x + LANES)]);
+                }
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,191 @@
+//! GEMM weights packed once, at load, in the order the chosen kernel reads them.
+//!
+//! The SIMD layouts cut the rows into tiles of `tile_rows` (the micro-kernel's height; the
+//! last tile is padded with zero rows) and the columns (the reduction dimension K) into
+//! groups of `group` (4 for the dot-product instructions, 2 for `vpmaddwd`; the last group
+//! is padded with zeros). Within a tile, group `g` holds one 4-byte word per row, rows
+//! consecutive: the word a kernel broadcasts (x86) or picks by lane (NEON).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::Isa;
+
+/// Weights of a GEMM, packed once at load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedMatrix {
+    rows: usize,
+    cols: usize,
+    isa: Isa,
+    /// Scalar: row-major `rows x cols`. SIMD: tiles as described in the module doc.
+    data: Vec<i8>,
+    /// Per row, the sum of its weights (the VNNI kernels' correction for unsigned inputs).
+    row_sums: Vec<i32>,
+}
+
+/// How the SIMD kernels of one ISA want their weights.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Layout {
+    /// Rows per tile.
+    pub tile_rows: usize,
+    /// Reduction indices per 4-byte word.
+    pub group: usize,
+}
+
+impl Layout {
+    /// The layout of `isa`, `None` for the scalar (row-major) one.
+    pub fn of(isa: Isa) -> Option<Layout> {
+        match isa {
+            Isa::Scalar => None,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Some(Layout {
+                tile_rows: super::avx2::TILE_ROWS,
+                group: 2,
+            }),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => Some(Layout {
+                tile_rows: super::avx512::TILE_ROWS,
+                group: 4,
+            }),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => Some(Layout {
+                tile_rows: super::neon::TILE_ROWS,
+                group: 4,
+            }),
+            // Never recorded on this architecture: `PackedMatrix::new` downgrades to scalar.
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+impl PackedMatrix {
+    /// Packs `a`, `rows x cols` row-major int8 (rows = output channels, cols = K), for `isa`.
+    ///
+    /// An ISA this CPU lacks is packed for (and later run by) [`Isa::Scalar`] instead, so
+    /// the kernels never execute instructions the CPU does not have; [`PackedMatrix::isa`]
+    /// says which one was used.
+    ///
+    /// # Panics
+    /// If `a.len() != rows * cols`.
+    pub fn new(a: &[i8], rows: usize, cols: usize, isa: Isa) -> PackedMatrix {
+        assert_eq!(
+            a.len(),
+            rows * cols,
+            "PackedMatrix::new: {} weights for a {rows} x {cols} matrix",
+            a.len()
+        );
+        let layout = if isa.is_available() {
+            Layout::of(isa)
+        } else {
+            None
+        };
+        let isa = if layout.is_some() { isa } else { Isa::Scalar };
+        let row_sums = (0..rows)
+            .map(|r| a[r * cols..(r + 1) * cols].iter().map(|&w| i32::from(w)).sum())
+            .collect();
+        let data = match layout {
+            None => a.to_vec(),
+            Some(layout) => pack(a, rows, cols, layout),
+        };
+        PackedMatrix {
+            rows,
+            cols,
+            isa,
+            data,
+            row_sums,
+        }
+    }
+
+    /// Rows (output channels).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns (the reduction dimension K).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The instruction set the weights are packed for, and that [`super::gemm_i8`] uses.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The packed bytes.
+    pub(super) fn data(&self) -> &[i8] {
+        &self.data
+    }
+
+    /// Per row, the sum of its weights.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(super) fn row_sums(&self) -> &[i32] {
+        &self.row_sums
+    }
+}
+
+/// Tiles of `layout.tile_rows` rows, groups of `layout.group` columns, one word per row
+/// and group.
+fn pack(a: &[i8], rows: usize, cols: usize, layout: Layout) -> Vec<i8> {
+    let Layout { tile_rows, group } = layout;
+    let groups = cols.div_ceil(group);
+    let tiles = rows.div_ceil(tile_rows);
+    let mut data = vec![0i8; tiles * tile_rows * groups * 4];
+    for r in 0..rows {
+        let (tile, within) = (r / tile_rows, r % tile_rows);
+        for g in 0..groups {
+            let at = ((tile * groups + g) * tile_rows + within) * 4;
+            let word = &mut data[at..at + 4];
+            for q in 0..group.min(cols - g * group) {
+                let w = a[r * cols + g * group + q];
+                if group == 4 {
+                    word[q] = w;
+                } else {
+                    // Two little-endian i16.
+                    word[2 * q] = w;
+                    word[2 * q + 1] = if w < 0 { -1 } else { 0 };
+                }
+            }
+        }
+    }
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_pads_rows_and_groups_with_zeros() {
+        // 3 x 5 with tiles of 2 rows and groups of 4: 2 tiles x 2 groups x 2 rows x 4 bytes.
+        let a: Vec<i8> = (1..=15).collect();
+        let data = pack(
+            &a,
+            3,
+            5,
+            Layout {
+                tile_rows: 2,
+                group: 4,
+            },
+        );
+        assert_eq!(
+            data,
+            [
+                1, 2, 3, 4, 6, 7, 8, 9, // tile 0, group 0: rows 0 and 1
+                5, 0, 0, 0, 10, 0, 0, 0, // tile 0, group 1
+                11, 12, 13, 14, 0, 0, 0, 0, // tile 1, group 0: row 2, padding row
+                15, 0, 0, 0, 0, 0, 0, 0,
+            ]
+        );
+        let pairs = pack(
+            &[-1, 2, -3],
+            1,
+            3,
+            Layout {
+                tile_rows: 1,
+                group: 2,
+            },
+        );
+        assert_eq!(pairs, [-1, -1, 2, 0, -3, -1, 0, 0]);
+    }
+}

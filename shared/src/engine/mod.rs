@@ -1,0 +1,394 @@
+//! The inference engine: runs any [`ModelSpec`](crate::spec::ModelSpec) artifact on a CPU,
+//! in f32 (the reference) or in int8 (what the boards run), without burn and without
+//! allocating while it runs.
+//!
+//! - [`graph`]: the spec lowered for execution (batch norm folded, ReLU fused).
+//! - [`plan`]: every activation's place in one arena, fixed at load.
+//! - [`quantized`]: the int8 parameters an artifact stores.
+//! - [`quantize`]: calibration and post-training quantization.
+//! - [`kernels`]: the integer kernels, scalar and SIMD.
+//!
+//! An [`Engine`] is compiled once from an artifact and shared; each thread runs it with its
+//! own [`Workspace`], whose arena is sized at load.
+
+mod float;
+pub mod graph;
+mod int8;
+pub mod kernels;
+pub mod plan;
+pub mod quantize;
+pub mod quantized;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::artifact::ModelArtifact;
+use crate::spec::SpecError;
+use graph::{ConvParams, Graph, StepOp, ValueIndex};
+use plan::Plan;
+use quantized::{QuantizationMismatch, QuantizedModel};
+
+pub use kernels::Isa;
+
+/// Which arithmetic an engine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Precision {
+    /// Single-precision floating point.
+    F32,
+    /// 8-bit integers with 32-bit accumulation.
+    Int8,
+}
+
+impl Precision {
+    /// `f32` or `int8`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+/// Why an artifact cannot be compiled into an engine.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum EngineError {
+    /// The network is invalid.
+    #[error("the network is invalid")]
+    Spec(#[from] SpecError),
+    /// f32 inference needs float weights, and this artifact carries int8 ones only.
+    #[error("the model holds int8 weights only; it runs in int8, not f32")]
+    NoFloatWeights,
+    /// int8 inference needs a quantized model.
+    #[error(
+        "the model holds float weights only; quantize it (leukoscope-train quantize) to run it in int8"
+    )]
+    NotQuantized,
+    /// The float weights do not fit the network.
+    #[error("the model's weights do not fit its network")]
+    WeightLayout,
+    /// The int8 parameters do not fit the network.
+    #[error(transparent)]
+    Quantization(#[from] QuantizationMismatch),
+}
+
+/// A compiled network, ready to run on any number of threads.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    graph: Graph,
+    plan: Plan,
+    program: Program,
+    input_len: usize,
+    classes: usize,
+    scratch: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Program {
+    F32(Vec<ConvParams>),
+    Int8(int8::Program),
+}
+
+/// One thread's memory for running an engine: the activation arena and the scratch of the
+/// largest convolution, allocated once.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    arena_f32: Vec<f32>,
+    arena_i8: Vec<i8>,
+    scratch_f32: Vec<f32>,
+    scratch_i8: Vec<i8>,
+    gemm_scratch: Vec<i8>,
+}
+
+impl Engine {
+    /// Compiles the artifact in int8 if it carries a quantized model, else in f32.
+    pub fn new(artifact: &ModelArtifact) -> Result<Engine, EngineError> {
+        if artifact.quantized.is_some() {
+            Engine::int8(artifact, Isa::detect())
+        } else {
+            Engine::f32(artifact)
+        }
+    }
+
+    /// Compiles the f32 reference from the artifact's float weights.
+    pub fn f32(artifact: &ModelArtifact) -> Result<Engine, EngineError> {
+        if artifact.weights.tensors.is_empty() {
+            return Err(EngineError::NoFloatWeights);
+        }
+        let layout = artifact.spec.parameter_layout()?;
+        let fits = layout.len() == artifact.weights.tensors.len()
+            && layout
+                .iter()
+                .zip(&artifact.weights.tensors)
+                .all(|(t, v)| t.len() == v.len() as u64);
+        if !fits {
+            return Err(EngineError::WeightLayout);
+        }
+        let (graph, params) = graph::lower(&artifact.spec, Some(&artifact.weights))?;
+        let scratch = graph
+            .steps
+            .iter()
+            .map(|s| match &s.op {
+                StepOp::Conv(g) => float::conv_scratch(g),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(Engine::assemble(graph, Program::F32(params), scratch))
+    }
+
+    /// Compiles the int8 network, with kernels for `isa` (use [`Isa::detect`] unless
+    /// comparing instruction sets).
+    pub fn int8(artifact: &ModelArtifact, isa: Isa) -> Result<Engine, EngineError> {
+        let quantized = artifact
+            .quantized
+            .as_ref()
+            .ok_or(EngineError::NotQuantized)?;
+        let (graph, _) = graph::lower(&artifact.spec, None)?;
+        Engine::from_quantized(graph, quantized, isa)
+    }
+
+    /// Compiles an int8 network for an already lowered graph.
+    pub fn from_quantized(
+        graph: Graph,
+        quantized: &QuantizedModel,
+        isa: Isa,
+    ) -> Result<Engine, EngineError> {
+        quantized.check(&graph)?;
+        let program = int8::Program::new(&graph, quantized, isa);
+        let scratch = program.scratch_len();
+        Ok(Engine::assemble(graph, Program::Int8(program), scratch))
+    }
+
+    fn assemble(graph: Graph, program: Program, scratch: usize) -> Engine {
+        let plan = Plan::new(&graph);
+        let input_len = graph.elements(0);
+        let classes = graph.elements(graph.output);
+        Engine {
+            graph,
+            plan,
+            program,
+            input_len,
+            classes,
+            scratch,
+        }
+    }
+
+    /// The arithmetic it runs.
+    pub fn precision(&self) -> Precision {
+        match self.program {
+            Program::F32(_) => Precision::F32,
+            Program::Int8(_) => Precision::Int8,
+        }
+    }
+
+    /// The instruction set of its integer kernels (scalar for f32).
+    pub fn isa(&self) -> Isa {
+        match &self.program {
+            Program::F32(_) => Isa::Scalar,
+            Program::Int8(p) => p.isa(),
+        }
+    }
+
+    /// The lowered graph it runs.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Scalars of one input image (`channels * height * width`, CHW).
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// Logits per image.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Bytes one [`Workspace`] holds: the activation arena at its peak plus convolution
+    /// scratch.
+    pub fn arena_bytes(&self) -> usize {
+        match &self.program {
+            Program::F32(_) => (self.plan.arena_elements + self.scratch) * 4,
+            Program::Int8(p) => self.plan.arena_elements + self.scratch + p.gemm_scratch_len(),
+        }
+    }
+
+    /// A workspace for one thread.
+    pub fn workspace(&self) -> Workspace {
+        let (f32_len, i8_len, f32_scratch, i8_scratch, gemm) = match &self.program {
+            Program::F32(_) => (self.plan.arena_elements, 0, self.scratch, 0, 0),
+            Program::Int8(p) => (
+                self.input_len,
+                self.plan.arena_elements,
+                0,
+                self.scratch,
+                p.gemm_scratch_len(),
+            ),
+        };
+        Workspace {
+            arena_f32: vec![0.0; f32_len],
+            arena_i8: vec![0; i8_len],
+            scratch_f32: vec![0.0; f32_scratch],
+            scratch_i8: vec![0; i8_scratch],
+            gemm_scratch: vec![0; gemm],
+        }
+    }
+
+    /// Runs one image (`input_len` scalars, the preprocessed CHW tensor) and writes its
+    /// logits. Allocates nothing.
+    ///
+    /// # Panics
+    /// If the slices' lengths are not `input_len` and `classes`, or `workspace` was made by
+    /// another engine.
+    pub fn run(&self, workspace: &mut Workspace, input: &[f32], logits: &mut [f32]) {
+        assert_eq!(input.len(), self.input_len, "input length");
+        assert_eq!(logits.len(), self.classes, "logits length");
+        match &self.program {
+            Program::F32(params) => {
+                self.run_f32(params, workspace, input, &mut |_, _| {});
+                let out = self.plan.range(&self.graph, self.graph.output);
+                logits.copy_from_slice(&workspace.arena_f32[out]);
+            }
+            Program::Int8(program) => {
+                program.run(&self.graph, &self.plan, workspace, input, logits, None);
+            }
+        }
+    }
+
+    /// Like [`run`](Self::run), and calls `observe` with every value of the lowered graph
+    /// as it is computed, in real numbers (the int8 engine's dequantized): calibration
+    /// watches activations this way, and comparing both engines value by value shows
+    /// where quantization loses accuracy. Allocates for the int8 engine.
+    pub fn run_observed(
+        &self,
+        workspace: &mut Workspace,
+        input: &[f32],
+        logits: &mut [f32],
+        observe: &mut dyn FnMut(ValueIndex, &[f32]),
+    ) {
+        assert_eq!(input.len(), self.input_len, "input length");
+        assert_eq!(logits.len(), self.classes, "logits length");
+        match &self.program {
+            Program::F32(params) => {
+                self.run_f32(params, workspace, input, observe);
+                let out = self.plan.range(&self.graph, self.graph.output);
+                logits.copy_from_slice(&workspace.arena_f32[out]);
+            }
+            Program::Int8(program) => {
+                program.run(&self.graph, &self.plan, workspace, input, logits, Some(observe));
+            }
+        }
+    }
+
+    fn run_f32(
+        &self,
+        params: &[ConvParams],
+        ws: &mut Workspace,
+        input: &[f32],
+        observe: &mut dyn FnMut(ValueIndex, &[f32]),
+    ) {
+        let arena = &mut ws.arena_f32[..];
+        arena[self.plan.range(&self.graph, 0)].copy_from_slice(input);
+        observe(0, &arena[self.plan.range(&self.graph, 0)]);
+        let mut conv_index = 0;
+        for step in &self.graph.steps {
+            let conv_params = match step.op {
+                StepOp::Conv(_) => {
+                    conv_index += 1;
+                    Some(&params[conv_index - 1])
+                }
+                _ => None,
+            };
+            let in_dims = self.graph.values[step.inputs[0]];
+            let out_range = self.plan.range(&self.graph, step.output);
+            with_step_slices(arena, &self.plan, &self.graph, step, |inputs, out| {
+                float::step(
+                    &step.op,
+                    &[in_dims],
+                    conv_params,
+                    inputs,
+                    out,
+                    &mut ws.scratch_f32,
+                );
+            });
+            observe(step.output, &arena[out_range]);
+        }
+    }
+
+    /// Runs a batch of images (`inputs.len() / input_len` of them), spreading them over
+    /// the workspaces' threads; one workspace per thread, made by [`workspace`](Self::workspace).
+    ///
+    /// # Panics
+    /// If the lengths do not match or `workspaces` is empty.
+    #[cfg(feature = "std")]
+    pub fn run_batch(&self, workspaces: &mut [Workspace], inputs: &[f32], logits: &mut [f32]) {
+        use rayon::prelude::*;
+        let images = inputs.len() / self.input_len;
+        assert_eq!(inputs.len(), images * self.input_len, "input length");
+        assert_eq!(logits.len(), images * self.classes, "logits length");
+        assert!(!workspaces.is_empty(), "no workspace");
+        let per_worker = images.div_ceil(workspaces.len()).max(1);
+        workspaces
+            .par_iter_mut()
+            .zip(inputs.par_chunks(per_worker * self.input_len))
+            .zip(logits.par_chunks_mut(per_worker * self.classes))
+            .for_each(|((ws, inputs), logits)| {
+                for (input, logits) in inputs
+                    .chunks_exact(self.input_len)
+                    .zip(logits.chunks_exact_mut(self.classes))
+                {
+                    self.run(ws, input, logits);
+                }
+            });
+    }
+}
+
+/// Calls `f` with the step's input slices and its output slice, all taken from one arena.
+///
+/// The plan gives a step's output a slot disjoint from every slot it reads (their lifetimes
+/// overlap at that step), which is what makes the simultaneous borrows sound.
+fn with_step_slices<T, R>(
+    arena: &mut [T],
+    plan: &Plan,
+    graph: &Graph,
+    step: &graph::Step,
+    f: impl FnOnce(&[&[T]], &mut [T]) -> R,
+) -> R {
+    const MAX_INPUTS: usize = 8;
+    let out = plan.range(graph, step.output);
+    assert!(out.end <= arena.len());
+    let base = arena.as_mut_ptr();
+    let mut storage: [&[T]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+    let count = step.inputs.len();
+    if count > MAX_INPUTS {
+        // Wide concatenations (DenseNet) are rare; collecting them costs one small list.
+        let inputs: Vec<&[T]> = step
+            .inputs
+            .iter()
+            .map(|&v| {
+                let r = plan.range(graph, v);
+                assert!(r.end <= out.start || r.start >= out.end);
+                // SAFETY: in bounds (asserted) and disjoint from the output slot.
+                unsafe { core::slice::from_raw_parts(base.add(r.start), r.len()) }
+            })
+            .collect();
+        // SAFETY: in bounds (asserted above); no input overlaps it.
+        let out = unsafe { core::slice::from_raw_parts_mut(base.add(out.start), out.len()) };
+        return f(&inputs, out);
+    }
+    for (slot, &v) in storage.iter_mut().zip(&step.inputs) {
+        let r = plan.range(graph, v);
+        assert!(r.end <= arena.len() && (r.end <= out.start || r.start >= out.end));
+        // SAFETY: in bounds and disjoint from the output slot (both asserted); inputs may
+        // share memory with each other, which is fine for shared borrows.
+        *slot = unsafe { core::slice::from_raw_parts(base.add(r.start), r.len()) };
+    }
+    // SAFETY: in bounds (asserted above); no input overlaps it.
+    let out = unsafe { core::slice::from_raw_parts_mut(base.add(out.start), out.len()) };
+    f(&storage[..count], out)
+}
+
+#[cfg(test)]
+mod tests;

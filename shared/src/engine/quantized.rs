@@ -1,0 +1,191 @@
+//! The int8 form of a network, as stored in an artifact: quantization parameters for every
+//! value of the lowered graph and integer parameters for every step, so that inference
+//! needs integer arithmetic only (TFLite's and CMSIS-NN's scheme: per-output-channel
+//! symmetric int8 weights, per-tensor asymmetric int8 activations, int32 biases, fixed-point
+//! requantization).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use super::graph::{Graph, StepOp};
+use super::kernels::Requant;
+
+/// Fractional bits of the multipliers of [`QuantizedStep::Sum`].
+pub const SUM_SHIFT: u32 = 20;
+
+/// An int8 network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QuantizedModel {
+    /// How activation ranges were chosen (`min-max`, `percentile:99.99`, `mse`), for the record.
+    pub calibrator: String,
+    /// Quantization of every value of the lowered graph; value 0 is the input.
+    pub values: Vec<QParams>,
+    /// Integer parameters of every step of the lowered graph, in order.
+    pub steps: Vec<QuantizedStep>,
+}
+
+/// `real = scale * (q - zero_point)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QParams {
+    /// Size of one step of the integer grid.
+    pub scale: f32,
+    /// The integer that stands for 0.0.
+    pub zero_point: i8,
+}
+
+impl QParams {
+    /// The integer nearest to `x`, saturated to int8.
+    pub fn quantize(self, x: f32) -> i8 {
+        let q = libm::roundf(x / self.scale) + f32::from(self.zero_point);
+        q.clamp(-128.0, 127.0) as i8
+    }
+
+    /// The real value `q` stands for.
+    pub fn dequantize(self, q: i8) -> f32 {
+        self.scale * (f32::from(q) - f32::from(self.zero_point))
+    }
+
+    /// Parameters whose grid covers `[lo, hi]` (widened to include 0, so that zero padding
+    /// and ReLU's floor are exact).
+    pub fn covering(lo: f32, hi: f32) -> QParams {
+        let lo = lo.min(0.0);
+        let hi = hi.max(0.0);
+        let scale = if hi - lo > 1e-12 { (hi - lo) / 255.0 } else { 1.0 };
+        let zero = libm::roundf(-128.0 - lo / scale).clamp(-128.0, 127.0);
+        QParams {
+            scale,
+            zero_point: zero as i8,
+        }
+    }
+}
+
+/// Integer parameters of one lowered step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum QuantizedStep {
+    /// A convolution (or dense layer).
+    Conv(QuantizedConv),
+    /// An activation as a table: entry `x as u8` is the output for input `x`.
+    Lut(Vec<i8>),
+    /// Max pooling: the output shares the input's quantization.
+    MaxPool,
+    /// Average pooling: entry `n - 1` turns a sum of `n` centred inputs into an output.
+    AvgPool(Vec<Requant>),
+    /// Channel means: turns a channel's centred sum into an output.
+    GlobalAvgPool(Requant),
+    /// Add or concatenate: per input, `scale_in / scale_out` with [`SUM_SHIFT`] fractional bits.
+    Sum(Vec<i32>),
+    /// Squeeze-excitation's gating: `scale_x * scale_gate / scale_out`.
+    ChannelScale(Requant),
+}
+
+/// An int8 convolution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QuantizedConv {
+    /// `[out, fan_in]`, symmetric per output channel.
+    pub weights: Vec<i8>,
+    /// Scale of each output channel's weights.
+    pub weight_scales: Vec<f32>,
+    /// Per output channel, in units of `scale_in * weight_scale`.
+    pub bias: Vec<i32>,
+    /// Per output channel, `scale_in * weight_scale / scale_out`.
+    pub requant: Vec<Requant>,
+    /// Lowest output (the zero point under a fused ReLU).
+    pub min: i8,
+    /// Highest output (6.0 under a fused ReLU6).
+    pub max: i8,
+}
+
+/// What is inconsistent between an int8 model and its graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[error("the int8 parameters of step {step} do not fit the network: {reason}")]
+pub struct QuantizationMismatch {
+    /// The lowered step (or the value count, for `step == u32::MAX`).
+    pub step: u32,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl QuantizedModel {
+    /// Checks every part against `graph`, so that execution can index without checks
+    /// failing: counts, lengths, shifts and scales.
+    pub fn check(&self, graph: &Graph) -> Result<(), QuantizationMismatch> {
+        let whole = |reason| QuantizationMismatch {
+            step: u32::MAX,
+            reason,
+        };
+        if self.values.len() != graph.values.len() {
+            return Err(whole("the number of quantized values differs"));
+        }
+        if self.steps.len() != graph.steps.len() {
+            return Err(whole("the number of quantized steps differs"));
+        }
+        if self
+            .values
+            .iter()
+            .any(|q| !(q.scale.is_finite() && q.scale > 0.0))
+        {
+            return Err(whole("a value's scale is not a positive number"));
+        }
+        for (i, (step, q)) in graph.steps.iter().zip(&self.steps).enumerate() {
+            let fail = |reason| QuantizationMismatch {
+                step: i as u32,
+                reason,
+            };
+            let requant_ok = |r: &Requant| (1..=62).contains(&r.shift);
+            match (&step.op, q) {
+                (StepOp::Conv(g), QuantizedStep::Conv(c)) => {
+                    let out = g.out_channels;
+                    if c.weights.len() != out * g.fan_in() {
+                        return Err(fail("the weight count differs"));
+                    }
+                    if c.weight_scales.len() != out || c.bias.len() != out || c.requant.len() != out
+                    {
+                        return Err(fail("a per-channel list has the wrong length"));
+                    }
+                    if !c.requant.iter().all(requant_ok) {
+                        return Err(fail("a requantization shift is out of range"));
+                    }
+                    if c.min > c.max {
+                        return Err(fail("the output clamp is empty"));
+                    }
+                }
+                (StepOp::Activation(_), QuantizedStep::Lut(table)) => {
+                    if table.len() != 256 {
+                        return Err(fail("an activation table does not have 256 entries"));
+                    }
+                }
+                (StepOp::MaxPool(_), QuantizedStep::MaxPool) => {
+                    if self.values[step.inputs[0]] != self.values[step.output] {
+                        return Err(fail("max pooling changes the quantization"));
+                    }
+                }
+                (StepOp::AvgPool(p), QuantizedStep::AvgPool(by_count)) => {
+                    let window = (p.kernel[0] * p.kernel[1]) as usize;
+                    if by_count.len() != window || !by_count.iter().all(requant_ok) {
+                        return Err(fail("the pooling divisors do not fit the window"));
+                    }
+                }
+                (StepOp::GlobalAvgPool, QuantizedStep::GlobalAvgPool(r))
+                | (StepOp::ChannelScale, QuantizedStep::ChannelScale(r)) => {
+                    if !requant_ok(r) {
+                        return Err(fail("a requantization shift is out of range"));
+                    }
+                }
+                (StepOp::Add | StepOp::Concat, QuantizedStep::Sum(multipliers)) => {
+                    if multipliers.len() != step.inputs.len() {
+                        return Err(fail("there is not one multiplier per input"));
+                    }
+                }
+                _ => return Err(fail("the int8 step is of another kind than the layer")),
+            }
+        }
+        Ok(())
+    }
+}
