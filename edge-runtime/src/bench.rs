@@ -71,7 +71,9 @@ pub fn measure(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
-    let mut workspaces: Vec<_> = (0..threads.min(batch)).map(|_| engine.workspace()).collect();
+    let mut workspaces: Vec<_> = (0..threads.min(batch))
+        .map(|_| engine.workspace())
+        .collect();
     let x = inputs(batch * engine.input_len(), 1);
     let mut logits = vec![0.0; batch * engine.classes()];
     let mut times = Vec::with_capacity(options.iterations);

@@ -138,9 +138,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 a.spec.params()? as f64 / 1e6,
             );
             println!("classes    {} ({})", a.taxonomy.name, classes.join(", "));
+            // Compiling the engine proves the board can run it, not only read it.
+            let engine = Engine::new(a)?;
+            println!(
+                "engine     {} with {} kernels, {:.2} MB of arena per thread{}",
+                engine.precision().as_str(),
+                engine.isa().name(),
+                engine.arena_bytes() as f64 / 1e6,
+                a.quantized
+                    .as_ref()
+                    .map_or(String::new(), |q| format!(", calibrated {}", q.calibrator)),
+            );
+            let or_unknown = |s: &str| {
+                if s.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
             println!(
                 "trained by {} at {}",
-                a.provenance.tool, a.provenance.created
+                or_unknown(&a.provenance.tool),
+                or_unknown(&a.provenance.created)
             );
             for metric in &a.provenance.metrics {
                 println!("           {} = {:.4}", metric.name, metric.value);
@@ -241,7 +260,15 @@ fn print_bench(results: &[BenchRow], macs: u64, engines: &[Engine]) {
     println!();
     println!(
         "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>9} {:>9}",
-        "engine", "batch", "threads", "p50 ms", "p99 ms", "images/s", "GMAC/s", "vs ORT32", "vs ORT8"
+        "engine",
+        "batch",
+        "threads",
+        "p50 ms",
+        "p99 ms",
+        "images/s",
+        "GMAC/s",
+        "vs ORT32",
+        "vs ORT8"
     );
     let find = |engine: &str, r: &BenchRow| {
         results

@@ -62,7 +62,8 @@ impl FakeQuant {
             .map(|s| {
                 let lowered = map[s];
                 let last = map.iter().rposition(|&l| l == lowered) == Some(s);
-                last.then(|| quantized.values.get(lowered).copied()).flatten()
+                last.then(|| quantized.values.get(lowered).copied())
+                    .flatten()
             })
             .collect();
         FakeQuant { values }

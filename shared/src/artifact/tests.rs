@@ -440,11 +440,18 @@ fn tiny_int8() -> ModelArtifact {
     let mut logits = vec![0.0; engine.classes()];
     for level in [-1.0, 0.0, 1.0] {
         let input = vec![level; engine.input_len()];
-        engine.run_observed(&mut workspace, &input, &mut logits, &mut |v, x| stats.observe(v, x));
+        engine.run_observed(&mut workspace, &input, &mut logits, &mut |v, x| {
+            stats.observe(v, x)
+        });
     }
     ModelArtifact {
         weights: Weights::default(),
-        quantized: Some(quantize(&graph, &params, &stats.ranges(), &Calibrator::MinMax)),
+        quantized: Some(quantize(
+            &graph,
+            &params,
+            &stats.ranges(),
+            &Calibrator::MinMax,
+        )),
         ..float
     }
 }

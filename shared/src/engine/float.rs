@@ -126,7 +126,8 @@ fn im2col(g: &ConvGeometry, channels: usize, x: &[f32], cols: &mut [f32]) {
             for kx in 0..g.kernel[1] {
                 let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
                 for oy in 0..oh {
-                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
+                    let iy =
+                        (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
                     let line = &mut dst[oy * ow..(oy + 1) * ow];
                     if iy < 0 || iy >= h as isize {
                         line.fill(0.0);
@@ -161,7 +162,8 @@ fn depthwise(g: &ConvGeometry, weights: &[f32], input: &[f32], out: &mut [f32]) 
             for ox in 0..ow {
                 let mut acc = 0.0;
                 for ky in 0..kh {
-                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
+                    let iy =
+                        (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }

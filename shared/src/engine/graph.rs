@@ -92,12 +92,24 @@ pub struct ConvGeometry {
 impl ConvGeometry {
     /// Output rows.
     pub fn out_height(&self) -> usize {
-        window(self.input[1], self.kernel[0], self.stride[0], self.padding[0], self.dilation[0])
+        window(
+            self.input[1],
+            self.kernel[0],
+            self.stride[0],
+            self.padding[0],
+            self.dilation[0],
+        )
     }
 
     /// Output columns.
     pub fn out_width(&self) -> usize {
-        window(self.input[2], self.kernel[1], self.stride[1], self.padding[1], self.dilation[1])
+        window(
+            self.input[2],
+            self.kernel[1],
+            self.stride[1],
+            self.padding[1],
+            self.dilation[1],
+        )
     }
 
     /// Weights per output channel: `in / groups * kh * kw`.
@@ -302,7 +314,13 @@ pub fn lower(
                     false,
                 );
                 let gate = lowering.activation(node_id, expand, se.gate);
-                lowering.step(node_id, StepOp::ChannelScale, vec![x, gate], out_dims, shared)
+                lowering.step(
+                    node_id,
+                    StepOp::ChannelScale,
+                    vec![x, gate],
+                    out_dims,
+                    shared,
+                )
             }
         };
     }

@@ -109,7 +109,8 @@ impl Program {
                             if !g.is_dense() {
                                 scratch = scratch.max(fan_in * positions);
                             }
-                            gemm_scratch = gemm_scratch.max(gemm_scratch_len(isa, fan_in, positions));
+                            gemm_scratch =
+                                gemm_scratch.max(gemm_scratch_len(isa, fan_in, positions));
                             let rows = g.out_channels / g.groups;
                             ConvKernel::Gemm(
                                 c.weights
@@ -134,12 +135,14 @@ impl Program {
                         lut.copy_from_slice(table);
                         Int8Step::Lut(lut)
                     }
-                    (StepOp::AvgPool(pool), QuantizedStep::AvgPool(by_count)) => Int8Step::AvgPool {
-                        pool: *pool,
-                        by_count: by_count.clone(),
-                        zero_in: zero(step.inputs[0]),
-                        zero_out,
-                    },
+                    (StepOp::AvgPool(pool), QuantizedStep::AvgPool(by_count)) => {
+                        Int8Step::AvgPool {
+                            pool: *pool,
+                            by_count: by_count.clone(),
+                            zero_in: zero(step.inputs[0]),
+                            zero_out,
+                        }
+                    }
                     (StepOp::GlobalAvgPool, QuantizedStep::GlobalAvgPool(r)) => {
                         Int8Step::GlobalAvgPool {
                             requant: *r,
@@ -205,13 +208,18 @@ impl Program {
         // Observing (calibration checks, debugging) dequantizes every value; it allocates,
         // which plain runs never do.
         let mut real = Vec::new();
-        let mut report = |v: usize, arena: &[i8], observe: &mut Option<&mut dyn FnMut(usize, &[f32])>| {
-            if let Some(observe) = observe {
-                real.clear();
-                real.extend(arena[plan.range(graph, v)].iter().map(|&q| self.values[v].dequantize(q)));
-                observe(v, &real);
-            }
-        };
+        let mut report =
+            |v: usize, arena: &[i8], observe: &mut Option<&mut dyn FnMut(usize, &[f32])>| {
+                if let Some(observe) = observe {
+                    real.clear();
+                    real.extend(
+                        arena[plan.range(graph, v)]
+                            .iter()
+                            .map(|&q| self.values[v].dequantize(q)),
+                    );
+                    observe(v, &real);
+                }
+            };
         report(0, arena, &mut observe);
         for (step, program) in graph.steps.iter().zip(&self.steps) {
             let in_dims = graph.values[step.inputs[0]];
@@ -320,7 +328,8 @@ impl Conv {
                 let in_per_group = g.input[0] / g.groups;
                 let plane = g.input[1] * g.input[2];
                 for (group, packed) in groups.iter().enumerate() {
-                    let x = &input[group * in_per_group * plane..(group + 1) * in_per_group * plane];
+                    let x =
+                        &input[group * in_per_group * plane..(group + 1) * in_per_group * plane];
                     let columns: &[i8] = if g.is_dense() {
                         x
                     } else {
@@ -362,7 +371,8 @@ fn im2col(g: &ConvGeometry, channels: usize, x: &[i8], pad: i8, cols: &mut [i8])
             for kx in 0..g.kernel[1] {
                 let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
                 for oy in 0..oh {
-                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
+                    let iy =
+                        (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
                     let line = &mut dst[oy * ow..(oy + 1) * ow];
                     if iy < 0 || iy >= h as isize {
                         line.fill(pad);

@@ -277,7 +277,14 @@ impl Engine {
                 logits.copy_from_slice(&workspace.arena_f32[out]);
             }
             Program::Int8(program) => {
-                program.run(&self.graph, &self.plan, workspace, input, logits, Some(observe));
+                program.run(
+                    &self.graph,
+                    &self.plan,
+                    workspace,
+                    input,
+                    logits,
+                    Some(observe),
+                );
             }
         }
     }

@@ -48,7 +48,9 @@ impl Calibrator {
 
 /// A calibrator name that is not `min-max`, `percentile[:P]` or `mse`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown calibrator {0:?}; choose min-max, percentile[:P] (P between 50 and 100, default 99.99) or mse")]
+#[error(
+    "unknown calibrator {0:?}; choose min-max, percentile[:P] (P between 50 and 100, default 99.99) or mse"
+)]
 pub struct UnknownCalibrator(pub String);
 
 impl core::str::FromStr for Calibrator {
@@ -316,10 +318,12 @@ fn quantize_conv(
         let accumulator_scale = f64::from(input.scale) * f64::from(scale);
         let b = f64::from(p.bias.get(o).copied().unwrap_or(0.0));
         bias.push(
-            libm::round(b / accumulator_scale).clamp(f64::from(i32::MIN / 2), f64::from(i32::MAX / 2))
-                as i32,
+            libm::round(b / accumulator_scale)
+                .clamp(f64::from(i32::MIN / 2), f64::from(i32::MAX / 2)) as i32,
         );
-        requant.push(Requant::from_real(accumulator_scale / f64::from(output.scale)));
+        requant.push(Requant::from_real(
+            accumulator_scale / f64::from(output.scale),
+        ));
         weight_scales.push(scale);
     }
     let (min, max) = match activation {

@@ -54,7 +54,11 @@ impl QParams {
     pub fn covering(lo: f32, hi: f32) -> QParams {
         let lo = lo.min(0.0);
         let hi = hi.max(0.0);
-        let scale = if hi - lo > 1e-12 { (hi - lo) / 255.0 } else { 1.0 };
+        let scale = if hi - lo > 1e-12 {
+            (hi - lo) / 255.0
+        } else {
+            1.0
+        };
         let zero = libm::roundf(-128.0 - lo / scale).clamp(-128.0, 127.0);
         QParams {
             scale,

@@ -2,8 +2,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::graph::{StepOp, lower};
-use super::quantized::{QParams, QuantizedStep};
 use super::quantize::{ActivationStats, Calibrator, quantize};
+use super::quantized::{QParams, QuantizedStep};
 use super::*;
 use crate::artifact::{Calibration, ModelArtifact, Provenance, Weights};
 use crate::preprocess::Preprocess;

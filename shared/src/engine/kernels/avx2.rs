@@ -153,7 +153,11 @@ pub(super) fn gemm(
     let tiles = rows.div_ceil(TILE_ROWS);
     let tile_bytes = TILE_ROWS * groups * 4;
     let weights = w.data();
-    assert_eq!(weights.len(), tiles * tile_bytes, "avx2 gemm: packing mismatch");
+    assert_eq!(
+        weights.len(),
+        tiles * tile_bytes,
+        "avx2 gemm: packing mismatch"
+    );
     let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
     for t in 0..tiles {
         let first = t * TILE_ROWS;
@@ -224,7 +228,11 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
         }
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: word (g, r) with r < TILE_ROWS, g < groups: inside `weights`.
-            let word = unsafe { wp.add((g * TILE_ROWS + r) * 4).cast::<i32>().read_unaligned() };
+            let word = unsafe {
+                wp.add((g * TILE_ROWS + r) * 4)
+                    .cast::<i32>()
+                    .read_unaligned()
+            };
             let wv = _mm256_set1_epi32(word);
             for (a, &v) in row.iter_mut().zip(&bv) {
                 *a = _mm256_add_epi32(*a, _mm256_madd_epi16(v, wv));

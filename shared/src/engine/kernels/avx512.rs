@@ -34,7 +34,10 @@ const GROUP_BYTES: usize = 64;
 /// How a row's outputs are computed (see [`RowStage`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Shift 33..=62: i32 lanes from the high words of the products.
+    /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
+    /// into the rounding constant.
+    HighFolded,
+    /// The same, adding the zero point separately (extreme zero points).
     High,
     /// Other shifts in 1..=62: i64 lanes.
     Wide,
@@ -42,21 +45,22 @@ enum Mode {
     Scalar,
 }
 
-/// One row's output stage in broadcast registers.
+/// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
+/// or 0 in scalar mode where [`RowStage::scalar`] adds it), which saves an addition.
 #[derive(Clone, Copy)]
 struct Stage {
-    bias: __m512i,
+    init: __m512i,
     multiplier: __m512i,
-    /// `2^(t-1)` in i32 lanes (high mode) or `2^(shift-1)` in i64 lanes (wide mode).
+    /// The rounding constant: i32 lanes (high modes) or i64 lanes (wide mode).
     round: __m512i,
-    /// `t` (high mode) or the shift (wide mode).
+    /// `t` (high modes) or the shift (wide mode).
     shift: __m128i,
     /// `min - zero_point` in i64 lanes (wide mode).
     lo: __m512i,
     /// `max - zero_point` in i64 lanes (wide mode).
     hi: __m512i,
     zero_point: __m512i,
-    /// The int8 clamp (high mode).
+    /// The int8 clamp (high modes).
     min: __m128i,
     max: __m128i,
     mode: Mode,
@@ -67,18 +71,25 @@ impl Stage {
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
     fn new(row: RowStage) -> Stage {
-        let high = row.high_word_shift();
-        let mode = match high {
-            Some(_) => Mode::High,
-            None if row.vector => Mode::Wide,
-            None => Mode::Scalar,
-        };
-        let (round, shift) = match high {
-            Some(t) => (_mm512_set1_epi32(1 << (t - 1)), i64::from(t)),
-            None => (_mm512_set1_epi64(row.round), i64::from(row.requant.shift)),
+        let (mode, round, shift) = match row.high_word_shift() {
+            Some(t) => {
+                let (round, folded) = row.high_round(t);
+                let mode = if folded { Mode::HighFolded } else { Mode::High };
+                (mode, _mm512_set1_epi32(round), t.into())
+            }
+            None if row.vector => (
+                Mode::Wide,
+                _mm512_set1_epi64(row.round),
+                row.requant.shift.into(),
+            ),
+            None => (Mode::Scalar, _mm512_setzero_si512(), 0),
         };
         Stage {
-            bias: _mm512_set1_epi32(row.bias),
+            init: if mode == Mode::Scalar {
+                _mm512_setzero_si512()
+            } else {
+                _mm512_set1_epi32(row.bias)
+            },
             multiplier: _mm512_set1_epi32(row.requant.multiplier),
             round,
             shift: _mm_cvtsi64_si128(shift),
@@ -92,27 +103,30 @@ impl Stage {
         }
     }
 
-    /// The 16 outputs of 16 accumulators in high mode: the high words of the even and odd
-    /// lanes' i64 products (`vpmuldq` multiplies the low halves of 64-bit lanes), rounded
-    /// and shifted in i32, narrowed with saturation and clamped as bytes.
+    /// The 16 outputs of 16 accumulators (bias included) in the high modes: the high words
+    /// of the even and odd lanes' i64 products (`vpmuldq` multiplies the low halves of
+    /// 64-bit lanes) are rounded and shifted in i32, narrowed with saturation and clamped as
+    /// bytes.
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn apply_high(&self, acc: __m512i) -> __m128i {
-        let x = _mm512_add_epi32(acc, self.bias);
+    fn apply_high(&self, x: __m512i, folded: bool) -> __m128i {
         let even = _mm512_mul_epi32(x, self.multiplier);
         let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.multiplier);
-        let high = _mm512_mask_mov_epi32(_mm512_srli_epi64::<32>(even), 0xAAAA, odd);
-        let r = _mm512_sra_epi32(_mm512_add_epi32(high, self.round), self.shift);
-        let bytes = _mm512_cvtsepi32_epi8(_mm512_add_epi32(r, self.zero_point));
+        // Lane 2i: dword 2i + 1 of `even` (its high word); lane 2i + 1: that of `odd`.
+        let high = _mm512_mask_shuffle_epi32::<0b1111_0101>(odd, 0x5555, even);
+        let mut r = _mm512_sra_epi32(_mm512_add_epi32(high, self.round), self.shift);
+        if !folded {
+            r = _mm512_add_epi32(r, self.zero_point);
+        }
+        let bytes = _mm512_cvtsepi32_epi8(r);
         _mm_min_epi8(_mm_max_epi8(bytes, self.min), self.max)
     }
 
-    /// The 16 outputs of 16 accumulators in wide mode: even and odd lanes widened to i64
-    /// separately, rounded, shifted, clamped, and put back together.
+    /// The 16 outputs of 16 accumulators (bias included) in wide mode: even and odd lanes
+    /// widened to i64 separately, rounded, shifted, clamped, and put back together.
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn apply_wide(&self, acc: __m512i) -> __m128i {
-        let x = _mm512_add_epi32(acc, self.bias);
+    fn apply_wide(&self, x: __m512i) -> __m128i {
         let even = _mm512_mul_epi32(x, self.multiplier);
         let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.multiplier);
         let even = _mm512_sra_epi64(_mm512_add_epi64(even, self.round), self.shift);
@@ -125,29 +139,36 @@ impl Stage {
         _mm512_cvtepi32_epi8(_mm512_add_epi32(both, self.zero_point))
     }
 
-    /// Writes the outputs of `acc` to `dst` (at most 16).
+    /// The 16 outputs of accumulators that started at `init`, whatever the mode.
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn store(&self, acc: __m512i, dst: &mut [i8]) {
-        let valid = dst.len().min(LANES);
-        let bytes = match self.mode {
-            Mode::High => self.apply_high(acc),
+    fn bytes(&self, acc: __m512i) -> __m128i {
+        match self.mode {
+            Mode::HighFolded => self.apply_high(acc, true),
+            Mode::High => self.apply_high(acc, false),
             Mode::Wide => self.apply_wide(acc),
             Mode::Scalar => {
                 let mut lanes = [0i32; LANES];
                 // SAFETY: `lanes` has 64 bytes.
                 unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), acc) };
-                for (d, &a) in dst[..valid].iter_mut().zip(&lanes) {
-                    *d = self.row.scalar(a);
-                }
-                return;
+                let bytes = lanes.map(|a| self.row.scalar(a));
+                // SAFETY: `bytes` has 16 bytes.
+                unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
             }
-        };
+        }
+    }
+
+    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 16).
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn store(&self, acc: __m512i, dst: &mut [i8]) {
+        let valid = dst.len().min(LANES);
+        let bytes = self.bytes(acc);
         if valid == LANES {
             // SAFETY: `dst` has at least 16 bytes.
             unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes) };
         } else {
-            let mask = (1u16 << valid) - 1;
+            let mask = ((1u32 << valid) - 1) as u16;
             // SAFETY: the mask selects the first `valid` bytes, all inside `dst`; masked off
             // bytes are not accessed.
             unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes) };
@@ -178,7 +199,11 @@ pub(super) fn gemm(
     let tiles = rows.div_ceil(TILE_ROWS);
     let tile_bytes = TILE_ROWS * groups * 4;
     let weights = w.data();
-    assert_eq!(weights.len(), tiles * tile_bytes, "avx512 gemm: packing mismatch");
+    assert_eq!(
+        weights.len(),
+        tiles * tile_bytes,
+        "avx512 gemm: packing mismatch"
+    );
     let sums = w.row_sums();
     let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
     for t in 0..tiles {
@@ -260,6 +285,9 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
     assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
     let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
     let mut acc = [[_mm512_setzero_si512(); V]; R];
+    for (row, stage) in acc.iter_mut().zip(t.stages) {
+        *row = [stage.init; V];
+    }
     for g in 0..t.groups {
         let mut bv = [_mm512_setzero_si512(); V];
         for (j, v) in bv.iter_mut().enumerate() {
@@ -268,7 +296,11 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
         }
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: word (g, r) with r < TILE_ROWS, g < groups: inside `weights`.
-            let word = unsafe { wp.add((g * TILE_ROWS + r) * 4).cast::<i32>().read_unaligned() };
+            let word = unsafe {
+                wp.add((g * TILE_ROWS + r) * 4)
+                    .cast::<i32>()
+                    .read_unaligned()
+            };
             let wv = _mm512_set1_epi32(word);
             for (a, &v) in row.iter_mut().zip(&bv) {
                 *a = _mm512_dpbusd_epi32(*a, v, wv);
@@ -316,9 +348,15 @@ fn pack_rhs(b: &[i8], k: usize, n: usize, dst: &mut [i8]) {
             let lo = at + g * GROUP_BYTES;
             let hi = lo + block_bytes;
             store256(&mut dst[lo..], _mm256_permute2x128_si256::<0x20>(e0, e1));
-            store256(&mut dst[lo + 32..], _mm256_permute2x128_si256::<0x20>(e2, e3));
+            store256(
+                &mut dst[lo + 32..],
+                _mm256_permute2x128_si256::<0x20>(e2, e3),
+            );
             store256(&mut dst[hi..], _mm256_permute2x128_si256::<0x31>(e0, e1));
-            store256(&mut dst[hi + 32..], _mm256_permute2x128_si256::<0x31>(e2, e3));
+            store256(
+                &mut dst[hi + 32..],
+                _mm256_permute2x128_si256::<0x31>(e2, e3),
+            );
         }
     }
     for c in full..n {
@@ -348,8 +386,11 @@ fn store256(d: &mut [i8], v: __m256i) {
 /// See [`super::depthwise_i8`]; returns false (having written nothing) for shapes this
 /// kernel does not cover, which the caller hands to the scalar kernel.
 ///
-/// No copies: each window is a masked load straight from the input row, lanes outside the
-/// row (padding, or past its end) taking `pad` from the load's pass-through operand.
+/// No copies: each window is a masked load straight from the input, lanes outside the row
+/// (padding, or past its end) taking `pad` from the load's pass-through operand. 3-row
+/// kernels up to 4 taps wide (3x3 above all) have unrolled paths that also share windows
+/// between two output rows (stride 1) or put two output rows in one vector (maps at most
+/// 8 wide).
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) fn depthwise(
     shape: &DepthwiseShape,
@@ -360,85 +401,287 @@ pub(super) fn depthwise(
     out: &mut [i8],
 ) -> bool {
     let [kh, kw] = shape.kernel;
-    let [sy, sx] = shape.stride;
-    let [dy, dx] = shape.dilation;
+    let [sx, dx] = [shape.stride[1], shape.dilation[1]];
     let groups = kw.div_ceil(4);
     // The shuffle gathers bytes sx * j + dx * t (j, t < 4) from a 16-byte lane; the filter's
     // words must fit the stack array.
     if sx + dx > 5 || kh * groups > MAX_WORDS {
         return false;
     }
-    let (h, w) = (shape.height, shape.width);
-    let (oh, ow) = (shape.out_height(), shape.out_width());
-    // Lane L of the permuted load holds input dwords sx*L .. sx*L + 3, i.e. the bytes from
-    // its first output's position (4 * sx * L) on; the shuffle then picks, for output j of
-    // the lane and tap t, byte sx * j + dx * t.
-    let mut index = [0i32; 16];
-    let mut pattern = [0i8; 64];
-    for lane in 0..4 {
-        for i in 0..4 {
-            index[4 * lane + i] = (sx * lane + i) as i32;
-            for t in 0..4 {
-                pattern[16 * lane + 4 * i + t] = (sx * i + dx * t) as i8;
-            }
-        }
-    }
-    // SAFETY: both arrays have 64 bytes.
-    let (index, pattern) = unsafe {
-        (
-            _mm512_loadu_si512(index.as_ptr().cast()),
-            _mm512_loadu_si512(pattern.as_ptr().cast()),
-        )
-    };
-    let flip = _mm512_set1_epi8(-128);
-    let padding = _mm512_set1_epi8(pad);
-    // Bytes a window load needs: lane 3 reads dwords up to 3 * sx + 3.
-    let reach = (12 * sx + 16).min(64) as u32;
+    let g = Geometry::new(shape, pad);
+    let (oh, ow) = (g.oh, g.ow);
+    let plane = shape.height * shape.width;
     let mut words = [_mm512_setzero_si512(); MAX_WORDS];
-    // Per kernel row: whether its input row is inside the plane, and where it starts.
-    let mut rows = [(false, 0isize); MAX_WORDS];
+    let mut rows = [(0isize, 0u64); MAX_WORDS];
     for c in 0..shape.channels {
         let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
         let mut sum = 0i32;
         for (ky, taps) in filter.chunks_exact(kw).enumerate() {
-            for (g, group) in taps.chunks(4).enumerate() {
+            for (i, group) in taps.chunks(4).enumerate() {
                 let mut word = 0u32;
-                for (i, &t) in group.iter().enumerate() {
-                    word |= u32::from(t as u8) << (8 * i);
+                for (b, &t) in group.iter().enumerate() {
+                    word |= u32::from(t as u8) << (8 * b);
                     sum += i32::from(t);
                 }
-                words[ky * groups + g] = _mm512_set1_epi32(word as i32);
+                words[ky * groups + i] = _mm512_set1_epi32(word as i32);
             }
         }
         let st = Stage::new(stage.row(c, sum.wrapping_mul(128)));
         let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
-        for oy in 0..oh {
-            // Rows outside the plane are empty: all their lanes are padding.
+        let base = (c * plane) as isize;
+        if kh == 3 && groups == 1 {
+            g.channel3(input, base, &[words[0], words[1], words[2]], &st, dst);
+            continue;
+        }
+        for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
             for (ky, row) in rows.iter_mut().enumerate().take(kh) {
-                let iy = (oy * sy + ky * dy).wrapping_sub(shape.padding[0]);
-                *row = (iy < h, ((c * h + iy.min(h)) * w) as isize);
+                *row = g.row(base, oy, ky);
             }
-            let line = &mut dst[oy * ow..(oy + 1) * ow];
-            for x in (0..ow).step_by(LANES) {
-                let mut acc = _mm512_setzero_si512();
-                for g in 0..groups {
-                    let cx = (x * sx + g * 4 * dx) as isize - shape.padding[1] as isize;
-                    let mask = lane_mask(cx, w as isize, reach);
-                    for (ky, &(row, at)) in rows.iter().enumerate().take(kh) {
-                        let raw = window(input, at + cx, if row { mask } else { 0 }, padding);
-                        let taps = _mm512_shuffle_epi8(
-                            _mm512_permutexvar_epi32(index, raw),
-                            pattern,
-                        );
-                        let taps = _mm512_xor_si512(taps, flip);
-                        acc = _mm512_dpbusd_epi32(acc, taps, words[ky * groups + g]);
-                    }
-                }
-                st.store(acc, &mut line[x..ow.min(x + LANES)]);
-            }
+            g.line_any(input, &rows[..kh], groups, &words, &st, line);
         }
     }
     true
+}
+
+/// The shape-dependent constants of the depthwise inner loops.
+struct Geometry {
+    /// Dword permutation of a window load: lane L holds input dwords `sx * L ..= sx * L + 3`,
+    /// the bytes from its first output's position (`4 * sx * L`) on.
+    index: __m512i,
+    /// The same for two output rows per vector: lanes 2 and 3 take the second load's
+    /// dwords of lanes 0 and 1 (the row below).
+    index2: __m512i,
+    /// Byte shuffle of the permuted window: for output `j` of a lane and tap `t`, byte
+    /// `sx * j + dx * t`.
+    pattern: __m512i,
+    /// Moves the second row's outputs (bytes 8..) next to the first row's (`ow <= 8`).
+    squeeze: __m128i,
+    /// 0x80 in every byte: int8 to offset-binary.
+    flip: __m512i,
+    /// The padding value in every byte.
+    pad: __m512i,
+    /// Lanes of a window load that are used.
+    reach: u32,
+    height: usize,
+    width: usize,
+    oh: usize,
+    ow: usize,
+    sy: usize,
+    sx: usize,
+    dy: usize,
+    dx: usize,
+    py: usize,
+    px: isize,
+}
+
+impl Geometry {
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn new(shape: &DepthwiseShape, pad: i8) -> Geometry {
+        let [sy, sx] = shape.stride;
+        let [dy, dx] = shape.dilation;
+        let ow = shape.out_width();
+        let mut index = [0i32; 16];
+        let mut index2 = [0i32; 16];
+        let mut pattern = [0i8; 64];
+        for lane in 0..4 {
+            for i in 0..4 {
+                index[4 * lane + i] = (sx * lane + i) as i32;
+                index2[4 * lane + i] = if lane < 2 {
+                    (sx * lane + i) as i32
+                } else {
+                    16 + (sx * (lane - 2) + i) as i32
+                };
+                for t in 0..4 {
+                    pattern[16 * lane + 4 * i + t] = (sx * i + dx * t) as i8;
+                }
+            }
+        }
+        let mut squeeze = [-1i8; 16];
+        for (i, b) in squeeze.iter_mut().enumerate().take(2 * ow.min(8)) {
+            *b = if i < ow { i } else { i - ow + 8 } as i8;
+        }
+        // SAFETY: the arrays have 64, 64, 64 and 16 bytes.
+        let (index, index2, pattern, squeeze) = unsafe {
+            (
+                _mm512_loadu_si512(index.as_ptr().cast()),
+                _mm512_loadu_si512(index2.as_ptr().cast()),
+                _mm512_loadu_si512(pattern.as_ptr().cast()),
+                _mm_loadu_si128(squeeze.as_ptr().cast()),
+            )
+        };
+        Geometry {
+            index,
+            index2,
+            pattern,
+            squeeze,
+            flip: _mm512_set1_epi8(-128),
+            pad: _mm512_set1_epi8(pad),
+            // Lane 3 of the permutation reads dwords up to 3 * sx + 3.
+            reach: (12 * sx + 16).min(64) as u32,
+            height: shape.height,
+            width: shape.width,
+            oh: shape.out_height(),
+            ow,
+            sy,
+            sx,
+            dy,
+            dx,
+            py: shape.padding[0],
+            px: shape.padding[1] as isize,
+        }
+    }
+
+    /// Where kernel row `ky` of output row `oy` starts in the input (`base` is the plane's
+    /// start), and all-ones if that row is inside the plane, else 0 (all padding).
+    #[inline(always)]
+    fn row(&self, base: isize, oy: usize, ky: usize) -> (isize, u64) {
+        let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
+        if iy < self.height {
+            (base + (iy * self.width) as isize, u64::MAX)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// Column of the first input byte of the window of vector `x` (16 outputs), tap group `g`.
+    #[inline(always)]
+    fn column(&self, x: usize, g: usize) -> isize {
+        (x * LANES * self.sx + g * 4 * self.dx) as isize - self.px
+    }
+
+    /// The lanes of a window load from column `cx` that are used and inside the row.
+    #[inline(always)]
+    fn mask(&self, cx: isize) -> u64 {
+        lane_mask(cx, self.width as isize, self.reach)
+    }
+
+    /// The taps of one kernel row for 16 outputs from column `cx`, as offset-binary bytes.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn taps(&self, input: &[i8], row: (isize, u64), cx: isize, mask: u64) -> __m512i {
+        let raw = masked_load(input, row.0 + cx, mask & row.1, self.pad);
+        let taps = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(self.index, raw), self.pattern);
+        _mm512_xor_si512(taps, self.flip)
+    }
+
+    /// As [`Geometry::taps`], outputs 0..8 from row `a` and outputs 8..16 (the same
+    /// columns) from row `b`.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn taps2(
+        &self,
+        input: &[i8],
+        a: (isize, u64),
+        b: (isize, u64),
+        cx: isize,
+        mask: u64,
+    ) -> __m512i {
+        let ra = masked_load(input, a.0 + cx, mask & a.1, self.pad);
+        let rb = masked_load(input, b.0 + cx, mask & b.1, self.pad);
+        let both = _mm512_permutex2var_epi32(ra, self.index2, rb);
+        _mm512_xor_si512(_mm512_shuffle_epi8(both, self.pattern), self.flip)
+    }
+
+    /// One channel of a 3-row kernel at most 4 taps wide.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn channel3(&self, input: &[i8], base: isize, w: &[__m512i; 3], st: &Stage, dst: &mut [i8]) {
+        let (oh, ow) = (self.oh, self.ow);
+        let mut oy = 0;
+        if ow <= 8 {
+            // Two output rows per vector.
+            let cx = self.column(0, 0);
+            let mask = self.mask(cx);
+            while oy + 2 <= oh {
+                let mut acc = st.init;
+                for (ky, &word) in w.iter().enumerate() {
+                    let (a, b) = (self.row(base, oy, ky), self.row(base, oy + 1, ky));
+                    acc = _mm512_dpbusd_epi32(acc, self.taps2(input, a, b, cx, mask), word);
+                }
+                let bytes = _mm_shuffle_epi8(st.bytes(acc), self.squeeze);
+                let out = &mut dst[oy * ow..(oy + 2) * ow];
+                let m = ((1u32 << out.len()) - 1) as u16;
+                // SAFETY: the mask selects the first 2 * ow <= 16 bytes, all inside `out`;
+                // masked-off bytes are not accessed.
+                unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr(), m, bytes) };
+                oy += 2;
+            }
+        } else if self.sy == 1 && self.dy == 1 {
+            // Two output rows share two of their three input rows.
+            while oy + 2 <= oh {
+                let rows = [
+                    self.row(base, oy, 0),
+                    self.row(base, oy, 1),
+                    self.row(base, oy, 2),
+                    self.row(base, oy + 1, 2),
+                ];
+                let (first, second) = dst[oy * ow..(oy + 2) * ow].split_at_mut(ow);
+                let lines = first.chunks_mut(LANES).zip(second.chunks_mut(LANES));
+                for (x, (d0, d1)) in lines.enumerate() {
+                    let cx = self.column(x, 0);
+                    let mask = self.mask(cx);
+                    let t = [
+                        self.taps(input, rows[0], cx, mask),
+                        self.taps(input, rows[1], cx, mask),
+                        self.taps(input, rows[2], cx, mask),
+                        self.taps(input, rows[3], cx, mask),
+                    ];
+                    let (mut a0, mut a1) = (st.init, st.init);
+                    for ky in 0..3 {
+                        a0 = _mm512_dpbusd_epi32(a0, t[ky], w[ky]);
+                        a1 = _mm512_dpbusd_epi32(a1, t[ky + 1], w[ky]);
+                    }
+                    st.store(a0, d0);
+                    st.store(a1, d1);
+                }
+                oy += 2;
+            }
+        }
+        while oy < oh {
+            let rows = [
+                self.row(base, oy, 0),
+                self.row(base, oy, 1),
+                self.row(base, oy, 2),
+            ];
+            for (x, d) in dst[oy * ow..(oy + 1) * ow].chunks_mut(LANES).enumerate() {
+                let cx = self.column(x, 0);
+                let mask = self.mask(cx);
+                let mut acc = st.init;
+                for (&row, &word) in rows.iter().zip(w) {
+                    acc = _mm512_dpbusd_epi32(acc, self.taps(input, row, cx, mask), word);
+                }
+                st.store(acc, d);
+            }
+            oy += 1;
+        }
+    }
+
+    /// One output row of any kernel (`groups` words per kernel row).
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn line_any(
+        &self,
+        input: &[i8],
+        rows: &[(isize, u64)],
+        groups: usize,
+        words: &[__m512i; MAX_WORDS],
+        st: &Stage,
+        line: &mut [i8],
+    ) {
+        for (x, dst) in line.chunks_mut(LANES).enumerate() {
+            let mut acc = st.init;
+            for g in 0..groups {
+                let cx = self.column(x, g);
+                let mask = self.mask(cx);
+                for (ky, &row) in rows.iter().enumerate() {
+                    let taps = self.taps(input, row, cx, mask);
+                    acc = _mm512_dpbusd_epi32(acc, taps, words[ky * groups + g]);
+                }
+            }
+            st.store(acc, dst);
+        }
+    }
 }
 
 /// The lanes `l < reach` of a 64-byte load from column `cx` whose columns `cx + l` lie in
@@ -458,21 +701,14 @@ fn lane_mask(cx: isize, width: isize, reach: u32) -> u64 {
 /// The 64 bytes of `input` from index `at` on (`at` may be out of range), `pad` in the
 /// lanes not in `mask`.
 ///
-/// `mask` must only enable lanes whose indices lie inside `input` (see [`lane_mask`]).
-/// Away from the ends of `input` this is a plain load and a blend: masked loads that do
-/// mask lanes off are slow on some CPUs (AMD Zen 4).
+/// `mask` must only enable lanes whose indices lie inside `input`: the callers combine
+/// [`lane_mask`] (columns inside the row) with a row inside the plane.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-fn window(input: &[i8], at: isize, mask: u64, pad: __m512i) -> __m512i {
-    if at >= 0 && at as usize + 64 <= input.len() {
-        // SAFETY: the 64 bytes from `at` lie inside `input` (just checked).
-        let raw = unsafe { _mm512_loadu_si512(input.as_ptr().add(at as usize).cast()) };
-        _mm512_mask_blend_epi8(mask, pad, raw)
-    } else {
-        let ptr = input.as_ptr().wrapping_offset(at);
-        // SAFETY: the mask enables only lanes whose indices lie inside `input` (the caller's
-        // contract); masked-off lanes are not accessed (AVX-512 masked loads suppress their
-        // faults), so `ptr` itself may point outside it.
-        unsafe { _mm512_mask_loadu_epi8(pad, mask, ptr) }
-    }
+fn masked_load(input: &[i8], at: isize, mask: u64, pad: __m512i) -> __m512i {
+    let ptr = input.as_ptr().wrapping_offset(at);
+    // SAFETY: the mask enables only lanes whose indices lie inside `input` (the caller's
+    // contract); masked-off lanes are not accessed (AVX-512 masked loads suppress their
+    // faults), so `ptr` itself may point outside it.
+    unsafe { _mm512_mask_loadu_epi8(pad, mask, ptr) }
 }

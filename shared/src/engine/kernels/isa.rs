@@ -7,7 +7,10 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-#[cfg(all(any(feature = "std", test), any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    any(feature = "std", test),
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 extern crate std;
 
 /// Which instruction set a kernel call uses.

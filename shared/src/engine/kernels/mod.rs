@@ -71,7 +71,11 @@ pub fn gemm_i8(
     assert_eq!(b.len(), k * n, "gemm_i8: right-hand side is not {k} x {n}");
     assert_eq!(out.len(), rows * n, "gemm_i8: output is not {rows} x {n}");
     assert_eq!(stage.bias.len(), rows, "gemm_i8: bias is not one per row");
-    assert_eq!(stage.requant.len(), rows, "gemm_i8: requant is not one per row");
+    assert_eq!(
+        stage.requant.len(),
+        rows,
+        "gemm_i8: requant is not one per row"
+    );
     let needed = gemm_scratch_len(w.isa(), k, n);
     assert!(
         scratch.len() >= needed,
@@ -188,7 +192,11 @@ pub fn depthwise_i8(
         c * oh * ow,
         "depthwise_i8: output is not {c} x {oh} x {ow}"
     );
-    assert_eq!(stage.bias.len(), c, "depthwise_i8: bias is not one per channel");
+    assert_eq!(
+        stage.bias.len(),
+        c,
+        "depthwise_i8: bias is not one per channel"
+    );
     assert_eq!(
         stage.requant.len(),
         c,

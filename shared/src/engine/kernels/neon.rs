@@ -186,7 +186,11 @@ pub(super) fn gemm(
     let tiles = rows.div_ceil(TILE_ROWS);
     let tile_bytes = TILE_ROWS * groups * 4;
     let weights = w.data();
-    assert_eq!(weights.len(), tiles * tile_bytes, "neon gemm: packing mismatch");
+    assert_eq!(
+        weights.len(),
+        tiles * tile_bytes,
+        "neon gemm: packing mismatch"
+    );
     let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
     for t in 0..tiles {
         let first = t * TILE_ROWS;

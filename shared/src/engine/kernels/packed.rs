@@ -82,7 +82,12 @@ impl PackedMatrix {
         };
         let isa = if layout.is_some() { isa } else { Isa::Scalar };
         let row_sums = (0..rows)
-            .map(|r| a[r * cols..(r + 1) * cols].iter().map(|&w| i32::from(w)).sum())
+            .map(|r| {
+                a[r * cols..(r + 1) * cols]
+                    .iter()
+                    .map(|&w| i32::from(w))
+                    .sum()
+            })
             .collect();
         let data = match layout {
             None => a.to_vec(),

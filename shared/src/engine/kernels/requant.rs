@@ -210,6 +210,21 @@ impl RowStage {
         ((33..=62).contains(&shift) && small_zero).then(|| shift - 32)
     }
 
+    /// The rounding constant of the high-word formula for `t = shift - 32`, with the zero
+    /// point folded in (`2^(t-1) + zero_point * 2^t`, then `true`) when the sum with any
+    /// high word (`|H| <= 2^30`) stays in i32: `(H + 2^(t-1) + z 2^t) >> t = ((H + 2^(t-1))
+    /// >> t) + z` exactly. Otherwise `2^(t-1)` and `false`.
+    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+    pub fn high_round(&self, t: u32) -> (i32, bool) {
+        let half = 1i64 << (t - 1);
+        let folded = half + i64::from(self.zero_point) * (1i64 << t);
+        if (-(1i64 << 30)..1i64 << 30).contains(&folded) {
+            (folded as i32, true)
+        } else {
+            (half as i32, false)
+        }
+    }
+
     /// Whether `lo` and `hi` fit in i32, which the NEON kernels need for their saturating
     /// narrowing (false only for zero points beyond about ±2^31 - 128).
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]

@@ -45,7 +45,14 @@ fn gemm(isa: Isa, a: &[i8], rows: usize, k: usize, b: &[i8], n: usize, s: &Outpu
     out
 }
 
-fn depthwise(isa: Isa, shape: &DepthwiseShape, input: &[i8], pad: i8, w: &[i8], s: &OutputStage) -> Vec<i8> {
+fn depthwise(
+    isa: Isa,
+    shape: &DepthwiseShape,
+    input: &[i8],
+    pad: i8,
+    w: &[i8],
+    s: &OutputStage,
+) -> Vec<i8> {
     let mut out = vec![0; shape.channels * shape.out_height() * shape.out_width()];
     depthwise_i8(isa, shape, input, pad, w, s, &mut out);
     out
@@ -161,7 +168,16 @@ fn scalar_depthwise_by_hand_with_padding() {
     };
     assert_eq!((s2.out_height(), s2.out_width()), (2, 2));
     let out = depthwise(Isa::Scalar, &s2, &input, pad, &weights, &stage);
-    assert_eq!(out, [expect_zero[0], expect_zero[2], expect_zero[6], expect_zero[8]].map(|v| v as i8));
+    assert_eq!(
+        out,
+        [
+            expect_zero[0],
+            expect_zero[2],
+            expect_zero[6],
+            expect_zero[8]
+        ]
+        .map(|v| v as i8)
+    );
 }
 
 #[test]
@@ -189,7 +205,17 @@ fn apply_rounds_half_up() {
         shift: 1,
     };
     // x / 2 rounded half up (towards +infinity on ties), negatives included.
-    let cases = [(0, 0), (1, 1), (2, 1), (3, 2), (-1, 0), (-2, -1), (-3, -1), (-4, -2), (-5, -2)];
+    let cases = [
+        (0, 0),
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (-1, 0),
+        (-2, -1),
+        (-3, -1),
+        (-4, -2),
+        (-5, -2),
+    ];
     for (acc, want) in cases {
         assert_eq!(half.apply(acc), want, "{acc} / 2");
     }
@@ -239,7 +265,10 @@ fn from_real_round_trips() {
         // Log-uniform over [1e-9, 1e9).
         let m = libm::pow(10.0, (rng.next() % 1_800_000) as f64 / 100_000.0 - 9.0);
         let q = Requant::from_real(m);
-        assert!((1u32 << 30..1u32 << 31).contains(&(q.multiplier as u32)), "{m}: {q:?}");
+        assert!(
+            (1u32 << 30..1u32 << 31).contains(&(q.multiplier as u32)),
+            "{m}: {q:?}"
+        );
         assert!((1..=62).contains(&q.shift), "{m}: {q:?}");
         assert!((q.to_real() - m).abs() <= 1e-9 * m, "{m}: {q:?}");
     }
@@ -281,7 +310,8 @@ proptest! {
 fn requant_strategy() -> impl Strategy<Value = Requant> {
     prop_oneof![
         // Realistic: a normalized multiplier, scale between 2^-10 and 2^0.
-        ((1i32 << 30)..i32::MAX, 30u8..=40).prop_map(|(multiplier, shift)| Requant { multiplier, shift }),
+        ((1i32 << 30)..i32::MAX, 30u8..=40)
+            .prop_map(|(multiplier, shift)| Requant { multiplier, shift }),
         // Anything in the brief's range, negatives included.
         (any::<i32>(), 1u8..=40).prop_map(|(multiplier, shift)| Requant { multiplier, shift }),
         // The engine's whole range.
@@ -309,7 +339,11 @@ struct GemmCase {
     clamp: (i32, i8, i8),
 }
 
-fn gemm_case(rows: core::ops::Range<usize>, k: core::ops::Range<usize>, n: core::ops::Range<usize>) -> impl Strategy<Value = GemmCase> {
+fn gemm_case(
+    rows: core::ops::Range<usize>,
+    k: core::ops::Range<usize>,
+    n: core::ops::Range<usize>,
+) -> impl Strategy<Value = GemmCase> {
     (rows, k, n).prop_flat_map(|(rows, k, n)| {
         (
             pvec(any::<i8>(), rows * k),
@@ -340,10 +374,25 @@ fn check_gemm(case: &GemmCase) -> Result<(), TestCaseError> {
         min,
         max,
     };
-    let want = gemm(Isa::Scalar, &case.a, case.rows, case.k, &case.b, case.n, &stage);
+    let want = gemm(
+        Isa::Scalar,
+        &case.a,
+        case.rows,
+        case.k,
+        &case.b,
+        case.n,
+        &stage,
+    );
     for isa in simd_isas() {
         let got = gemm(isa, &case.a, case.rows, case.k, &case.b, case.n, &stage);
-        prop_assert!(got == want, "{} differs from scalar on {}x{}x{}", isa.name(), case.rows, case.k, case.n);
+        prop_assert!(
+            got == want,
+            "{} differs from scalar on {}x{}x{}",
+            isa.name(),
+            case.rows,
+            case.k,
+            case.n
+        );
     }
     Ok(())
 }
@@ -403,30 +452,50 @@ struct DepthwiseCase {
 }
 
 fn depthwise_case() -> impl Strategy<Value = DepthwiseCase> {
-    (1usize..40, 1usize..30, 1usize..30, [1usize..6, 1..6], [1usize..4, 1..4], [0usize..3, 0..3], [1usize..3, 1..3])
+    (
+        1usize..40,
+        1usize..30,
+        1usize..30,
+        [1usize..6, 1..6],
+        [1usize..4, 1..4],
+        [0usize..3, 0..3],
+        [1usize..3, 1..3],
+    )
         .prop_filter("the window must fit", |&(_, h, w, k, _, p, d)| {
             (k[0] - 1) * d[0] < h + 2 * p[0] && (k[1] - 1) * d[1] < w + 2 * p[1]
         })
-        .prop_flat_map(|(channels, height, width, kernel, stride, padding, dilation)| {
-            let shape = DepthwiseShape { channels, height, width, kernel, stride, padding, dilation };
-            (
-                pvec(any::<i8>(), channels * height * width),
-                any::<i8>(),
-                pvec(any::<i8>(), channels * kernel[0] * kernel[1]),
-                pvec(-(1i32 << 16)..(1 << 16), channels),
-                pvec(requant_strategy(), channels),
-                clamp_strategy(),
-            )
-                .prop_map(move |(input, pad, weights, bias, requant, clamp)| DepthwiseCase {
-                    shape,
-                    input,
-                    pad,
-                    weights,
-                    bias,
-                    requant,
-                    clamp,
-                })
-        })
+        .prop_flat_map(
+            |(channels, height, width, kernel, stride, padding, dilation)| {
+                let shape = DepthwiseShape {
+                    channels,
+                    height,
+                    width,
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                };
+                (
+                    pvec(any::<i8>(), channels * height * width),
+                    any::<i8>(),
+                    pvec(any::<i8>(), channels * kernel[0] * kernel[1]),
+                    pvec(-(1i32 << 16)..(1 << 16), channels),
+                    pvec(requant_strategy(), channels),
+                    clamp_strategy(),
+                )
+                    .prop_map(
+                        move |(input, pad, weights, bias, requant, clamp)| DepthwiseCase {
+                            shape,
+                            input,
+                            pad,
+                            weights,
+                            bias,
+                            requant,
+                            clamp,
+                        },
+                    )
+            },
+        )
 }
 
 fn check_depthwise(case: &DepthwiseCase) -> Result<(), TestCaseError> {
@@ -438,10 +507,29 @@ fn check_depthwise(case: &DepthwiseCase) -> Result<(), TestCaseError> {
         min,
         max,
     };
-    let want = depthwise(Isa::Scalar, &case.shape, &case.input, case.pad, &case.weights, &stage);
+    let want = depthwise(
+        Isa::Scalar,
+        &case.shape,
+        &case.input,
+        case.pad,
+        &case.weights,
+        &stage,
+    );
     for isa in simd_isas() {
-        let got = depthwise(isa, &case.shape, &case.input, case.pad, &case.weights, &stage);
-        prop_assert!(got == want, "{} differs from scalar on {:?}", isa.name(), case.shape);
+        let got = depthwise(
+            isa,
+            &case.shape,
+            &case.input,
+            case.pad,
+            &case.weights,
+            &stage,
+        );
+        prop_assert!(
+            got == want,
+            "{} differs from scalar on {:?}",
+            isa.name(),
+            case.shape
+        );
     }
     Ok(())
 }
@@ -457,7 +545,9 @@ proptest! {
 
 /// A random case of a fixed shape, with realistic output stages.
 fn fixed_stage(rng: &mut Lcg, rows: usize) -> (Vec<i32>, Vec<Requant>) {
-    let bias = (0..rows).map(|_| (rng.next() % 20_001) as i32 - 10_000).collect();
+    let bias = (0..rows)
+        .map(|_| (rng.next() % 20_001) as i32 - 10_000)
+        .collect();
     let requant = (0..rows)
         .map(|_| Requant::from_real(1.0 / (200.0 + (rng.next() % 2000) as f64)))
         .collect();
@@ -504,15 +594,18 @@ fn gemm_matches_scalar_on_edge_s_shapes() {
 #[test]
 fn depthwise_matches_scalar_on_wide_and_edge_s_shapes() {
     let mut rng = Lcg(13);
-    let dw = |channels, height, width, kernel: usize, stride: usize, padding: usize, dilation: usize| DepthwiseShape {
-        channels,
-        height,
-        width,
-        kernel: [kernel; 2],
-        stride: [stride; 2],
-        padding: [padding; 2],
-        dilation: [dilation; 2],
-    };
+    let dw =
+        |channels, height, width, kernel: usize, stride: usize, padding: usize, dilation: usize| {
+            DepthwiseShape {
+                channels,
+                height,
+                width,
+                kernel: [kernel; 2],
+                stride: [stride; 2],
+                padding: [padding; 2],
+                dilation: [dilation; 2],
+            }
+        };
     for shape in [
         dw(16, 112, 112, 3, 1, 1, 1),
         dw(64, 112, 112, 3, 2, 1, 1),
@@ -602,7 +695,13 @@ fn speed() {
         }
         println!("{line} GMAC/s");
     }
-    for (channels, size, stride) in [(96, 112, 2), (144, 56, 1), (192, 28, 1), (576, 14, 2), (960, 7, 1)] {
+    for (channels, size, stride) in [
+        (96, 112, 2),
+        (144, 56, 1),
+        (192, 28, 1),
+        (576, 14, 2),
+        (960, 7, 1),
+    ] {
         let shape = DepthwiseShape {
             channels,
             height: size,
@@ -634,4 +733,44 @@ fn speed() {
         }
         println!("{line} GMAC/s");
     }
+}
+
+#[test]
+#[ignore]
+fn tmp_dw7() {
+    let mut rng = Lcg(5);
+    let (channels, size, stride) = (960, 7, 1);
+    let shape = DepthwiseShape {
+        channels,
+        height: size,
+        width: size,
+        kernel: [3, 3],
+        stride: [stride; 2],
+        padding: [1, 1],
+        dilation: [1, 1],
+    };
+    let input = rng.bytes(channels * size * size);
+    let weights = rng.bytes(channels * 9);
+    let (bias, requant) = fixed_stage(&mut rng, channels);
+    let stage = OutputStage {
+        bias: &bias,
+        requant: &requant,
+        zero_point: 0,
+        min: -128,
+        max: 127,
+    };
+    let mut out = vec![0; channels * 49];
+    let t = std::time::Instant::now();
+    for _ in 0..20000 {
+        depthwise_i8(
+            Isa::Avx512Vnni,
+            &shape,
+            &input,
+            0,
+            &weights,
+            &stage,
+            &mut out,
+        );
+    }
+    std::println!("{:?} per call", t.elapsed() / 20000);
 }
