@@ -109,6 +109,7 @@ pub fn row(name: &str, batch: usize, threads: usize, times: &mut [f64]) -> Bench
 
 /// Runs the ONNX Runtime peer on `onnx` models (fp32 and/or int8) and returns its rows, or
 /// why there are none.
+#[allow(clippy::too_many_arguments)]
 pub fn onnxruntime_rows(
     python: &str,
     script: &Path,

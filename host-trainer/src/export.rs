@@ -36,8 +36,15 @@ pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> anyhow::Result<(
     write_atomically(path, &bytes)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`;
+/// the file is readable by all (0644 on Unix).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomically_with_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomically`] with Unix permissions `mode` set before the file appears (0600 for
+/// a secret key: it is never readable by others, not even for a moment).
+pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
     let dir = path
         .parent()
@@ -49,6 +56,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the permissions of {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     tmp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())

@@ -59,9 +59,11 @@ pub fn quantize_artifact<S: SampleSource>(
                 .collect();
             for input in inputs {
                 match input {
-                    Ok(x) => engine.run_observed(&mut workspace, &x, &mut logits, &mut |v, values| {
-                        stats.observe(v, values)
-                    }),
+                    Ok(x) => {
+                        engine.run_observed(&mut workspace, &x, &mut logits, &mut |v, values| {
+                            stats.observe(v, values)
+                        })
+                    }
                     Err(_) => unreadable += 1,
                 }
             }
@@ -171,7 +173,9 @@ fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
         .0
 }
 
@@ -217,4 +221,42 @@ where
         weights: trained.best.weights(),
         ..float.clone()
     })
+}
+
+/// Largest difference between the f32 engine's logits and the burn network's on the first
+/// `count` readable samples of `source`: the engine must be the network it was trained as.
+pub fn engine_matches_burn<S: SampleSource>(
+    float: &ModelArtifact,
+    source: &S,
+    count: usize,
+) -> Result<f32, QuantizationError> {
+    use burn::tensor::{Tensor, TensorData};
+    let engine = Engine::f32(float)?;
+    let device = Default::default();
+    let network = leukoscope_core::network::Network::<crate::backend::Cpu>::from_weights(
+        &float.spec,
+        &float.weights,
+        &device,
+    )
+    .map_err(|_| QuantizationError::Engine(EngineError::WeightLayout))?;
+    let [c, h, w] = source.input_shape();
+    let mut workspace = engine.workspace();
+    let mut ours = vec![0.0; engine.classes()];
+    let mut worst = 0.0f32;
+    for x in (0..source.len())
+        .filter_map(|i| source.input(i, 0, 0).ok())
+        .take(count)
+    {
+        engine.run(&mut workspace, &x, &mut ours);
+        let theirs: Vec<f32> = network
+            .forward(Tensor::from_data(TensorData::new(x, [1, c, h, w]), &device))
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .unwrap_or_default();
+        for (a, b) in ours.iter().zip(&theirs) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    Ok(worst)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{ModelArtifact, SigningKey, TrustPolicy, sign};
 
-use leukoscope_trainer::export::write_atomically;
+use leukoscope_trainer::export::{write_atomically, write_atomically_with_mode};
 
 /// Writes a new key pair: `NAME.key` (secret, readable by the owner only) and `NAME.pub`.
 pub fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
@@ -28,16 +28,21 @@ pub fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
         .and_then(|mut f| f.read_exact(&mut seed))
         .context("cannot read the system's random source /dev/urandom")?;
     let key = SigningKey::from_secret(&seed);
-    write_atomically(&secret_path, format!("{}\n", hex::encode(key.secret())).as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", secret_path.display()))?;
-    }
+    write_atomically_with_mode(
+        &secret_path,
+        format!("{}\n", hex::encode(key.secret())).as_bytes(),
+        0o600,
+    )?;
     write_atomically(&public_path, format!("{}\n", key.public_key()).as_bytes())?;
-    println!("secret key  {} (keep it off the boards)", secret_path.display());
-    println!("public key  {} = {}", public_path.display(), key.public_key());
+    println!(
+        "secret key  {} (keep it off the boards)",
+        secret_path.display()
+    );
+    println!(
+        "public key  {} = {}",
+        public_path.display(),
+        key.public_key()
+    );
     Ok(())
 }
 
@@ -58,8 +63,7 @@ pub fn read_secret(path: &Path) -> anyhow::Result<SigningKey> {
 /// Signs `model` with the key in `key`, writing to `out` (default: in place).
 pub fn sign_model(key: &Path, model: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
     let key = read_secret(key)?;
-    let bytes =
-        std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     // Only a model that decodes and is consistent gets a signature.
     let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
         .with_context(|| format!("{} is refused", model.display()))?;

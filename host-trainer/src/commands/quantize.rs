@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use leukoscope_core::engine::quantize::Calibrator;
+use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, group_holdout};
 use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::files::ImageFiles;
-use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::fit::{Progress, Recipe};
 use leukoscope_trainer::quantization::{
-    Comparison, compare, fine_tune_quantized, quantize_artifact,
+    Comparison, compare, engine_matches_burn, fine_tune_quantized, quantize_artifact,
 };
 
 use super::eval::load;
@@ -151,6 +151,10 @@ pub fn run(options: QuantizeOptions) -> anyhow::Result<()> {
     if unreadable > 0 {
         println!("  {unreadable} calibration images could not be read and were skipped");
     }
+    println!(
+        "f32 engine vs the burn network on 32 validation images: largest logit difference {:.2e}",
+        engine_matches_burn(&float, &validation, 32)?
+    );
     let mut comparison = compare(&float, &int8, &validation)?;
     print_comparison(&comparison);
     if options.qat_epochs > 0 {

@@ -98,10 +98,7 @@ pub fn export(artifact: &ModelArtifact, form: OnnxForm) -> Result<ModelProto, On
             Params::Float(&float_params)
         }
         OnnxForm::Qdq | OnnxForm::QdqTensorRt => {
-            let model = artifact
-                .quantized
-                .as_ref()
-                .ok_or(OnnxError::NotQuantized)?;
+            let model = artifact.quantized.as_ref().ok_or(OnnxError::NotQuantized)?;
             (graph, _) = graph::lower(spec, None)?;
             let convs = quantized_convs(&graph, model)?;
             let tensorrt = form == OnnxForm::QdqTensorRt;
@@ -135,7 +132,10 @@ pub fn export(artifact: &ModelArtifact, form: OnnxForm) -> Result<ModelProto, On
         name: spec.name.clone(),
         initializer: writer.initializers,
         doc_string: String::new(),
-        input: vec![value_info(INPUT, &[None, Some(channels), Some(height), Some(width)])],
+        input: vec![value_info(
+            INPUT,
+            &[None, Some(channels), Some(height), Some(width)],
+        )],
         output: vec![value_info(OUTPUT, &[None, Some(classes)])],
     };
     Ok(ModelProto {
@@ -274,7 +274,8 @@ impl Writer<'_> {
         }
     }
 
-    /// The name consumers read value `v` by (in int8, its dequantized form).
+    /// The name of value `v`: in float, what its readers read; in int8, the stem of the
+    /// names of its quantized form, its grid and its dequantized copies.
     fn value(&self, v: ValueIndex) -> String {
         if v == 0 && !self.quantized() {
             INPUT.into()
@@ -283,10 +284,20 @@ impl Writer<'_> {
         }
     }
 
+    /// The name one reader reads value `v` by: in int8, a DequantizeLinear of its own.
+    fn read(&mut self, v: ValueIndex) -> String {
+        let name = self.value(v);
+        if self.quantized() {
+            self.dequantize(&name)
+        } else {
+            name
+        }
+    }
+
     fn write(&mut self) {
         if let Some(grid) = self.grid(0) {
             self.doc = "the input image".into();
-            self.qdq(INPUT, grid, &self.value(0));
+            self.quantize(INPUT, grid, &self.value(0));
         }
         let (graph, spec) = (self.graph, self.spec);
         let mut conv_index = 0;
@@ -296,7 +307,7 @@ impl Writer<'_> {
                 "step {i}, spec node {node} ({})",
                 spec.nodes.get(node).map_or("?", |n| n.op.kind())
             );
-            let inputs: Vec<String> = step.inputs.iter().map(|&v| self.value(v)).collect();
+            let inputs: Vec<String> = step.inputs.iter().map(|&v| self.read(v)).collect();
             let out = self.value(step.output);
             // In int8, a step computes in float and its result is then put on its grid.
             let result = if self.quantized() {
@@ -308,6 +319,11 @@ impl Writer<'_> {
                 StepOp::Conv(g) => {
                     self.conv(conv_index, g, step.inputs[0], &inputs[0], &result);
                     conv_index += 1;
+                }
+                // SiLU reads its input twice; each read gets its own dequantization.
+                StepOp::Activation(Activation::Silu) => {
+                    let again = self.read(step.inputs[0]);
+                    self.silu(&inputs[0], &again, &result);
                 }
                 StepOp::Activation(a) => self.activation(*a, &inputs[0], &result),
                 StepOp::MaxPool(p) => {
@@ -331,11 +347,11 @@ impl Writer<'_> {
                 StepOp::ChannelScale => self.node("Mul", &inputs, &result, vec![]),
             }
             if let Some(grid) = self.grid(step.output) {
-                self.qdq(&result, grid, &out);
+                self.quantize(&result, grid, &out);
             }
         }
         self.doc = "the logits as [N, classes]".into();
-        let last = self.value(graph.output);
+        let last = self.read(graph.output);
         self.node("Flatten", &[last], OUTPUT, vec![int("axis", 1)]);
     }
 
@@ -344,16 +360,20 @@ impl Writer<'_> {
         // A dense layer after a flatten reads a [C, H, W] map as its [C*H*W] vector.
         let input = if g.input != self.graph.values[x] {
             self.constant(FLAT_SHAPE, || tensor_i64(FLAT_SHAPE, &[4], &[0, -1, 1, 1]));
-            let flat = format!("{input}.flat");
+            let flat = format!("{}.flat", self.value(x));
             match self.grid(x) {
+                // Back on the same grid, so that the convolution reads int8 as usual.
                 Some(grid) => {
                     let raw = format!("{flat}.f");
                     self.node("Reshape", &[input.into(), FLAT_SHAPE.into()], &raw, vec![]);
-                    self.qdq(&raw, grid, &flat);
+                    self.quantize(&raw, grid, &flat);
+                    self.dequantize(&flat)
                 }
-                None => self.node("Reshape", &[input.into(), FLAT_SHAPE.into()], &flat, vec![]),
+                None => {
+                    self.node("Reshape", &[input.into(), FLAT_SHAPE.into()], &flat, vec![]);
+                    flat
+                }
             }
-            flat
         } else {
             input.to_owned()
         };
@@ -382,7 +402,11 @@ impl Writer<'_> {
                 let zeros = vec![0i8; g.out_channels];
                 let weights = vec![
                     tensor_i8(&format!("{weight}.q"), &weight_dims, &c.weights),
-                    tensor_f32(&format!("{weight}.scale"), &[g.out_channels], &c.weight_scales),
+                    tensor_f32(
+                        &format!("{weight}.scale"),
+                        &[g.out_channels],
+                        &c.weight_scales,
+                    ),
                     tensor_i8(&format!("{weight}.zero_point"), &[g.out_channels], &zeros),
                 ];
                 // The int32 bias counts steps of input scale x weight scale, on the
@@ -414,11 +438,21 @@ impl Writer<'_> {
         self.initializers.extend(weight_tensors);
         self.initializers.extend(bias_tensors);
         if dequantize_weight {
-            self.node("DequantizeLinear", &weight_inputs, &weight, vec![int("axis", 0)]);
+            self.node(
+                "DequantizeLinear",
+                &weight_inputs,
+                &weight,
+                vec![int("axis", 0)],
+            );
         }
         if dequantize_bias {
             // int32 has no zero point: DequantizeLinear reads it as 0.
-            self.node("DequantizeLinear", &bias_inputs, &bias, vec![int("axis", 0)]);
+            self.node(
+                "DequantizeLinear",
+                &bias_inputs,
+                &bias,
+                vec![int("axis", 0)],
+            );
         }
         let conv_out = match g.activation {
             Some(_) => format!("{out}.conv"),
@@ -458,30 +492,49 @@ impl Writer<'_> {
                 self.node("LeakyRelu", &[x], out, vec![float("alpha", slope)]);
             }
             Activation::Sigmoid => self.node("Sigmoid", &[x], out, vec![]),
-            // Opset 13 has no SiLU: x * sigmoid(x).
-            Activation::Silu => {
-                let gate = format!("{out}.sigmoid");
-                self.node("Sigmoid", std::slice::from_ref(&x), &gate, vec![]);
-                self.node("Mul", &[x, gate], out, vec![]);
-            }
+            Activation::Silu => self.silu(&x, &x, out),
         }
     }
 
-    /// Puts float value `from` on `grid` and back, as `to`.
-    fn qdq(&mut self, from: &str, grid: QParams, to: &str) {
-        let (scale, zero) = (format!("{to}.scale"), format!("{to}.zero_point"));
+    /// Opset 13 has no SiLU: `x * sigmoid(x)`, `x` read as `x` and `again`.
+    fn silu(&mut self, x: &str, again: &str, out: &str) {
+        let gate = format!("{out}.sigmoid");
+        self.node("Sigmoid", &[x.into()], &gate, vec![]);
+        self.node("Mul", &[again.into(), gate], out, vec![]);
+    }
+
+    /// Puts float value `from` on `grid` as the int8 tensor `{stem}.q`.
+    fn quantize(&mut self, from: &str, grid: QParams, stem: &str) {
+        let (scale, zero) = (format!("{stem}.scale"), format!("{stem}.zero_point"));
         self.initializers
             .push(tensor_f32(&scale, &[], &[grid.scale]));
         self.initializers
             .push(tensor_i8(&zero, &[], &[grid.zero_point]));
-        let q = format!("{to}.q");
         self.node(
             "QuantizeLinear",
-            &[from.into(), scale.clone(), zero.clone()],
-            &q,
+            &[from.into(), scale, zero],
+            &format!("{stem}.q"),
             vec![],
         );
-        self.node("DequantizeLinear", &[q, scale, zero], to, vec![]);
+    }
+
+    /// A new float copy of the int8 tensor `{stem}.q`, for one reader, so that every QDQ
+    /// node unit (its DequantizeLinears, the operator, its QuantizeLinear) stands alone:
+    /// onnxruntime splits shared DequantizeLinears this way before fusing, and its
+    /// quantizer writes them this way for TensorRT (`DedicatedQDQPair`).
+    fn dequantize(&mut self, stem: &str) -> String {
+        let copy = format!("{stem}.dq{}", self.nodes.len());
+        self.node(
+            "DequantizeLinear",
+            &[
+                format!("{stem}.q"),
+                format!("{stem}.scale"),
+                format!("{stem}.zero_point"),
+            ],
+            &copy,
+            vec![],
+        );
+        copy
     }
 
     /// Adds a shared constant the first time it is used.

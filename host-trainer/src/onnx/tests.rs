@@ -66,7 +66,10 @@ fn int8_artifact(artifact: &ModelArtifact) -> ModelArtifact {
 }
 
 fn graph_of(model: &ModelProto) -> &GraphProto {
-    model.graph.as_ref().expect("the exporter always writes a graph")
+    model
+        .graph
+        .as_ref()
+        .expect("the exporter always writes a graph")
 }
 
 /// Every node reads only the input, initializers and outputs of earlier nodes, and every
@@ -74,13 +77,25 @@ fn graph_of(model: &ModelProto) -> &GraphProto {
 fn assert_well_formed(model: &ModelProto) {
     let graph = graph_of(model);
     let mut known: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(known.len(), graph.initializer.len(), "duplicate initializer");
+    assert_eq!(
+        known.len(),
+        graph.initializer.len(),
+        "duplicate initializer"
+    );
     known.insert(INPUT);
     let mut names = HashSet::new();
     for node in &graph.node {
-        assert!(names.insert(node.name.as_str()), "duplicate node {}", node.name);
+        assert!(
+            names.insert(node.name.as_str()),
+            "duplicate node {}",
+            node.name
+        );
         for input in &node.input {
-            assert!(known.contains(input.as_str()), "{} reads unknown {input}", node.name);
+            assert!(
+                known.contains(input.as_str()),
+                "{} reads unknown {input}",
+                node.name
+            );
         }
         for output in &node.output {
             assert!(known.insert(output), "{output} written twice");
@@ -141,34 +156,54 @@ fn every_preset_exports_a_well_formed_float_graph() {
         Preset::SimpleCnn,
     ] {
         let artifact = float_artifact(preset, 64);
-        let model = export(&artifact, OnnxForm::Float)
-            .unwrap_or_else(|e| panic!("{}: {e}", preset.name()));
+        let model =
+            export(&artifact, OnnxForm::Float).unwrap_or_else(|e| panic!("{}: {e}", preset.name()));
         assert_well_formed(&model);
     }
 }
 
 #[test]
 fn int8_export_puts_every_value_on_its_grid() {
-    let artifact = int8_artifact(&float_artifact(Preset::EdgeS, 64));
-    let model = export(&artifact, OnnxForm::Qdq).unwrap();
-    assert_well_formed(&model);
-    let (lowered, _) = graph::lower(&artifact.spec, None).unwrap();
-    // One pair per value (flattened inputs of dense layers get one more).
-    assert!(op_count(&model, "QuantizeLinear") >= lowered.values.len());
-    // Weights and biases are dequantized from int8 and int32 initializers.
-    assert_eq!(
-        op_count(&model, "DequantizeLinear"),
-        op_count(&model, "QuantizeLinear") + 2 * lowered.conv_steps()
-    );
-    let graph = graph_of(&model);
-    let int32 = graph.initializer.iter().filter(|t| t.data_type == proto::INT32);
-    assert_eq!(int32.count(), lowered.conv_steps());
-    assert!(
-        !graph
+    for preset in [Preset::EdgeS, Preset::EfficientNetB0, Preset::DscNet] {
+        let artifact = int8_artifact(&float_artifact(preset, 64));
+        let model = export(&artifact, OnnxForm::Qdq).unwrap();
+        assert_well_formed(&model);
+        let (lowered, _) = graph::lower(&artifact.spec, None).unwrap();
+        // One quantization per value (a flattened input of a dense layer gets one more).
+        assert!(op_count(&model, "QuantizeLinear") >= lowered.values.len());
+        // Every DequantizeLinear has one reader: node units stand alone.
+        let graph = graph_of(&model);
+        for dq in graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == "DequantizeLinear")
+        {
+            let readers = graph
+                .node
+                .iter()
+                .filter(|n| n.input.contains(&dq.output[0]))
+                .count();
+            assert_eq!(
+                readers,
+                1,
+                "{}: {} has {readers} readers",
+                preset.name(),
+                dq.output[0]
+            );
+        }
+        // Weights are int8 and biases int32, both dequantized in the graph.
+        let int32 = graph
             .initializer
             .iter()
-            .any(|t| t.data_type == proto::FLOAT && t.name.ends_with(".weight"))
-    );
+            .filter(|t| t.data_type == proto::INT32);
+        assert_eq!(int32.count(), lowered.conv_steps());
+        assert!(
+            !graph
+                .initializer
+                .iter()
+                .any(|t| t.data_type == proto::FLOAT && t.name.ends_with(".weight"))
+        );
+    }
 }
 
 #[test]
@@ -177,7 +212,12 @@ fn tensorrt_form_has_zero_zero_points_and_float_biases() {
     let model = export(&artifact, OnnxForm::QdqTensorRt).unwrap();
     assert_well_formed(&model);
     let graph = graph_of(&model);
-    assert!(!graph.initializer.iter().any(|t| t.data_type == proto::INT32));
+    assert!(
+        !graph
+            .initializer
+            .iter()
+            .any(|t| t.data_type == proto::INT32)
+    );
     for t in graph
         .initializer
         .iter()
@@ -197,7 +237,10 @@ fn symmetric_grid_covers_the_asymmetric_one() {
         let s = symmetric(q);
         assert_eq!(s.zero_point, 0);
         for x in [q.dequantize(-128), q.dequantize(127)] {
-            assert!(x.abs() <= s.scale * 127.0 * (1.0 + 1e-6), "{x} outside {s:?}");
+            assert!(
+                x.abs() <= s.scale * 127.0 * (1.0 + 1e-6),
+                "{x} outside {s:?}"
+            );
         }
     }
 }

@@ -198,7 +198,7 @@ impl Program {
         ws: &mut Workspace,
         input: &[f32],
         logits: &mut [f32],
-        mut observe: Option<&mut dyn FnMut(usize, &[f32])>,
+        mut observe: Option<Observer<'_>>,
     ) {
         let arena = &mut ws.arena_i8[..];
         let input_grid = self.values[0];
@@ -208,18 +208,17 @@ impl Program {
         // Observing (calibration checks, debugging) dequantizes every value; it allocates,
         // which plain runs never do.
         let mut real = Vec::new();
-        let mut report =
-            |v: usize, arena: &[i8], observe: &mut Option<&mut dyn FnMut(usize, &[f32])>| {
-                if let Some(observe) = observe {
-                    real.clear();
-                    real.extend(
-                        arena[plan.range(graph, v)]
-                            .iter()
-                            .map(|&q| self.values[v].dequantize(q)),
-                    );
-                    observe(v, &real);
-                }
-            };
+        let mut report = |v: usize, arena: &[i8], observe: &mut Option<Observer<'_>>| {
+            if let Some(observe) = observe {
+                real.clear();
+                real.extend(
+                    arena[plan.range(graph, v)]
+                        .iter()
+                        .map(|&q| self.values[v].dequantize(q)),
+                );
+                observe(v, &real);
+            }
+        };
         report(0, arena, &mut observe);
         for (step, program) in graph.steps.iter().zip(&self.steps) {
             let in_dims = graph.values[step.inputs[0]];
@@ -293,6 +292,9 @@ impl Program {
         }
     }
 }
+
+/// Receives each value, dequantized, while observing a run.
+type Observer<'a> = &'a mut dyn FnMut(usize, &[f32]);
 
 fn saturate(x: i64) -> i8 {
     x.clamp(-128, 127) as i8
