@@ -202,9 +202,12 @@ impl Program {
     ) {
         let arena = &mut ws.arena_i8[..];
         let input_grid = self.values[0];
-        for (q, &x) in arena[plan.range(graph, 0)].iter_mut().zip(input) {
-            *q = input_grid.quantize(x);
-        }
+        let quantized = &mut arena[plan.range(graph, 0)];
+        elementwise(|| {
+            for (q, &x) in quantized.iter_mut().zip(input) {
+                *q = input_grid.quantize(x);
+            }
+        });
         // Observing (calibration checks, debugging) dequantizes every value; it allocates,
         // which plain runs never do.
         let mut real = Vec::new();
@@ -382,17 +385,33 @@ fn im2col(g: &ConvGeometry, channels: usize, x: &[i8], pad: i8, cols: &mut [i8])
                     }
                     let src = &plane[iy as usize * w..(iy as usize + 1) * w];
                     let offset = (kx * g.dilation[1]) as isize - g.padding[1] as isize;
-                    if g.stride[1] == 1 && offset >= 0 && offset as usize + ow <= w {
-                        line.copy_from_slice(&src[offset as usize..offset as usize + ow]);
-                        continue;
-                    }
-                    for (ox, d) in line.iter_mut().enumerate() {
-                        let ix = (ox * g.stride[1]) as isize + offset;
-                        *d = if ix < 0 || ix >= w as isize {
-                            pad
-                        } else {
-                            src[ix as usize]
-                        };
+                    let stride = g.stride[1];
+                    // Output columns whose tap lands inside the row: [first, end).
+                    let first = if offset < 0 {
+                        ((-offset) as usize).div_ceil(stride).min(ow)
+                    } else {
+                        0
+                    };
+                    let end = if (w as isize) > offset {
+                        ((w as isize - offset) as usize)
+                            .div_ceil(stride)
+                            .clamp(first, ow)
+                    } else {
+                        first
+                    };
+                    line[..first].fill(pad);
+                    line[end..].fill(pad);
+                    let start = (first * stride) as isize + offset;
+                    let inside = &mut line[first..end];
+                    if stride == 1 {
+                        inside.copy_from_slice(&src[start as usize..start as usize + inside.len()]);
+                    } else {
+                        for (d, &v) in inside
+                            .iter_mut()
+                            .zip(src[start as usize..].iter().step_by(stride))
+                        {
+                            *d = v;
+                        }
                     }
                 }
                 row += 1;
@@ -471,23 +490,66 @@ fn sum(
     zero_ins: &[i32],
     zero_out: i32,
 ) {
-    let round = 1i64 << (SUM_SHIFT - 1);
-    let finish = |t: i64| saturate(i64::from(zero_out) + ((t + round) >> SUM_SHIFT));
     if concat {
         let mut at = 0;
         for ((input, &m), &z) in inputs.iter().zip(multipliers).zip(zero_ins) {
-            for (o, &x) in out[at..at + input.len()].iter_mut().zip(input.iter()) {
-                *o = finish(i64::from(i32::from(x) - z) * m);
+            let dst = &mut out[at..at + input.len()];
+            if m == 1 << SUM_SHIFT && z == zero_out {
+                dst.copy_from_slice(input);
+            } else {
+                elementwise(|| rescale(input, dst, z, m as i32, zero_out));
             }
             at += input.len();
         }
+    } else if let ([a, b], [ma, mb], [za, zb]) = (inputs, multipliers, zero_ins) {
+        elementwise(|| add_pair(a, b, out, [*za, *zb], [*ma as i32, *mb as i32], zero_out));
     } else {
+        // More than two addends: 64-bit sums, since capped ratios bound only pairs in i32.
+        let round = 1i64 << (SUM_SHIFT - 1);
         for (j, o) in out.iter_mut().enumerate() {
             let mut t = 0i64;
             for ((input, &m), &z) in inputs.iter().zip(multipliers).zip(zero_ins) {
                 t += i64::from(i32::from(input[j]) - z) * m;
             }
-            *o = finish(t);
+            *o = saturate(i64::from(zero_out) + ((t + round) >> SUM_SHIFT));
         }
+    }
+}
+
+/// Runs an element-wise loop compiled for AVX2 where the CPU has it: these loops are
+/// memory-bound and vectorize well, but the x86-64 baseline (SSE2) lacks 32-bit multiplies.
+#[inline(always)]
+fn elementwise(f: impl FnOnce()) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only requirement of `with_avx2`.
+        unsafe { with_avx2(f) };
+        return;
+    }
+    f()
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn with_avx2(f: impl FnOnce()) {
+    f()
+}
+
+/// Checked multipliers (at most 127 in [`SUM_SHIFT`] fixed point) keep a pair's sum
+/// within i32: 2 * 255 * 127 * 2^14 < 2^31.
+#[inline(always)]
+fn add_pair(a: &[i8], b: &[i8], out: &mut [i8], z: [i32; 2], m: [i32; 2], zero_out: i32) {
+    let round = 1i32 << (SUM_SHIFT - 1);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let t = (i32::from(x) - z[0]) * m[0] + (i32::from(y) - z[1]) * m[1];
+        *o = (zero_out + ((t + round) >> SUM_SHIFT)).clamp(-128, 127) as i8;
+    }
+}
+
+#[inline(always)]
+fn rescale(input: &[i8], out: &mut [i8], z: i32, m: i32, zero_out: i32) {
+    let round = 1i32 << (SUM_SHIFT - 1);
+    for (o, &x) in out.iter_mut().zip(input) {
+        *o = (zero_out + (((i32::from(x) - z) * m + round) >> SUM_SHIFT)).clamp(-128, 127) as i8;
     }
 }

@@ -12,7 +12,9 @@ use alloc::vec::Vec;
 
 use super::graph::{ConvParams, Graph, StepOp};
 use super::kernels::Requant;
-use super::quantized::{QParams, QuantizedConv, QuantizedModel, QuantizedStep, SUM_SHIFT};
+use super::quantized::{
+    QParams, QuantizedConv, QuantizedModel, QuantizedStep, SUM_MAX_RATIO, SUM_SHIFT,
+};
 use crate::spec::Activation;
 
 /// Bins of the histogram calibrators.
@@ -273,8 +275,9 @@ pub fn quantize(
                         .iter()
                         .map(|&v| {
                             let ratio = f64::from(values[v].scale) / f64::from(output.scale);
-                            libm::round(ratio * f64::from(1u32 << SUM_SHIFT))
-                                .clamp(0.0, f64::from(i32::MAX)) as i32
+                            libm::round(
+                                ratio.min(f64::from(SUM_MAX_RATIO)) * f64::from(1u32 << SUM_SHIFT),
+                            ) as i32
                         })
                         .collect(),
                 ),
