@@ -141,9 +141,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Compiling the engine proves the board can run it, not only read it.
             let engine = Engine::new(a)?;
             println!(
-                "engine     {} with {} kernels, {:.2} MB of arena per thread{}",
+                "engine     {} ({}), {:.2} MB of arena per thread{}",
                 engine.precision().as_str(),
-                engine.isa().name(),
+                kernels(&engine),
                 engine.arena_bytes() as f64 / 1e6,
                 a.quantized
                     .as_ref()
@@ -214,8 +214,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for engine in &engines {
         let name = engine.precision().as_str();
         println!(
-            "{name} engine: {} kernels, arena {:.2} MB per thread",
-            engine.isa().name(),
+            "{name} engine ({}): arena {:.2} MB per thread",
+            kernels(engine),
             engine.arena_bytes() as f64 / 1e6
         );
         for &threads in &args.threads {
@@ -301,5 +301,13 @@ fn print_bench(results: &[BenchRow], macs: u64, engines: &[Engine]) {
                 if int8 { engine.isa().name() } else { "f32 FMA" },
             );
         }
+    }
+}
+
+/// The kernels an engine runs, in words.
+fn kernels(engine: &Engine) -> String {
+    match engine.precision() {
+        Precision::Int8 => format!("{} kernels", engine.isa().name()),
+        Precision::F32 => "portable f32 loops, AVX2 where present".into(),
     }
 }

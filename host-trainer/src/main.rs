@@ -160,6 +160,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a model as a .lsm file in this version's format: a run folder's best
+    /// checkpoint (of a run that was interrupted, or trained by an older version), or a
+    /// .lsm file to re-encode.
+    Export {
+        /// A run folder (its checkpoint), or a .lsm file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Where to write the .lsm model.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Make an ed25519 key pair for signing models: NAME.key (secret; keep it off the
     /// boards) and NAME.pub (list it in a board's trusted keys).
     Keygen {
@@ -242,6 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             out,
         }),
+        Command::Export { model, out } => commands::eval::export(&model, &out),
         Command::Keygen { out, force } => commands::keys::keygen(&out, force),
         Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),
         Command::Cv { args, folds } => commands::train::cross_validate(args, folds),

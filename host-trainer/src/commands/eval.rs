@@ -60,13 +60,59 @@ pub(super) fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
     let preprocess: Preprocess = serde_json::from_value(config["preprocess"].clone())
         .with_context(|| format!("{} has no valid preprocessing", config_path.display()))?;
     let network = best_from_checkpoint::<Cpu>(&checkpoint, &Default::default())?;
-    let artifact =
-        leukoscope_trainer::export::artifact(&network, taxonomy, preprocess, Default::default());
+    let artifact = leukoscope_trainer::export::artifact(
+        &network,
+        taxonomy,
+        preprocess,
+        run_provenance(path, &config)?,
+    );
     artifact.validate()?;
     Ok((
         artifact,
         format!("best network of the checkpoint in {}", checkpoint.display()),
     ))
+}
+
+/// What a run folder says about its model: the configuration, the dataset fingerprint and
+/// the validation figures of its best epoch (when the run got that far).
+fn run_provenance(
+    run: &Path,
+    config: &serde_json::Value,
+) -> anyhow::Result<leukoscope_core::artifact::Provenance> {
+    use leukoscope_core::artifact::{DatasetFingerprint, Metric};
+    let mut provenance = leukoscope_trainer::export::provenance(config.to_string());
+    let mut sha256 = [0u8; 32];
+    if let Some(hex_digest) = config["dataset_sha256"].as_str() {
+        // A run folder written by this tool always holds a valid digest; anything else is
+        // left as zeros rather than refused, since the model itself is intact.
+        let _ = hex::decode_to_slice(hex_digest, &mut sha256);
+    }
+    provenance.dataset = DatasetFingerprint {
+        name: config["data"].as_str().unwrap_or_default().into(),
+        images: config["images"].as_u64().unwrap_or_default(),
+        sha256,
+    };
+    if let Ok(bytes) = std::fs::read(run.join("evaluation.json"))
+        && let Ok(evaluation) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        for name in ["accuracy", "macro_f1", "weighted_f1"] {
+            if let Some(value) = evaluation[name].as_f64() {
+                provenance.metrics.push(Metric {
+                    name: name.into(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(provenance)
+}
+
+/// `export`: the model behind `path` written to `out` in this version's format.
+pub fn export(path: &Path, out: &Path) -> anyhow::Result<()> {
+    let (model, origin) = load(path)?;
+    leukoscope_trainer::export::write_artifact(&model, out)?;
+    println!("wrote {} from {origin}", out.display());
+    Ok(())
 }
 
 pub fn run(options: EvalOptions) -> anyhow::Result<()> {

@@ -497,14 +497,13 @@ fn sum(
             if m == 1 << SUM_SHIFT && z == zero_out {
                 dst.copy_from_slice(input);
             } else {
-                elementwise(|| rescale(input, dst, z, m as i32, zero_out));
+                elementwise(|| rescale(input, dst, z, m, zero_out));
             }
             at += input.len();
         }
     } else if let ([a, b], [ma, mb], [za, zb]) = (inputs, multipliers, zero_ins) {
-        elementwise(|| add_pair(a, b, out, [*za, *zb], [*ma as i32, *mb as i32], zero_out));
+        elementwise(|| add_pair(a, b, out, [*za, *zb], [*ma, *mb], zero_out));
     } else {
-        // More than two addends: 64-bit sums, since capped ratios bound only pairs in i32.
         let round = 1i64 << (SUM_SHIFT - 1);
         for (j, o) in out.iter_mut().enumerate() {
             let mut t = 0i64;
@@ -516,10 +515,16 @@ fn sum(
     }
 }
 
-/// Runs an element-wise loop compiled for AVX2 where the CPU has it: these loops are
-/// memory-bound and vectorize well, but the x86-64 baseline (SSE2) lacks 32-bit multiplies.
+/// Runs an element-wise loop compiled for AVX-512 or AVX2 where the CPU has it: these loops
+/// vectorize well, but the x86-64 baseline (SSE2) lacks wide integer multiplies.
 #[inline(always)]
 fn elementwise(f: impl FnOnce()) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx512dq") && std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has the features `with_avx512` enables.
+        unsafe { with_avx512(f) };
+        return;
+    }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, the only requirement of `with_avx2`.
@@ -535,21 +540,94 @@ fn with_avx2(f: impl FnOnce()) {
     f()
 }
 
-/// Checked multipliers (at most 127 in [`SUM_SHIFT`] fixed point) keep a pair's sum
-/// within i32: 2 * 255 * 127 * 2^14 < 2^31.
+/// AVX-512 adds 64-bit multiplies (`vpmullq`), which the adds' 64-bit lanes need.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl")]
+fn with_avx512(f: impl FnOnce()) {
+    f()
+}
+
+/// 64-bit lanes: a centred input (9 bits) times a multiplier (at most 127 in
+/// [`SUM_SHIFT`] fixed point, 27 bits) needs 36.
 #[inline(always)]
-fn add_pair(a: &[i8], b: &[i8], out: &mut [i8], z: [i32; 2], m: [i32; 2], zero_out: i32) {
-    let round = 1i32 << (SUM_SHIFT - 1);
+fn add_pair(a: &[i8], b: &[i8], out: &mut [i8], z: [i32; 2], m: [i64; 2], zero_out: i32) {
+    let round = 1i64 << (SUM_SHIFT - 1);
+    let zero_out = i64::from(zero_out);
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        let t = (i32::from(x) - z[0]) * m[0] + (i32::from(y) - z[1]) * m[1];
+        let t = i64::from(i32::from(x) - z[0]) * m[0] + i64::from(i32::from(y) - z[1]) * m[1];
         *o = (zero_out + ((t + round) >> SUM_SHIFT)).clamp(-128, 127) as i8;
     }
 }
 
 #[inline(always)]
-fn rescale(input: &[i8], out: &mut [i8], z: i32, m: i32, zero_out: i32) {
-    let round = 1i32 << (SUM_SHIFT - 1);
+fn rescale(input: &[i8], out: &mut [i8], z: i32, m: i64, zero_out: i32) {
+    let round = 1i64 << (SUM_SHIFT - 1);
+    let zero_out = i64::from(zero_out);
     for (o, &x) in out.iter_mut().zip(input) {
-        *o = (zero_out + (((i32::from(x) - z) * m + round) >> SUM_SHIFT)).clamp(-128, 127) as i8;
+        *o = (zero_out + ((i64::from(i32::from(x) - z) * m + round) >> SUM_SHIFT)).clamp(-128, 127)
+            as i8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// The unfolding, one tap at a time with every bound checked.
+    fn naive_im2col(g: &ConvGeometry, channels: usize, x: &[i8], pad: i8) -> Vec<i8> {
+        let (h, w) = (g.input[1], g.input[2]);
+        let (oh, ow) = (g.out_height(), g.out_width());
+        let mut cols = Vec::new();
+        for c in 0..channels {
+            for ky in 0..g.kernel[0] {
+                for kx in 0..g.kernel[1] {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize
+                                - g.padding[0] as isize;
+                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
+                                - g.padding[1] as isize;
+                            let inside =
+                                (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                            cols.push(if inside {
+                                x[c * h * w + iy as usize * w + ix as usize]
+                            } else {
+                                pad
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    #[test]
+    fn im2col_matches_the_naive_unfolding() {
+        for (k, s, p, d, h, w) in [
+            (3, 2, 1, 1, 9, 10),
+            (3, 1, 1, 1, 5, 5),
+            (5, 3, 2, 1, 11, 7),
+            (3, 2, 2, 2, 8, 9),
+            (1, 2, 0, 1, 6, 6),
+            (7, 2, 3, 1, 15, 16),
+            (3, 1, 0, 3, 9, 9),
+        ] {
+            let g = ConvGeometry {
+                input: [2, h, w],
+                out_channels: 1,
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [p, p],
+                dilation: [d, d],
+                groups: 1,
+                activation: None,
+            };
+            let x: Vec<i8> = (0..2 * h * w).map(|i| (i * 37 % 251) as i8).collect();
+            let mut cols = vec![0; g.fan_in() * g.out_height() * g.out_width()];
+            im2col(&g, 2, &x, -7, &mut cols);
+            assert_eq!(cols, naive_im2col(&g, 2, &x, -7), "{g:?}");
+        }
     }
 }

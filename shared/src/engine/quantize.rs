@@ -193,9 +193,15 @@ fn mse_range(histogram: &[u64], lo: f32, hi: f32) -> (f32, f32) {
             .map(|(i, &c)| {
                 let x = bin_value(lo, hi, i);
                 let e = if x < a {
-                    f64::from(a - x).powi(2)
+                    {
+                        let d = f64::from(a - x);
+                        d * d
+                    }
                 } else if x > b {
-                    f64::from(x - b).powi(2)
+                    {
+                        let d = f64::from(x - b);
+                        d * d
+                    }
                 } else {
                     noise
                 };

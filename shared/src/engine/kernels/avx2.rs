@@ -7,17 +7,18 @@
 //!
 //! GEMM: the right-hand side is packed into scratch as blocks of 8 columns, each column
 //! holding 2 consecutive K values as i16 per 4-byte lane; a micro-kernel computes 4 rows by
-//! 16 columns. Depthwise: rows are copied with their padding into a small ring (see
-//! `padded`), and for 8 outputs at once two loads and a byte shuffle place each output's
-//! pair of taps, sign-extended to i16, in its lane.
+//! 16 columns and requantizes the tile in registers. Depthwise: for 8 outputs at once, two
+//! 16-byte windows loaded straight from the input (moved and padded with a byte shuffle
+//! near the borders) and one shuffle per pair of taps place each output's taps,
+//! sign-extended to i16, in its lane.
 //!
 //! Every function here requires AVX2; the module's entry points are only called after
 //! `Isa::is_available` confirmed it.
 
 use core::arch::x86_64::*;
 
-use super::padded::{MAX_WORDS, Plan, RING, Ring};
-use super::requant::RowStage;
+#[cfg(doc)]
+use super::Requant;
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 
 /// Rows per GEMM micro-kernel (and per packed weight tile).
@@ -28,47 +29,115 @@ const LANES: usize = 8;
 const PANEL: usize = 2;
 /// Bytes of one K-pair of one block: 8 columns x 2 K values x i16.
 const GROUP_BYTES: usize = 32;
+/// Most weight words (pairs of taps) per depthwise filter.
+const MAX_WORDS: usize = 64;
 
-/// One row's output stage in broadcast registers.
-#[derive(Clone, Copy)]
-struct Stage {
-    bias: __m256i,
-    multiplier: __m256i,
-    round: __m256i,
-    shift: __m128i,
-    lo: __m256i,
-    hi: __m256i,
-    zero_point: __m256i,
-    /// Gathers the low byte of each dword into the low 4 bytes of each 128-bit lane.
-    gather: __m256i,
-    row: RowStage,
+/// How a row's outputs are computed (see [`Requant::high_word`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
+    /// into the rounding constant.
+    HighFolded,
+    /// The same, adding the zero point separately (extreme zero points).
+    High,
+    /// Other shifts in 1..=62: i64 lanes.
+    Wide,
+    /// Shifts outside the engine's range: the reference, lane by lane.
+    Scalar,
 }
 
-impl Stage {
+/// The output stage's constants common to all rows, in broadcast registers.
+struct Shared<'s> {
+    stage: &'s OutputStage<'s>,
+    zero_point: __m256i,
+    /// `min - zero_point` and `max - zero_point` in i64 lanes (wide mode).
+    lo: __m256i,
+    hi: __m256i,
+    /// The clamp in i32 lanes (high modes).
+    min: __m256i,
+    max: __m256i,
+    /// Gathers the low byte of each dword into the low 4 bytes of each 128-bit lane.
+    gather: __m256i,
+}
+
+impl<'s> Shared<'s> {
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn new(row: RowStage) -> Stage {
-        Stage {
-            bias: _mm256_set1_epi32(row.bias),
-            multiplier: _mm256_set1_epi32(row.requant.multiplier),
-            round: _mm256_set1_epi64x(row.round),
-            shift: _mm_cvtsi64_si128(i64::from(row.requant.shift)),
-            lo: _mm256_set1_epi64x(row.lo),
-            hi: _mm256_set1_epi64x(row.hi),
-            zero_point: _mm256_set1_epi32(row.zero_point),
+    fn new(stage: &'s OutputStage<'s>) -> Shared<'s> {
+        let zero_point = i64::from(stage.zero_point);
+        Shared {
+            stage,
+            zero_point: _mm256_set1_epi32(stage.zero_point),
+            lo: _mm256_set1_epi64x(i64::from(stage.min) - zero_point),
+            hi: _mm256_set1_epi64x(i64::from(stage.max) - zero_point),
+            min: _mm256_set1_epi32(stage.min.into()),
+            max: _mm256_set1_epi32(stage.max.into()),
             gather: _mm256_setr_epi8(
                 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
                 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
             ),
-            row,
         }
     }
 
+    /// Row `row`'s stage.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn row(&self, row: usize) -> Stage<'_> {
+        let requant = self.stage.requant[row];
+        let (mode, round, shift) = match requant.high_word(self.stage.zero_point) {
+            Some(h) => {
+                let mode = if h.folded {
+                    Mode::HighFolded
+                } else {
+                    Mode::High
+                };
+                (mode, _mm256_set1_epi32(h.round), h.shift.into())
+            }
+            None if (1..=62).contains(&requant.shift) => (
+                Mode::Wide,
+                _mm256_set1_epi64x(1 << (requant.shift - 1)),
+                requant.shift.into(),
+            ),
+            None => (Mode::Scalar, _mm256_setzero_si256(), 0),
+        };
+        Stage {
+            init: if mode == Mode::Scalar {
+                _mm256_setzero_si256()
+            } else {
+                _mm256_set1_epi32(self.stage.bias[row])
+            },
+            multiplier: _mm256_set1_epi32(requant.multiplier),
+            round,
+            shift: _mm_cvtsi64_si128(shift),
+            mode,
+            shared: self,
+            row,
+        }
+    }
+}
+
+/// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
+/// or 0 in scalar mode where the reference adds it), which saves an addition.
+#[derive(Clone, Copy)]
+struct Stage<'s> {
+    init: __m256i,
+    multiplier: __m256i,
+    /// The rounding constant: i32 lanes (high modes) or i64 lanes (wide mode).
+    round: __m256i,
+    /// `t` (high modes) or the shift (wide mode).
+    shift: __m128i,
+    mode: Mode,
+    shared: &'s Shared<'s>,
+    /// For the scalar mode.
+    row: usize,
+}
+
+impl Stage<'_> {
     /// Arithmetic shift right of i64 lanes (AVX2 has none): flip negative lanes to their
     /// complement, shift logically, flip back; `!(!x >> s) == x >> s` for negative x.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn sra(&self, v: __m256i) -> __m256i {
+    fn sra64(&self, v: __m256i) -> __m256i {
         let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
         _mm256_xor_si256(
             _mm256_srl_epi64(_mm256_xor_si256(v, sign), self.shift),
@@ -79,53 +148,97 @@ impl Stage {
     /// `max(v, lo)` then `min(_, hi)` on i64 lanes.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn clamp(&self, v: __m256i) -> __m256i {
-        let v = _mm256_blendv_epi8(v, self.lo, _mm256_cmpgt_epi64(self.lo, v));
-        _mm256_blendv_epi8(v, self.hi, _mm256_cmpgt_epi64(v, self.hi))
+    fn clamp64(&self, v: __m256i) -> __m256i {
+        let (lo, hi) = (self.shared.lo, self.shared.hi);
+        let v = _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+        _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi))
     }
 
-    /// The 8 outputs of 8 accumulators, as bytes 0..8, for a row whose `vector` flag is
-    /// set: even and odd lanes are widened to i64 separately (`vpmuldq` multiplies the low
-    /// halves of 64-bit lanes), rounded, shifted, clamped, and put back together.
+    /// The outputs of 8 accumulators (bias included) as i32 in the high modes: the high
+    /// words of the even and odd lanes' i64 products (`vpmuldq` multiplies the low halves
+    /// of 64-bit lanes), rounded, shifted and clamped in i32.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn apply(&self, acc: __m256i) -> __m128i {
-        let x = _mm256_add_epi32(acc, self.bias);
+    fn apply_high(&self, x: __m256i, folded: bool) -> __m256i {
         let even = _mm256_mul_epi32(x, self.multiplier);
         let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.multiplier);
-        let even = self.clamp(self.sra(_mm256_add_epi64(even, self.round)));
-        let odd = self.clamp(self.sra(_mm256_add_epi64(odd, self.round)));
-        let both = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
-        // Clamped to [lo, hi], the sum lies in [min, max]: wrapping i32 lanes are exact.
-        let v = _mm256_add_epi32(both, self.zero_point);
-        let bytes = _mm256_shuffle_epi8(v, self.gather);
-        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-        _mm256_castsi256_si128(bytes)
+        // Lane 2i: dword 2i + 1 of `even` (its high word); lane 2i + 1: that of `odd`.
+        let high =
+            _mm256_blend_epi32::<0b1010_1010>(_mm256_shuffle_epi32::<0b1111_0101>(even), odd);
+        let mut r = _mm256_sra_epi32(_mm256_add_epi32(high, self.round), self.shift);
+        if !folded {
+            r = _mm256_add_epi32(r, self.shared.zero_point);
+        }
+        _mm256_min_epi32(_mm256_max_epi32(r, self.shared.min), self.shared.max)
     }
 
-    /// Writes the outputs of `acc` to `dst` (at most 8).
+    /// The outputs of 8 accumulators (bias included) as i32 in wide mode: even and odd
+    /// lanes widened to i64 separately, rounded, shifted, clamped, and put back together.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn apply_wide(&self, x: __m256i) -> __m256i {
+        let even = _mm256_mul_epi32(x, self.multiplier);
+        let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.multiplier);
+        let even = self.clamp64(self.sra64(_mm256_add_epi64(even, self.round)));
+        let odd = self.clamp64(self.sra64(_mm256_add_epi64(odd, self.round)));
+        let both = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+        // Clamped to [lo, hi], the sum lies in [min, max]: wrapping i32 lanes are exact.
+        _mm256_add_epi32(both, self.shared.zero_point)
+    }
+
+    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 8).
     #[target_feature(enable = "avx2")]
     #[inline]
     fn store(&self, acc: __m256i, dst: &mut [i8]) {
         let valid = dst.len().min(LANES);
-        if self.row.vector {
-            let bytes = self.apply(acc);
-            if valid == LANES {
-                // SAFETY: `dst` has at least 8 bytes.
-                unsafe { _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes) };
-            } else {
-                let mut tmp = [0i8; 16];
-                // SAFETY: `tmp` has 16 bytes.
-                unsafe { _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes) };
-                dst[..valid].copy_from_slice(&tmp[..valid]);
+        let v = match self.mode {
+            Mode::HighFolded => self.apply_high(acc, true),
+            Mode::High => self.apply_high(acc, false),
+            Mode::Wide => self.apply_wide(acc),
+            Mode::Scalar => {
+                let mut lanes = [0i32; LANES];
+                // SAFETY: `lanes` has 32 bytes.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+                return scalar_stage(self.shared.stage, self.row, &lanes, dst);
             }
+        };
+        // The values lie in [min, max]: their low bytes are the outputs.
+        let bytes = _mm256_shuffle_epi8(v, self.shared.gather);
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        let bytes = _mm256_castsi256_si128(bytes);
+        if valid == LANES {
+            // SAFETY: `dst` has at least 8 bytes.
+            unsafe { _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes) };
         } else {
-            let mut lanes = [0i32; LANES];
-            // SAFETY: `lanes` has 32 bytes.
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
-            for (d, &a) in dst[..valid].iter_mut().zip(&lanes) {
-                *d = self.row.scalar(a);
+            write_partial(_mm_cvtsi128_si64(bytes) as u64, &mut dst[..valid]);
+        }
+    }
+}
+
+/// The reference output stage for a row outside the vector formulas' range (rare: kept
+/// out of line so that the vector paths stay small enough to inline).
+#[cold]
+#[inline(never)]
+fn scalar_stage(stage: &OutputStage, row: usize, lanes: &[i32; LANES], dst: &mut [i8]) {
+    let row = stage.row(row, 0);
+    for (d, &a) in dst.iter_mut().zip(lanes) {
+        *d = row.scalar(a);
+    }
+}
+
+/// Writes the first `dst.len()` (< 8) bytes of `bytes`, little-endian, in pieces of 4, 2
+/// and 1 (a variable-length copy would call memcpy).
+#[inline]
+fn write_partial(mut bytes: u64, dst: &mut [i8]) {
+    let mut at = 0;
+    for piece in [4, 2, 1] {
+        if dst.len() & piece != 0 {
+            let le = bytes.to_le_bytes();
+            for (d, &b) in dst[at..at + piece].iter_mut().zip(&le) {
+                *d = b as i8;
             }
+            bytes >>= 8 * piece;
+            at += piece;
         }
     }
 }
@@ -158,12 +271,13 @@ pub(super) fn gemm(
         tiles * tile_bytes,
         "avx2 gemm: packing mismatch"
     );
-    let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
+    let shared = Shared::new(stage);
+    let mut stages = [shared.row(0); TILE_ROWS];
     for t in 0..tiles {
         let first = t * TILE_ROWS;
         let height = TILE_ROWS.min(rows - first);
         for (r, s) in stages.iter_mut().enumerate().take(height) {
-            *s = Stage::new(stage.row(first + r, 0));
+            *s = shared.row(first + r);
         }
         let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
         let mut j0 = 0;
@@ -203,7 +317,7 @@ struct Tile<'a> {
     panel: &'a [i8],
     block_bytes: usize,
     groups: usize,
-    stages: &'a [Stage; TILE_ROWS],
+    stages: &'a [Stage<'a>; TILE_ROWS],
     /// Row length of the output.
     n: usize,
     /// Valid columns of the panel (the last block may be partial).
@@ -220,6 +334,9 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
     assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
     let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
     let mut acc = [[_mm256_setzero_si256(); V]; R];
+    for (row, stage) in acc.iter_mut().zip(t.stages) {
+        *row = [stage.init; V];
+    }
     for g in 0..t.groups {
         let mut bv = [_mm256_setzero_si256(); V];
         for (j, v) in bv.iter_mut().enumerate() {
@@ -301,6 +418,10 @@ fn store256(d: &mut [i8], v: __m256i) {
 
 /// See [`super::depthwise_i8`]; returns false (having written nothing) for shapes this
 /// kernel does not cover, which the caller hands to the scalar kernel.
+///
+/// No copies: each 16-byte window is loaded straight from the input; near the borders the
+/// load is moved inside the input and a byte shuffle puts the row's bytes in place, the
+/// others taking `pad`.
 #[target_feature(enable = "avx2")]
 pub(super) fn depthwise(
     shape: &DepthwiseShape,
@@ -311,74 +432,274 @@ pub(super) fn depthwise(
     out: &mut [i8],
 ) -> bool {
     let [kh, kw] = shape.kernel;
-    let [sy, sx] = shape.stride;
-    let [dy, dx] = shape.dilation;
-    // Each 128-bit half gathers bytes sx * j + dx * t (j < 4, t < 2) from its own load.
-    if 3 * sx + dx > 15 {
+    let [sx, dx] = [shape.stride[1], shape.dilation[1]];
+    let groups = kw.div_ceil(2);
+    // A 16-byte window serves 4 outputs: output j reads byte sx * j + dx * t for tap t.
+    if 3 * sx + dx > 15 || kh * groups > MAX_WORDS || input.len() < 16 {
         return false;
     }
-    let Some(plan) = Plan::new(shape, 2, LANES, 4 * sx + 16) else {
-        return false;
-    };
-    let (h, w) = (shape.height, shape.width);
+    let g = Geometry::new(shape, pad);
     let (oh, ow) = (shape.out_height(), shape.out_width());
-    // Half 0 loads from the vector's first output, half 1 from its fifth (4 * sx bytes on).
-    // In each, i16 slot 2j + t (output j, tap t) gets byte sx * j + dx * t in its high
-    // byte and zero in its low byte; an arithmetic shift by 8 then sign-extends it.
-    let mut pattern = [0i8; 32];
-    for half in 0..2 {
-        for j in 0..4 {
-            for t in 0..2 {
-                let slot = 16 * half + 2 * (2 * j + t);
-                pattern[slot] = -128;
-                pattern[slot + 1] = (sx * j + dx * t) as i8;
+    let plane = shape.height * shape.width;
+    let shared = Shared::new(stage);
+    let mut words = [_mm256_setzero_si256(); MAX_WORDS];
+    let mut rows = [(0isize, false); MAX_WORDS];
+    for c in 0..shape.channels {
+        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
+        // Pairs of taps as two little-endian i16 per word, built in registers.
+        for (ky, taps) in filter.chunks_exact(kw).enumerate() {
+            for (i, pair) in taps.chunks(2).enumerate() {
+                let first = u32::from(i16::from(pair[0]) as u16);
+                let second = pair.get(1).map_or(0, |&t| u32::from(i16::from(t) as u16));
+                words[ky * groups + i] = _mm256_set1_epi32((first | second << 16) as i32);
             }
         }
-    }
-    // SAFETY: `pattern` has 32 bytes.
-    let pattern = unsafe { _mm256_loadu_si256(pattern.as_ptr().cast()) };
-    let mut ring = Ring::new(plan.slots, 0);
-    let mut words = [0i32; MAX_WORDS];
-    let groups = plan.groups;
-    for c in 0..shape.channels {
-        let plane = &input[c * h * w..(c + 1) * h * w];
-        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
-        plan.words(filter, kw, &mut words);
-        let st = Stage::new(stage.row(c, 0));
+        let st = shared.row(c);
         let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
-        for xc in (0..ow).step_by(plan.chunk) {
-            let count = plan.chunk.min(ow - xc);
-            let len = plan.row_len(shape, count);
-            let x0 = (xc * sx) as isize - shape.padding[1] as isize;
-            ring.reset();
-            for oy in 0..oh {
-                let mut slots = [0usize; RING];
-                for (ky, slot) in slots.iter_mut().enumerate().take(kh) {
-                    let iy = (oy * sy + ky * dy) as isize - shape.padding[0] as isize;
-                    *slot = ring.load(plane, w, iy, x0, len, pad);
+        let base = (c * plane) as isize;
+        if kh == 3 && groups == 2 && g.one_window {
+            let w = [words[0], words[1], words[2], words[3], words[4], words[5]];
+            let (len, width) = (input.len() as isize, g.width as isize);
+            for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
+                let rows = [g.row(base, oy, 0), g.row(base, oy, 1), g.row(base, oy, 2)];
+                let all_inside = rows.iter().all(|r| r.1);
+                for (x, d) in line.chunks_mut(LANES).enumerate() {
+                    let cx = (x * LANES * sx) as isize - g.px;
+                    // Interior: every used byte in its row, every loaded byte in `input`
+                    // (the rows' starts increase, so the last row bounds the loads).
+                    let far = cx + 4 * sx as isize;
+                    let interior = all_inside
+                        && cx >= 0
+                        && far + g.reach <= width
+                        && rows[2].0 + far + 16 <= len;
+                    let acc = if interior {
+                        // SAFETY: just checked (rows inside the plane start at >= 0).
+                        unsafe { g.vector3_interior(input, &rows, &w, cx, st.init) }
+                    } else {
+                        g.vector3(input, &rows, &w, cx, st.init)
+                    };
+                    st.store(acc, d);
                 }
-                let line = &mut dst[oy * ow + xc..oy * ow + xc + count];
-                for x in (0..count).step_by(LANES) {
-                    let mut acc = _mm256_setzero_si256();
-                    for (ky, &slot) in slots.iter().enumerate().take(kh) {
-                        let row = ring.row(slot);
-                        for g in 0..groups {
-                            let at = x * sx + g * 2 * dx;
-                            // In bounds: the plan keeps at + 4 * sx + 16 <= len <= ROW_BYTES.
-                            let lo = load128(&row[at..]);
-                            let hi = load128(&row[at + 4 * sx..]);
-                            let taps = _mm256_srai_epi16::<8>(_mm256_shuffle_epi8(
-                                _mm256_set_m128i(hi, lo),
-                                pattern,
-                            ));
-                            let wv = _mm256_set1_epi32(words[ky * groups + g]);
-                            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, wv));
+            }
+            continue;
+        }
+        for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
+            for (ky, row) in rows.iter_mut().enumerate().take(kh) {
+                *row = g.row(base, oy, ky);
+            }
+            for (x, d) in line.chunks_mut(LANES).enumerate() {
+                let cx = (x * LANES * sx) as isize - g.px;
+                let mut acc = st.init;
+                for (ky, &row) in rows[..kh].iter().enumerate() {
+                    let mut v = _mm256_setzero_si256();
+                    for i in 0..groups {
+                        if i == 0 || !g.one_window {
+                            let at = cx + (i * g.step) as isize;
+                            v = g.windows(input, row, at);
                         }
+                        let pattern = g.patterns[if g.one_window { i } else { 0 }];
+                        let taps = _mm256_srai_epi16::<8>(_mm256_shuffle_epi8(v, pattern));
+                        acc =
+                            _mm256_add_epi32(acc, _mm256_madd_epi16(taps, words[ky * groups + i]));
                     }
-                    st.store(acc, &mut line[x..count.min(x + LANES)]);
                 }
+                st.store(acc, d);
             }
         }
     }
     true
+}
+
+/// Most pairs of taps one window serves.
+const MAX_PAIRS: usize = 8;
+
+/// The shape-dependent constants of the depthwise loops.
+struct Geometry {
+    /// Per pair of taps `i`: for output `j` of a 128-bit half and tap `t` of the pair, i16
+    /// slot `2j + t` gets window byte `sx * j + dx * (2i + t)` (or `dx * t` when each pair
+    /// has its own window) in its high byte and zero below; an arithmetic shift by 8 then
+    /// sign-extends it. A pair's missing second tap (odd widths) reads its first tap's byte
+    /// and meets a zero weight.
+    patterns: [__m256i; MAX_PAIRS],
+    /// Whether one window per kernel row serves all pairs (kernels up to 4 or so wide).
+    one_window: bool,
+    /// Columns between the windows of successive pairs when each has its own.
+    step: usize,
+    /// Window bytes the patterns read.
+    reach: isize,
+    /// The padding value in every byte.
+    pad: __m128i,
+    /// 0, 1, .., 15.
+    iota: __m128i,
+    height: usize,
+    width: usize,
+    sy: usize,
+    sx: usize,
+    dy: usize,
+    py: usize,
+    px: isize,
+}
+
+impl Geometry {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn new(shape: &DepthwiseShape, pad: i8) -> Geometry {
+        let [kw, sx, dx] = [shape.kernel[1], shape.stride[1], shape.dilation[1]];
+        let pairs = kw.div_ceil(2);
+        let one_window = pairs <= MAX_PAIRS && 3 * sx + (kw - 1) * dx <= 15;
+        let mut patterns = [_mm256_setzero_si256(); MAX_PAIRS];
+        for (i, p) in patterns.iter_mut().enumerate() {
+            let mut bytes = [0i8; 32];
+            for half in 0..2 {
+                for j in 0..4 {
+                    for t in 0..2 {
+                        let tap = if one_window { 2 * i + t } else { t };
+                        // Missing taps read the first tap of the pair.
+                        let tap = if 2 * i + t < kw { tap } else { tap - t };
+                        let slot = 16 * half + 2 * (2 * j + t);
+                        bytes[slot] = -128;
+                        bytes[slot + 1] = ((sx * j + dx * tap) % 16) as i8;
+                    }
+                }
+            }
+            // SAFETY: `bytes` has 32 bytes.
+            *p = unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
+        }
+        let last_tap = if one_window { kw - 1 } else { 1.min(kw - 1) };
+        let iota: [i8; 16] = core::array::from_fn(|i| i as i8);
+        Geometry {
+            patterns,
+            one_window,
+            step: 2 * dx,
+            reach: (3 * sx + last_tap * dx + 1) as isize,
+            pad: _mm_set1_epi8(pad),
+            // SAFETY: `iota` has 16 bytes.
+            iota: unsafe { _mm_loadu_si128(iota.as_ptr().cast()) },
+            height: shape.height,
+            width: shape.width,
+            sy: shape.stride[0],
+            sx,
+            dy: shape.dilation[0],
+            py: shape.padding[0],
+            px: shape.padding[1] as isize,
+        }
+    }
+
+    /// Where kernel row `ky` of output row `oy` starts in the input (`base` is the plane's
+    /// start), and whether it is inside the plane (else it is all padding).
+    #[inline(always)]
+    fn row(&self, base: isize, oy: usize, ky: usize) -> (isize, bool) {
+        let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
+        let inside = iy < self.height;
+        let offset = if inside { iy * self.width } else { 0 };
+        (base + offset as isize, inside)
+    }
+
+    /// The windows of the two halves of a vector (8 outputs) from column `cx`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn windows(&self, input: &[i8], row: (isize, bool), cx: isize) -> __m256i {
+        let far = cx + 4 * self.sx as isize;
+        let lo = self.window(input, row, cx, self.inside(cx));
+        let hi = self.window(input, row, far, self.inside(far));
+        _mm256_set_m128i(hi, lo)
+    }
+
+    /// 8 outputs of a 3-row kernel whose pairs of taps share one window per row (3x3).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn vector3(
+        &self,
+        input: &[i8],
+        rows: &[(isize, bool); 3],
+        words: &[__m256i; 6],
+        cx: isize,
+        init: __m256i,
+    ) -> __m256i {
+        let mut acc = init;
+        let far = cx + 4 * self.sx as isize;
+        let (near_inside, far_inside) = (self.inside(cx), self.inside(far));
+        for (ky, &row) in rows.iter().enumerate() {
+            let v = _mm256_set_m128i(
+                self.window(input, row, far, far_inside),
+                self.window(input, row, cx, near_inside),
+            );
+            for i in 0..2 {
+                let taps = _mm256_srai_epi16::<8>(_mm256_shuffle_epi8(v, self.patterns[i]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, words[2 * ky + i]));
+            }
+        }
+        acc
+    }
+
+    /// [`Geometry::vector3`] away from every border.
+    ///
+    /// # Safety
+    /// For every row, `row.0 + cx >= 0` and `row.0 + cx + 4 * sx + 16 <= input.len()`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn vector3_interior(
+        &self,
+        input: &[i8],
+        rows: &[(isize, bool); 3],
+        words: &[__m256i; 6],
+        cx: isize,
+        init: __m256i,
+    ) -> __m256i {
+        let mut acc = init;
+        let far = 4 * self.sx;
+        for (ky, &(start, _)) in rows.iter().enumerate() {
+            let at = (start + cx) as usize;
+            // SAFETY: both 16-byte loads lie inside `input` (the caller's contract).
+            let v = unsafe {
+                let p = input.as_ptr().add(at);
+                _mm256_set_m128i(
+                    _mm_loadu_si128(p.add(far).cast()),
+                    _mm_loadu_si128(p.cast()),
+                )
+            };
+            for i in 0..2 {
+                let taps = _mm256_srai_epi16::<8>(_mm256_shuffle_epi8(v, self.patterns[i]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, words[2 * ky + i]));
+            }
+        }
+        acc
+    }
+
+    /// Which of the 16 bytes from column `cx` lie inside the row (all-ones lanes).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn inside(&self, cx: isize) -> __m128i {
+        // Lanes lo..hi are columns 0..width.
+        let lo = (-cx).clamp(0, 16) as i8;
+        let hi = (self.width as isize - cx).clamp(0, 16) as i8;
+        _mm_and_si128(
+            _mm_cmpgt_epi8(self.iota, _mm_set1_epi8(lo - 1)),
+            _mm_cmpgt_epi8(_mm_set1_epi8(hi), self.iota),
+        )
+    }
+
+    /// The 16 bytes of `row` from column `cx` on, `pad` outside the row; `inside` is
+    /// [`Geometry::inside`]`(cx)`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn window(&self, input: &[i8], row: (isize, bool), cx: isize, inside: __m128i) -> __m128i {
+        let (start, in_plane) = row;
+        if !in_plane {
+            return self.pad;
+        }
+        let at = start + cx;
+        let len = input.len() as isize;
+        if at >= 0 && at + 16 <= len {
+            // SAFETY: the 16 bytes from `at` lie inside `input` (just checked).
+            let raw = unsafe { _mm_loadu_si128(input.as_ptr().add(at as usize).cast()) };
+            return _mm_blendv_epi8(self.pad, raw, inside);
+        }
+        // At the ends of `input`: load its 16 bytes nearest the window (it has at least 16)
+        // and move the window's bytes into place; the row's bytes all lie within that load.
+        let from = at.clamp(0, len - 16);
+        let raw = load128(&input[from as usize..]);
+        let index = _mm_add_epi8(self.iota, _mm_set1_epi8((at - from) as i8));
+        _mm_blendv_epi8(self.pad, _mm_shuffle_epi8(raw, index), inside)
+    }
 }

@@ -2,36 +2,40 @@
 //!
 //! `vpdpbusd` multiplies unsigned bytes by signed bytes, four per i32 lane, and adds them
 //! to the lane (wrapping, never saturating). Activations become unsigned by adding 128 (an
-//! XOR with 0x80) when they are packed or copied, and each row's accumulator then exceeds
-//! the true one by exactly `128 * sum(weights of the row)`, which the output stage
-//! subtracts. Every step is exact, so the result equals the scalar reference bit for bit.
+//! XOR with 0x80) when they are packed or loaded, and each row's accumulator then exceeds
+//! the true one by exactly `128 * sum(weights of the row)`, which is taken off its bias.
+//! Every step is exact, so the result equals the scalar reference bit for bit.
 //!
 //! GEMM: the right-hand side is packed into scratch as blocks of 16 columns, each column
 //! holding 4 consecutive K values per 4-byte lane; a micro-kernel computes up to 8 rows by
 //! 48 columns (24 accumulators in registers), broadcasting one weight word per row and
-//! K-group. Depthwise: rows are copied with their padding into a small ring (see
-//! `padded`), and for 16 outputs at once one load, a dword permutation and a byte shuffle
-//! gather each output's 4 taps of a kernel row into its lane.
+//! K-group, and requantizes the tile in registers. Depthwise: for 16 outputs at once, a
+//! masked load straight from the input (padding from the pass-through operand), a dword
+//! permutation and a byte shuffle gather each output's taps of a kernel row into its lane.
 //!
 //! Every function here requires the CPU features in its `target_feature` attribute; the
 //! module's entry points are only called after `Isa::is_available` confirmed them.
 
 use core::arch::x86_64::*;
 
-use super::padded::MAX_WORDS;
-use super::requant::RowStage;
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
+#[cfg(doc)]
+use super::{Requant, requant::RowStage};
 
 /// Rows per GEMM micro-kernel (and per packed weight tile).
-pub(super) const TILE_ROWS: usize = 8;
+pub(super) const TILE_ROWS: usize = 6;
 /// i32 lanes per vector: columns per packed block of the right-hand side.
 const LANES: usize = 16;
-/// Blocks of 16 columns per micro-kernel.
-const PANEL: usize = 3;
+/// Entries of the depthwise row table (output rows x kernel rows).
+const ROW_TABLE: usize = 256;
+/// Blocks of 16 columns per micro-kernel: a row of a tile is one 64-byte store.
+const PANEL: usize = 4;
 /// Bytes of one K-group of one block: 16 columns x 4 K values.
 const GROUP_BYTES: usize = 64;
+/// Most weight words (groups of 4 taps) per depthwise filter.
+const MAX_WORDS: usize = 64;
 
-/// How a row's outputs are computed (see [`RowStage`]).
+/// How a row's outputs are computed (see [`Requant::high_word`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
@@ -45,42 +49,60 @@ enum Mode {
     Scalar,
 }
 
-/// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
-/// or 0 in scalar mode where [`RowStage::scalar`] adds it), which saves an addition.
-#[derive(Clone, Copy)]
-struct Stage {
-    init: __m512i,
-    multiplier: __m512i,
-    /// The rounding constant: i32 lanes (high modes) or i64 lanes (wide mode).
-    round: __m512i,
-    /// `t` (high modes) or the shift (wide mode).
-    shift: __m128i,
-    /// `min - zero_point` in i64 lanes (wide mode).
-    lo: __m512i,
-    /// `max - zero_point` in i64 lanes (wide mode).
-    hi: __m512i,
+/// The output stage's constants common to all rows, in broadcast registers.
+struct Shared<'s> {
+    stage: &'s OutputStage<'s>,
     zero_point: __m512i,
-    /// The int8 clamp (high modes).
+    /// `min - zero_point` and `max - zero_point` in i64 lanes (wide mode).
+    lo: __m512i,
+    hi: __m512i,
+    /// The int8 clamp (high modes), in 16 and 64 lanes.
     min: __m128i,
     max: __m128i,
-    mode: Mode,
-    row: RowStage,
+    min64: __m512i,
+    max64: __m512i,
+    /// Puts the dwords of two rounds of `vpackssdw` and `vpacksswb` (which interleave
+    /// 128-bit lanes) back in column order.
+    unpack: __m512i,
 }
 
-impl Stage {
+impl<'s> Shared<'s> {
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn new(row: RowStage) -> Stage {
-        let (mode, round, shift) = match row.high_word_shift() {
-            Some(t) => {
-                let (round, folded) = row.high_round(t);
-                let mode = if folded { Mode::HighFolded } else { Mode::High };
-                (mode, _mm512_set1_epi32(round), t.into())
+    fn new(stage: &'s OutputStage<'s>) -> Shared<'s> {
+        let zero_point = i64::from(stage.zero_point);
+        Shared {
+            stage,
+            zero_point: _mm512_set1_epi32(stage.zero_point),
+            lo: _mm512_set1_epi64(i64::from(stage.min) - zero_point),
+            hi: _mm512_set1_epi64(i64::from(stage.max) - zero_point),
+            min: _mm_set1_epi8(stage.min),
+            max: _mm_set1_epi8(stage.max),
+            min64: _mm512_set1_epi8(stage.min),
+            max64: _mm512_set1_epi8(stage.max),
+            unpack: _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+        }
+    }
+
+    /// Row `row`'s stage, for accumulators that exceed the true ones by `offset`. Cheap:
+    /// depthwise convolutions make one per channel.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn row(&self, row: usize, offset: i32) -> Stage<'_> {
+        let requant = self.stage.requant[row];
+        let (mode, round, shift) = match requant.high_word(self.stage.zero_point) {
+            Some(h) => {
+                let mode = if h.folded {
+                    Mode::HighFolded
+                } else {
+                    Mode::High
+                };
+                (mode, _mm512_set1_epi32(h.round), h.shift.into())
             }
-            None if row.vector => (
+            None if (1..=62).contains(&requant.shift) => (
                 Mode::Wide,
-                _mm512_set1_epi64(row.round),
-                row.requant.shift.into(),
+                _mm512_set1_epi64(1 << (requant.shift - 1)),
+                requant.shift.into(),
             ),
             None => (Mode::Scalar, _mm512_setzero_si512(), 0),
         };
@@ -88,21 +110,37 @@ impl Stage {
             init: if mode == Mode::Scalar {
                 _mm512_setzero_si512()
             } else {
-                _mm512_set1_epi32(row.bias)
+                _mm512_set1_epi32(self.stage.bias[row].wrapping_sub(offset))
             },
-            multiplier: _mm512_set1_epi32(row.requant.multiplier),
+            multiplier: _mm512_set1_epi32(requant.multiplier),
             round,
             shift: _mm_cvtsi64_si128(shift),
-            lo: _mm512_set1_epi64(row.lo),
-            hi: _mm512_set1_epi64(row.hi),
-            zero_point: _mm512_set1_epi32(row.zero_point),
-            min: _mm_set1_epi8(row.min as i8),
-            max: _mm_set1_epi8(row.max as i8),
             mode,
+            shared: self,
             row,
+            offset,
         }
     }
+}
 
+/// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
+/// or 0 in scalar mode where [`RowStage::scalar`] adds it), which saves an addition.
+#[derive(Clone, Copy)]
+struct Stage<'s> {
+    init: __m512i,
+    multiplier: __m512i,
+    /// The rounding constant: i32 lanes (high modes) or i64 lanes (wide mode).
+    round: __m512i,
+    /// `t` (high modes) or the shift (wide mode).
+    shift: __m128i,
+    mode: Mode,
+    shared: &'s Shared<'s>,
+    /// For the scalar mode: the row and its accumulator offset.
+    row: usize,
+    offset: i32,
+}
+
+impl Stage<'_> {
     /// The 16 outputs of 16 accumulators (bias included) in the high modes: the high words
     /// of the even and odd lanes' i64 products (`vpmuldq` multiplies the low halves of
     /// 64-bit lanes) are rounded and shifted in i32, narrowed with saturation and clamped as
@@ -110,16 +148,53 @@ impl Stage {
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
     fn apply_high(&self, x: __m512i, folded: bool) -> __m128i {
+        let mut r = self.high(x);
+        if !folded {
+            r = _mm512_add_epi32(r, self.shared.zero_point);
+        }
+        let bytes = _mm512_cvtsepi32_epi8(r);
+        _mm_min_epi8(_mm_max_epi8(bytes, self.shared.min), self.shared.max)
+    }
+
+    /// `(high word of x * multiplier + round) >> t` in i32 lanes (see
+    /// [`Requant::high_word`]).
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn high(&self, x: __m512i) -> __m512i {
         let even = _mm512_mul_epi32(x, self.multiplier);
         let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.multiplier);
         // Lane 2i: dword 2i + 1 of `even` (its high word); lane 2i + 1: that of `odd`.
         let high = _mm512_mask_shuffle_epi32::<0b1111_0101>(odd, 0x5555, even);
-        let mut r = _mm512_sra_epi32(_mm512_add_epi32(high, self.round), self.shift);
-        if !folded {
-            r = _mm512_add_epi32(r, self.zero_point);
+        _mm512_sra_epi32(_mm512_add_epi32(high, self.round), self.shift)
+    }
+
+    /// Writes the outputs of up to 4 vectors of accumulators (one row of a tile) to `dst`
+    /// (at most 64 bytes), in folded high mode: narrowed with saturation by two rounds of
+    /// packing, clamped and stored at once.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn store_folded_row<const V: usize>(&self, acc: &[__m512i; V], dst: &mut [i8]) {
+        let mut r = [_mm512_setzero_si512(); 4];
+        for (r, &a) in r.iter_mut().zip(acc) {
+            *r = self.high(a);
         }
-        let bytes = _mm512_cvtsepi32_epi8(r);
-        _mm_min_epi8(_mm_max_epi8(bytes, self.min), self.max)
+        let words = [
+            _mm512_packs_epi32(r[0], r[1]),
+            _mm512_packs_epi32(r[2], r[3]),
+        ];
+        let bytes = _mm512_packs_epi16(words[0], words[1]);
+        let bytes = _mm512_permutexvar_epi32(self.shared.unpack, bytes);
+        let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, self.shared.min64), self.shared.max64);
+        let len = dst.len().min(64);
+        if len == 64 {
+            // SAFETY: `dst` has at least 64 bytes.
+            unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), bytes) };
+        } else {
+            let mask = (1u64 << len) - 1;
+            // SAFETY: the mask selects the first `len` bytes, all inside `dst`; masked-off
+            // bytes are not accessed.
+            unsafe { _mm512_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes) };
+        }
     }
 
     /// The 16 outputs of 16 accumulators (bias included) in wide mode: even and odd lanes
@@ -131,12 +206,13 @@ impl Stage {
         let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.multiplier);
         let even = _mm512_sra_epi64(_mm512_add_epi64(even, self.round), self.shift);
         let odd = _mm512_sra_epi64(_mm512_add_epi64(odd, self.round), self.shift);
-        let even = _mm512_min_epi64(_mm512_max_epi64(even, self.lo), self.hi);
-        let odd = _mm512_min_epi64(_mm512_max_epi64(odd, self.lo), self.hi);
+        let (lo, hi) = (self.shared.lo, self.shared.hi);
+        let even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
+        let odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
         // Odd results to the odd dwords (the low dword of each qword, moved up by one).
         let both = _mm512_mask_shuffle_epi32::<0b1010_0000>(even, 0xAAAA, odd);
         // Clamped to [lo, hi], the sum lies in [min, max]: wrapping i32 lanes are exact.
-        _mm512_cvtepi32_epi8(_mm512_add_epi32(both, self.zero_point))
+        _mm512_cvtepi32_epi8(_mm512_add_epi32(both, self.shared.zero_point))
     }
 
     /// The 16 outputs of accumulators that started at `init`, whatever the mode.
@@ -151,19 +227,32 @@ impl Stage {
                 let mut lanes = [0i32; LANES];
                 // SAFETY: `lanes` has 64 bytes.
                 unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), acc) };
-                let bytes = lanes.map(|a| self.row.scalar(a));
+                let bytes = scalar_stage(self.shared.stage, self.row, self.offset, &lanes);
                 // SAFETY: `bytes` has 16 bytes.
                 unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
             }
         }
     }
 
-    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 16).
+    /// [`Stage::bytes`], known to be in folded high mode when `FOLDED` (the common case,
+    /// which the callers hoist out of their loops).
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn store(&self, acc: __m512i, dst: &mut [i8]) {
+    fn bytes_as<const FOLDED: bool>(&self, acc: __m512i) -> __m128i {
+        if FOLDED {
+            self.apply_high(acc, true)
+        } else {
+            self.bytes(acc)
+        }
+    }
+
+    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 16);
+    /// `FOLDED` as for [`Stage::bytes_as`].
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn store<const FOLDED: bool>(&self, acc: __m512i, dst: &mut [i8]) {
         let valid = dst.len().min(LANES);
-        let bytes = self.bytes(acc);
+        let bytes = self.bytes_as::<FOLDED>(acc);
         if valid == LANES {
             // SAFETY: `dst` has at least 16 bytes.
             unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes) };
@@ -174,6 +263,15 @@ impl Stage {
             unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes) };
         }
     }
+}
+
+/// The reference output stage for a row outside the vector formulas' range (rare: kept
+/// out of line so that the vector paths stay small enough to inline).
+#[cold]
+#[inline(never)]
+fn scalar_stage(stage: &OutputStage, row: usize, offset: i32, lanes: &[i32; LANES]) -> [i8; LANES] {
+    let row = stage.row(row, offset);
+    lanes.map(|a| row.scalar(a))
 }
 
 /// See [`super::gemm_i8`]; `scratch` receives the packed right-hand side.
@@ -205,14 +303,16 @@ pub(super) fn gemm(
         "avx512 gemm: packing mismatch"
     );
     let sums = w.row_sums();
-    let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
+    let shared = Shared::new(stage);
+    let mut stages = [shared.row(0, 0); TILE_ROWS];
     for t in 0..tiles {
         let first = t * TILE_ROWS;
         let height = TILE_ROWS.min(rows - first);
         for (r, s) in stages.iter_mut().enumerate().take(height) {
-            // 128 * sum fits easily: |sum| <= 128 * k.
-            *s = Stage::new(stage.row(first + r, sums[first + r].wrapping_mul(128)));
+            // Wrapping is harmless: accumulators and bias are taken modulo 2^32 alike.
+            *s = shared.row(first + r, sums[first + r].wrapping_mul(128));
         }
+        let folded = stages[..height].iter().all(|s| s.mode == Mode::HighFolded);
         let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
         let mut j0 = 0;
         while j0 < blocks {
@@ -229,31 +329,10 @@ pub(super) fn gemm(
                 cols,
             };
             let dst = &mut out[first * n + j0 * LANES..];
-            match (height, width) {
-                (8, 3) => micro::<8, 3>(&args, dst),
-                (8, 2) => micro::<8, 2>(&args, dst),
-                (8, _) => micro::<8, 1>(&args, dst),
-                (7, 3) => micro::<7, 3>(&args, dst),
-                (7, 2) => micro::<7, 2>(&args, dst),
-                (7, _) => micro::<7, 1>(&args, dst),
-                (6, 3) => micro::<6, 3>(&args, dst),
-                (6, 2) => micro::<6, 2>(&args, dst),
-                (6, _) => micro::<6, 1>(&args, dst),
-                (5, 3) => micro::<5, 3>(&args, dst),
-                (5, 2) => micro::<5, 2>(&args, dst),
-                (5, _) => micro::<5, 1>(&args, dst),
-                (4, 3) => micro::<4, 3>(&args, dst),
-                (4, 2) => micro::<4, 2>(&args, dst),
-                (4, _) => micro::<4, 1>(&args, dst),
-                (3, 3) => micro::<3, 3>(&args, dst),
-                (3, 2) => micro::<3, 2>(&args, dst),
-                (3, _) => micro::<3, 1>(&args, dst),
-                (2, 3) => micro::<2, 3>(&args, dst),
-                (2, 2) => micro::<2, 2>(&args, dst),
-                (2, _) => micro::<2, 1>(&args, dst),
-                (_, 3) => micro::<1, 3>(&args, dst),
-                (_, 2) => micro::<1, 2>(&args, dst),
-                (_, _) => micro::<1, 1>(&args, dst),
+            if folded {
+                micro_any::<true>(height, width, &args, dst);
+            } else {
+                micro_any::<false>(height, width, &args, dst);
             }
             j0 += width;
         }
@@ -268,17 +347,50 @@ struct Tile<'a> {
     panel: &'a [i8],
     block_bytes: usize,
     groups: usize,
-    stages: &'a [Stage; TILE_ROWS],
+    stages: &'a [Stage<'a>; TILE_ROWS],
     /// Row length of the output.
     n: usize,
     /// Valid columns of the panel (the last block may be partial).
     cols: usize,
 }
 
-/// `R` rows by `V` blocks of 16 columns; `dst` starts at the tile's first output.
+/// [`micro`] for `height` rows and `width` blocks.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
+fn micro_any<const F: bool>(height: usize, width: usize, args: &Tile, dst: &mut [i8]) {
+    match (height, width) {
+        (6, 4) => micro::<6, 4, F>(args, dst),
+        (6, 3) => micro::<6, 3, F>(args, dst),
+        (6, 2) => micro::<6, 2, F>(args, dst),
+        (6, _) => micro::<6, 1, F>(args, dst),
+        (5, 4) => micro::<5, 4, F>(args, dst),
+        (5, 3) => micro::<5, 3, F>(args, dst),
+        (5, 2) => micro::<5, 2, F>(args, dst),
+        (5, _) => micro::<5, 1, F>(args, dst),
+        (4, 4) => micro::<4, 4, F>(args, dst),
+        (4, 3) => micro::<4, 3, F>(args, dst),
+        (4, 2) => micro::<4, 2, F>(args, dst),
+        (4, _) => micro::<4, 1, F>(args, dst),
+        (3, 4) => micro::<3, 4, F>(args, dst),
+        (3, 3) => micro::<3, 3, F>(args, dst),
+        (3, 2) => micro::<3, 2, F>(args, dst),
+        (3, _) => micro::<3, 1, F>(args, dst),
+        (2, 4) => micro::<2, 4, F>(args, dst),
+        (2, 3) => micro::<2, 3, F>(args, dst),
+        (2, 2) => micro::<2, 2, F>(args, dst),
+        (2, _) => micro::<2, 1, F>(args, dst),
+        (_, 4) => micro::<1, 4, F>(args, dst),
+        (_, 3) => micro::<1, 3, F>(args, dst),
+        (_, 2) => micro::<1, 2, F>(args, dst),
+        (_, _) => micro::<1, 1, F>(args, dst),
+    }
+}
+
+/// `R` rows by `V` blocks of 16 columns; `dst` starts at the tile's first output. `F`: all
+/// rows are in folded high mode.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+fn micro<const R: usize, const V: usize, const F: bool>(t: &Tile, dst: &mut [i8]) {
     // The raw reads below stay inside these slices.
     assert!(t.weights.len() >= t.groups * TILE_ROWS * 4 && R <= TILE_ROWS);
     assert!(t.panel.len() >= V * t.block_bytes && t.block_bytes >= t.groups * GROUP_BYTES);
@@ -308,10 +420,14 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
         }
     }
     for (r, row) in acc.iter().enumerate() {
+        if F {
+            t.stages[r].store_folded_row(row, &mut dst[r * t.n..r * t.n + t.cols]);
+            continue;
+        }
         for (j, &a) in row.iter().enumerate() {
             let start = r * t.n + j * LANES;
             let len = LANES.min(t.cols - j * LANES);
-            t.stages[r].store(a, &mut dst[start..start + len]);
+            t.stages[r].store::<false>(a, &mut dst[start..start + len]);
         }
     }
 }
@@ -408,29 +524,47 @@ pub(super) fn depthwise(
     if sx + dx > 5 || kh * groups > MAX_WORDS {
         return false;
     }
-    let g = Geometry::new(shape, pad);
+    let shared = Shared::new(stage);
+    let mut table = [(0, 0); ROW_TABLE];
+    let g = Geometry::new(shape, pad, &mut table);
     let (oh, ow) = (g.oh, g.ow);
     let plane = shape.height * shape.width;
     let mut words = [_mm512_setzero_si512(); MAX_WORDS];
     let mut rows = [(0isize, 0u64); MAX_WORDS];
     for c in 0..shape.channels {
         let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
+        // Weight words built in registers (bytes stored and reloaded as a word would stall
+        // store forwarding, once per channel).
         let mut sum = 0i32;
-        for (ky, taps) in filter.chunks_exact(kw).enumerate() {
-            for (i, group) in taps.chunks(4).enumerate() {
-                let mut word = 0u32;
-                for (b, &t) in group.iter().enumerate() {
-                    word |= u32::from(t as u8) << (8 * b);
-                    sum += i32::from(t);
+        if kw == 3 {
+            for (ky, taps) in filter.chunks_exact(3).enumerate() {
+                let [a, b, c] = [taps[0], taps[1], taps[2]];
+                let word = u32::from(a as u8) | u32::from(b as u8) << 8 | u32::from(c as u8) << 16;
+                sum += i32::from(a) + i32::from(b) + i32::from(c);
+                words[ky] = _mm512_set1_epi32(word as i32);
+            }
+        } else {
+            for (ky, taps) in filter.chunks_exact(kw).enumerate() {
+                for (i, group) in taps.chunks(4).enumerate() {
+                    let mut word = 0u32;
+                    for (b, &t) in group.iter().enumerate() {
+                        word |= u32::from(t as u8) << (8 * b);
+                        sum += i32::from(t);
+                    }
+                    words[ky * groups + i] = _mm512_set1_epi32(word as i32);
                 }
-                words[ky * groups + i] = _mm512_set1_epi32(word as i32);
             }
         }
-        let st = Stage::new(stage.row(c, sum.wrapping_mul(128)));
+        let st = shared.row(c, sum.wrapping_mul(128));
         let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
         let base = (c * plane) as isize;
         if kh == 3 && groups == 1 {
-            g.channel3(input, base, &[words[0], words[1], words[2]], &st, dst);
+            let w = [words[0], words[1], words[2]];
+            if st.mode == Mode::HighFolded {
+                g.channel3::<true>(input, base, &w, &st, dst);
+            } else {
+                g.channel3::<false>(input, base, &w, &st, dst);
+            }
             continue;
         }
         for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
@@ -444,7 +578,7 @@ pub(super) fn depthwise(
 }
 
 /// The shape-dependent constants of the depthwise inner loops.
-struct Geometry {
+struct Geometry<'a> {
     /// Dword permutation of a window load: lane L holds input dwords `sx * L ..= sx * L + 3`,
     /// the bytes from its first output's position (`4 * sx * L`) on.
     index: __m512i,
@@ -472,12 +606,20 @@ struct Geometry {
     dx: usize,
     py: usize,
     px: isize,
+    kh: usize,
+    /// [`Geometry::row`] for plane start 0, per output row and kernel row, when the table
+    /// is large enough (small maps, where the per-channel work matters most); else empty.
+    rows: &'a [(isize, u64)],
 }
 
-impl Geometry {
+impl<'a> Geometry<'a> {
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn new(shape: &DepthwiseShape, pad: i8) -> Geometry {
+    fn new(
+        shape: &DepthwiseShape,
+        pad: i8,
+        table: &'a mut [(isize, u64); ROW_TABLE],
+    ) -> Geometry<'a> {
         let [sy, sx] = shape.stride;
         let [dy, dx] = shape.dilation;
         let ow = shape.out_width();
@@ -510,7 +652,7 @@ impl Geometry {
                 _mm_loadu_si128(squeeze.as_ptr().cast()),
             )
         };
-        Geometry {
+        let mut g = Geometry {
             index,
             index2,
             pattern,
@@ -529,19 +671,37 @@ impl Geometry {
             dx,
             py: shape.padding[0],
             px: shape.padding[1] as isize,
+            kh: shape.kernel[0],
+            rows: &[],
+        };
+        let entries = g.oh * g.kh;
+        if entries <= ROW_TABLE {
+            for (i, entry) in table.iter_mut().enumerate().take(entries) {
+                *entry = g.row_computed(0, i / g.kh, i % g.kh);
+            }
+            g.rows = &table[..entries];
         }
+        g
     }
 
     /// Where kernel row `ky` of output row `oy` starts in the input (`base` is the plane's
     /// start), and all-ones if that row is inside the plane, else 0 (all padding).
     #[inline(always)]
     fn row(&self, base: isize, oy: usize, ky: usize) -> (isize, u64) {
-        let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
-        if iy < self.height {
-            (base + (iy * self.width) as isize, u64::MAX)
-        } else {
-            (0, 0)
+        if let Some(&(offset, mask)) = self.rows.get(oy * self.kh + ky) {
+            return (base + offset, mask);
         }
+        self.row_computed(base, oy, ky)
+    }
+
+    /// [`Geometry::row`] without the table.
+    #[inline(always)]
+    fn row_computed(&self, base: isize, oy: usize, ky: usize) -> (isize, u64) {
+        let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
+        // Branch-free: which rows are padding changes along the channel's rows.
+        let inside = iy < self.height;
+        let offset = if inside { iy * self.width } else { 0 };
+        (base + offset as isize, u64::from(inside).wrapping_neg())
     }
 
     /// Column of the first input byte of the window of vector `x` (16 outputs), tap group `g`.
@@ -583,10 +743,18 @@ impl Geometry {
         _mm512_xor_si512(_mm512_shuffle_epi8(both, self.pattern), self.flip)
     }
 
-    /// One channel of a 3-row kernel at most 4 taps wide.
+    /// One channel of a 3-row kernel at most 4 taps wide; `F`: the stage is in folded high
+    /// mode.
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    fn channel3(&self, input: &[i8], base: isize, w: &[__m512i; 3], st: &Stage, dst: &mut [i8]) {
+    fn channel3<const F: bool>(
+        &self,
+        input: &[i8],
+        base: isize,
+        w: &[__m512i; 3],
+        st: &Stage,
+        dst: &mut [i8],
+    ) {
         let (oh, ow) = (self.oh, self.ow);
         let mut oy = 0;
         if ow <= 8 {
@@ -599,7 +767,7 @@ impl Geometry {
                     let (a, b) = (self.row(base, oy, ky), self.row(base, oy + 1, ky));
                     acc = _mm512_dpbusd_epi32(acc, self.taps2(input, a, b, cx, mask), word);
                 }
-                let bytes = _mm_shuffle_epi8(st.bytes(acc), self.squeeze);
+                let bytes = _mm_shuffle_epi8(st.bytes_as::<F>(acc), self.squeeze);
                 let out = &mut dst[oy * ow..(oy + 2) * ow];
                 let m = ((1u32 << out.len()) - 1) as u16;
                 // SAFETY: the mask selects the first 2 * ow <= 16 bytes, all inside `out`;
@@ -632,8 +800,8 @@ impl Geometry {
                         a0 = _mm512_dpbusd_epi32(a0, t[ky], w[ky]);
                         a1 = _mm512_dpbusd_epi32(a1, t[ky + 1], w[ky]);
                     }
-                    st.store(a0, d0);
-                    st.store(a1, d1);
+                    st.store::<F>(a0, d0);
+                    st.store::<F>(a1, d1);
                 }
                 oy += 2;
             }
@@ -651,7 +819,7 @@ impl Geometry {
                 for (&row, &word) in rows.iter().zip(w) {
                     acc = _mm512_dpbusd_epi32(acc, self.taps(input, row, cx, mask), word);
                 }
-                st.store(acc, d);
+                st.store::<F>(acc, d);
             }
             oy += 1;
         }
@@ -679,7 +847,7 @@ impl Geometry {
                     acc = _mm512_dpbusd_epi32(acc, taps, words[ky * groups + g]);
                 }
             }
-            st.store(acc, dst);
+            st.store::<false>(acc, dst);
         }
     }
 }

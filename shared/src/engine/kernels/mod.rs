@@ -11,7 +11,7 @@
 //! - `packed`: GEMM weights packed at load ([`PackedMatrix`]).
 //! - `scalar`: the reference kernels.
 //! - `avx2`, `avx512` (x86-64) and `neon` (AArch64): the SIMD kernels.
-//! - `padded`: padded input rows shared by the vector depthwise kernels.
+//! - `padded`: padded input rows for the NEON depthwise kernel.
 //!
 //! None of the kernels allocates: the engine allocates weights ([`PackedMatrix::new`]) and
 //! scratch ([`gemm_scratch_len`]) once, at load.
@@ -21,7 +21,7 @@ mod packed;
 mod requant;
 mod scalar;
 
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(target_arch = "aarch64")]
 mod padded;
 
 #[cfg(target_arch = "x86_64")]

@@ -19,15 +19,16 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
+#[cfg(doc)]
+use super::Requant;
 use super::padded::{MAX_WORDS, Plan, RING, Ring};
-use super::requant::RowStage;
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 
 /// Rows per GEMM micro-kernel (and per packed weight tile).
 pub(super) const TILE_ROWS: usize = 8;
 /// i32 lanes per vector: columns per packed block of the right-hand side.
 const LANES: usize = 4;
-/// Blocks of 4 columns per micro-kernel.
+/// Blocks of 4 columns per micro-kernel (at most 3: the unrolled kernel).
 const PANEL: usize = 3;
 /// Bytes of one K-group of one block: 4 columns x 4 K values.
 const GROUP_BYTES: usize = 16;
@@ -84,79 +85,175 @@ fn store16(d: &mut [i8], v: int8x16_t) {
     unsafe { vst1q_s8(d.as_mut_ptr(), v) }
 }
 
-/// One row's output stage in broadcast registers.
-#[derive(Clone, Copy)]
-struct Stage {
-    bias: int32x4_t,
-    multiplier: int32x4_t,
-    round: int64x2_t,
-    /// Minus the shift: `sshl` by a negative count is an arithmetic shift right.
-    shift: int64x2_t,
-    lo: int32x4_t,
-    hi: int32x4_t,
-    zero_point: int32x4_t,
-    /// Whether the vector formula applies: `row.vector` and `lo`, `hi` fit in i32.
-    vector: bool,
-    row: RowStage,
+/// How a row's outputs are computed (see [`Requant::high_word`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
+    /// into the rounding constant.
+    HighFolded,
+    /// The same, adding the zero point separately (extreme zero points).
+    High,
+    /// Other shifts in 1..=62 (with clamp bounds that fit in i32): i64 lanes.
+    Wide,
+    /// Anything else: the reference, lane by lane.
+    Scalar,
 }
 
-impl Stage {
+/// The output stage's constants common to all rows, in broadcast registers.
+struct Shared<'s> {
+    stage: &'s OutputStage<'s>,
+    zero_point: int32x4_t,
+    /// `min - zero_point` and `max - zero_point` (wide mode, when they fit in i32).
+    lo: int32x4_t,
+    hi: int32x4_t,
+    wide: bool,
+    /// The int8 clamp (high modes).
+    min: int8x8_t,
+    max: int8x8_t,
+}
+
+impl<'s> Shared<'s> {
     #[target_feature(enable = "neon,dotprod")]
     #[inline]
-    fn new(row: RowStage) -> Stage {
-        let vector = row.vector && row.bounds_fit_i32();
-        Stage {
-            bias: vdupq_n_s32(row.bias),
-            multiplier: vdupq_n_s32(row.requant.multiplier),
-            round: vdupq_n_s64(row.round),
-            shift: vdupq_n_s64(-i64::from(row.requant.shift)),
-            lo: vdupq_n_s32(row.lo.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
-            hi: vdupq_n_s32(row.hi.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
-            zero_point: vdupq_n_s32(row.zero_point),
-            vector,
-            row,
+    fn new(stage: &'s OutputStage<'s>) -> Shared<'s> {
+        let zero_point = i64::from(stage.zero_point);
+        let lo = i32::try_from(i64::from(stage.min) - zero_point);
+        let hi = i32::try_from(i64::from(stage.max) - zero_point);
+        Shared {
+            stage,
+            zero_point: vdupq_n_s32(stage.zero_point),
+            lo: vdupq_n_s32(lo.unwrap_or(0)),
+            hi: vdupq_n_s32(hi.unwrap_or(0)),
+            wide: lo.is_ok() && hi.is_ok(),
+            min: vdup_n_s8(stage.min),
+            max: vdup_n_s8(stage.max),
         }
     }
 
-    /// The 4 outputs of 4 accumulators as i32, for a row whose `vector` flag is set. The
-    /// i64 results saturate to i32 before the clamp; that changes nothing because the clamp
-    /// bounds lie inside i32.
+    /// Row `row`'s stage.
     #[target_feature(enable = "neon,dotprod")]
     #[inline]
-    fn apply(&self, acc: int32x4_t) -> int32x4_t {
-        let x = vaddq_s32(acc, self.bias);
+    fn row(&self, row: usize) -> Stage<'_> {
+        let requant = self.stage.requant[row];
+        let shift = requant.shift;
+        let (mode, round32, shift32, round64, shift64) =
+            match requant.high_word(self.stage.zero_point) {
+                Some(h) => (
+                    if h.folded {
+                        Mode::HighFolded
+                    } else {
+                        Mode::High
+                    },
+                    h.round,
+                    -(h.shift as i32),
+                    0,
+                    0,
+                ),
+                None if self.wide && (1..=62).contains(&shift) => {
+                    (Mode::Wide, 0, 0, 1i64 << (shift - 1), -i64::from(shift))
+                }
+                None => (Mode::Scalar, 0, 0, 0, 0),
+            };
+        Stage {
+            init: vdupq_n_s32(if mode == Mode::Scalar {
+                0
+            } else {
+                self.stage.bias[row]
+            }),
+            multiplier: vdupq_n_s32(requant.multiplier),
+            round32: vdupq_n_s32(round32),
+            shift32: vdupq_n_s32(shift32),
+            round64: vdupq_n_s64(round64),
+            shift64: vdupq_n_s64(shift64),
+            mode,
+            shared: self,
+            row,
+        }
+    }
+}
+
+/// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
+/// or 0 in scalar mode where the reference adds it), which saves an addition.
+#[derive(Clone, Copy)]
+struct Stage<'s> {
+    init: int32x4_t,
+    multiplier: int32x4_t,
+    /// High modes: the rounding constant and minus `t` (`sshl` by a negative count is an
+    /// arithmetic shift right).
+    round32: int32x4_t,
+    shift32: int32x4_t,
+    /// Wide mode: the same in i64 lanes.
+    round64: int64x2_t,
+    shift64: int64x2_t,
+    mode: Mode,
+    shared: &'s Shared<'s>,
+    /// For the scalar mode.
+    row: usize,
+}
+
+impl Stage<'_> {
+    /// The outputs of 4 accumulators (bias included) in the high modes: the high words of
+    /// the i64 products, rounded and shifted in i32, narrowed with saturation and clamped
+    /// as bytes (in lanes 0..4).
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    fn apply_high(&self, x: int32x4_t, folded: bool) -> int8x8_t {
         let low = vmull_s32(vget_low_s32(x), vget_low_s32(self.multiplier));
         let high = vmull_high_s32(x, self.multiplier);
-        let low = vshlq_s64(vaddq_s64(low, self.round), self.shift);
-        let high = vshlq_s64(vaddq_s64(high, self.round), self.shift);
-        let v = vcombine_s32(vqmovn_s64(low), vqmovn_s64(high));
-        let v = vminq_s32(vmaxq_s32(v, self.lo), self.hi);
-        // Clamped to [lo, hi], the sum lies in [min, max]: wrapping i32 lanes are exact.
-        vaddq_s32(v, self.zero_point)
+        let words = vshrn_high_n_s64::<32>(vshrn_n_s64::<32>(low), high);
+        let mut r = vshlq_s32(vaddq_s32(words, self.round32), self.shift32);
+        if !folded {
+            r = vaddq_s32(r, self.shared.zero_point);
+        }
+        let n = vqmovn_s32(r);
+        let b = vqmovn_s16(vcombine_s16(n, n));
+        vmin_s8(vmax_s8(b, self.shared.min), self.shared.max)
     }
 
-    /// Writes the outputs of `acc` to `dst` (at most 4).
+    /// The outputs of 4 accumulators (bias included) in wide mode: i64 products, rounded
+    /// and shifted, saturated to i32 (harmless: the clamp bounds lie inside i32), clamped,
+    /// the zero point added and narrowed (in lanes 0..4).
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    fn apply_wide(&self, x: int32x4_t) -> int8x8_t {
+        let low = vmull_s32(vget_low_s32(x), vget_low_s32(self.multiplier));
+        let high = vmull_high_s32(x, self.multiplier);
+        let low = vshlq_s64(vaddq_s64(low, self.round64), self.shift64);
+        let high = vshlq_s64(vaddq_s64(high, self.round64), self.shift64);
+        let v = vcombine_s32(vqmovn_s64(low), vqmovn_s64(high));
+        let v = vminq_s32(vmaxq_s32(v, self.shared.lo), self.shared.hi);
+        // Clamped to [lo, hi], the sum lies in [min, max]: wrapping i32 lanes are exact.
+        let v = vmovn_s32(vaddq_s32(v, self.shared.zero_point));
+        vmovn_s16(vcombine_s16(v, v))
+    }
+
+    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 4).
     #[target_feature(enable = "neon,dotprod")]
     #[inline]
     fn store(&self, acc: int32x4_t, dst: &mut [i8]) {
-        let valid = dst.len().min(LANES);
-        let bytes = if self.vector {
-            let v = vmovn_s32(self.apply(acc));
-            let v = vmovn_s16(vcombine_s16(v, v));
-            vget_lane_u32::<0>(vreinterpret_u32_s8(v)).to_le_bytes()
-        } else {
-            let lanes = [
-                vgetq_lane_s32::<0>(acc),
-                vgetq_lane_s32::<1>(acc),
-                vgetq_lane_s32::<2>(acc),
-                vgetq_lane_s32::<3>(acc),
-            ];
-            lanes.map(|a| self.row.scalar(a) as u8)
+        let bytes = match self.mode {
+            Mode::HighFolded => self.apply_high(acc, true),
+            Mode::High => self.apply_high(acc, false),
+            Mode::Wide => self.apply_wide(acc),
+            Mode::Scalar => {
+                let row = self.shared.stage.row(self.row, 0);
+                let lanes = [
+                    vgetq_lane_s32::<0>(acc),
+                    vgetq_lane_s32::<1>(acc),
+                    vgetq_lane_s32::<2>(acc),
+                    vgetq_lane_s32::<3>(acc),
+                ];
+                for (d, &a) in dst.iter_mut().zip(&lanes) {
+                    *d = row.scalar(a);
+                }
+                return;
+            }
         };
+        let bytes = vget_lane_u32::<0>(vreinterpret_u32_s8(bytes)).to_le_bytes();
         if let Ok(dst) = <&mut [i8; LANES]>::try_from(&mut *dst) {
             *dst = bytes.map(|b| b as i8);
         } else {
-            for (d, &b) in dst[..valid].iter_mut().zip(&bytes) {
+            for (d, &b) in dst.iter_mut().zip(&bytes) {
                 *d = b as i8;
             }
         }
@@ -191,12 +288,13 @@ pub(super) fn gemm(
         tiles * tile_bytes,
         "neon gemm: packing mismatch"
     );
-    let mut stages = [Stage::new(stage.row(0, 0)); TILE_ROWS];
+    let shared = Shared::new(stage);
+    let mut stages = [shared.row(0); TILE_ROWS];
     for t in 0..tiles {
         let first = t * TILE_ROWS;
         let height = TILE_ROWS.min(rows - first);
         for (r, s) in stages.iter_mut().enumerate().take(height) {
-            *s = Stage::new(stage.row(first + r, 0));
+            *s = shared.row(first + r);
         }
         let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
         let mut j0 = 0;
@@ -252,27 +350,11 @@ struct Tile<'a> {
     panel: &'a [i8],
     block_bytes: usize,
     groups: usize,
-    stages: &'a [Stage; TILE_ROWS],
+    stages: &'a [Stage<'a>; TILE_ROWS],
     /// Row length of the output.
     n: usize,
     /// Valid columns of the panel (the last block may be partial).
     cols: usize,
-}
-
-/// `acc += b * (row r's weights)`, `r` picking the register and lane.
-#[target_feature(enable = "neon,dotprod")]
-#[inline]
-fn sdot_row(r: usize, acc: int32x4_t, b: int8x16_t, w0: int8x16_t, w1: int8x16_t) -> int32x4_t {
-    match r {
-        0 => sdot_lane::<0>(acc, b, w0),
-        1 => sdot_lane::<1>(acc, b, w0),
-        2 => sdot_lane::<2>(acc, b, w0),
-        3 => sdot_lane::<3>(acc, b, w0),
-        4 => sdot_lane::<0>(acc, b, w1),
-        5 => sdot_lane::<1>(acc, b, w1),
-        6 => sdot_lane::<2>(acc, b, w1),
-        _ => sdot_lane::<3>(acc, b, w1),
-    }
 }
 
 /// `R` rows by `V` blocks of 4 columns; `dst` starts at the tile's first output.
@@ -285,6 +367,9 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
     assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
     let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
     let mut acc = [[vdupq_n_s32(0); V]; R];
+    for (row, stage) in acc.iter_mut().zip(t.stages) {
+        *row = [stage.init; V];
+    }
     for g in 0..t.groups {
         let mut bv = [vdupq_n_s8(0); V];
         for (j, v) in bv.iter_mut().enumerate() {
@@ -296,11 +381,33 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
             let at = wp.add(g * TILE_ROWS * 4);
             (vld1q_s8(at), vld1q_s8(at.add(16)))
         };
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (a, &v) in row.iter_mut().zip(&bv) {
-                *a = sdot_row(r, *a, v, w0, w1);
-            }
+        // Unrolled by hand: LLVM does not unroll loops around inline assembly, and the
+        // rolled loop keeps the accumulators in memory and picks lanes via a jump table.
+        macro_rules! rows {
+            ($($r:literal: lane $lane:literal of $w:ident),*) => {$(
+                if $r < R {
+                    if V > 0 {
+                        acc[$r][0] = sdot_lane::<$lane>(acc[$r][0], bv[0], $w);
+                    }
+                    if V > 1 {
+                        acc[$r][1] = sdot_lane::<$lane>(acc[$r][1], bv[1], $w);
+                    }
+                    if V > 2 {
+                        acc[$r][2] = sdot_lane::<$lane>(acc[$r][2], bv[2], $w);
+                    }
+                }
+            )*};
         }
+        rows!(
+            0: lane 0 of w0,
+            1: lane 1 of w0,
+            2: lane 2 of w0,
+            3: lane 3 of w0,
+            4: lane 0 of w1,
+            5: lane 1 of w1,
+            6: lane 2 of w1,
+            7: lane 3 of w1
+        );
     }
     for (r, row) in acc.iter().enumerate() {
         for (j, &a) in row.iter().enumerate() {
@@ -388,6 +495,7 @@ pub(super) fn depthwise(
     }
     // SAFETY: `pattern` has 16 bytes.
     let pattern = unsafe { vld1q_u8(pattern.as_ptr()) };
+    let shared = Shared::new(stage);
     let mut ring = Ring::new(plan.slots, 0);
     let mut words = [0i32; MAX_WORDS];
     let mut wv = [vdupq_n_s8(0); MAX_WORDS];
@@ -399,7 +507,7 @@ pub(super) fn depthwise(
         for (v, &word) in wv.iter_mut().zip(&words).take(kh * groups) {
             *v = vreinterpretq_s8_s32(vdupq_n_s32(word));
         }
-        let st = Stage::new(stage.row(c, 0));
+        let st = shared.row(c);
         let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
         for xc in (0..ow).step_by(plan.chunk) {
             let count = plan.chunk.min(ow - xc);
@@ -414,7 +522,7 @@ pub(super) fn depthwise(
                 }
                 let line = &mut dst[oy * ow + xc..oy * ow + xc + count];
                 for x in (0..count).step_by(LANES) {
-                    let mut acc = vdupq_n_s32(0);
+                    let mut acc = st.init;
                     for (ky, &slot) in slots.iter().enumerate().take(kh) {
                         let row = ring.row(slot);
                         for g in 0..groups {

@@ -1,6 +1,6 @@
-//! Padded input rows for the vector depthwise kernels.
+//! Padded input rows for the NEON depthwise kernel.
 //!
-//! A vector kernel computes a run of outputs of one row at once: for each group of kernel
+//! The kernel computes a run of outputs of one row at once: for each group of kernel
 //! taps it loads a fixed-size window of input bytes and shuffles out, per output lane, the
 //! bytes at `x * stride + tap * dilation`. Near the borders those windows reach into the
 //! padding, and for the last outputs past the end of the row. Copying the input columns a

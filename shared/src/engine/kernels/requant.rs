@@ -1,8 +1,9 @@
 //! Fixed-point requantization: how an i32 accumulator becomes an int8 output.
 //!
-//! [`Requant::apply`] and [`OutputStage::apply`] are the definition; the vector kernels
-//! compute the same thing lane by lane from a [`RowStage`], which folds the per-row
-//! constants once per tile so that the inner loops only see broadcast registers.
+//! [`Requant::apply`] and [`OutputStage::apply`] are the definition. The vector kernels
+//! compute the same bits in i32 lanes for realistic rows ([`Requant::high_word`], with the
+//! proof), in i64 lanes for the other shifts the engine accepts, and by the reference itself
+//! ([`RowStage`]) for anything else.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,10 +91,53 @@ impl Requant {
         }
     }
 
+    /// The i32 form of [`Requant::apply`] followed by adding `zero_point`, for shifts of 33
+    /// and more, which the vector kernels use for realistic rows (a multiplier in
+    /// `[2^30, 2^31)` for a scale below 1/2); `None` for other shifts or extreme zero points.
+    ///
+    /// With `t = shift - 32` and `P = x * multiplier = 2^32 H + L` (`H` the signed high
+    /// word, `0 <= L < 2^32`): `(P + 2^(s-1)) >> s = floor((2^32 (H + 2^(t-1)) + L) /
+    /// 2^(32+t)) = (H + 2^(t-1)) >> t`, because adding `L / 2^32 < 1` to the integer
+    /// `H + 2^(t-1)` cannot carry it past a multiple of `2^t`. `|P| <= 2^62` keeps
+    /// `|H| <= 2^30`, so the rounding add cannot overflow i32, nor can adding a zero point
+    /// of at most 2^30 afterwards. When `|2^(t-1) + zero_point * 2^t| < 2^30` the zero point
+    /// is folded into the rounding constant instead (`folded`): `(H + 2^(t-1) + z 2^t) >> t
+    /// = ((H + 2^(t-1)) >> t) + z` exactly, and the sum still fits.
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
+    pub(super) fn high_word(self, zero_point: i32) -> Option<HighWord> {
+        if !(33..=62).contains(&self.shift) || zero_point.unsigned_abs() > 1 << 30 {
+            return None;
+        }
+        let t = u32::from(self.shift) - 32;
+        let half = 1i64 << (t - 1);
+        let with_zero = half + i64::from(zero_point) * (1i64 << t);
+        let folded = (-(1i64 << 30)..1i64 << 30).contains(&with_zero);
+        Some(HighWord {
+            shift: t,
+            round: if folded { with_zero } else { half } as i32,
+            folded,
+        })
+    }
+
     /// The real number this stands for (for tests and reports).
     pub fn to_real(self) -> f64 {
         f64::from(self.multiplier) / libm::ldexp(1.0, i32::from(self.shift))
     }
+}
+
+/// The i32 form of a requantization (see [`Requant::high_word`]):
+/// `((high word of x * multiplier) + round) >> shift`, plus the zero point unless `folded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct HighWord {
+    /// `shift - 32`, in `1..=30`.
+    pub shift: u32,
+    /// `2^(shift-1)`, plus `zero_point * 2^shift` when `folded`.
+    pub round: i32,
+    /// Whether `round` includes the zero point.
+    pub folded: bool,
 }
 
 /// How i32 accumulators become int8 outputs, per output channel (= per matrix row):
@@ -129,106 +173,52 @@ impl OutputStage<'_> {
         v.max(i64::from(self.min)).min(i64::from(self.max)) as i8
     }
 
-    /// Row `row`'s constants for a kernel whose accumulators exceed the true ones by
+    /// Row `row`'s constants, for a kernel whose accumulators exceed the true ones by
     /// `offset` (the VNNI kernels' `128 * sum(weights)`).
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub(super) fn row(&self, row: usize, offset: i32) -> RowStage {
-        let requant = self.requant[row];
-        let zero_point = i64::from(self.zero_point);
-        let (min, max) = (i64::from(self.min), i64::from(self.max));
-        let shift = requant.shift;
         RowStage {
             bias: self.bias[row].wrapping_sub(offset),
-            requant,
-            round: if (1..=62).contains(&shift) {
-                1 << (shift - 1)
-            } else {
-                0
-            },
-            lo: min - zero_point,
-            hi: max - zero_point,
-            min,
-            max,
+            requant: self.requant[row],
             zero_point: self.zero_point,
-            vector: (1..=62).contains(&shift),
+            min: self.min,
+            max: self.max,
         }
     }
 }
 
-/// One row's output stage, prepared for the vector kernels.
-///
-/// The vectors compute `clamp(r, lo, hi) + zero_point` with `r = (x * multiplier + round)
-/// >> shift` in i64 lanes: the same as clamping `zero_point + r` to `[min, max]`, but the
-/// sum is then known to fit in int8, so it can be formed in wrapping i32 lanes.
+/// One row's output stage, for kernels whose accumulators exceed the true ones by a known
+/// offset: the reference formula for the rows that the vector formulas do not cover.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(super) struct RowStage {
     /// The row's bias minus the kernel's accumulator offset (wrapping, like the sum).
     pub bias: i32,
     /// The row's multiplier and shift.
     pub requant: Requant,
-    /// `2^(shift - 1)`.
-    pub round: i64,
-    /// `min - zero_point`.
-    pub lo: i64,
-    /// `max - zero_point`.
-    pub hi: i64,
-    /// The output clamp, for [`RowStage::scalar`].
-    pub min: i64,
-    /// The output clamp, for [`RowStage::scalar`].
-    pub max: i64,
     /// The output zero point.
     pub zero_point: i32,
-    /// Whether the vector formula is exact for this row (shift in `1..=62`, so the rounding
-    /// term is a power of two and the sum cannot overflow i64); otherwise the kernels call
-    /// [`RowStage::scalar`] for the row.
-    pub vector: bool,
+    /// Lowest output.
+    pub min: i8,
+    /// Highest output.
+    pub max: i8,
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 impl RowStage {
     /// The output for a kernel accumulator (offset included), by the reference formula.
     pub fn scalar(&self, acc: i32) -> i8 {
         let x = acc.wrapping_add(self.bias);
         let v = i64::from(self.zero_point) + self.requant.apply(x);
-        v.max(self.min).min(self.max) as i8
-    }
-
-    /// For shifts of 33 and more, the shift applied to the high word of the product, `t =
-    /// shift - 32`, with which the row's output is computed in i32 lanes:
-    ///
-    /// With `P = x * multiplier = 2^32 * H + L` (`H` the signed high word, `0 <= L < 2^32`),
-    /// `(P + 2^(s-1)) >> s = floor((2^32 (H + 2^(t-1)) + L) / 2^(32 + t))
-    /// = (H + 2^(t-1)) >> t`, because adding `L / 2^32 < 1` to the integer `H + 2^(t-1)`
-    /// cannot carry it past a multiple of `2^t`. `|P| <= 2^62` keeps `|H| <= 2^30`, so
-    /// neither the rounding add nor, for `|zero_point| <= 2^30`, adding the zero point
-    /// overflows i32; the int8 clamp can then follow a saturating narrowing.
-    ///
-    /// Realistic rows (a multiplier in `[2^30, 2^31)` for a scale below 1/2) have shifts of
-    /// 33 and more; the others take the i64 formula.
-    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
-    pub fn high_word_shift(&self) -> Option<u32> {
-        let shift = u32::from(self.requant.shift);
-        let small_zero = self.zero_point.unsigned_abs() <= 1 << 30;
-        ((33..=62).contains(&shift) && small_zero).then(|| shift - 32)
-    }
-
-    /// The rounding constant of the high-word formula for `t = shift - 32`, with the zero
-    /// point folded in (`2^(t-1) + zero_point * 2^t`, then `true`) when the sum with any
-    /// high word (`|H| <= 2^30`) stays in i32: `(H + 2^(t-1) + z 2^t) >> t = ((H + 2^(t-1))
-    /// >> t) + z` exactly. Otherwise `2^(t-1)` and `false`.
-    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
-    pub fn high_round(&self, t: u32) -> (i32, bool) {
-        let half = 1i64 << (t - 1);
-        let folded = half + i64::from(self.zero_point) * (1i64 << t);
-        if (-(1i64 << 30)..1i64 << 30).contains(&folded) {
-            (folded as i32, true)
-        } else {
-            (half as i32, false)
-        }
-    }
-
-    /// Whether `lo` and `hi` fit in i32, which the NEON kernels need for their saturating
-    /// narrowing (false only for zero points beyond about ±2^31 - 128).
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-    pub fn bounds_fit_i32(&self) -> bool {
-        i32::try_from(self.lo).is_ok() && i32::try_from(self.hi).is_ok()
+        v.max(i64::from(self.min)).min(i64::from(self.max)) as i8
     }
 }

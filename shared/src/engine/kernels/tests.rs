@@ -118,6 +118,8 @@ fn scalar_gemm_by_hand() {
 }
 
 #[test]
+// The zeros in the expected sums spell out the padded taps.
+#[allow(clippy::identity_op)]
 fn scalar_depthwise_by_hand_with_padding() {
     // One channel, 3x3 input, 3x3 kernel, padding 1, stride 1: 3x3 output.
     let input = [1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -178,6 +180,34 @@ fn scalar_depthwise_by_hand_with_padding() {
         ]
         .map(|v| v as i8)
     );
+}
+
+#[test]
+fn gemm_handles_empty_dimensions() {
+    let requant = [IDENTITY; 3];
+    let bias = [5, -7, 300];
+    let stage = OutputStage {
+        bias: &bias,
+        requant: &requant,
+        zero_point: 1,
+        min: -128,
+        max: 127,
+    };
+    for isa in Isa::available() {
+        // K = 0: every output is the output stage of the bias alone.
+        assert_eq!(
+            gemm(isa, &[], 3, 0, &[], 2, &stage),
+            [6, 6, -6, -6, 127, 127]
+        );
+        // No columns, no rows.
+        assert!(gemm(isa, &[1, 2, 3], 3, 1, &[], 0, &stage).is_empty());
+        let none = OutputStage {
+            bias: &[],
+            requant: &[],
+            ..stage
+        };
+        assert!(gemm(isa, &[], 0, 4, &[0; 8], 2, &none).is_empty());
+    }
 }
 
 #[test]
@@ -339,17 +369,27 @@ struct GemmCase {
     clamp: (i32, i8, i8),
 }
 
+/// Random shapes and data; `realistic` gives every row a normalized multiplier and a scale
+/// below 1/2 (the kernels' fastest path, taken only when a whole tile qualifies).
 fn gemm_case(
     rows: core::ops::Range<usize>,
     k: core::ops::Range<usize>,
     n: core::ops::Range<usize>,
+    realistic: bool,
 ) -> impl Strategy<Value = GemmCase> {
-    (rows, k, n).prop_flat_map(|(rows, k, n)| {
+    (rows, k, n).prop_flat_map(move |(rows, k, n)| {
+        let requant = if realistic {
+            ((1i32 << 30)..i32::MAX, 33u8..=45)
+                .prop_map(|(multiplier, shift)| Requant { multiplier, shift })
+                .boxed()
+        } else {
+            requant_strategy().boxed()
+        };
         (
             pvec(any::<i8>(), rows * k),
             pvec(any::<i8>(), k * n),
             pvec(-(1i32 << 20)..(1 << 20), rows),
-            pvec(requant_strategy(), rows),
+            pvec(requant, rows),
             clamp_strategy(),
         )
             .prop_map(move |(a, b, bias, requant, clamp)| GemmCase {
@@ -401,12 +441,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn gemm_matches_scalar(case in gemm_case(1..70, 1..300, 1..100)) {
+    fn gemm_matches_scalar(case in gemm_case(1..70, 1..300, 1..100, false)) {
         check_gemm(&case)?;
     }
 
     #[test]
-    fn gemm_matches_scalar_on_tiny_shapes(case in gemm_case(1..10, 1..10, 1..40)) {
+    fn gemm_matches_scalar_on_tiny_shapes(case in gemm_case(1..10, 1..10, 1..40, false)) {
+        check_gemm(&case)?;
+    }
+
+    #[test]
+    fn gemm_matches_scalar_with_realistic_stages(case in gemm_case(1..70, 1..300, 1..100, true)) {
         check_gemm(&case)?;
     }
 
@@ -420,7 +465,11 @@ proptest! {
         seed in any::<u64>(),
         params in pvec((any::<i32>(), any::<i32>(), 0u8..=255, any::<bool>()), 20),
         extreme in prop_oneof![Just(i32::MIN), Just(i32::MAX), Just(1 << 30), Just(-(1 << 30)), any::<i32>()],
-        clamp in (any::<i32>(), any::<i8>(), any::<i8>()),
+        clamp in prop_oneof![
+            (any::<i32>(), any::<i8>(), any::<i8>()),
+            (-200i32..200, any::<i8>(), any::<i8>()),
+        ],
+        all_high in any::<bool>(),
     ) {
         let mut rng = Lcg(seed | 1);
         let a = rng.bytes(rows);
@@ -431,8 +480,13 @@ proptest! {
             .take(rows)
             .map(|&(_, m, s, pick)| Requant {
                 multiplier: if pick { extreme } else { m },
-                // Mostly in the engine's range, where the vector path runs.
-                shift: if s < 200 { 1 + s % 62 } else { s },
+                // Mostly in the engine's range, where the vector paths run; sometimes all in
+                // the high-word range (whose fastest path needs a whole tile of it).
+                shift: match (all_high, s) {
+                    (true, _) => 33 + s % 30,
+                    (false, 0..200) => 1 + s % 62,
+                    (false, _) => s,
+                },
             })
             .collect();
         let case = GemmCase { rows, k: 1, n, a, b, bias, requant, clamp };
@@ -699,6 +753,7 @@ fn speed() {
         (96, 112, 2),
         (144, 56, 1),
         (192, 28, 1),
+        (384, 14, 1),
         (576, 14, 2),
         (960, 7, 1),
     ] {
@@ -733,44 +788,129 @@ fn speed() {
         }
         println!("{line} GMAC/s");
     }
+    edge_s_total(&time, &mut rng);
 }
 
-#[test]
-#[ignore]
-fn tmp_dw7() {
-    let mut rng = Lcg(5);
-    let (channels, size, stride) = (960, 7, 1);
-    let shape = DepthwiseShape {
-        channels,
-        height: size,
-        width: size,
-        kernel: [3, 3],
-        stride: [stride; 2],
-        padding: [1, 1],
-        dilation: [1, 1],
-    };
-    let input = rng.bytes(channels * size * size);
-    let weights = rng.bytes(channels * 9);
-    let (bias, requant) = fixed_stage(&mut rng, channels);
-    let stage = OutputStage {
-        bias: &bias,
-        requant: &requant,
-        zero_point: 0,
-        min: -128,
-        max: 127,
-    };
-    let mut out = vec![0; channels * 49];
-    let t = std::time::Instant::now();
-    for _ in 0..20000 {
-        depthwise_i8(
-            Isa::Avx512Vnni,
-            &shape,
-            &input,
-            0,
-            &weights,
-            &stage,
-            &mut out,
+/// Time of all the convolutions of edge-s (224x224 input), one image, one thread: the stem
+/// as an im2col GEMM, then per inverted residual block the expansion GEMM, the 3x3
+/// depthwise and the projection GEMM, then the last pointwise and the classifier.
+fn edge_s_total(time: &dyn Fn(&mut dyn FnMut(), f64) -> f64, rng: &mut Lcg) {
+    use std::println;
+    enum Layer {
+        Gemm(usize, usize, usize),
+        Depthwise(usize, usize, usize),
+    }
+    use Layer::{Depthwise as D, Gemm as G};
+    let mut layers = vec![G(16, 27, 112 * 112), D(16, 112, 1), G(16, 16, 112 * 112)];
+    let mut channels = 16;
+    let mut size = 112;
+    for (expand, out, repeats, first_stride) in [
+        (4, 24, 2, 2),
+        (4, 32, 3, 2),
+        (4, 64, 3, 2),
+        (4, 96, 2, 1),
+        (6, 160, 2, 2),
+    ] {
+        for i in 0..repeats {
+            let stride = if i == 0 { first_stride } else { 1 };
+            let hidden = channels * expand;
+            layers.push(G(hidden, channels, size * size));
+            layers.push(D(hidden, size, stride));
+            size /= stride;
+            layers.push(G(out, hidden, size * size));
+            channels = out;
+        }
+    }
+    layers.push(G(512, channels, size * size));
+    layers.push(G(4, 512, 1));
+    for isa in Isa::available() {
+        let (mut seconds, mut macs, mut dw_seconds) = (0.0, 0.0, 0.0);
+        let best = isa == Isa::detect();
+        for layer in &layers {
+            let before = seconds;
+            match *layer {
+                G(rows, k, n) => {
+                    let a = rng.bytes(rows * k);
+                    let b = rng.bytes(k * n);
+                    let (bias, requant) = fixed_stage(rng, rows);
+                    let stage = OutputStage {
+                        bias: &bias,
+                        requant: &requant,
+                        zero_point: -3,
+                        min: -3,
+                        max: 127,
+                    };
+                    let w = PackedMatrix::new(&a, rows, k, isa);
+                    let mut out = vec![0; rows * n];
+                    let mut scratch = vec![0; gemm_scratch_len(isa, k, n)];
+                    let work = (rows * k * n) as f64;
+                    seconds +=
+                        work / time(
+                            &mut || gemm_i8(&w, &b, n, &stage, &mut out, &mut scratch),
+                            work,
+                        ) / 1e9;
+                    macs += work;
+                }
+                D(channels, size, stride) => {
+                    let shape = DepthwiseShape {
+                        channels,
+                        height: size,
+                        width: size,
+                        kernel: [3, 3],
+                        stride: [stride; 2],
+                        padding: [1, 1],
+                        dilation: [1, 1],
+                    };
+                    let input = rng.bytes(channels * size * size);
+                    let weights = rng.bytes(channels * 9);
+                    let (bias, requant) = fixed_stage(rng, channels);
+                    let stage = OutputStage {
+                        bias: &bias,
+                        requant: &requant,
+                        zero_point: -3,
+                        min: -3,
+                        max: 127,
+                    };
+                    let mut out = vec![0; channels * shape.out_height() * shape.out_width()];
+                    let work = (out.len() * 9) as f64;
+                    let s =
+                        work / time(
+                            &mut || {
+                                depthwise_i8(isa, &shape, &input, -3, &weights, &stage, &mut out)
+                            },
+                            work,
+                        ) / 1e9;
+                    seconds += s;
+                    dw_seconds += s;
+                    macs += work;
+                }
+            }
+            if best {
+                let (what, work) = match *layer {
+                    G(rows, k, n) => (std::format!("gemm {rows} x {k} x {n}"), rows * k * n),
+                    D(c, size, stride) => {
+                        let out = size / stride;
+                        (
+                            std::format!("depthwise {c} x {size}^2 s{stride}"),
+                            c * out * out * 9,
+                        )
+                    }
+                };
+                let t = seconds - before;
+                println!(
+                    "  {what:<28} {:7.1} us {:6.1} GMAC/s",
+                    t * 1e6,
+                    work as f64 / t / 1e9
+                );
+            }
+        }
+        println!(
+            "edge-s convolutions, {}: {:.0} MMAC in {:.2} ms ({:.2} ms depthwise), {:.1} GMAC/s",
+            isa.name(),
+            macs / 1e6,
+            seconds * 1e3,
+            dw_seconds * 1e3,
+            macs / seconds / 1e9
         );
     }
-    std::println!("{:?} per call", t.elapsed() / 20000);
 }
