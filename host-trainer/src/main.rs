@@ -121,45 +121,7 @@ enum Command {
     /// integer-only requantization) and print its float and int8 validation figures side
     /// by side. Given a run folder trained on --calib, calibration uses the run's training
     /// split and the figures its validation split.
-    Quantize {
-        /// The float model: a .lsm file, a run folder, or a run folder's checkpoint.
-        #[arg(long)]
-        model: PathBuf,
-        /// Labelled images to calibrate activation ranges on (same layouts as `train`).
-        #[arg(long)]
-        calib: PathBuf,
-        /// Labelled images to measure float and int8 figures on (default: the run's
-        /// validation split, else --calib itself, which the command then says).
-        #[arg(long)]
-        valid: Option<PathBuf>,
-        /// How to read the folders: auto, folders, cnmc, all-idb or csv.
-        #[arg(long, default_value = "auto")]
-        format: DatasetFormat,
-        /// min-max (observed extremes), percentile[:P] (keep P % of values, default
-        /// 99.99) or mse (clipping with the least expected squared error).
-        #[arg(long, default_value = "percentile:99.99")]
-        calibrator: leukoscope_core::engine::quantize::Calibrator,
-        /// Calibration images used (spread evenly over the calibration set).
-        #[arg(long, default_value_t = 256)]
-        calib_images: usize,
-        /// Epochs of quantization-aware fine-tuning (int8 rounding simulated with a
-        /// straight-through estimator) on the training images, then quantize again; for
-        /// when post-training quantization loses too much. 0: none.
-        #[arg(long, default_value_t = 0)]
-        qat_epochs: usize,
-        /// Learning rate of the fine-tuning (Adam, cosine decay).
-        #[arg(long, default_value_t = 1e-4)]
-        qat_lr: f64,
-        /// Images per fine-tuning step.
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Seeds the fine-tuning's sampling and augmentation.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Where to write the int8 .lsm model.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Quantize(commands::quantize::QuantizeArgs),
     /// Write a model as a .lsm file in this version's format: a run folder's best
     /// checkpoint (of a run that was interrupted, or trained by an older version), or a
     /// .lsm file to re-encode.
@@ -228,31 +190,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => commands::train::train(args),
-        Command::Quantize {
-            model,
-            calib,
-            valid,
-            format,
-            calibrator,
-            calib_images,
-            qat_epochs,
-            qat_lr,
-            batch,
-            seed,
-            out,
-        } => commands::quantize::run(commands::quantize::QuantizeOptions {
-            model,
-            calib,
-            valid,
-            format,
-            calibrator,
-            calib_images,
-            qat_epochs,
-            qat_lr,
-            batch,
-            seed,
-            out,
-        }),
+        Command::Quantize(args) => commands::quantize::run(args),
         Command::Export { model, out } => commands::eval::export(&model, &out),
         Command::Keygen { out, force } => commands::keys::keygen(&out, force),
         Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),

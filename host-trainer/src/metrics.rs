@@ -215,7 +215,7 @@ pub(crate) fn validate(
 }
 
 /// Index of the largest entry; the first one on ties, so equal scores favour class order.
-fn argmax(row: &[f32]) -> usize {
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, &value) in row.iter().enumerate() {
         if value > row[best] {

@@ -2,14 +2,14 @@
 //! check of its f32 and int8 forms on validation images, both run by the core's engine
 //! (the code the boards run), not by burn.
 
-use leukoscope_core::artifact::{Metric, ModelArtifact, Weights};
+use leukoscope_core::artifact::{Metric, ModelArtifact};
 use leukoscope_core::engine::graph::lower;
-use leukoscope_core::engine::quantize::{ActivationStats, Calibrator, quantize};
+use leukoscope_core::engine::quantize::{Calibrator, Quantizer};
 use leukoscope_core::engine::{Engine, EngineError};
 use rayon::prelude::*;
 
 use crate::loader::SampleSource;
-use crate::metrics::{Evaluation, MetricsError, evaluate};
+use crate::metrics::{Evaluation, MetricsError, argmax, evaluate};
 
 /// Why a model could not be quantized or compared.
 #[derive(Debug, thiserror::Error)]
@@ -38,17 +38,10 @@ pub fn quantize_artifact<S: SampleSource>(
     calibration: &S,
     calibrator: Calibrator,
 ) -> Result<(ModelArtifact, usize), QuantizationError> {
-    let engine = Engine::f32(artifact)?;
-    let (graph, params) = lower(&artifact.spec, Some(&artifact.weights))?;
-    let mut stats = ActivationStats::new(graph.values.len(), calibrator);
-    let mut workspace = engine.workspace();
-    let mut logits = vec![0.0; engine.classes()];
-    let passes = if calibrator.uses_histograms() { 2 } else { 1 };
+    let mut quantizer = Quantizer::new(artifact, calibrator)?;
     let mut unreadable = 0;
-    for pass in 0..passes {
-        if pass == 1 {
-            stats.start_histograms();
-        }
+    for pass in 0..quantizer.passes() {
+        quantizer.start_pass(pass);
         unreadable = 0;
         // Decoding runs in parallel; the observation, which updates shared statistics,
         // runs in order.
@@ -59,11 +52,7 @@ pub fn quantize_artifact<S: SampleSource>(
                 .collect();
             for input in inputs {
                 match input {
-                    Ok(x) => {
-                        engine.run_observed(&mut workspace, &x, &mut logits, &mut |v, values| {
-                            stats.observe(v, values)
-                        })
-                    }
+                    Ok(x) => quantizer.observe(&x),
                     Err(_) => unreadable += 1,
                 }
             }
@@ -72,13 +61,7 @@ pub fn quantize_artifact<S: SampleSource>(
     if unreadable == calibration.len() {
         return Err(QuantizationError::NoCalibrationImages(unreadable));
     }
-    let quantized = quantize(&graph, &params, &stats.ranges(), &calibrator);
-    let int8 = ModelArtifact {
-        weights: Weights::default(),
-        quantized: Some(quantized),
-        ..artifact.clone()
-    };
-    Ok((int8, unreadable))
+    Ok((quantizer.finish(), unreadable))
 }
 
 /// Class probabilities (softmax of the logits at the artifact's temperature) of every
@@ -167,16 +150,6 @@ pub fn compare<S: SampleSource>(
         int8: evaluate(&pq, &labels, &float.taxonomy, skipped as u64)?,
         top1_agreement: agree as f64 / pf.len().max(1) as f64,
     })
-}
-
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
 }
 
 /// Quantization-aware fine-tuning: `epochs` more epochs of training on `train` starting

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData};
 use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_core::engine::{Engine, Precision};
 use leukoscope_core::preprocess::Preprocess;
@@ -13,11 +12,12 @@ use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_edge::model::load_model;
-use leukoscope_trainer::backend::{Cpu, CpuTrain};
+use leukoscope_trainer::backend::CpuTrain;
 use leukoscope_trainer::export::{artifact, provenance, write_artifact};
 use leukoscope_trainer::fit::{Recipe, fit};
-use leukoscope_trainer::loader::SampleSource;
-use leukoscope_trainer::quantization::{compare, fine_tune_quantized, quantize_artifact};
+use leukoscope_trainer::quantization::{
+    compare, engine_matches_burn, fine_tune_quantized, quantize_artifact,
+};
 use leukoscope_trainer::synthetic::synthetic_fields;
 
 #[test]
@@ -59,27 +59,7 @@ fn a_trained_model_keeps_its_decisions_in_int8() {
     );
 
     // The f32 engine is the burn network, up to summation order.
-    let engine = Engine::f32(&float).unwrap();
-    let mut workspace = engine.workspace();
-    let mut ours = vec![0.0; engine.classes()];
-    let mut worst = 0.0f32;
-    for i in 0..16 {
-        let x = SampleSource::input(valid.as_ref(), i, 0, 0).unwrap();
-        engine.run(&mut workspace, &x, &mut ours);
-        let side = size as usize;
-        let burn: Vec<f32> = trained
-            .best
-            .forward(Tensor::<Cpu, 4>::from_data(
-                TensorData::new(x, [1, 3, side, side]),
-                &Default::default(),
-            ))
-            .into_data()
-            .to_vec()
-            .unwrap();
-        for (a, b) in ours.iter().zip(&burn) {
-            worst = worst.max((a - b).abs());
-        }
-    }
+    let worst = engine_matches_burn(&float, valid.as_ref(), 16).unwrap();
     assert!(worst < 1e-4, "f32 engine and burn differ by {worst}");
 
     let (int8, unreadable) = quantize_artifact(&float, train.as_ref(), Calibrator::Mse).unwrap();

@@ -13,10 +13,9 @@ use std::sync::OnceLock;
 use burn::module::AutodiffModule;
 use burn::tensor::{Tensor, TensorData};
 
-use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance, Weights};
+use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance};
 use leukoscope_core::engine::Engine;
-use leukoscope_core::engine::graph;
-use leukoscope_core::engine::quantize::{ActivationStats, Calibrator, quantize};
+use leukoscope_core::engine::quantize::{Calibrator, Quantizer};
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{ParamRole, Preset, PresetOptions};
@@ -296,23 +295,12 @@ fn agreement(a: &[f32], b: &[f32], classes: usize, step: f32) -> Agreement {
 fn int8_parity(preset: Preset, size: u32) {
     let float = float_artifact(preset, size, 5);
     let f32_engine = Engine::f32(&float).unwrap();
-    let (graph, params) = graph::lower(&float.spec, Some(&float.weights)).unwrap();
-    let mut stats = ActivationStats::new(graph.values.len(), Calibrator::MinMax);
-    let mut ws = f32_engine.workspace();
-    let mut logits = vec![0.0; f32_engine.classes()];
-    let calibration = inputs(&f32_engine, 16, 21);
-    for x in calibration.chunks_exact(f32_engine.input_len()) {
-        f32_engine.run_observed(&mut ws, x, &mut logits, &mut |v, values| {
-            stats.observe(v, values)
-        });
+    let mut quantizer = Quantizer::new(&float, Calibrator::MinMax).unwrap();
+    for x in inputs(&f32_engine, 16, 21).chunks_exact(f32_engine.input_len()) {
+        quantizer.observe(x);
     }
-    let q = quantize(&graph, &params, &stats.ranges(), &Calibrator::MinMax);
-    let step = q.values[graph.output].scale;
-    let int8 = ModelArtifact {
-        weights: Weights::default(),
-        quantized: Some(q),
-        ..float.clone()
-    };
+    let int8 = quantizer.finish();
+    let step = int8.quantized.as_ref().unwrap().values[f32_engine.graph().output].scale;
     let engine = Engine::new(&int8).unwrap();
     let classes = engine.classes();
     let x = inputs(&engine, 32, 8);

@@ -21,32 +21,65 @@ use super::eval::load;
 const TOLERATED_DROP_POINTS: f64 = 1.0;
 
 /// Options of `quantize`.
-pub struct QuantizeOptions {
+#[derive(clap::Args)]
+pub struct QuantizeArgs {
+    /// The float model: a .lsm file, a run folder, or a run folder's checkpoint.
+    #[arg(long)]
     pub model: PathBuf,
+    /// Labelled images to calibrate activation ranges on (same layouts as `train`).
+    #[arg(long)]
     pub calib: PathBuf,
+    /// Labelled images to measure float and int8 figures on (default: the run's
+    /// validation split, else --calib itself, which the command then says).
+    #[arg(long)]
     pub valid: Option<PathBuf>,
+    /// How to read the folders: auto, folders, cnmc, all-idb or csv.
+    #[arg(long, default_value = "auto")]
     pub format: DatasetFormat,
+    /// min-max (observed extremes), percentile[:P] (keep P % of values, default
+    /// 99.99) or mse (clipping with the least expected squared error).
+    #[arg(long, default_value = "percentile:99.99")]
     pub calibrator: Calibrator,
+    /// Calibration images used (spread evenly over the calibration set).
+    #[arg(long, default_value_t = 256)]
     pub calib_images: usize,
+    /// Epochs of quantization-aware fine-tuning (int8 rounding simulated with a
+    /// straight-through estimator) on the training images, then quantize again; for
+    /// when post-training quantization loses too much. 0: none.
+    #[arg(long, default_value_t = 0)]
     pub qat_epochs: usize,
+    /// Learning rate of the fine-tuning (Adam, cosine decay).
+    #[arg(long, default_value_t = 1e-4)]
     pub qat_lr: f64,
+    /// Images per fine-tuning step.
+    #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// Seeds the fine-tuning's sampling and augmentation.
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Where to write the int8 .lsm model.
+    #[arg(long)]
     pub out: PathBuf,
 }
 
-/// The run's hold-out split, when `model` is a run folder trained on `data`.
+/// The run folder's resolved configuration, when `model` is a run folder.
+fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Value>> {
+    let path = model.join("config.json");
+    if !model.is_dir() || !path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    Ok(Some(config))
+}
+
+/// The run's hold-out split, when the run (with configuration `config`) trained on `data`.
 fn run_split(
-    model: &Path,
+    config: &serde_json::Value,
     data: &Path,
     dataset: &Dataset,
 ) -> anyhow::Result<Option<(Vec<usize>, Vec<usize>)>> {
-    let config_path = model.join("config.json");
-    if !model.is_dir() || !config_path.exists() {
-        return Ok(None);
-    }
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path)?)
-        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
     let (Some(run_data), Some(fraction), Some(seed)) = (
         config["data"].as_str(),
         config["valid_fraction"].as_f64(),
@@ -77,7 +110,7 @@ fn spread(indices: &[usize], count: usize) -> Vec<usize> {
         .collect()
 }
 
-pub fn run(options: QuantizeOptions) -> anyhow::Result<()> {
+pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     let (float, origin) = load(&options.model)?;
     if float.quantized.is_some() {
         bail!("{} is already an int8 model", options.model.display());
@@ -87,10 +120,11 @@ pub fn run(options: QuantizeOptions) -> anyhow::Result<()> {
         format: options.format,
         ..ScanOptions::default()
     };
-    let config_path = options.model.join("config.json");
-    if let Ok(text) = std::fs::read(&config_path)
-        && let Ok(config) = serde_json::from_slice::<serde_json::Value>(&text)
-        && let Some(d) = config["near_duplicate_distance"].as_u64()
+    let config = run_config(&options.model)?;
+    // The run's own grouping, so its split is reproduced exactly.
+    if let Some(d) = config
+        .as_ref()
+        .and_then(|c| c["near_duplicate_distance"].as_u64())
     {
         scan.near_duplicate_distance = d as u32;
     }
@@ -109,7 +143,10 @@ pub fn run(options: QuantizeOptions) -> anyhow::Result<()> {
     let valid_dataset;
     let (calibration, validation, training) = match (
         &options.valid,
-        run_split(&options.model, &options.calib, &dataset)?,
+        match &config {
+            Some(config) => run_split(config, &options.calib, &dataset)?,
+            None => None,
+        },
     ) {
         (None, Some((train, valid))) => {
             println!(

@@ -430,28 +430,12 @@ proptest! {
 
 /// `tiny()` quantized on a few constant images.
 fn tiny_int8() -> ModelArtifact {
-    use crate::engine::graph::lower;
-    use crate::engine::quantize::{ActivationStats, Calibrator, quantize};
+    use crate::engine::quantize::{Calibrator, Quantizer};
     let float = tiny();
-    let engine = crate::engine::Engine::f32(&float).unwrap();
-    let (graph, params) = lower(&float.spec, Some(&float.weights)).unwrap();
-    let mut stats = ActivationStats::new(graph.values.len(), Calibrator::MinMax);
-    let mut workspace = engine.workspace();
-    let mut logits = vec![0.0; engine.classes()];
+    let mut quantizer = Quantizer::new(&float, Calibrator::MinMax).unwrap();
+    let len = float.spec.input.channels * float.spec.input.height * float.spec.input.width;
     for level in [-1.0, 0.0, 1.0] {
-        let input = vec![level; engine.input_len()];
-        engine.run_observed(&mut workspace, &input, &mut logits, &mut |v, x| {
-            stats.observe(v, x)
-        });
+        quantizer.observe(&vec![level; len as usize]);
     }
-    ModelArtifact {
-        weights: Weights::default(),
-        quantized: Some(quantize(
-            &graph,
-            &params,
-            &stats.ranges(),
-            &Calibrator::MinMax,
-        )),
-        ..float
-    }
+    quantizer.finish()
 }

@@ -2,7 +2,8 @@
 //! path is measured against and what calibration observes, so it favours plain, checkable
 //! loops; the matrix product is blocked so that the compiler vectorizes it.
 
-use super::graph::{ConvGeometry, ConvParams, StepOp, pool_out};
+use super::graph::{ConvGeometry, ConvParams, StepOp};
+use super::window::{for_each_pool_window, im2col};
 use crate::spec::Pool2d;
 
 /// Scratch elements a convolution needs for its unfolded input (0 when it reads its input
@@ -89,7 +90,7 @@ fn conv(g: &ConvGeometry, p: &ConvParams, input: &[f32], out: &mut [f32], scratc
             let columns: &[f32] = if g.is_dense() {
                 x
             } else {
-                im2col(g, in_per_group, x, &mut scratch[..k * positions]);
+                im2col(g, in_per_group, x, 0.0, &mut scratch[..k * positions]);
                 &scratch[..k * positions]
             };
             let rows = group * out_per_group..(group + 1) * out_per_group;
@@ -109,42 +110,6 @@ fn conv(g: &ConvGeometry, p: &ConvParams, input: &[f32], out: &mut [f32], scratc
             *v += b;
             if let Some(a) = activation {
                 *v = a.apply(*v);
-            }
-        }
-    }
-}
-
-/// Unfolds the receptive fields of `channels` input planes into `fan_in x positions` columns,
-/// zeros where the window hangs over the border.
-fn im2col(g: &ConvGeometry, channels: usize, x: &[f32], cols: &mut [f32]) {
-    let (h, w) = (g.input[1], g.input[2]);
-    let (oh, ow) = (g.out_height(), g.out_width());
-    let mut row = 0;
-    for c in 0..channels {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ky in 0..g.kernel[0] {
-            for kx in 0..g.kernel[1] {
-                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
-                for oy in 0..oh {
-                    let iy =
-                        (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
-                    let line = &mut dst[oy * ow..(oy + 1) * ow];
-                    if iy < 0 || iy >= h as isize {
-                        line.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    for (ox, d) in line.iter_mut().enumerate() {
-                        let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
-                            - g.padding[1] as isize;
-                        *d = if ix < 0 || ix >= w as isize {
-                            0.0
-                        } else {
-                            src[ix as usize]
-                        };
-                    }
-                }
-                row += 1;
             }
         }
     }
@@ -237,28 +202,11 @@ enum PoolKind {
 }
 
 fn pool(p: &Pool2d, dims: [usize; 3], input: &[f32], out: &mut [f32], kind: PoolKind) {
-    let [c, h, w] = dims;
-    let (kh, kw) = (p.kernel[0] as usize, p.kernel[1] as usize);
-    let (sh, sw) = (p.stride[0] as usize, p.stride[1] as usize);
-    let (ph, pw) = (p.padding[0] as usize, p.padding[1] as usize);
-    let (oh, ow) = (pool_out(h, kh, sh, ph), pool_out(w, kw, sw, pw));
-    for ch in 0..c {
-        let plane = &input[ch * h * w..(ch + 1) * h * w];
-        for oy in 0..oh {
-            let y0 = (oy * sh).saturating_sub(ph);
-            let y1 = (oy * sh + kh - ph).min(h);
-            for ox in 0..ow {
-                let x0 = (ox * sw).saturating_sub(pw);
-                let x1 = (ox * sw + kw - pw).min(w);
-                let window = (y0..y1).flat_map(|y| plane[y * w + x0..y * w + x1].iter());
-                out[ch * oh * ow + oy * ow + ox] = match kind {
-                    PoolKind::Max => window.fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
-                    PoolKind::Mean => {
-                        let count = (y1 - y0) * (x1 - x0);
-                        window.sum::<f32>() / count as f32
-                    }
-                };
-            }
-        }
-    }
+    for_each_pool_window(p, dims, |window| {
+        let values = window.values(input, dims);
+        out[window.output] = match kind {
+            PoolKind::Max => values.fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+            PoolKind::Mean => values.sum::<f32>() / window.count as f32,
+        };
+    });
 }

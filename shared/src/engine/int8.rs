@@ -5,14 +5,15 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use super::graph::{ConvGeometry, Graph, StepOp, pool_out};
+use super::graph::{ConvGeometry, Graph, StepOp};
 use super::kernels::{
     DepthwiseShape, Isa, OutputStage, PackedMatrix, Requant, depthwise_i8, gemm_i8,
     gemm_scratch_len,
 };
 use super::plan::Plan;
 use super::quantized::{QParams, QuantizedModel, QuantizedStep, SUM_SHIFT};
-use super::{Workspace, with_step_slices};
+use super::window::{for_each_pool_window, im2col};
+use super::{Observer, Workspace, with_step_slices};
 use crate::spec::Pool2d;
 
 #[derive(Clone, Debug)]
@@ -296,9 +297,6 @@ impl Program {
     }
 }
 
-/// Receives each value, dequantized, while observing a run.
-type Observer<'a> = &'a mut dyn FnMut(usize, &[f32]);
-
 fn saturate(x: i64) -> i8 {
     x.clamp(-128, 127) as i8
 }
@@ -364,72 +362,9 @@ impl Conv {
     }
 }
 
-/// Unfolds receptive fields into `fan_in x positions` columns; positions outside the input
-/// read `pad` (the input's zero point, i.e. a real zero).
-fn im2col(g: &ConvGeometry, channels: usize, x: &[i8], pad: i8, cols: &mut [i8]) {
-    let (h, w) = (g.input[1], g.input[2]);
-    let (oh, ow) = (g.out_height(), g.out_width());
-    let mut row = 0;
-    for c in 0..channels {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ky in 0..g.kernel[0] {
-            for kx in 0..g.kernel[1] {
-                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
-                for oy in 0..oh {
-                    let iy =
-                        (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
-                    let line = &mut dst[oy * ow..(oy + 1) * ow];
-                    if iy < 0 || iy >= h as isize {
-                        line.fill(pad);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    let offset = (kx * g.dilation[1]) as isize - g.padding[1] as isize;
-                    let stride = g.stride[1];
-                    // Output columns whose tap lands inside the row: [first, end).
-                    let first = if offset < 0 {
-                        ((-offset) as usize).div_ceil(stride).min(ow)
-                    } else {
-                        0
-                    };
-                    let end = if (w as isize) > offset {
-                        ((w as isize - offset) as usize)
-                            .div_ceil(stride)
-                            .clamp(first, ow)
-                    } else {
-                        first
-                    };
-                    line[..first].fill(pad);
-                    line[end..].fill(pad);
-                    let start = (first * stride) as isize + offset;
-                    let inside = &mut line[first..end];
-                    if stride == 1 {
-                        inside.copy_from_slice(&src[start as usize..start as usize + inside.len()]);
-                    } else {
-                        for (d, &v) in inside
-                            .iter_mut()
-                            .zip(src[start as usize..].iter().step_by(stride))
-                        {
-                            *d = v;
-                        }
-                    }
-                }
-                row += 1;
-            }
-        }
-    }
-}
-
 fn max_pool(p: &Pool2d, dims: [usize; 3], input: &[i8], out: &mut [i8]) {
-    pool_windows(p, dims, |ch, index, y0, y1, x0, x1, w| {
-        let plane = &input[ch * dims[1] * dims[2]..];
-        let mut m = i8::MIN;
-        for y in y0..y1 {
-            for &v in &plane[y * w + x0..y * w + x1] {
-                m = m.max(v);
-            }
-        }
-        out[index] = m;
+    for_each_pool_window(p, dims, |window| {
+        out[window.output] = window.values(input, dims).fold(i8::MIN, |m, &v| m.max(v));
     });
 }
 
@@ -442,42 +377,12 @@ fn avg_pool(
     zero_in: i32,
     zero_out: i32,
 ) {
-    pool_windows(p, dims, |ch, index, y0, y1, x0, x1, w| {
-        let plane = &input[ch * dims[1] * dims[2]..];
-        let mut sum = 0i32;
-        for y in y0..y1 {
-            for &v in &plane[y * w + x0..y * w + x1] {
-                sum += i32::from(v);
-            }
-        }
-        let count = (y1 - y0) * (x1 - x0);
-        let centred = sum - count as i32 * zero_in;
-        out[index] = saturate(i64::from(zero_out) + by_count[count - 1].apply(centred));
+    for_each_pool_window(p, dims, |window| {
+        let sum: i32 = window.values(input, dims).map(|&v| i32::from(v)).sum();
+        let centred = sum - window.count as i32 * zero_in;
+        out[window.output] =
+            saturate(i64::from(zero_out) + by_count[window.count - 1].apply(centred));
     });
-}
-
-/// Calls `f(channel, output index, y0, y1, x0, x1, width)` for every pooling window,
-/// clipped to the input (padding is never counted).
-fn pool_windows(
-    p: &Pool2d,
-    [c, h, w]: [usize; 3],
-    mut f: impl FnMut(usize, usize, usize, usize, usize, usize, usize),
-) {
-    let (kh, kw) = (p.kernel[0] as usize, p.kernel[1] as usize);
-    let (sh, sw) = (p.stride[0] as usize, p.stride[1] as usize);
-    let (ph, pw) = (p.padding[0] as usize, p.padding[1] as usize);
-    let (oh, ow) = (pool_out(h, kh, sh, ph), pool_out(w, kw, sw, pw));
-    for ch in 0..c {
-        for oy in 0..oh {
-            let y0 = (oy * sh).saturating_sub(ph);
-            let y1 = (oy * sh + kh - ph).min(h);
-            for ox in 0..ow {
-                let x0 = (ox * sw).saturating_sub(pw);
-                let x1 = (ox * sw + kw - pw).min(w);
-                f(ch, ch * oh * ow + oy * ow + ox, y0, y1, x0, x1, w);
-            }
-        }
-    }
 }
 
 /// Add (`concat == false`) or concatenate, rescaling every input to the output's grid:
@@ -566,68 +471,5 @@ fn rescale(input: &[i8], out: &mut [i8], z: i32, m: i64, zero_out: i32) {
     for (o, &x) in out.iter_mut().zip(input) {
         *o = (zero_out + ((i64::from(i32::from(x) - z) * m + round) >> SUM_SHIFT)).clamp(-128, 127)
             as i8;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::vec;
-
-    /// The unfolding, one tap at a time with every bound checked.
-    fn naive_im2col(g: &ConvGeometry, channels: usize, x: &[i8], pad: i8) -> Vec<i8> {
-        let (h, w) = (g.input[1], g.input[2]);
-        let (oh, ow) = (g.out_height(), g.out_width());
-        let mut cols = Vec::new();
-        for c in 0..channels {
-            for ky in 0..g.kernel[0] {
-                for kx in 0..g.kernel[1] {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize
-                                - g.padding[0] as isize;
-                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
-                                - g.padding[1] as isize;
-                            let inside =
-                                (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
-                            cols.push(if inside {
-                                x[c * h * w + iy as usize * w + ix as usize]
-                            } else {
-                                pad
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        cols
-    }
-
-    #[test]
-    fn im2col_matches_the_naive_unfolding() {
-        for (k, s, p, d, h, w) in [
-            (3, 2, 1, 1, 9, 10),
-            (3, 1, 1, 1, 5, 5),
-            (5, 3, 2, 1, 11, 7),
-            (3, 2, 2, 2, 8, 9),
-            (1, 2, 0, 1, 6, 6),
-            (7, 2, 3, 1, 15, 16),
-            (3, 1, 0, 3, 9, 9),
-        ] {
-            let g = ConvGeometry {
-                input: [2, h, w],
-                out_channels: 1,
-                kernel: [k, k],
-                stride: [s, s],
-                padding: [p, p],
-                dilation: [d, d],
-                groups: 1,
-                activation: None,
-            };
-            let x: Vec<i8> = (0..2 * h * w).map(|i| (i * 37 % 251) as i8).collect();
-            let mut cols = vec![0; g.fan_in() * g.out_height() * g.out_width()];
-            im2col(&g, 2, &x, -7, &mut cols);
-            assert_eq!(cols, naive_im2col(&g, 2, &x, -7), "{g:?}");
-        }
     }
 }

@@ -18,6 +18,7 @@ pub mod kernels;
 pub mod plan;
 pub mod quantize;
 pub mod quantized;
+mod window;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -29,6 +30,9 @@ use plan::Plan;
 use quantized::{QuantizationMismatch, QuantizedModel};
 
 pub use kernels::Isa;
+
+/// Receives each value of the lowered graph, in real numbers, while a run is observed.
+pub type Observer<'a> = &'a mut dyn FnMut(ValueIndex, &[f32]);
 
 /// Which arithmetic an engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,18 +247,7 @@ impl Engine {
     /// If the slices' lengths are not `input_len` and `classes`, or `workspace` was made by
     /// another engine.
     pub fn run(&self, workspace: &mut Workspace, input: &[f32], logits: &mut [f32]) {
-        assert_eq!(input.len(), self.input_len, "input length");
-        assert_eq!(logits.len(), self.classes, "logits length");
-        match &self.program {
-            Program::F32(params) => {
-                self.run_f32(params, workspace, input, &mut |_, _| {});
-                let out = self.plan.range(&self.graph, self.graph.output);
-                logits.copy_from_slice(&workspace.arena_f32[out]);
-            }
-            Program::Int8(program) => {
-                program.run(&self.graph, &self.plan, workspace, input, logits, None);
-            }
-        }
+        self.execute(workspace, input, logits, None);
     }
 
     /// Like [`run`](Self::run), and calls `observe` with every value of the lowered graph
@@ -266,7 +259,17 @@ impl Engine {
         workspace: &mut Workspace,
         input: &[f32],
         logits: &mut [f32],
-        observe: &mut dyn FnMut(ValueIndex, &[f32]),
+        observe: Observer<'_>,
+    ) {
+        self.execute(workspace, input, logits, Some(observe));
+    }
+
+    fn execute(
+        &self,
+        workspace: &mut Workspace,
+        input: &[f32],
+        logits: &mut [f32],
+        observe: Option<Observer<'_>>,
     ) {
         assert_eq!(input.len(), self.input_len, "input length");
         assert_eq!(logits.len(), self.classes, "logits length");
@@ -277,14 +280,7 @@ impl Engine {
                 logits.copy_from_slice(&workspace.arena_f32[out]);
             }
             Program::Int8(program) => {
-                program.run(
-                    &self.graph,
-                    &self.plan,
-                    workspace,
-                    input,
-                    logits,
-                    Some(observe),
-                );
+                program.run(&self.graph, &self.plan, workspace, input, logits, observe);
             }
         }
     }
@@ -294,11 +290,13 @@ impl Engine {
         params: &[ConvParams],
         ws: &mut Workspace,
         input: &[f32],
-        observe: &mut dyn FnMut(ValueIndex, &[f32]),
+        mut observe: Option<Observer<'_>>,
     ) {
         let arena = &mut ws.arena_f32[..];
         arena[self.plan.range(&self.graph, 0)].copy_from_slice(input);
-        observe(0, &arena[self.plan.range(&self.graph, 0)]);
+        if let Some(observe) = observe.as_mut() {
+            observe(0, &arena[self.plan.range(&self.graph, 0)]);
+        }
         let mut conv_index = 0;
         for step in &self.graph.steps {
             let conv_params = match step.op {
@@ -320,7 +318,9 @@ impl Engine {
                     &mut ws.scratch_f32,
                 );
             });
-            observe(step.output, &arena[out_range]);
+            if let Some(observe) = observe.as_mut() {
+                observe(step.output, &arena[out_range]);
+            }
         }
     }
 

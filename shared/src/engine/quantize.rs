@@ -15,6 +15,8 @@ use super::kernels::Requant;
 use super::quantized::{
     QParams, QuantizedConv, QuantizedModel, QuantizedStep, SUM_MAX_RATIO, SUM_SHIFT,
 };
+use super::{Engine, EngineError, Program, Workspace};
+use crate::artifact::{ModelArtifact, Weights};
 use crate::spec::Activation;
 
 /// Bins of the histogram calibrators.
@@ -214,6 +216,80 @@ fn mse_range(histogram: &[u64], lo: f32, hi: f32) -> (f32, f32) {
         t *= 0.98;
     }
     (best.1, best.2)
+}
+
+/// Post-training quantization of one float artifact: show it the calibration images in
+/// every pass it needs ([`passes`](Self::passes)), then take the int8 artifact.
+pub struct Quantizer<'a> {
+    float: &'a ModelArtifact,
+    engine: Engine,
+    stats: ActivationStats,
+    workspace: Workspace,
+    logits: Vec<f32>,
+}
+
+impl<'a> Quantizer<'a> {
+    /// Compiles `float`'s f32 engine to watch its activations.
+    pub fn new(float: &'a ModelArtifact, calibrator: Calibrator) -> Result<Self, EngineError> {
+        let engine = Engine::f32(float)?;
+        Ok(Quantizer {
+            stats: ActivationStats::new(engine.graph().values.len(), calibrator),
+            workspace: engine.workspace(),
+            logits: vec![0.0; engine.classes()],
+            float,
+            engine,
+        })
+    }
+
+    /// Passes over the calibration images the calibrator needs (1 or 2).
+    pub fn passes(&self) -> usize {
+        if self.stats.calibrator().uses_histograms() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Starts pass `pass` (0-based); call before each pass's images.
+    pub fn start_pass(&mut self, pass: usize) {
+        if pass == 1 {
+            self.stats.start_histograms();
+        }
+    }
+
+    /// Watches one preprocessed image (`input_len` scalars, CHW).
+    ///
+    /// # Panics
+    /// If `image` is not the network's input size.
+    pub fn observe(&mut self, image: &[f32]) {
+        let stats = &mut self.stats;
+        self.engine.run_observed(
+            &mut self.workspace,
+            image,
+            &mut self.logits,
+            &mut |v, values| stats.observe(v, values),
+        );
+    }
+
+    /// The int8 artifact: the float one with its weights replaced by the quantized model.
+    pub fn finish(self) -> ModelArtifact {
+        let params = match &self.engine.program {
+            Program::F32(params) => params.as_slice(),
+            Program::Int8(_) => &[],
+        };
+        let calibrator = self.stats.calibrator();
+        let quantized = quantize(
+            self.engine.graph(),
+            params,
+            &self.stats.ranges(),
+            &calibrator,
+        );
+        ModelArtifact {
+            weights: Weights::default(),
+            quantized: Some(quantized),
+            ..self.float.clone()
+        }
+    }
 }
 
 /// Quantizes a lowered graph from its folded float parameters and calibrated ranges

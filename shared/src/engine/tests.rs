@@ -2,7 +2,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::graph::{StepOp, lower};
-use super::quantize::{ActivationStats, Calibrator, quantize};
+use super::quantize::{ActivationStats, Calibrator, Quantizer};
 use super::quantized::{QParams, QuantizedStep};
 use super::*;
 use crate::artifact::{Calibration, ModelArtifact, Provenance, Weights};
@@ -102,28 +102,15 @@ fn logits(engine: &Engine, inputs: &[f32]) -> Vec<f32> {
 
 /// Calibrates on `calibration` images and returns the int8 artifact.
 fn quantized(float: &ModelArtifact, calibration: &[f32], calibrator: Calibrator) -> ModelArtifact {
-    let engine = Engine::f32(float).unwrap();
-    let (graph, params) = lower(&float.spec, Some(&float.weights)).unwrap();
-    let mut stats = ActivationStats::new(graph.values.len(), calibrator);
-    let mut ws = engine.workspace();
-    let mut out = vec![0.0; engine.classes()];
-    let passes = if calibrator.uses_histograms() { 2 } else { 1 };
-    for pass in 0..passes {
-        if pass == 1 {
-            stats.start_histograms();
-        }
-        for x in calibration.chunks_exact(engine.input_len()) {
-            engine.run_observed(&mut ws, x, &mut out, &mut |v, values| {
-                stats.observe(v, values)
-            });
+    let mut quantizer = Quantizer::new(float, calibrator).unwrap();
+    let input_len = Engine::f32(float).unwrap().input_len();
+    for pass in 0..quantizer.passes() {
+        quantizer.start_pass(pass);
+        for x in calibration.chunks_exact(input_len) {
+            quantizer.observe(x);
         }
     }
-    let q = quantize(&graph, &params, &stats.ranges(), &calibrator);
-    ModelArtifact {
-        weights: Weights::default(),
-        quantized: Some(q),
-        ..float.clone()
-    }
+    quantizer.finish()
 }
 
 const PARITY_PRESETS: [(Preset, u32); 7] = [
