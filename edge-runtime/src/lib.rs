@@ -2,8 +2,10 @@
 //!
 //! - [`bench`]: inference latency and throughput beside ONNX Runtime.
 //! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
+//! - [`journal`]: the append-only, crash-safe record of every classified cell.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
 
 pub mod bench;
 pub mod frame;
+pub mod journal;
 pub mod model;
