@@ -143,7 +143,9 @@ pub enum JournalError {
         path: PathBuf,
     },
     /// The entry encodes to more than [`MAX_PAYLOAD_LEN`] bytes.
-    #[error("journal entry is {len} bytes, above the limit of {MAX_PAYLOAD_LEN}; it was not written")]
+    #[error(
+        "journal entry is {len} bytes, above the limit of {MAX_PAYLOAD_LEN}; it was not written"
+    )]
     EntryTooLarge {
         /// Its encoded size.
         len: usize,
@@ -229,7 +231,10 @@ impl Journal<File> {
 
 impl<S: JournalStorage> Journal<S> {
     /// Opens a journal in `storage` (see [`Journal::open`]); `path` names it in errors.
-    pub fn from_storage(mut storage: S, path: impl AsRef<Path>) -> Result<(Self, Recovery), JournalError> {
+    pub fn from_storage(
+        mut storage: S,
+        path: impl AsRef<Path>,
+    ) -> Result<(Self, Recovery), JournalError> {
         let path = path.as_ref().to_path_buf();
         let open_err = |source| JournalError::Open {
             path: path.clone(),
@@ -242,7 +247,8 @@ impl<S: JournalStorage> Journal<S> {
             .map_err(open_err)?;
 
         // A file shorter than the header that matches its start was torn while being created.
-        let header_torn = (bytes.len() as u64) < HEADER_LEN && MAGIC.starts_with(&bytes[..bytes.len().min(MAGIC.len())]);
+        let header_torn = (bytes.len() as u64) < HEADER_LEN
+            && MAGIC.starts_with(&bytes[..bytes.len().min(MAGIC.len())]);
         if header_torn {
             let mut header = Vec::with_capacity(HEADER_LEN as usize);
             header.extend_from_slice(&MAGIC);
@@ -278,7 +284,9 @@ impl<S: JournalStorage> Journal<S> {
                     source,
                 })?;
         }
-        storage.seek(SeekFrom::Start(scan.committed_len)).map_err(open_err)?;
+        storage
+            .seek(SeekFrom::Start(scan.committed_len))
+            .map_err(open_err)?;
         let records = scan.entries.len() as u64;
         let journal = Journal {
             storage,
@@ -315,7 +323,10 @@ impl<S: JournalStorage> Journal<S> {
         frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         frame.extend_from_slice(&payload);
 
-        let written = self.storage.write_all(&frame).and_then(|()| self.storage.sync_data());
+        let written = self
+            .storage
+            .write_all(&frame)
+            .and_then(|()| self.storage.sync_data());
         match written {
             Ok(()) => {
                 self.committed_len += frame.len() as u64;
@@ -474,8 +485,17 @@ mod tests {
         let path = dir.path().join("cells.journal");
         write_journal(&path, 500);
         let (mut journal, recovery) = Journal::open(&path).expect("reopen");
-        assert_eq!(recovery, Recovery { records: 500, dropped_tail_bytes: 0 });
-        assert_eq!(journal.append(&cell(500)).expect("append after reopen"), 500);
+        assert_eq!(
+            recovery,
+            Recovery {
+                records: 500,
+                dropped_tail_bytes: 0
+            }
+        );
+        assert_eq!(
+            journal.append(&cell(500)).expect("append after reopen"),
+            500
+        );
         let entries = Journal::read_all(&path).expect("read");
         assert_eq!(entries.len(), 501);
         for (i, entry) in entries.iter().enumerate() {
@@ -498,10 +518,22 @@ mod tests {
             let kept = if cut as u64 <= HEADER_LEN {
                 HEADER_LEN
             } else {
-                ends.iter().copied().filter(|&end| end <= cut as u64).max().unwrap_or(HEADER_LEN)
+                ends.iter()
+                    .copied()
+                    .filter(|&end| end <= cut as u64)
+                    .max()
+                    .unwrap_or(HEADER_LEN)
             };
-            assert_eq!(recovery.dropped_tail_bytes, (cut as u64).saturating_sub(kept), "cut at {cut}");
-            assert_eq!(std::fs::metadata(&path).expect("stat").len(), kept, "cut at {cut}");
+            assert_eq!(
+                recovery.dropped_tail_bytes,
+                (cut as u64).saturating_sub(kept),
+                "cut at {cut}"
+            );
+            assert_eq!(
+                std::fs::metadata(&path).expect("stat").len(),
+                kept,
+                "cut at {cut}"
+            );
             let entries = Journal::read_all(&path).expect("read after recovery");
             assert_eq!(entries, (0..whole).map(cell).collect::<Vec<_>>());
         }
@@ -526,22 +558,39 @@ mod tests {
         let path = dir.path().join("cells.journal");
         let ends = write_journal(&path, 3);
         let mut bytes = std::fs::read(&path).expect("read");
-        for at in [ends[0] as usize + 1, ends[0] as usize + FRAME_HEADER_LEN + 5] {
+        for at in [
+            ends[0] as usize + 1,
+            ends[0] as usize + FRAME_HEADER_LEN + 5,
+        ] {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x01;
             std::fs::write(&path, &damaged).expect("write");
             match Journal::open(&path) {
-                Err(JournalError::Corrupt { offset, records_before, .. }) => {
+                Err(JournalError::Corrupt {
+                    offset,
+                    records_before,
+                    ..
+                }) => {
                     assert_eq!((offset, records_before), (ends[0], 1));
                 }
                 other => panic!("flip at {at}: expected Corrupt, got {other:?}"),
             }
-            assert_eq!(std::fs::read(&path).expect("read"), damaged, "file must be untouched");
-            assert!(matches!(Journal::read_all(&path), Err(JournalError::Corrupt { .. })));
+            assert_eq!(
+                std::fs::read(&path).expect("read"),
+                damaged,
+                "file must be untouched"
+            );
+            assert!(matches!(
+                Journal::read_all(&path),
+                Err(JournalError::Corrupt { .. })
+            ));
         }
         bytes[0] = b'X';
         std::fs::write(&path, &bytes).expect("write");
-        assert!(matches!(Journal::open(&path), Err(JournalError::NotAJournal { .. })));
+        assert!(matches!(
+            Journal::open(&path),
+            Err(JournalError::NotAJournal { .. })
+        ));
     }
 
     #[test]
@@ -553,7 +602,13 @@ mod tests {
         bytes.extend_from_slice(&[0; 4096]);
         std::fs::write(&path, &bytes).expect("write");
         let (_, recovery) = Journal::open(&path).expect("open");
-        assert_eq!(recovery, Recovery { records: 2, dropped_tail_bytes: 4096 });
+        assert_eq!(
+            recovery,
+            Recovery {
+                records: 2,
+                dropped_tail_bytes: 4096
+            }
+        );
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), ends[1]);
     }
 
@@ -636,21 +691,40 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cells.journal");
         let ends = write_journal(&path, 4);
-        let file = OpenOptions::new().read(true).write(true).open(&path).expect("open");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
         // Room for one more record and half of the next.
         let frame_len = (ends[3] - ends[2]) as usize;
-        let disk = FillingDisk { file, budget: frame_len + frame_len / 2 };
+        let disk = FillingDisk {
+            file,
+            budget: frame_len + frame_len / 2,
+        };
         let (mut journal, _) = Journal::from_storage(disk, &path).expect("open on filling disk");
         assert_eq!(journal.append(&cell(4)).expect("fits"), 4);
         let err = journal.append(&cell(5)).expect_err("disk full");
         assert!(matches!(err, JournalError::Full { .. }), "{err:?}");
         let message = err.to_string();
-        assert!(message.contains("full") && message.contains("slide has stopped"), "{message}");
-        assert!(matches!(journal.append(&cell(5)), Err(JournalError::Stopped { .. })));
+        assert!(
+            message.contains("full") && message.contains("slide has stopped"),
+            "{message}"
+        );
+        assert!(matches!(
+            journal.append(&cell(5)),
+            Err(JournalError::Stopped { .. })
+        ));
         drop(journal);
 
         let (_, recovery) = Journal::open(&path).expect("reopen after full disk");
-        assert_eq!(recovery, Recovery { records: 5, dropped_tail_bytes: 0 });
+        assert_eq!(
+            recovery,
+            Recovery {
+                records: 5,
+                dropped_tail_bytes: 0
+            }
+        );
         let entries = Journal::read_all(&path).expect("read");
         assert_eq!(entries, (0..5).map(cell).collect::<Vec<_>>());
     }
@@ -704,11 +778,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cells.journal");
         write_journal(&path, 2);
-        let journal = OpenOptions::new().read(true).write(true).open(&path).expect("open");
-        let (mut journal, _) = Journal::from_storage(DevFull { journal, full }, &path).expect("open");
+        let journal = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let (mut journal, _) =
+            Journal::from_storage(DevFull { journal, full }, &path).expect("open");
         let err = journal.append(&cell(2)).expect_err("ENOSPC");
         assert!(matches!(err, JournalError::Full { .. }), "{err:?}");
         drop(journal);
-        assert_eq!(Journal::read_all(&path).expect("read"), (0..2).map(cell).collect::<Vec<_>>());
+        assert_eq!(
+            Journal::read_all(&path).expect("read"),
+            (0..2).map(cell).collect::<Vec<_>>()
+        );
     }
 }
