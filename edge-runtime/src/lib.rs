@@ -4,8 +4,10 @@
 //! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
 //! - [`journal`]: the append-only, crash-safe record of every classified cell.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
+//! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most frames fail.
 
 pub mod bench;
 pub mod frame;
 pub mod journal;
 pub mod model;
+pub mod quality;
