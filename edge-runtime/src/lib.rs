@@ -5,9 +5,11 @@
 //! - [`journal`]: the append-only, crash-safe record of every classified cell.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
 //! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most frames fail.
+//! - [`session`]: one slide's counts, malignant share with its interval, stop rule and referral flag.
 
 pub mod bench;
 pub mod frame;
 pub mod journal;
 pub mod model;
 pub mod quality;
+pub mod session;
