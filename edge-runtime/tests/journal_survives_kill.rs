@@ -110,17 +110,19 @@ fn journal_survives_sigkill() {
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines_tx, lines_rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // Only whole lines: a line cut by the kill is not a report.
-                if let Some(n) = line
-                    .find("committed ")
-                    .and_then(|at| line[at + 10..].trim().parse::<u64>().ok())
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            // Only whole lines count: a line cut by the kill (no newline) is not a report.
+            while stdout.read_line(&mut line).is_ok_and(|n| n > 0) && line.ends_with('\n') {
+                let index = line
+                    .split_once("committed ")
+                    .and_then(|(_, n)| n.trim().parse::<u64>().ok());
+                if let Some(index) = index
+                    && lines_tx.send(index).is_err()
                 {
-                    if lines_tx.send(n).is_err() {
-                        break;
-                    }
+                    break;
                 }
+                line.clear();
             }
         });
         // Odd rounds wait for the writer to be in its loop, so the kill lands mid-append;
