@@ -1,6 +1,7 @@
 //! leukoscope-edge: the program on the microscope's board.
 //!
 //! - [`bench`]: inference latency and throughput beside ONNX Runtime.
+//! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology, splitting).
 //! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
 //! - [`journal`]: the append-only, crash-safe record of every classified cell.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
@@ -8,6 +9,7 @@
 //! - [`session`]: one slide's counts, malignant share with its interval, stop rule and referral flag.
 
 pub mod bench;
+pub mod detect;
 pub mod frame;
 pub mod journal;
 pub mod model;
