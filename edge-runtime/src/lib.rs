@@ -1,6 +1,7 @@
 //! leukoscope-edge: the program on the microscope's board.
 //!
 //! - [`bench`]: inference latency and throughput beside ONNX Runtime.
+//! - [`board_io`]: status LED, buzzer, illumination and start/stop button over embedded-hal.
 //! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology, splitting).
 //! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
 //! - [`journal`]: the append-only, crash-safe record of every classified cell.
@@ -10,6 +11,7 @@
 //! - [`source`]: where frames come from (V4L2 camera, replayed folder, synthetic slide), riding out a lost camera.
 
 pub mod bench;
+pub mod board_io;
 pub mod detect;
 pub mod frame;
 pub mod journal;
