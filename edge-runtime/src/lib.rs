@@ -8,8 +8,8 @@
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
 //! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most frames fail.
 //! - [`session`]: one slide's counts, malignant share with its interval, stop rule and referral flag.
-//! - [`track`]: registering consecutive frames and counting each cell once across them.
 //! - [`source`]: where frames come from (V4L2 camera, replayed folder, synthetic slide), riding out a lost camera.
+//! - [`track`]: registering consecutive frames and counting each cell once across them.
 
 pub mod bench;
 pub mod board_io;
@@ -19,5 +19,5 @@ pub mod journal;
 pub mod model;
 pub mod quality;
 pub mod session;
-pub mod track;
 pub mod source;
+pub mod track;
