@@ -347,7 +347,7 @@ mod tests {
     fn each_status_drives_its_pattern() {
         let (high, low) = (Pin::set(State::High), Pin::set(State::Low));
         // Ready: on at once, and stays on.
-        let mut io = board(&[high.clone()], &[], &[], &[]);
+        let mut io = board(std::slice::from_ref(&high), &[], &[], &[]);
         io.set_status(Status::Ready, ms(0)).unwrap();
         for t in [1, 400, 999, 1000, 5000] {
             io.tick(ms(t)).unwrap();
