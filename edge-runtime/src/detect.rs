@@ -14,8 +14,10 @@
 //! 3. **Otsu threshold** on the nuclear share of the stained blocks, never below
 //!    [`DetectorConfig::min_nuclear_density`] so a frame without nuclei (glass, red cells
 //!    only) does not have its red cells split in two.
-//! 4. **Morphology.** An opening (3x3) removes specks, a closing (3x3) joins the clumps of
-//!    coarse chromatin, and enclosed holes (pale nucleoli) are filled.
+//! 4. **Morphology.** An opening (3x3) removes specks and thin bridges, and enclosed holes
+//!    (pale nucleoli, vacuoles) are filled. There is no closing: the block averaging has
+//!    already smoothed coarse chromatin, and a closing would fill the necks between
+//!    touching nuclei that the splitting needs.
 //! 5. **Connected components** (8-connected, two passes with union-find).
 //! 6. **Splitting of touching nuclei**: a chamfer distance transform of each component,
 //!    then flooding from its distance maxima (a watershed on the distance map) in which a
@@ -32,6 +34,9 @@
 //!    least [`DetectorConfig::min_solidity`] (streaks and ragged debris are not convex).
 //!
 //! All working memory lives in the [`CellDetector`] and is reused from frame to frame.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use leukoscope_core::raster::RgbImage;
 use nalgebra::{Matrix3, Vector3};
@@ -187,15 +192,10 @@ struct Scratch {
     labels: Vec<u32>,
     parents: Vec<u32>,
     components: Vec<Component>,
-    /// Per-component work: local mask, distances, flooding order, regions.
+    /// Per-component work: local mask, distances, the split, the nuclei.
     local: Vec<u8>,
     distance: Vec<u16>,
-    order: Vec<(u16, u32)>,
-    region_of: Vec<u32>,
-    region_parent: Vec<u32>,
-    region_peak: Vec<u16>,
-    /// Index into `regions` of each root region.
-    root_index: Vec<u32>,
+    flood: Flood,
     regions: Vec<RegionStats>,
     stack: Vec<u32>,
     hull: Vec<(i32, i32)>,
@@ -330,11 +330,11 @@ impl CellDetector {
         s.mask
             .extend(s.density.iter().map(|&d| u8::from(d >= threshold)));
         s.spare.resize(s.mask.len(), 0);
-        // Opening, then closing: erode/dilate pairs, each through the spare buffer.
+        // Opening: an erosion and a dilation through the spare buffer. No closing: it would
+        // fill the necks between touching nuclei, and averaging the blocks has already
+        // smoothed the chromatin's clumps.
         morph(&s.mask, &mut s.spare, mw, mh, Morph::Erode);
         morph(&s.spare, &mut s.mask, mw, mh, Morph::Dilate);
-        morph(&s.mask, &mut s.spare, mw, mh, Morph::Dilate);
-        morph(&s.spare, &mut s.mask, mw, mh, Morph::Erode);
         fill_holes(&mut s.mask, mw, mh, &mut s.stack);
         label(
             &s.mask,
@@ -354,19 +354,17 @@ impl CellDetector {
     fn build_tables(&mut self, glass: [f32; 3]) {
         let f2 = (self.factor * self.factor) as f32;
         let len = 255 * (self.factor * self.factor) as usize + 1;
-        for c in 0..3 {
-            let (nuclear, total) = (
-                &mut self.scratch.nuclear_lut[c],
-                &mut self.scratch.total_lut[c],
-            );
+        let s = &mut self.scratch;
+        let tables = s.nuclear_lut.iter_mut().zip(s.total_lut.iter_mut());
+        for ((nuclear, total), (level, weight)) in tables.zip(glass.into_iter().zip(self.unmix)) {
             nuclear.clear();
             total.clear();
-            let inv_glass = 1.0 / glass[c].max(1.0);
+            let inv_glass = 1.0 / level.max(1.0);
             for sum in 0..len {
                 // Half a grey level for black, so a clipped-dark block has a finite density.
                 let light = (sum as f32 / f2).max(0.5);
                 let od = (-(light * inv_glass).ln()).max(0.0);
-                nuclear.push(od * self.unmix[c]);
+                nuclear.push(od * weight);
                 total.push(od);
             }
         }
@@ -424,38 +422,18 @@ impl CellDetector {
             }
         }
         chamfer(&s.local, bw_, bh_, &mut s.distance);
-        flood(
-            &s.distance,
-            bw_,
-            self.split_depth as u16,
-            &mut s.order,
-            &mut s.region_of,
-            &mut s.region_parent,
-            &mut s.region_peak,
-        );
-        // Every root region is one nucleus: gather its pixels' statistics.
-        let regions = s.region_parent.len();
-        s.root_index.clear();
-        s.root_index.resize(regions, u32::MAX);
+        let nuclei = split(&s.distance, bw_, self.split_depth as u16, &mut s.flood);
         s.regions.clear();
-        for r in 0..regions as u32 {
-            if find(&mut s.region_parent, r) == r {
-                s.root_index[r as usize] = s.regions.len() as u32;
-                s.regions.push(RegionStats::new(r));
-            }
-        }
+        s.regions.extend((0..nuclei).map(RegionStats::new));
         for ly in 1..bh_ - 1 {
             for lx in 1..bw_ - 1 {
-                let i = ly * bw_ + lx;
-                let r = s.region_of[i];
-                if r == u32::MAX {
+                let k = s.flood.label[ly * bw_ + lx];
+                if k == u32::MAX {
                     continue;
                 }
-                let root = find(&mut s.region_parent, r);
-                s.region_of[i] = root;
                 let (x, y) = (comp.x0 + lx as u32 - 1, comp.y0 + ly as u32 - 1);
                 let density = s.density[(y * mw + x) as usize];
-                s.regions[s.root_index[root as usize] as usize].add(x, y, density);
+                s.regions[k as usize].add(x, y, density);
             }
         }
         self.last.candidates += s.regions.len() as u32;
@@ -466,9 +444,9 @@ impl CellDetector {
                 continue;
             }
             let solidity = solidity(
-                &s.region_of,
+                &s.flood.label,
                 bw_,
-                stat.root,
+                stat.label,
                 [stat.x0 - comp.x0 + 1, stat.y0 - comp.y0 + 1],
                 [stat.x1 - comp.x0 + 1, stat.y1 - comp.y0 + 1],
                 stat.area,
@@ -772,11 +750,10 @@ fn label(
     // Roots to consecutive labels.
     let mut next = 0u32;
     let mut renumber = vec![0u32; parents.len()];
-    for l in 1..parents.len() {
-        let root = find(parents, l as u32);
-        if root == l as u32 {
+    for (l, slot) in renumber.iter_mut().enumerate().skip(1) {
+        if find(parents, l as u32) == l as u32 {
             next += 1;
-            renumber[l] = next;
+            *slot = next;
         }
     }
     components.clear();
@@ -854,33 +831,31 @@ fn chamfer(local: &[u8], w: usize, h: usize, distance: &mut Vec<u16>) {
     }
 }
 
-/// Floods the distance map from its maxima down (a watershed): a pixel joins the region
-/// of its highest processed neighbour; where regions meet, the one whose peak rises less
-/// than `depth` above the meeting level merges into the higher. `region_of` gets every
-/// object pixel's region (`u32::MAX` for background); roots of `region_parent` are the
-/// nuclei.
-fn flood(
-    distance: &[u16],
-    w: usize,
-    depth: u16,
-    order: &mut Vec<(u16, u32)>,
-    region_of: &mut Vec<u32>,
-    region_parent: &mut Vec<u32>,
-    region_peak: &mut Vec<u16>,
-) {
-    order.clear();
-    order.extend(
-        distance
-            .iter()
-            .enumerate()
-            .filter(|&(_, &d)| d > 0)
-            .map(|(i, &d)| (d, i as u32)),
-    );
-    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    region_of.clear();
-    region_of.resize(distance.len(), u32::MAX);
-    region_parent.clear();
-    region_peak.clear();
+/// Working memory of [`split`].
+#[derive(Clone, Debug, Default)]
+struct Flood {
+    /// Object pixels by falling distance.
+    order: Vec<(u16, u32)>,
+    /// Region of each pixel in the first pass, nucleus in the second (`u32::MAX`: none).
+    label: Vec<u32>,
+    parent: Vec<u32>,
+    peak: Vec<u16>,
+    /// The pixel each region started from: its maximum.
+    seed: Vec<u32>,
+    /// Nucleus of each root region.
+    nucleus: Vec<u32>,
+    heap: BinaryHeap<(u16, Reverse<u32>, u32)>,
+}
+
+/// Splits the object pixels of a local box (`distance` > 0, with a background border) into
+/// nuclei; returns their number, and `flood.label` holds each pixel's nucleus.
+///
+/// First pass: the pixels, by falling distance, grow regions from the maxima; where two
+/// regions meet, the one whose peak rises less than `depth` above the meeting level joins
+/// the higher (h-maxima). Second pass: a watershed from the maxima of the regions left,
+/// always growing the frontier at the largest distance and, within a level, the oldest
+/// first, so that regions grow evenly over plateaus of the chamfer distance.
+fn split(distance: &[u16], w: usize, depth: u16, flood: &mut Flood) -> u32 {
     let offsets = [
         -(w as isize) - 1,
         -(w as isize),
@@ -891,16 +866,38 @@ fn flood(
         w as isize,
         w as isize + 1,
     ];
+    let Flood {
+        order,
+        label,
+        parent,
+        peak,
+        seed,
+        nucleus,
+        heap,
+    } = flood;
+    order.clear();
+    order.extend(
+        distance
+            .iter()
+            .enumerate()
+            .filter(|&(_, &d)| d > 0)
+            .map(|(i, &d)| (d, i as u32)),
+    );
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    label.clear();
+    label.resize(distance.len(), u32::MAX);
+    parent.clear();
+    peak.clear();
+    seed.clear();
     for &(d, i) in order.iter() {
         let mut roots = [u32::MAX; 8];
         let mut count = 0;
         for off in offsets {
-            let j = (i as isize + off) as usize;
-            let r = region_of[j];
+            let r = label[(i as isize + off) as usize];
             if r == u32::MAX {
                 continue;
             }
-            let root = find(region_parent, r);
+            let root = find(parent, r);
             if !roots[..count].contains(&root) {
                 roots[count] = root;
                 count += 1;
@@ -908,31 +905,54 @@ fn flood(
         }
         let roots = &mut roots[..count];
         if roots.is_empty() {
-            region_of[i as usize] = region_parent.len() as u32;
-            region_parent.push(region_parent.len() as u32);
-            region_peak.push(d);
+            label[i as usize] = parent.len() as u32;
+            parent.push(parent.len() as u32);
+            peak.push(d);
+            seed.push(i);
             continue;
         }
-        roots.sort_unstable_by(|&a, &b| {
-            region_peak[b as usize]
-                .cmp(&region_peak[a as usize])
-                .then(a.cmp(&b))
-        });
+        roots.sort_unstable_by(|&a, &b| peak[b as usize].cmp(&peak[a as usize]).then(a.cmp(&b)));
         let main = roots[0];
         for &r in &roots[1..] {
-            if region_peak[r as usize] - d < depth {
-                region_parent[r as usize] = main;
+            if peak[r as usize] - d < depth {
+                parent[r as usize] = main;
             }
         }
-        region_of[i as usize] = main;
+        label[i as usize] = main;
     }
+
+    label.fill(u32::MAX);
+    nucleus.clear();
+    heap.clear();
+    let mut count = 0u32;
+    for r in 0..parent.len() as u32 {
+        if find(parent, r) == r {
+            let at = seed[r as usize];
+            label[at as usize] = count;
+            heap.push((peak[r as usize], Reverse(count), at));
+            count += 1;
+        }
+    }
+    let mut pushed = count;
+    while let Some((_, _, i)) = heap.pop() {
+        let k = label[i as usize];
+        for off in offsets {
+            let j = (i as isize + off) as usize;
+            if distance[j] > 0 && label[j] == u32::MAX {
+                label[j] = k;
+                heap.push((distance[j], Reverse(pushed), j as u32));
+                pushed += 1;
+            }
+        }
+    }
+    count
 }
 
 /// Running statistics of one region, in mask pixels.
 #[derive(Clone, Copy, Debug, Default)]
 struct RegionStats {
-    /// The region's root in the flooding's union-find.
-    root: u32,
+    /// The nucleus' number in the component.
+    label: u32,
     area: u32,
     sum_x: u64,
     sum_y: u64,
@@ -944,9 +964,9 @@ struct RegionStats {
 }
 
 impl RegionStats {
-    fn new(root: u32) -> Self {
+    fn new(label: u32) -> Self {
         RegionStats {
-            root,
+            label,
             x0: u32::MAX,
             y0: u32::MAX,
             ..RegionStats::default()
@@ -965,11 +985,11 @@ impl RegionStats {
     }
 }
 
-/// Area over convex-hull area of the pixels of region `root` within the local box
+/// Area over convex-hull area of the pixels labelled `root` within the local box
 /// `lo..=hi`; the hull is taken over pixel corners, so a filled square scores 1.
 #[allow(clippy::too_many_arguments)]
 fn solidity(
-    region_of: &[u32],
+    label: &[u32],
     w: usize,
     root: u32,
     lo: [u32; 2],
@@ -980,7 +1000,7 @@ fn solidity(
 ) -> f32 {
     points.clear();
     for y in lo[1]..=hi[1] {
-        let row = &region_of[y as usize * w..][..w];
+        let row = &label[y as usize * w..][..w];
         let mut span: Option<(u32, u32)> = None;
         for x in lo[0]..=hi[0] {
             if row[x as usize] == root {
@@ -1108,6 +1128,203 @@ mod tests {
             ..SlideOptions::default()
         };
         SyntheticSlide::new(seed, options).expect("valid slide options")
+    }
+
+    const GLASS: [u8; 3] = [250, 250, 252];
+    const NUCLEUS: [u8; 3] = [112, 70, 232];
+    const RED_CELL: [u8; 3] = [190, 186, 218];
+
+    /// A disc of `rgb` on `image`, optical densities multiplying as on glass.
+    fn disc(image: &mut RgbImage, centre: (f32, f32), radius: f32, rgb: [u8; 3]) {
+        for y in 0..image.height() {
+            for x in 0..image.width() {
+                let (dx, dy) = (x as f32 + 0.5 - centre.0, y as f32 + 0.5 - centre.1);
+                if dx * dx + dy * dy <= radius * radius {
+                    let old = image.get(x, y).unwrap_or(GLASS);
+                    let mut px = [0u8; 3];
+                    for c in 0..3 {
+                        let t = f32::from(rgb[c]) / f32::from(GLASS[c]);
+                        px[c] = (f32::from(old[c]) * t).round() as u8;
+                    }
+                    image.put(x, y, px);
+                }
+            }
+        }
+    }
+
+    fn detector() -> CellDetector {
+        CellDetector::new(DetectorConfig::default()).expect("defaults are valid")
+    }
+
+    #[test]
+    fn glass_alone_has_no_cells() {
+        let frame = RgbImage::filled(640, 480, GLASS);
+        assert!(detector().detect(&frame).is_empty());
+    }
+
+    #[test]
+    fn a_round_nucleus_is_one_cell_of_its_area() {
+        let mut frame = RgbImage::filled(320, 240, GLASS);
+        disc(&mut frame, (150.0, 110.0), 20.0, NUCLEUS);
+        let cells = detector().detect(&frame);
+        assert_eq!(cells.len(), 1, "{cells:?}");
+        let cell = cells[0];
+        let area = std::f32::consts::PI * 20.0 * 20.0 * 0.42 * 0.42;
+        assert!(
+            (cell.area_um2 / area - 1.0).abs() < 0.15,
+            "{cell:?} vs {area}"
+        );
+        assert!((cell.centre.0 - 150.0).abs() < 2.0 && (cell.centre.1 - 110.0).abs() < 2.0);
+        assert!(cell.solidity > 0.85, "{cell:?}");
+        assert!(cell.density > 1.0, "{cell:?}");
+        assert!(!cell.touches_border);
+        let [x, y, w, h] = cell.bbox;
+        // Blocks of 3 pixels, half covered at the rim, may fall either way.
+        assert!(
+            x <= 134 && y <= 94 && x + w >= 166 && y + h >= 126,
+            "{cell:?}"
+        );
+    }
+
+    #[test]
+    fn touching_nuclei_are_split() {
+        let mut frame = RgbImage::filled(320, 240, GLASS);
+        // Overlapping by 5 pixels: one blob in the mask, with a neck.
+        disc(&mut frame, (130.0, 120.0), 15.0, NUCLEUS);
+        disc(&mut frame, (155.0, 120.0), 15.0, NUCLEUS);
+        let mut cells = detector().detect(&frame);
+        assert_eq!(cells.len(), 2, "{cells:?}");
+        cells.sort_by(|a, b| a.centre.0.total_cmp(&b.centre.0));
+        assert!((cells[0].centre.0 - 130.0).abs() < 3.0, "{cells:?}");
+        assert!((cells[1].centre.0 - 155.0).abs() < 3.0, "{cells:?}");
+    }
+
+    #[test]
+    fn a_cleft_nucleus_stays_whole() {
+        let mut frame = RgbImage::filled(320, 240, GLASS);
+        disc(&mut frame, (160.0, 120.0), 20.0, NUCLEUS);
+        // A cleft 4 pixels wide, half the radius deep, from the right.
+        for y in 118..122 {
+            for x in 170..181 {
+                frame.put(x, y, GLASS);
+            }
+        }
+        let cells = detector().detect(&frame);
+        assert_eq!(cells.len(), 1, "{cells:?}");
+    }
+
+    #[test]
+    fn platelets_and_red_cells_are_not_white_cells() {
+        let mut frame = RgbImage::filled(480, 320, GLASS);
+        for i in 0..8 {
+            let x = 30.0 + 50.0 * i as f32;
+            disc(&mut frame, (x, 40.0), 1.8, NUCLEUS);
+            disc(&mut frame, (x, 120.0), 9.0, RED_CELL);
+            // Overlapping pairs darken where they overlap, as on a thick smear.
+            disc(&mut frame, (x, 200.0), 9.0, RED_CELL);
+            disc(&mut frame, (x + 8.0, 206.0), 9.0, RED_CELL);
+        }
+        let cells = detector().detect(&frame);
+        assert!(cells.is_empty(), "{cells:?}");
+    }
+
+    #[test]
+    fn a_nucleus_cut_by_the_edge_says_so() {
+        let mut frame = RgbImage::filled(320, 240, GLASS);
+        disc(&mut frame, (8.0, 120.0), 18.0, NUCLEUS);
+        disc(&mut frame, (200.0, 120.0), 18.0, NUCLEUS);
+        let mut cells = detector().detect(&frame);
+        cells.sort_by(|a, b| a.centre.0.total_cmp(&b.centre.0));
+        assert_eq!(cells.len(), 2, "{cells:?}");
+        assert!(
+            cells[0].touches_border && !cells[1].touches_border,
+            "{cells:?}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let key = |config: DetectorConfig| match CellDetector::new(config) {
+            Err(DetectError::BadSetting { key, .. }) => key,
+            Err(DetectError::Stains { .. }) => "stains",
+            Ok(_) => "accepted",
+        };
+        let d = DetectorConfig::default();
+        assert_eq!(key(d), "accepted");
+        let cases = [
+            (
+                DetectorConfig {
+                    um_per_px: -1.0,
+                    ..d
+                },
+                "um_per_px",
+            ),
+            (
+                DetectorConfig {
+                    mask_um_per_px: f32::NAN,
+                    ..d
+                },
+                "mask_um_per_px",
+            ),
+            (
+                DetectorConfig {
+                    glass_percentile: 20.0,
+                    ..d
+                },
+                "glass_percentile",
+            ),
+            (
+                DetectorConfig {
+                    max_nucleus_um2: 5.0,
+                    ..d
+                },
+                "max_nucleus_um2",
+            ),
+            (
+                DetectorConfig {
+                    min_solidity: 1.5,
+                    ..d
+                },
+                "min_solidity",
+            ),
+            (
+                DetectorConfig {
+                    nucleus_stain: [0.0; 3],
+                    ..d
+                },
+                "stains",
+            ),
+            (
+                DetectorConfig {
+                    counterstain: [1.1, 1.66, 0.12],
+                    ..d
+                },
+                "stains",
+            ),
+            (
+                DetectorConfig {
+                    nucleus_stain: [f32::INFINITY, 0.0, 0.0],
+                    ..d
+                },
+                "stains",
+            ),
+        ];
+        for (config, expected) in cases {
+            assert_eq!(key(config), expected, "{config:?}");
+        }
+        let parsed: DetectorConfig =
+            serde_json::from_str(r#"{"um_per_px": 0.25, "min_nucleus_um2": 20}"#).expect("partial");
+        assert_eq!(parsed.um_per_px, 0.25);
+        assert_eq!(parsed.max_nucleus_um2, d.max_nucleus_um2);
+        assert!(serde_json::from_str::<DetectorConfig>(r#"{"scale": 1}"#).is_err());
+        // The shrink factor follows the scale: about 1.25 um per mask pixel.
+        let fine = CellDetector::new(DetectorConfig {
+            um_per_px: 0.21,
+            ..d
+        })
+        .expect("valid");
+        assert_eq!(fine.shrink_factor(), 6);
+        assert_eq!(detector().shrink_factor(), 3);
     }
 
     #[test]

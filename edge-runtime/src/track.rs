@@ -960,3 +960,53 @@ mod tests {
         assert!(serde_json::from_str::<TrackerConfig>(r#"{"radius": 6.0}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::detect::{CellDetector, DetectorConfig};
+    use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
+
+    /// Time per 1920x1080 frame of detection and of tracking, one thread; run with
+    /// `cargo test -p leukoscope-edge --release time_per_frame -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing, not a check"]
+    fn time_per_frame() {
+        let slide = SyntheticSlide::new(
+            3,
+            SlideOptions {
+                world_width: 4200,
+                world_height: 2400,
+                white_cells_per_frame: 12.0,
+                ..SlideOptions::default()
+            },
+        )
+        .expect("valid slide options");
+        let frames: Vec<_> = (0..slide.frame_count())
+            .map(|i| slide.frame(i).expect("frame in range").image)
+            .collect();
+        let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+        let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+        let (mut detect, mut track) = (0.0f64, 0.0f64);
+        let rounds = 5;
+        for _ in 0..rounds {
+            tracker.reset();
+            for frame in &frames {
+                let t = Instant::now();
+                let cells = detector.detect(frame);
+                detect += t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                tracker.observe(frame, &cells);
+                track += t.elapsed().as_secs_f64();
+            }
+        }
+        let n = (rounds * frames.len()) as f64;
+        eprintln!(
+            "per 1920x1080 frame: detect {:.2} ms, track {:.2} ms",
+            1e3 * detect / n,
+            1e3 * track / n
+        );
+    }
+}
