@@ -10,12 +10,16 @@
 //! scan, which lies along the edges, almost untouched. The FFT only knows the motion
 //! modulo the frame size, so each of the highest peaks is tried in its four wrapped
 //! readings and the reading whose overlap correlates best (zero-mean normalized
-//! correlation of the pixels both frames see) wins; a parabola through the peak and its
-//! neighbours gives the fraction of a block. When no reading correlates at least
+//! correlation of the pixels both frames see) wins; the share of the peak's height that
+//! spills into its higher neighbour gives the fraction of a block (about a tenth of a
+//! pixel per frame on the synthetic scans, so about a third of a pixel over a row of a
+//! scan). When no reading correlates at least
 //! [`TrackerConfig::min_correlation`] over at least [`TrackerConfig::min_overlap`] of the
 //! frame (no overlap, an empty or blurred frame), the frame cannot be placed: the tracker
 //! starts a new map (a *segment*), and cells seen in both maps are counted twice. The
-//! quality gate should keep unusable frames away from the tracker for that reason.
+//! quality gate should keep unusable frames away from the tracker for that reason; and a
+//! frame that fails becomes the reference for the next, so after a skipped frame the
+//! next one must still overlap the last one the tracker saw.
 //!
 //! **Tracking.** Positions in slide coordinates are the sum of the motions since the
 //! segment began, so registration errors add up along a scan; matching only needs them to
@@ -660,14 +664,21 @@ fn highest_peaks(surface: &[Complex32], w: usize, h: usize) -> [Option<(usize, u
     best.map(|p| p.map(|(_, x, y)| (x, y)))
 }
 
-/// Fraction of a block by which the true peak lies off `(x, y)`, from a parabola through
-/// the peak and its neighbours along each axis.
+/// Fraction of a block by which the true peak lies off `(x, y)`, along each axis from the
+/// peak and its higher neighbour: a shift between whole blocks shares the phase
+/// correlation's peak between the two blocks in proportion to its closeness (Foroosh et
+/// al., 2002), which a parabola through three points fits badly (errors up to half a
+/// pixel per frame, against about a tenth this way).
 fn sub_block(surface: &[Complex32], w: usize, h: usize, x: usize, y: usize) -> (f64, f64) {
     let at = |xx: usize, yy: usize| f64::from(surface[yy * w + xx].re);
     let vertex = |before: f64, centre: f64, after: f64| {
-        let curvature = before - 2.0 * centre + after;
-        if curvature < -1e-12 {
-            (0.5 * (before - after) / curvature).clamp(-0.5, 0.5)
+        let (side, sign) = if after > before {
+            (after, 1.0)
+        } else {
+            (before, -1.0)
+        };
+        if side > 0.0 && centre > 0.0 {
+            sign * (side / (side + centre)).min(0.5)
         } else {
             0.0
         }
@@ -772,48 +783,85 @@ mod tests {
 
     #[test]
     fn registration_follows_the_stage() {
-        let slide = slide(11, 0.6);
-        let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
-        let start = slide.stage(0).expect("first frame");
-        let mut worst = 0.0f64;
-        for index in 0..slide.frame_count() {
-            let frame = slide.frame(index).expect("frame in range");
-            tracker.observe(&frame.image, &[]);
-            let r = tracker.last_registration().expect("registered");
-            assert!(r.registered, "frame {index} not registered: {r:?}");
-            let (ox, oy) = tracker.frame_origin();
-            let err = ((ox - f64::from(frame.stage[0] - start[0])).powi(2)
-                + (oy - f64::from(frame.stage[1] - start[1])).powi(2))
-            .sqrt();
+        // 0.57 of a frame is 1094 x 615 pixels: not whole blocks of the shrunk copy.
+        for (seed, step) in [(11, 0.6), (12, 0.57), (13, 0.33)] {
+            let slide = slide(seed, step);
+            let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+            let start = slide.stage(0).expect("first frame");
+            let (mut worst, mut worst_step, mut lowest) = (0.0f64, 0.0f64, 1.0f32);
+            let mut before = (0.0, 0.0);
+            for index in 0..slide.frame_count() {
+                let frame = slide.frame(index).expect("frame in range");
+                tracker.observe(&frame.image, &[]);
+                let r = tracker.last_registration().expect("registered");
+                assert!(
+                    r.registered,
+                    "seed {seed} frame {index} not registered: {r:?}"
+                );
+                let (ox, oy) = tracker.frame_origin();
+                let truth = (
+                    f64::from(frame.stage[0] - start[0]),
+                    f64::from(frame.stage[1] - start[1]),
+                );
+                let error = (ox - truth.0).hypot(oy - truth.1);
+                let step_error =
+                    (r.motion.0 - (truth.0 - before.0)).hypot(r.motion.1 - (truth.1 - before.1));
+                before = truth;
+                worst = worst.max(error);
+                worst_step = worst_step.max(step_error);
+                if index > 0 {
+                    lowest = lowest.min(r.correlation);
+                }
+            }
             eprintln!(
-                "frame {index}: stage {:?} origin ({ox:.1}, {oy:.1}) corr {:.3} error {err:.2}",
-                frame.stage, r.correlation
+                "seed {seed} step {step}: {} frames, worst step error {worst_step:.2} px, \
+                 worst accumulated {worst:.2} px, lowest correlation {lowest:.3}",
+                slide.frame_count()
             );
-            worst = worst.max(err);
+            assert_eq!(tracker.segment(), 0);
+            assert!(worst_step < 0.5, "registration error {worst_step:.2} px");
+            assert!(worst < 1.5, "accumulated registration error {worst:.2} px");
         }
-        assert_eq!(tracker.segment(), 0);
-        assert!(worst < 3.0, "accumulated registration error {worst:.2} px");
     }
 
     #[test]
     fn counts_each_cell_once_over_a_scan() {
         let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
-        let (mut all_truth, mut all_counted, mut all_double, mut all_false) = (0, 0, 0, 0);
-        for (seed, step) in [(1, 0.6), (2, 0.6), (3, 0.5), (4, 0.75), (5, 0.6)] {
+        let config = TrackerConfig::default();
+        let margin = (config.border_margin_um / config.um_per_px).ceil() as u32;
+        let mut totals = [0usize; 5];
+        let runs = [
+            (1, 0.6),
+            (2, 0.6),
+            (3, 0.5),
+            (4, 0.75),
+            (5, 0.6),
+            (6, 0.45),
+            (7, 0.6),
+        ];
+        for (seed, step) in runs {
             let slide = slide(seed, step);
-            let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
-            let mut seen_whole = BTreeSet::new();
+            let (fw, fh) = (slide.options().frame_width, slide.options().frame_height);
+            let mut tracker = CellTracker::new(config).expect("defaults");
+            // Cells whole in some frame, and those of them whole with room to spare: the
+            // margin the tracker asks of a nucleus, around the whole cell. Cells at the
+            // edge of the synthetic world may be neither (a real scan has no such edge).
+            let (mut whole, mut countable) = (BTreeSet::new(), BTreeSet::new());
             let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
             let mut false_cells = 0;
             for index in 0..slide.frame_count() {
                 let frame = slide.frame(index).expect("frame in range");
-                seen_whole.extend(
-                    frame
-                        .cells
-                        .iter()
-                        .filter(|c| c.fully_visible)
-                        .map(|c| c.truth.id),
-                );
+                for c in frame.cells.iter().filter(|c| c.fully_visible) {
+                    whole.insert(c.truth.id);
+                    let b = c.truth.bbox;
+                    if b.x >= margin
+                        && b.y >= margin
+                        && b.x + b.width + margin <= fw
+                        && b.y + b.height + margin <= fh
+                    {
+                        countable.insert(c.truth.id);
+                    }
+                }
                 let cells = detector.detect(&frame.image);
                 for new in tracker.observe(&frame.image, &cells) {
                     match truth_at(&frame, new.cell.centre) {
@@ -823,36 +871,46 @@ mod tests {
                 }
             }
             let double: u32 = counted.values().map(|&n| n - 1).sum();
-            let missed = seen_whole
+            let missed = countable
                 .iter()
                 .filter(|id| !counted.contains_key(id))
                 .count();
             eprintln!(
-                "seed {seed} step {step}: {} frames, {} cells whole in some frame, {} counted \
-                 ({} distinct, {double} double, {false_cells} false, {missed} missed), segments {}",
+                "seed {seed} step {step}: {} frames, {} cells whole in some frame ({} with \
+                 room), {} counted ({} distinct, {double} double, {false_cells} false), \
+                 {missed} missed",
                 slide.frame_count(),
-                seen_whole.len(),
+                whole.len(),
+                countable.len(),
                 tracker.counted(),
                 counted.len(),
-                tracker.segment() + 1
             );
             assert_eq!(tracker.segment(), 0, "every frame registered");
-            assert!(double <= 1, "seed {seed}: {double} cells counted twice");
+            assert_eq!(double, 0, "seed {seed}: cells counted twice");
+            assert!(missed <= 1, "seed {seed}: {missed} missed");
             assert!(
-                tracker.counted().abs_diff(seen_whole.len() as u32) <= 2,
+                tracker.counted() as usize <= whole.len() + 1,
                 "seed {seed}: counted {} of {}",
                 tracker.counted(),
-                seen_whole.len()
+                whole.len()
             );
-            all_truth += seen_whole.len();
-            all_counted += tracker.counted() as usize;
-            all_double += double;
-            all_false += false_cells;
+            for (total, n) in totals.iter_mut().zip([
+                countable.len(),
+                tracker.counted() as usize,
+                missed,
+                false_cells,
+                whole.len(),
+            ]) {
+                *total += n;
+            }
         }
+        let [countable, counted, missed, false_cells, whole] = totals;
         eprintln!(
-            "all: {all_truth} cells, {all_counted} counted, {all_double} double, {all_false} false"
+            "all: {whole} cells whole, {countable} with room, {counted} counted, {missed} \
+             missed, {false_cells} false, 0 double"
         );
-        assert_eq!(all_double, 0, "no cell may be counted twice");
+        assert!(false_cells <= 1, "{false_cells} counted cells are no cell");
+        assert!(missed * 50 <= countable, "{missed} of {countable} missed");
     }
 
     #[test]
