@@ -180,8 +180,11 @@ pub struct FrameStats {
 struct Scratch {
     /// Block sums, interleaved RGB, `mw * mh * 3`.
     sums: Vec<u16>,
-    /// One row of running sums while shrinking.
-    row: Vec<u32>,
+    /// One row of column sums while shrinking (at most 255 x 8, so `u16`: twice the lanes
+    /// of `u32` in the vectorized add).
+    row: Vec<u16>,
+    /// Histograms of the block sums, per channel.
+    levels: Vec<u32>,
     /// Nuclear density per block.
     density: Vec<f32>,
     /// Density tables by block sum: nuclear share and total, per channel.
@@ -316,7 +319,8 @@ impl CellDetector {
             return cells;
         }
         shrink(frame, f, mw, mh, &mut self.scratch);
-        let glass = glass_levels(&self.scratch.sums, f, self.config.glass_percentile);
+        let s = &mut self.scratch;
+        let glass = glass_levels(&s.sums, f, self.config.glass_percentile, &mut s.levels);
         self.last.glass = glass;
         self.build_tables(glass);
         let (threshold, stained) = self.nuclear_density(mw, mh);
@@ -546,41 +550,46 @@ fn shrink(frame: &RgbImage, f: u32, mw: u32, mh: u32, s: &mut Scratch) {
         for y in by * f_..(by + 1) * f_ {
             let src = &raw[y * width..y * width + mw_ * f_ * 3];
             for (acc, &v) in s.row.iter_mut().zip(src) {
-                *acc += u32::from(v);
+                *acc += u16::from(v);
             }
         }
         for block in s.row.chunks_exact(f_ * 3) {
-            let mut rgb = [0u32; 3];
+            // At most 255 * 64 with `f` at most 8.
+            let mut rgb = [0u16; 3];
             for px in block.chunks_exact(3) {
                 rgb[0] += px[0];
                 rgb[1] += px[1];
                 rgb[2] += px[2];
             }
-            // At most 255 * 64 with `f` at most 8.
-            s.sums
-                .extend_from_slice(&[rgb[0] as u16, rgb[1] as u16, rgb[2] as u16]);
+            s.sums.extend_from_slice(&rgb);
         }
     }
 }
 
-/// The `percentile` of each channel's block means, 0 to 255.
-fn glass_levels(sums: &[u16], f: u32, percentile: f32) -> [f32; 3] {
+/// The `percentile` of each channel's block means, 0 to 255. The histograms count block
+/// sums as they are (`255 f^2 + 1` bins a channel), which spares a division per value.
+fn glass_levels(sums: &[u16], f: u32, percentile: f32, histogram: &mut Vec<u32>) -> [f32; 3] {
     let f2 = f * f;
-    let mut histograms = [[0u32; 256]; 3];
+    let bins = 255 * f2 as usize + 1;
+    histogram.clear();
+    histogram.resize(3 * bins, 0);
+    let (red, rest) = histogram.split_at_mut(bins);
+    let (green, blue) = rest.split_at_mut(bins);
     for px in sums.chunks_exact(3) {
-        for c in 0..3 {
-            histograms[c][(u32::from(px[c]) / f2).min(255) as usize] += 1;
-        }
+        // Sums are at most 255 f^2, so every index is in range.
+        red[usize::from(px[0])] += 1;
+        green[usize::from(px[1])] += 1;
+        blue[usize::from(px[2])] += 1;
     }
     let count = (sums.len() / 3) as f32;
     let wanted = (count * percentile / 100.0).ceil().max(1.0) as u32;
     let mut glass = [255.0; 3];
-    for c in 0..3 {
+    for (level, channel) in glass.iter_mut().zip(histogram.chunks_exact(bins)) {
         let mut seen = 0;
-        for (level, &n) in histograms[c].iter().enumerate() {
+        for (sum, &n) in channel.iter().enumerate() {
             seen += n;
             if seen >= wanted {
-                glass[c] = level as f32 + 0.5;
+                *level = sum as f32 / f2 as f32;
                 break;
             }
         }
