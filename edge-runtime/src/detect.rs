@@ -1063,7 +1063,7 @@ fn convex_hull_area(points: &mut [(i32, i32)], hull: &mut Vec<(i32, i32)>) -> f3
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leukoscope_core::synth::{SlideFrame, SlideOptions, SyntheticSlide};
+    use leukoscope_core::synth::{Defect, SlideFrame, SlideOptions, SyntheticSlide};
 
     /// Detections and truths of one frame, matched one to one, nearest first.
     #[derive(Debug, Default)]
@@ -1334,6 +1334,58 @@ mod tests {
         .expect("valid");
         assert_eq!(fine.shrink_factor(), 6);
         assert_eq!(detector().shrink_factor(), 3);
+    }
+
+    /// One full-HD frame per seed, under red-cell crowding `crowding` and with `defect`.
+    fn score_frames(
+        detector: &mut CellDetector,
+        seeds: std::ops::Range<u64>,
+        crowding: f32,
+        defect: Option<Defect>,
+    ) -> Score {
+        let mut total = Score::default();
+        for seed in seeds {
+            let options = SlideOptions {
+                world_width: 1920,
+                world_height: 1080,
+                white_cells_per_frame: 16.0,
+                red_cell_crowding: crowding,
+                defects: defect.map(|d| vec![(0, d)]).unwrap_or_default(),
+                ..SlideOptions::default()
+            };
+            let slide = SyntheticSlide::new(seed, options).expect("valid slide options");
+            let frame = slide.frame(0).expect("frame 0");
+            total.add(&score(&frame, &detector.detect(&frame.image)));
+        }
+        total
+    }
+
+    #[test]
+    fn holds_up_across_stains_crowding_and_slight_blur() {
+        let mut detector = detector();
+        let conditions = [
+            ("thin smear", 0.3, None),
+            ("thick smear", 1.6, None),
+            ("slight blur", 0.8, Some(Defect::Defocus(2))),
+        ];
+        for (name, crowding, defect) in conditions {
+            let s = score_frames(&mut detector, 100..110, crowding, defect);
+            eprintln!(
+                "{name}: recall {:.3} precision {:.3} {s:?}",
+                s.recall(),
+                s.precision()
+            );
+            assert!(s.recall() >= 0.95 && s.precision() >= 0.95, "{name}: {s:?}");
+        }
+        // Overexposed frames (which the quality gate turns away) lose pale nuclei, but
+        // what is found is still a cell.
+        let s = score_frames(&mut detector, 100..110, 0.8, Some(Defect::Overexposed));
+        eprintln!(
+            "overexposed: recall {:.3} precision {:.3}",
+            s.recall(),
+            s.precision()
+        );
+        assert!(s.precision() >= 0.95, "overexposed: {s:?}");
     }
 
     #[test]
