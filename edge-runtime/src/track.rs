@@ -5,21 +5,21 @@
 //! **Registration** is phase correlation of grey copies of consecutive frames shrunk by
 //! whole-block averaging to about [`TrackerConfig::register_width`] pixels across: the
 //! normalized cross-power spectrum of two frames is a pure phase ramp whose inverse FFT
-//! peaks at the stage's motion. A Tukey window (flat, with tapered edges) keeps the
-//! frame's edges from making a peak at zero motion while leaving the narrow overlap of a
-//! scan, which lies along the edges, almost untouched. The FFT only knows the motion
-//! modulo the frame size, so each of the highest peaks is tried in its four wrapped
-//! readings and the reading whose overlap correlates best (zero-mean normalized
-//! correlation of the pixels both frames see) wins; the share of the peak's height that
-//! spills into its higher neighbour gives the fraction of a block (about a tenth of a
-//! pixel per frame on the synthetic scans, so about a third of a pixel over a row of a
-//! scan). When no reading correlates at least
+//! peaks at the stage's motion. A Tukey window (flat, with tapered edges) keeps the frame's
+//! edges from making a peak at zero motion while leaving the narrow overlap of a scan,
+//! which lies along the edges, almost untouched. The FFT only knows the motion modulo the
+//! frame size, so the highest peak is tried in its four wrapped readings and the reading
+//! whose overlap correlates best (zero-mean normalized correlation of the pixels both
+//! frames see) wins, the next peaks being tried only when none of those correlates well
+//! enough; the share of the peak's height that spills into its higher neighbour gives the
+//! fraction of a block (about a tenth of a pixel per frame on the synthetic scans, so about
+//! a third of a pixel over a row of a scan). When no reading correlates at least
 //! [`TrackerConfig::min_correlation`] over at least [`TrackerConfig::min_overlap`] of the
 //! frame (no overlap, an empty or blurred frame), the frame cannot be placed: the tracker
 //! starts a new map (a *segment*), and cells seen in both maps are counted twice. The
 //! quality gate should keep unusable frames away from the tracker for that reason; and a
-//! frame that fails becomes the reference for the next, so after a skipped frame the
-//! next one must still overlap the last one the tracker saw.
+//! frame that fails becomes the reference for the next, so after a skipped frame the next
+//! one must still overlap the last one the tracker saw.
 //!
 //! **Tracking.** Positions in slide coordinates are the sum of the motions since the
 //! segment began, so registration errors add up along a scan; matching only needs them to
@@ -576,6 +576,10 @@ impl Registrar {
                         best = Some((r, (dx as f64 + fx, dy as f64 + fy)));
                     }
                 }
+            }
+            // Lower peaks are only a fallback: the highest one, read right, is the motion.
+            if best.is_some_and(|(b, _)| b >= min_correlation) {
+                break;
             }
         }
         let (correlation, (mx, my)) = best?;
