@@ -309,7 +309,7 @@ impl CellDetector {
     }
 
     /// The white cells in `frame`, by nucleus, in no particular order. A frame smaller
-    /// than one block, or one with nothing stained, gives none.
+    /// than 3x3 blocks, or one with nothing stained, gives none.
     pub fn detect(&mut self, frame: &RgbImage) -> Vec<DetectedCell> {
         let f = self.factor;
         let (mw, mh) = (frame.width() / f, frame.height() / f);
@@ -325,7 +325,7 @@ impl CellDetector {
         self.build_tables(glass);
         let (threshold, stained) = self.nuclear_density(mw, mh);
         self.last.threshold = threshold;
-        self.last.stained_fraction = stained as f32 / (mw * mh) as f32;
+        self.last.stained_fraction = stained as f32 / (mw as f32 * mh as f32);
         if stained == 0 {
             return cells;
         }
@@ -378,7 +378,7 @@ impl CellDetector {
     /// number of stained blocks.
     fn nuclear_density(&mut self, mw: u32, mh: u32) -> (f32, u32) {
         let s = &mut self.scratch;
-        let n = (mw * mh) as usize;
+        let n = mw as usize * mh as usize;
         s.density.clear();
         s.density.reserve(n);
         let mut histogram = [0u32; OTSU_BINS];
