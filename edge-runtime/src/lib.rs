@@ -1,9 +1,23 @@
 //! leukoscope-edge: the program on the microscope's board.
 //!
 //! - [`bench`]: inference latency and throughput beside ONNX Runtime.
+//! - [`board_io`]: status LED, buzzer, illumination and start/stop button over embedded-hal.
+//! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology, splitting).
 //! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
+//! - [`journal`]: the append-only, crash-safe record of every classified cell.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
+//! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most frames fail.
+//! - [`session`]: one slide's counts, malignant share with its interval, stop rule and referral flag.
+//! - [`source`]: where frames come from (V4L2 camera, replayed folder, synthetic slide), riding out a lost camera.
+//! - [`track`]: registering consecutive frames and counting each cell once across them.
 
 pub mod bench;
+pub mod board_io;
+pub mod detect;
 pub mod frame;
+pub mod journal;
 pub mod model;
+pub mod quality;
+pub mod session;
+pub mod source;
+pub mod track;

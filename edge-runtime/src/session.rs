@@ -1,0 +1,584 @@
+//! One slide's session: the cells counted per class, the malignant share with its 95 %
+//! interval, when to stop scanning, and the slide-level flag.
+//!
+//! Every summary carries [`DISCLAIMER`]: the device supports a decision a trained reader
+//! makes; it does not make it.
+
+use std::fmt;
+
+use leukoscope_core::artifact::Calibration;
+use leukoscope_core::taxonomy::Taxonomy;
+use serde::{Deserialize, Serialize};
+
+/// Printed with every slide result, on screen and in reports.
+pub const DISCLAIMER: &str = "Decision support only, not a diagnosis: every count and flag must be confirmed by a trained reader.";
+
+/// The normal quantile for a two-sided 95 % interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// When a slide is done and what it takes to flag it, as `[session]` in `board.toml` sets
+/// them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionRules {
+    /// Stop once this many cells are classified (default 200, the size of a manual
+    /// differential count that reads a blast share to within about 5 percentage points).
+    pub stop_after_cells: u32,
+    /// Stop after this many fields visited, accepted by the quality gate or not, so a
+    /// sparse or poor slide still ends (default 400; a monolayer yields 200 white cells in
+    /// about 40 full-HD fields).
+    pub max_fields: u32,
+    /// Cells whose top probability is below this go to the unidentified bin. `None`
+    /// (the default) takes the threshold the model was calibrated with.
+    pub unidentified_below: Option<f32>,
+    /// The slide is flagged for referral when the lower end of the 95 % interval of the
+    /// malignant share is above this (default 0.10).
+    ///
+    /// Normal peripheral blood has no blasts, so the limit only has to absorb the
+    /// classifier's own false calls on benign cells; 0.10 leaves room for a false-call rate
+    /// of about 5 %, and using the interval's lower end means a few unlucky cells on a
+    /// small count cannot raise the flag alone. The WHO's 20 % blast threshold is a
+    /// diagnostic criterion for marrow; a screen should refer earlier than that.
+    pub refer_above_malignant_share: f32,
+    /// Fewest classified cells a slide-level call rests on (default 100, the classic
+    /// manual differential); fewer and the slide is reported as insufficient.
+    pub min_cells_for_call: u32,
+}
+
+impl Default for SessionRules {
+    fn default() -> Self {
+        SessionRules {
+            stop_after_cells: 200,
+            max_fields: 400,
+            unidentified_below: None,
+            refer_above_malignant_share: 0.10,
+            min_cells_for_call: 100,
+        }
+    }
+}
+
+/// A cell the session could not count.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SessionError {
+    /// The model gave scores for another number of classes than the taxonomy has: the
+    /// model and the taxonomy do not belong together.
+    #[error("the model gave {got} scores but taxonomy {taxonomy} has {expected} classes")]
+    ClassCount {
+        /// Scores given.
+        got: usize,
+        /// Classes in the taxonomy.
+        expected: usize,
+        /// The taxonomy's name.
+        taxonomy: String,
+    },
+    /// A score that is not a probability (NaN, infinite, negative or above 1).
+    #[error("score {value} for class {class} is not a probability")]
+    NotAProbability {
+        /// Index of the class.
+        class: usize,
+        /// The score.
+        value: f32,
+    },
+}
+
+/// What the session made of one cell.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CellCall {
+    /// The class counted, or `None` when the cell went to the unidentified bin.
+    pub class: Option<usize>,
+    /// The top probability.
+    pub confidence: f32,
+}
+
+/// Why the session says to stop scanning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum StopReason {
+    /// Enough cells classified.
+    EnoughCells {
+        /// Cells classified.
+        cells: u32,
+    },
+    /// The field limit was reached.
+    FieldLimit {
+        /// Fields visited.
+        fields: u32,
+    },
+}
+
+/// The slide-level call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "flag", rename_all = "snake_case")]
+pub enum SlideFlag {
+    /// The malignant share is above the referral limit beyond reasonable doubt: suspicious
+    /// for ALL, refer.
+    SuspiciousRefer {
+        /// Classified cells the call rests on.
+        cells: u32,
+    },
+    /// The count does not show a malignant share above the referral limit.
+    NoEvidence {
+        /// Classified cells the call rests on.
+        cells: u32,
+    },
+    /// Too few classified cells for a call.
+    Insufficient {
+        /// Cells classified.
+        cells: u32,
+        /// Cells a call needs.
+        needed: u32,
+    },
+}
+
+impl fmt::Display for SlideFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            SlideFlag::SuspiciousRefer { cells } => {
+                write!(
+                    f,
+                    "suspicious for ALL: refer (based on {cells} classified cells)"
+                )
+            }
+            SlideFlag::NoEvidence { cells } => write!(
+                f,
+                "no evidence of ALL in this count (based on {cells} classified cells)"
+            ),
+            SlideFlag::Insufficient { cells, needed } => write!(
+                f,
+                "insufficient: {cells} classified cells, a call needs {needed}; scan more fields or another slide"
+            ),
+        }
+    }
+}
+
+/// One class's count in a summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassCount {
+    /// The class's display name.
+    pub name: String,
+    /// Whether the class is malignant.
+    pub malignant: bool,
+    /// Cells counted in it.
+    pub cells: u32,
+}
+
+/// A slide's result, as the report and UI show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SlideSummary {
+    /// The slide's identifier.
+    pub slide_id: String,
+    /// The taxonomy's name.
+    pub taxonomy: String,
+    /// Cells per class, in the taxonomy's order.
+    pub counts: Vec<ClassCount>,
+    /// Cells below the confidence threshold, counted in no class.
+    pub unidentified: u32,
+    /// Cells counted in a class.
+    pub classified: u32,
+    /// Fields visited.
+    pub fields: u32,
+    /// Share of classified cells in malignant classes (0 when none are classified);
+    /// unidentified cells are left out of both sides.
+    pub malignant_share: f64,
+    /// The share's 95 % Wilson score interval, `(low, high)`.
+    pub wilson_95: (f64, f64),
+    /// The confidence threshold used for the unidentified bin.
+    pub unidentified_below: f32,
+    /// The slide-level call.
+    pub flag: SlideFlag,
+    /// Why scanning stopped, if it has.
+    pub stopped: Option<StopReason>,
+    /// The reminder that a trained reader confirms every result ([`DISCLAIMER`]).
+    pub disclaimer: &'static str,
+}
+
+/// Counts one slide's cells and fields and decides when it is done.
+#[derive(Clone, Debug)]
+pub struct SlideSession {
+    slide_id: String,
+    taxonomy: Taxonomy,
+    rules: SessionRules,
+    unidentified_below: f32,
+    counts: Vec<u32>,
+    unidentified: u32,
+    classified: u32,
+    fields: u32,
+}
+
+impl SlideSession {
+    /// A session for one slide. The unidentified threshold is the rules' own, or else the
+    /// model's `calibration`.
+    pub fn new(
+        slide_id: impl Into<String>,
+        taxonomy: Taxonomy,
+        rules: SessionRules,
+        calibration: &Calibration,
+    ) -> Self {
+        let unidentified_below = rules
+            .unidentified_below
+            .unwrap_or(calibration.unidentified_below);
+        SlideSession {
+            slide_id: slide_id.into(),
+            counts: vec![0; taxonomy.len()],
+            taxonomy,
+            rules,
+            unidentified_below,
+            unidentified: 0,
+            classified: 0,
+            fields: 0,
+        }
+    }
+
+    /// Counts one cell from the model's class probabilities (after calibration), in the
+    /// taxonomy's order. A cell whose top probability is below the threshold goes to the
+    /// unidentified bin. Scores that do not fit the taxonomy or are not probabilities are
+    /// refused and count nowhere.
+    pub fn record_cell(&mut self, probabilities: &[f32]) -> Result<CellCall, SessionError> {
+        if probabilities.len() != self.counts.len() || probabilities.is_empty() {
+            return Err(SessionError::ClassCount {
+                got: probabilities.len(),
+                expected: self.counts.len(),
+                taxonomy: self.taxonomy.name.clone(),
+            });
+        }
+        if let Some((class, &value)) = probabilities
+            .iter()
+            .enumerate()
+            .find(|&(_, &p)| !(0.0..=1.0).contains(&p))
+        {
+            return Err(SessionError::NotAProbability { class, value });
+        }
+        // The first of equal tops wins, so the same scores always give the same class.
+        let (top, confidence) = probabilities
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, probabilities[0]), |best, (i, p)| {
+                if p > best.1 { (i, p) } else { best }
+            });
+        if confidence < self.unidentified_below {
+            self.unidentified = self.unidentified.saturating_add(1);
+            return Ok(CellCall {
+                class: None,
+                confidence,
+            });
+        }
+        self.counts[top] = self.counts[top].saturating_add(1);
+        self.classified = self.classified.saturating_add(1);
+        Ok(CellCall {
+            class: Some(top),
+            confidence,
+        })
+    }
+
+    /// Counts one field visited, whether or not the quality gate accepted it.
+    pub fn record_field(&mut self) {
+        self.fields = self.fields.saturating_add(1);
+    }
+
+    /// Whether to stop scanning, and why; enough cells wins over the field limit.
+    pub fn should_stop(&self) -> Option<StopReason> {
+        if self.classified >= self.rules.stop_after_cells {
+            Some(StopReason::EnoughCells {
+                cells: self.classified,
+            })
+        } else if self.fields >= self.rules.max_fields {
+            Some(StopReason::FieldLimit {
+                fields: self.fields,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The slide's result so far.
+    pub fn summary(&self) -> SlideSummary {
+        let malignant: u32 = self
+            .taxonomy
+            .classes
+            .iter()
+            .zip(&self.counts)
+            .filter(|(class, _)| class.malignant)
+            .map(|(_, &n)| n)
+            .fold(0, u32::saturating_add);
+        let n = self.classified;
+        let malignant_share = if n == 0 {
+            0.0
+        } else {
+            f64::from(malignant) / f64::from(n)
+        };
+        let wilson_95 = wilson_interval(malignant, n, Z_95);
+        let flag = if n < self.rules.min_cells_for_call {
+            SlideFlag::Insufficient {
+                cells: n,
+                needed: self.rules.min_cells_for_call,
+            }
+        } else if wilson_95.0 > f64::from(self.rules.refer_above_malignant_share) {
+            SlideFlag::SuspiciousRefer { cells: n }
+        } else {
+            SlideFlag::NoEvidence { cells: n }
+        };
+        SlideSummary {
+            slide_id: self.slide_id.clone(),
+            taxonomy: self.taxonomy.name.clone(),
+            counts: self
+                .taxonomy
+                .classes
+                .iter()
+                .zip(&self.counts)
+                .map(|(class, &cells)| ClassCount {
+                    name: class.name.clone(),
+                    malignant: class.malignant,
+                    cells,
+                })
+                .collect(),
+            unidentified: self.unidentified,
+            classified: n,
+            fields: self.fields,
+            malignant_share,
+            wilson_95,
+            unidentified_below: self.unidentified_below,
+            flag,
+            stopped: self.should_stop(),
+            disclaimer: DISCLAIMER,
+        }
+    }
+}
+
+/// The Wilson score interval for `successes` out of `trials` at normal quantile `z`,
+/// clamped to `[0, 1]`; `(0, 1)` when there are no trials.
+///
+/// Wilson rather than the plain normal interval because that one collapses to a point at
+/// 0 and at 1 successes, exactly the counts a screen sees most.
+pub fn wilson_interval(successes: u32, trials: u32, z: f64) -> (f64, f64) {
+    if trials == 0 {
+        return (0.0, 1.0);
+    }
+    let n = f64::from(trials);
+    let p = f64::from(successes.min(trials)) / n;
+    let z2 = z * z;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = z / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // Clamping also guards the ends against rounding (p = 1 must give exactly 1).
+    let low = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).clamp(0.0, p)
+    };
+    let high = if successes >= trials {
+        1.0
+    } else {
+        (centre + half).clamp(p, 1.0)
+    };
+    (low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn close(actual: (f64, f64), expected: (f64, f64)) -> bool {
+        (actual.0 - expected.0).abs() < 1e-5 && (actual.1 - expected.1).abs() < 1e-5
+    }
+
+    #[test]
+    fn wilson_matches_hand_computed_values() {
+        // (k, n, low, high), from centre = (p + z²/2n) / (1 + z²/n) and
+        // half = z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²) with z = 1.959964.
+        for (k, n, low, high) in [
+            (0, 10, 0.0, 0.27753),
+            (5, 10, 0.23659, 0.76341),
+            (10, 10, 0.72247, 1.0),
+            (20, 200, 0.06567, 0.14941),
+            (1, 1, 0.20655, 1.0),
+        ] {
+            let got = wilson_interval(k, n, Z_95);
+            assert!(close(got, (low, high)), "{k}/{n}: {got:?}");
+        }
+        assert_eq!(wilson_interval(0, 0, Z_95), (0.0, 1.0));
+    }
+
+    proptest! {
+        #[test]
+        fn wilson_brackets_the_share(trials in 1u32..100_000, k in 0u32..100_000) {
+            let k = k % (trials + 1);
+            let p = f64::from(k) / f64::from(trials);
+            let (low, high) = wilson_interval(k, trials, Z_95);
+            prop_assert!((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high));
+            prop_assert!(low <= p && p <= high, "{low} {p} {high}");
+        }
+    }
+
+    fn session(rules: SessionRules) -> SlideSession {
+        SlideSession::new(
+            "slide-7",
+            Taxonomy::b_all_4(),
+            rules,
+            &Calibration {
+                temperature: 1.0,
+                unidentified_below: 0.6,
+            },
+        )
+    }
+
+    /// A confident call for `class` of the four.
+    fn sure(class: usize) -> [f32; 4] {
+        let mut p = [0.02; 4];
+        p[class] = 0.94;
+        p
+    }
+
+    #[test]
+    fn unsure_cells_go_to_the_unidentified_bin() {
+        let mut s = session(SessionRules::default());
+        assert_eq!(
+            s.record_cell(&[0.5, 0.3, 0.1, 0.1]),
+            Ok(CellCall {
+                class: None,
+                confidence: 0.5
+            })
+        );
+        assert_eq!(s.record_cell(&sure(2)).map(|c| c.class), Ok(Some(2)));
+        // The calibration's threshold applies unless the rules set their own.
+        let mut strict = session(SessionRules {
+            unidentified_below: Some(0.95),
+            ..SessionRules::default()
+        });
+        assert_eq!(strict.record_cell(&sure(2)).map(|c| c.class), Ok(None));
+
+        let summary = s.summary();
+        assert_eq!((summary.unidentified, summary.classified), (1, 1));
+        assert_eq!(summary.counts[2].cells, 1);
+        assert_eq!(summary.counts[2].name, "Pre-B");
+        assert_eq!(summary.unidentified_below, 0.6);
+    }
+
+    #[test]
+    fn scores_that_do_not_fit_are_refused_and_not_counted() {
+        let mut s = session(SessionRules::default());
+        assert!(matches!(
+            s.record_cell(&[0.5, 0.5]),
+            Err(SessionError::ClassCount {
+                got: 2,
+                expected: 4,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.record_cell(&[f32::NAN, 0.9, 0.0, 0.0]),
+            Err(SessionError::NotAProbability { class: 0, .. })
+        ));
+        assert!(s.record_cell(&[0.1, 1.5, 0.0, 0.0]).is_err());
+        let summary = s.summary();
+        assert_eq!((summary.unidentified, summary.classified), (0, 0));
+    }
+
+    #[test]
+    fn stops_after_enough_cells_or_fields() {
+        let rules = SessionRules {
+            stop_after_cells: 5,
+            max_fields: 3,
+            ..SessionRules::default()
+        };
+        let mut by_cells = session(rules);
+        by_cells.record_field();
+        for _ in 0..4 {
+            by_cells.record_cell(&sure(0)).expect("valid scores");
+        }
+        // Unidentified cells do not count towards the stop.
+        by_cells
+            .record_cell(&[0.4, 0.4, 0.1, 0.1])
+            .expect("valid scores");
+        assert_eq!(by_cells.should_stop(), None);
+        by_cells.record_cell(&sure(0)).expect("valid scores");
+        assert_eq!(
+            by_cells.should_stop(),
+            Some(StopReason::EnoughCells { cells: 5 })
+        );
+
+        let mut by_fields = session(rules);
+        by_fields.record_cell(&sure(1)).expect("valid scores");
+        by_fields.record_field();
+        by_fields.record_field();
+        assert_eq!(by_fields.should_stop(), None);
+        by_fields.record_field();
+        assert_eq!(
+            by_fields.should_stop(),
+            Some(StopReason::FieldLimit { fields: 3 })
+        );
+        assert_eq!(
+            by_fields.summary().stopped,
+            Some(StopReason::FieldLimit { fields: 3 })
+        );
+    }
+
+    /// A session with `benign` Benign cells and `malignant` Pre-B cells.
+    fn counted(benign: u32, malignant: u32) -> SlideSummary {
+        let mut s = session(SessionRules::default());
+        for _ in 0..benign {
+            s.record_cell(&sure(0)).expect("valid scores");
+        }
+        for _ in 0..malignant {
+            s.record_cell(&sure(2)).expect("valid scores");
+        }
+        s.summary()
+    }
+
+    #[test]
+    fn flag_follows_the_interval_and_the_count() {
+        // 40 of 200: share 0.20, interval about (0.151, 0.261), low end above 0.10.
+        let high = counted(160, 40);
+        assert_eq!(high.flag, SlideFlag::SuspiciousRefer { cells: 200 });
+        assert!((high.malignant_share - 0.2).abs() < 1e-12);
+        assert!(high.wilson_95.0 > 0.15 && high.wilson_95.1 < 0.27);
+
+        // 20 of 200: share 0.10, but its interval reaches down to 0.066.
+        assert_eq!(counted(180, 20).flag, SlideFlag::NoEvidence { cells: 200 });
+        assert_eq!(counted(200, 0).flag, SlideFlag::NoEvidence { cells: 200 });
+
+        // All malignant, but on too few cells for a call.
+        assert_eq!(
+            counted(0, 60).flag,
+            SlideFlag::Insufficient {
+                cells: 60,
+                needed: 100
+            }
+        );
+        let empty = counted(0, 0);
+        assert_eq!((empty.malignant_share, empty.wilson_95), (0.0, (0.0, 1.0)));
+        assert!(matches!(
+            empty.flag,
+            SlideFlag::Insufficient { cells: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn every_output_says_a_reader_must_confirm() {
+        let summary = counted(160, 40);
+        assert!(summary.disclaimer.contains("trained reader"));
+        let json = serde_json::to_value(&summary).expect("summary serializes");
+        assert_eq!(json["disclaimer"], DISCLAIMER);
+        assert_eq!(json["flag"]["flag"], "suspicious_refer");
+        assert_eq!(json["flag"]["cells"], 200);
+        assert_eq!(json["counts"][2]["name"], "Pre-B");
+        assert!(
+            SlideFlag::SuspiciousRefer { cells: 200 }
+                .to_string()
+                .contains("refer (based on 200 classified cells)")
+        );
+    }
+
+    #[test]
+    fn rules_read_from_config_with_defaults_for_missing_keys() {
+        let rules: SessionRules =
+            serde_json::from_str(r#"{"stop_after_cells": 300, "unidentified_below": 0.7}"#)
+                .expect("valid rules");
+        assert_eq!(rules.stop_after_cells, 300);
+        assert_eq!(rules.unidentified_below, Some(0.7));
+        assert_eq!(rules.min_cells_for_call, 100);
+        assert!(serde_json::from_str::<SessionRules>(r#"{"stop_after": 3}"#).is_err());
+    }
+}
