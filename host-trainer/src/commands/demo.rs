@@ -11,7 +11,10 @@ use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::DeviceChoice;
+use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_trainer::fit::Recipe;
+use leukoscope_trainer::quantization::{compare, quantize_artifact};
+use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::schedule::Schedule;
 use leukoscope_trainer::synthetic::synthetic_fields;
 use serde_json::json;
@@ -113,17 +116,33 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
             sha256: [0; 32],
         },
     };
-    let result = execute(&plan, Arc::new(train), Arc::new(valid))?;
+    let (train, valid) = (Arc::new(train), Arc::new(valid));
+    let result = execute(&plan, train.clone(), valid.clone())?;
     // Read the model back the way the edge will, so a broken export fails here.
     let bytes = std::fs::read(&result.model)
         .with_context(|| format!("reading back {}", result.model.display()))?;
     let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
         .with_context(|| format!("{} does not verify", result.model.display()))?;
     println!(
-        "model {} ({} bytes, digest {}) verified; total {:.0} s",
+        "model {} ({} bytes, digest {}) verified",
         result.model.display(),
         bytes.len(),
         verified.digest,
+    );
+    // The int8 form is what the edge runs (`leukoscope-edge demo` bundles one), calibrated
+    // on the training fields and compared on the held-out ones.
+    let (int8, _) = quantize_artifact(&verified.artifact, train.as_ref(), Calibrator::MinMax)
+        .context("quantizing the demo model")?;
+    let comparison = compare(&verified.artifact, &int8, valid.as_ref())?;
+    let int8_path = out.join("model-int8.lsm");
+    write_atomically(&int8_path, &int8.encode()?)
+        .with_context(|| format!("writing {}", int8_path.display()))?;
+    println!(
+        "int8 model {}: macro F1 {:.4} (float {:.4}), top-1 agreement {:.1} %; total {:.0} s",
+        int8_path.display(),
+        comparison.int8.macro_f1,
+        comparison.float.macro_f1,
+        comparison.top1_agreement * 100.0,
         started.elapsed().as_secs_f64()
     );
     Ok(())
