@@ -1,6 +1,13 @@
 //! Inference benchmark: latency and throughput of the core's engines on this CPU, and of
 //! ONNX Runtime on the same model in the same run (through `bench/onnxruntime_peer.py`), so
 //! that the figures compare like with like on a shared, noisy machine.
+//!
+//! - [`pipeline`]: the whole pipeline on full frames, per stage.
+//! - [`detection`]: the cell detector beside the same steps in OpenCV
+//!   (`bench/opencv_detect_peer.py`), on the same frames.
+
+pub mod detection;
+pub mod pipeline;
 
 use std::path::Path;
 use std::process::Command;

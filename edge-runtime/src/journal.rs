@@ -54,6 +54,31 @@ pub struct CellRecord {
 pub enum JournalEntry {
     /// A classified cell.
     Cell(CellRecord),
+    /// A frame fully dealt with: judged by the quality gate and, if accepted, every new
+    /// cell in it recorded. After a restart the slide resumes after the last such frame.
+    Frame(FrameRecord),
+    /// The slide is finished; nothing more is recorded for it.
+    SlideEnd(SlideEndRecord),
+}
+
+/// A frame of a slide, once every cell it brought is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// The slide.
+    pub slide: String,
+    /// The frame's index in its source.
+    pub frame: u64,
+    /// What the quality gate measured and decided.
+    pub quality: crate::quality::FrameQuality,
+}
+
+/// The end of a slide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlideEndRecord {
+    /// The slide.
+    pub slide: String,
+    /// Why it ended, in words ("200 cells classified", "stopped by the operator").
+    pub reason: String,
 }
 
 /// What [`Journal::open`] found and repaired.

@@ -1,17 +1,15 @@
 //! `leukoscope-edge`: the board's program.
 
-use std::path::PathBuf;
+mod commands;
 
-use anyhow::Context;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use leukoscope_core::artifact::{PublicKey, TrustPolicy};
-use leukoscope_core::engine::{Engine, Precision};
-use leukoscope_edge::bench::{
-    BenchOptions, BenchReport, BenchRow, cpu_ghz, measure, onnxruntime_rows, peak_macs_per_cycle,
-};
-use leukoscope_edge::model::load_model;
+use leukoscope_core::artifact::PublicKey;
+use leukoscope_edge::bench::BenchOptions;
+
+use commands::bench::{BenchArgs, PipelineArgs};
 
 /// leukoscope on the microscope's board: decision support for ALL screening, to be
 /// confirmed by a trained reader.
@@ -24,13 +22,111 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Measure inference latency and throughput of the int8 and f32 engines on this CPU,
-    /// beside ONNX Runtime (fp32 and int8) running the same model exported to ONNX, in
-    /// the same run with the same thread counts; prints ratios. A benchmark, not a test.
-    Bench {
-        /// The .lsm model (int8 or float).
+    /// A synthetic slide classified end to end by the bundled demonstration model (trained
+    /// on synthetic smears only: not for patients), its counts printed beside the slide's
+    /// ground truth, with the HTML report. Takes seconds.
+    Demo {
+        /// Where the journal and the report go.
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+        /// Seeds the synthetic slide.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of the slide's white cells that are blasts (Early Pre-B, Pre-B, Pro-B in
+        /// equal parts), 0 to 1.
+        #[arg(long, default_value_t = 0.4)]
+        blast_share: f32,
+        /// Cells whose top probability is below this go to the unidentified bin (the demo
+        /// model carries no calibrated threshold).
+        #[arg(long, default_value_t = 0.6)]
+        unidentified_below: f32,
+    },
+    /// The board's service: self-test, then scan slides from the camera (one per press
+    /// of the start button; one and exit on a board without controls), resuming a slide
+    /// a power cut interrupted. Reports and journals go under the board's storage folder.
+    Run {
+        /// The board's settings.
         #[arg(long)]
-        model: PathBuf,
+        board: PathBuf,
+        /// The slide's id (letters, digits, '-', '_', '.'; never a patient's name).
+        /// Default: from the clock.
+        #[arg(long)]
+        slide: Option<String>,
+        /// Read frames from this folder instead of the camera (a bench test of a board).
+        #[arg(long)]
+        frames: Option<PathBuf>,
+        /// With --frames: frames per second to replay at (default: as fast as possible).
+        #[arg(long)]
+        fps: Option<f64>,
+    },
+    /// A folder of frames (JPEG, PNG, BMP, TIFF; in natural name order) through the whole
+    /// pipeline, as if from the camera: quality gate, cells found, counted once,
+    /// classified, journal, report.
+    Replay {
+        /// The folder of frames.
+        #[arg(long)]
+        frames: PathBuf,
+        /// The .lsm model (default: the --board's model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Take thresholds, frame scale and trusted keys from this board's settings.
+        #[arg(long)]
+        board: Option<PathBuf>,
+        /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
+        #[arg(long = "trust", value_name = "KEY")]
+        trusted_keys: Vec<PublicKey>,
+        /// The slide's id (default: from the clock). Replaying the same id again resumes
+        /// that slide's journal.
+        #[arg(long)]
+        slide: Option<String>,
+        /// Frames per second (default: as fast as possible).
+        #[arg(long)]
+        fps: Option<f64>,
+        /// Micrometres per pixel of the frames (default: the board's, else 0.42).
+        #[arg(long)]
+        um_per_px: Option<f32>,
+        /// Where the journal and the report go.
+        #[arg(long, default_value = "out/replay")]
+        out: PathBuf,
+    },
+    /// The board's self-test: the model (digest, signature, engine), and with --board the
+    /// camera (one frame), the pins and the storage. Exits non-zero with a one-line
+    /// reason on the first failure.
+    Check {
+        /// The board's settings.
+        #[arg(long)]
+        board: Option<PathBuf>,
+        /// The .lsm model (default: the --board's).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Ed25519 public key (64 hex digits) whose signature is required; repeatable.
+        /// Default: the --board's trusted keys; without either, unsigned models pass.
+        #[arg(long = "trust", value_name = "KEY")]
+        trusted_keys: Vec<PublicKey>,
+    },
+    /// Benchmarks, not tests. Default: inference latency and throughput of the int8 and
+    /// f32 engines beside ONNX Runtime on the same model. With --pipeline: the whole
+    /// pipeline on synthetic 1920x1080 frames (frames/s, p50/p99 frame latency, per-stage
+    /// times) and the detection stage beside OpenCV on the same frames.
+    Bench {
+        /// The .lsm model (int8 or float); with --pipeline, default the demo model.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Measure the whole pipeline instead of inference alone.
+        #[arg(long)]
+        pipeline: bool,
+        /// With --pipeline: frames measured.
+        #[arg(long, default_value_t = 120)]
+        frames: usize,
+        /// With --pipeline: frames given to the OpenCV comparison.
+        #[arg(long, default_value_t = 20)]
+        detection_frames: usize,
+        /// With --pipeline: seeds the synthetic slide.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// With --pipeline: the OpenCV peer script.
+        #[arg(long, default_value = "bench/opencv_detect_peer.py")]
+        opencv_peer: PathBuf,
         /// The float .lsm of the same model, for the f32 engine's rows when --model is int8.
         #[arg(long)]
         float_model: Option<PathBuf>,
@@ -43,7 +139,8 @@ enum Command {
         /// Images per call (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "1,8")]
         batches: Vec<usize>,
-        /// Thread counts (comma-separated).
+        /// Thread counts (comma-separated); with --pipeline the first is used, 0 for all
+        /// cores.
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         threads: Vec<usize>,
         /// Untimed calls per configuration.
@@ -58,20 +155,9 @@ enum Command {
         /// The ONNX Runtime peer script.
         #[arg(long, default_value = "bench/onnxruntime_peer.py")]
         peer: PathBuf,
-        /// Python interpreter with onnxruntime installed.
+        /// Python interpreter with onnxruntime (and OpenCV for --pipeline) installed.
         #[arg(long, default_value = "python3")]
         python: String,
-    },
-    /// Verify a model file the way the board does before running it (digest, signature,
-    /// consistency) and print what it is. Exits non-zero with the reason if it is refused.
-    Check {
-        /// The `.lsm` model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// Ed25519 public key (64 hex digits) whose signature the board requires; repeat
-        /// for several. Without any, unsigned models are accepted.
-        #[arg(long = "trust", value_name = "KEY")]
-        trusted_keys: Vec<PublicKey>,
     },
 }
 
@@ -87,8 +173,80 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo {
+            out,
+            seed,
+            blast_share,
+            unidentified_below,
+        } => commands::demo::demo(commands::demo::DemoOptions {
+            out,
+            seed,
+            blast_share,
+            unidentified_below,
+        }),
+        Command::Run {
+            board,
+            slide,
+            frames,
+            fps,
+        } => commands::run::run(commands::run::RunOptions {
+            board,
+            slide,
+            frames,
+            fps,
+        }),
+        Command::Replay {
+            frames,
+            model,
+            board,
+            trusted_keys,
+            slide,
+            fps,
+            um_per_px,
+            out,
+        } => commands::replay::replay(commands::replay::ReplayOptions {
+            frames,
+            model,
+            board,
+            trusted_keys,
+            slide,
+            fps,
+            micrometres_per_pixel: um_per_px,
+            out,
+        }),
+        Command::Check {
+            board,
+            model,
+            trusted_keys,
+        } => commands::check::check(commands::check::CheckOptions {
+            board,
+            model,
+            trusted_keys,
+        }),
         Command::Bench {
             model,
+            pipeline: true,
+            frames,
+            detection_frames,
+            seed,
+            opencv_peer,
+            threads,
+            json,
+            python,
+            ..
+        } => commands::bench::bench_pipeline(PipelineArgs {
+            model,
+            frames,
+            threads: threads.first().copied().unwrap_or(0),
+            seed,
+            json,
+            python,
+            opencv_peer,
+            detection_frames,
+        }),
+        Command::Bench {
+            model,
+            pipeline: false,
             float_model,
             onnx,
             onnx_int8,
@@ -99,7 +257,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             peer,
             python,
-        } => bench(BenchArgs {
+            ..
+        } => commands::bench::bench(BenchArgs {
             model,
             float_model,
             onnx,
@@ -114,200 +273,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             peer,
             python,
         }),
-        Command::Check {
-            model,
-            trusted_keys,
-        } => {
-            let verified = load_model(&model, &TrustPolicy::only(trusted_keys))?;
-            let a = &verified.artifact;
-            let classes: Vec<&str> = a.taxonomy.classes.iter().map(|c| c.name.as_str()).collect();
-            println!("model      {}", model.display());
-            println!("digest     {}", verified.digest);
-            match verified.signed_by {
-                Some(key) => println!("signed by  {key}"),
-                None => println!("signed by  nobody (unsigned)"),
-            }
-            println!(
-                "network    {} ({} input {}x{} at {} um/px, {:.1} M MACs, {:.2} M parameters)",
-                a.spec.name,
-                a.spec.input.kind.as_str(),
-                a.spec.input.width,
-                a.spec.input.height,
-                a.spec.input.um_per_px,
-                a.spec.macs()? as f64 / 1e6,
-                a.spec.params()? as f64 / 1e6,
-            );
-            println!("classes    {} ({})", a.taxonomy.name, classes.join(", "));
-            // Compiling the engine proves the board can run it, not only read it.
-            let engine = Engine::new(a)?;
-            println!(
-                "engine     {} ({}), {:.2} MB of arena per thread{}",
-                engine.precision().as_str(),
-                kernels(&engine),
-                engine.arena_bytes() as f64 / 1e6,
-                a.quantized
-                    .as_ref()
-                    .map_or(String::new(), |q| format!(", calibrated {}", q.calibrator)),
-            );
-            let or_unknown = |s: &str| {
-                if s.is_empty() {
-                    "unknown".to_string()
-                } else {
-                    s.to_string()
-                }
-            };
-            println!(
-                "trained by {} at {}",
-                or_unknown(&a.provenance.tool),
-                or_unknown(&a.provenance.created)
-            );
-            for metric in &a.provenance.metrics {
-                println!("           {} = {:.4}", metric.name, metric.value);
-            }
-            println!("ok");
-            Ok(())
-        }
-    }
-}
-
-struct BenchArgs {
-    model: PathBuf,
-    float_model: Option<PathBuf>,
-    onnx: Option<PathBuf>,
-    onnx_int8: Option<PathBuf>,
-    batches: Vec<usize>,
-    threads: Vec<usize>,
-    options: BenchOptions,
-    json: Option<PathBuf>,
-    peer: PathBuf,
-    python: String,
-}
-
-fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.batches.iter().chain(&args.threads).all(|&n| n > 0),
-        "batches and thread counts must be at least 1"
-    );
-    let main = load_model(&args.model, &TrustPolicy::any())?.artifact;
-    let mut engines = vec![Engine::new(&main)?];
-    if let Some(path) = &args.float_model {
-        let float = load_model(path, &TrustPolicy::any())?.artifact;
-        anyhow::ensure!(
-            float.spec == main.spec,
-            "{} is another network than {}",
-            path.display(),
-            args.model.display()
-        );
-        engines.push(Engine::f32(&float)?);
-    }
-    let macs = main.spec.macs()?;
-    let input = main.spec.input;
-    println!(
-        "{}: {}x{}x{} input, {:.1} M MACs per image",
-        main.spec.name,
-        input.channels,
-        input.height,
-        input.width,
-        macs as f64 / 1e6
-    );
-    let mut results: Vec<BenchRow> = Vec::new();
-    for engine in &engines {
-        let name = engine.precision().as_str();
-        println!(
-            "{name} engine ({}): arena {:.2} MB per thread",
-            kernels(engine),
-            engine.arena_bytes() as f64 / 1e6
-        );
-        for &threads in &args.threads {
-            for &batch in &args.batches {
-                results.push(measure(engine, name, batch, threads, args.options)?);
-            }
-        }
-    }
-    match onnxruntime_rows(
-        &args.python,
-        &args.peer,
-        args.onnx.as_deref(),
-        args.onnx_int8.as_deref(),
-        &args.batches,
-        &args.threads,
-        [
-            input.channels as usize,
-            input.height as usize,
-            input.width as usize,
-        ],
-        args.options,
-    ) {
-        Ok(rows) => results.extend(rows),
-        Err(why) => println!("ONNX Runtime rows left out: {why}"),
-    }
-    print_bench(&results, macs, &engines);
-    if let Some(path) = &args.json {
-        let report = BenchReport {
-            model: main.spec.name.clone(),
-            macs,
-            results,
-        };
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
-    }
-    Ok(())
-}
-
-fn print_bench(results: &[BenchRow], macs: u64, engines: &[Engine]) {
-    let ghz = cpu_ghz();
-    println!();
-    println!(
-        "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>9} {:>9}",
-        "engine",
-        "batch",
-        "threads",
-        "p50 ms",
-        "p99 ms",
-        "images/s",
-        "GMAC/s",
-        "vs ORT32",
-        "vs ORT8"
-    );
-    let find = |engine: &str, r: &BenchRow| {
-        results
-            .iter()
-            .find(|o| o.engine == engine && o.batch == r.batch && o.threads == r.threads)
-            .map(|o| r.images_per_s / o.images_per_s)
-    };
-    let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}x"));
-    for r in results {
-        println!(
-            "{:<18} {:>5} {:>7} {:>9.3} {:>9.3} {:>10.1} {:>8.1} {:>9} {:>9}",
-            r.engine,
-            r.batch,
-            r.threads,
-            r.p50_ms,
-            r.p99_ms,
-            r.images_per_s,
-            r.images_per_s * macs as f64 / 1e9,
-            ratio(find("onnxruntime-fp32", r)),
-            ratio(find("onnxruntime-int8", r)),
-        );
-    }
-    if let Some(ghz) = ghz {
-        for engine in engines {
-            let int8 = engine.precision() == Precision::Int8;
-            let per_core = ghz * peak_macs_per_cycle(engine.isa(), int8);
-            println!(
-                "peak of one core for the {} engine ({} at {ghz:.2} GHz): {per_core:.0} GMAC/s",
-                engine.precision().as_str(),
-                if int8 { engine.isa().name() } else { "f32 FMA" },
-            );
-        }
-    }
-}
-
-/// The kernels an engine runs, in words.
-fn kernels(engine: &Engine) -> String {
-    match engine.precision() {
-        Precision::Int8 => format!("{} kernels", engine.isa().name()),
-        Precision::F32 => "portable f32 loops, AVX2 where present".into(),
     }
 }

@@ -40,6 +40,17 @@ pub enum ModelLoadError {
     },
 }
 
+/// Whether `model` is a demonstration model trained on synthetic smears (`leukoscope-train
+/// demo`), which every output must say, since it has never seen a patient's cells.
+pub fn is_demonstration(model: &ModelArtifact) -> bool {
+    model
+        .provenance
+        .dataset
+        .name
+        .to_ascii_lowercase()
+        .starts_with("synthetic")
+}
+
 /// Reads and verifies the model at `path` under the board's `trust` policy.
 pub fn load_model(path: &Path, trust: &TrustPolicy) -> Result<VerifiedArtifact, ModelLoadError> {
     let read_error = |source| ModelLoadError::Read {

@@ -1,0 +1,150 @@
+//! The whole pipeline on full frames: quality gate, detection, tracking, classification
+//! and the journal (with its syncs), frame after frame as a slide is scanned.
+
+use std::path::Path;
+use std::time::Instant;
+
+use leukoscope_core::artifact::VerifiedArtifact;
+use leukoscope_core::raster::RgbImage;
+use serde::Serialize;
+
+use crate::journal::Journal;
+use crate::pipeline::{PipelineError, Resume, ScanSettings, SlideScanner};
+use crate::session::SessionRules;
+use crate::source::Frame;
+
+/// What `bench --pipeline` measures, as its `--json` writes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PipelineBench {
+    /// Frames per second over the whole run.
+    pub frames_per_s: f64,
+    /// Median time of one frame, all stages.
+    pub p50_frame_ms: f64,
+    /// 99th percentile of the same.
+    pub p99_frame_ms: f64,
+    /// Mean milliseconds per frame in each stage.
+    pub stages: Stages,
+    /// Frames measured.
+    pub frames: usize,
+    /// Frame size.
+    pub width: u32,
+    /// Frame size.
+    pub height: u32,
+    /// Cells found per frame, on average.
+    pub cells_per_frame: f64,
+    /// Cells classified (each once).
+    pub cells_classified: u32,
+    /// Threads classifying.
+    pub threads: usize,
+    /// The model.
+    pub model: String,
+}
+
+/// Mean milliseconds per frame in each stage.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stages {
+    /// The quality gate.
+    pub quality: f64,
+    /// Finding cells.
+    pub detect: f64,
+    /// Registering frames and matching cells.
+    pub track: f64,
+    /// Cutting windows and running the model.
+    pub classify: f64,
+    /// Writing and syncing the journal.
+    pub journal: f64,
+}
+
+/// Runs `frames` (consecutive frames of one scan) through a slide with `model`, the
+/// journal in `journal_dir`, after `warmup` untimed frames of the same scan.
+pub fn measure_pipeline(
+    model: &VerifiedArtifact,
+    frames: &[RgbImage],
+    settings: ScanSettings,
+    journal_dir: &Path,
+    warmup: usize,
+) -> Result<PipelineBench, PipelineError> {
+    let settings = ScanSettings {
+        // Never stop early: every frame is measured.
+        session: SessionRules {
+            stop_after_cells: u32::MAX,
+            max_fields: u32::MAX,
+            ..settings.session
+        },
+        ..settings
+    };
+    let threads = settings.threads;
+    let run = |name: &str, frames: &[RgbImage]| -> Result<_, PipelineError> {
+        let (journal, _) = Journal::open(journal_dir.join(format!("{name}.journal")))?;
+        let mut scanner = SlideScanner::new(
+            name,
+            model,
+            settings.clone(),
+            journal,
+            Vec::new(),
+            Resume::SkipDone,
+        )?;
+        let mut detected = 0;
+        let started = Instant::now();
+        for (index, image) in frames.iter().enumerate() {
+            let frame = Frame {
+                index: index as u64,
+                image: image.clone(),
+                captured: Instant::now(),
+                origin: format!("frame {index}"),
+            };
+            detected += scanner.process(&frame)?.detected;
+        }
+        Ok((scanner, started.elapsed(), detected))
+    };
+    run("warm-up", &frames[..warmup.min(frames.len())])?;
+    let (scanner, elapsed, detected) = run("measured", frames)?;
+    let mut times = scanner.frame_times_ms().to_vec();
+    times.sort_by(f64::total_cmp);
+    let n = frames.len().max(1) as f64;
+    let sums = scanner.stage_sums();
+    let mean = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
+    Ok(PipelineBench {
+        frames_per_s: frames.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        p50_frame_ms: percentile(&times, 0.50),
+        p99_frame_ms: percentile(&times, 0.99),
+        stages: Stages {
+            quality: mean(sums.quality),
+            detect: mean(sums.detect),
+            track: mean(sums.track),
+            classify: mean(sums.classify),
+            journal: mean(sums.journal),
+        },
+        frames: frames.len(),
+        width: frames.first().map_or(0, RgbImage::width),
+        height: frames.first().map_or(0, RgbImage::height),
+        cells_per_frame: detected as f64 / n,
+        cells_classified: scanner.session().summary().classified,
+        threads,
+        model: model.artifact.spec.name.clone(),
+    })
+}
+
+/// The `q` quantile of sorted `values` (nearest rank); 0 when empty.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        assert_eq!(percentile(&[7.0], 0.99), 7.0);
+    }
+}

@@ -1,0 +1,212 @@
+//! Classifying the white cells a frame shows: the picture the model was trained on is cut
+//! around each cell, preprocessed by the core's one routine and run, a batch at a time,
+//! through the core's engine (int8 for the shipped models) on the CPU's threads.
+//!
+//! The model says what it looks at ([`InputSpec`]): a `Field` model was trained on square
+//! fields at `um_per_px`, so each cell gets the window of the model's input size at the
+//! model's scale, centred on its nucleus; a `Cell` model was trained on crops centred on
+//! one cell, which are the same windows. Either way the window covers
+//! `input size x model um/px` micrometres, converted to frame pixels with the camera's
+//! scale, and the core's preprocessing resizes it to the input. Parts of a window beyond
+//! the frame's edge repeat the edge pixels rather than show black, which the model never
+//! saw in training.
+
+use leukoscope_core::artifact::ModelArtifact;
+use leukoscope_core::engine::{Engine, EngineError, Precision, Workspace};
+use leukoscope_core::preprocess::{Preprocess, PreprocessError, Scratch};
+use leukoscope_core::raster::RgbImage;
+use leukoscope_core::spec::InputSpec;
+
+use crate::detect::DetectedCell;
+
+/// Why a model cannot classify cells on this board.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    /// The engine could not compile the model.
+    #[error("the model cannot run on this board's engine")]
+    Engine(#[from] EngineError),
+    /// The model's preprocessing settings are invalid.
+    #[error("the model's preprocessing is invalid")]
+    Preprocess(#[from] PreprocessError),
+    /// The frame scale is not a positive number.
+    #[error("the frame scale {0} um/px is not a positive number; set camera.um_per_px")]
+    FrameScale(f32),
+    /// The window a cell needs is far larger than any frame (a wrong scale).
+    #[error(
+        "a cell window would be {side} frame pixels across (model {model_um_per_px} um/px at {input} px, frames {frame_um_per_px} um/px); check camera.um_per_px"
+    )]
+    WindowTooLarge {
+        /// Window side in frame pixels.
+        side: u32,
+        /// The model's scale.
+        model_um_per_px: f32,
+        /// The model's input side.
+        input: u32,
+        /// The frames' scale.
+        frame_um_per_px: f32,
+    },
+}
+
+/// Most frame pixels a window may span: twice a 4K frame's width.
+const MAX_WINDOW: u32 = 8192;
+
+/// Classifies cells of frames with one model.
+pub struct CellClassifier {
+    engine: Engine,
+    preprocess: Preprocess,
+    input: InputSpec,
+    temperature: f32,
+    window: u32,
+    workspaces: Vec<Workspace>,
+    scratch: Scratch,
+    inputs: Vec<f32>,
+    logits: Vec<f32>,
+    /// A window that reaches past the frame, with the edges repeated.
+    crop: RgbImage,
+}
+
+impl CellClassifier {
+    /// A classifier for `model` on frames of `frame_um_per_px`, spreading each batch over
+    /// `threads` threads (at least one). Uses the int8 engine for int8 models, else the
+    /// f32 engine.
+    pub fn new(
+        model: &ModelArtifact,
+        frame_um_per_px: f32,
+        threads: usize,
+    ) -> Result<Self, ClassifyError> {
+        if !(frame_um_per_px.is_finite() && frame_um_per_px > 0.0) {
+            return Err(ClassifyError::FrameScale(frame_um_per_px));
+        }
+        model.preprocess.validate()?;
+        let engine = Engine::new(model)?;
+        let input = model.spec.input;
+        let span = f64::from(input.width) * f64::from(input.um_per_px) / f64::from(frame_um_per_px);
+        let window = span.round().max(1.0);
+        if window > f64::from(MAX_WINDOW) {
+            return Err(ClassifyError::WindowTooLarge {
+                side: window.min(f64::from(u32::MAX)) as u32,
+                model_um_per_px: input.um_per_px,
+                input: input.width,
+                frame_um_per_px,
+            });
+        }
+        let workspaces = (0..threads.max(1)).map(|_| engine.workspace()).collect();
+        Ok(CellClassifier {
+            preprocess: model.preprocess.clone(),
+            input,
+            temperature: model.calibration.temperature,
+            window: window as u32,
+            workspaces,
+            scratch: Scratch::new(),
+            inputs: Vec::new(),
+            logits: Vec::new(),
+            crop: RgbImage::filled(window as u32, window as u32, [0; 3]),
+            engine,
+        })
+    }
+
+    /// Side, in frame pixels, of the square window cut around each cell.
+    pub fn window_side(&self) -> u32 {
+        self.window
+    }
+
+    /// What the model looks at.
+    pub fn input(&self) -> InputSpec {
+        self.input
+    }
+
+    /// The engine's precision.
+    pub fn precision(&self) -> Precision {
+        self.engine.precision()
+    }
+
+    /// The window of `cell` in frame coordinates, `[x, y, side, side]`; it may reach past the
+    /// frame's edges (x and y may be negative).
+    pub fn window_of(&self, cell: &DetectedCell) -> [i64; 4] {
+        window_around(cell, self.window)
+    }
+
+    /// The window around `cell` as a picture, edges repeated where it leaves the frame.
+    pub fn cut_window(&self, frame: &RgbImage, cell: &DetectedCell) -> RgbImage {
+        let mut crop = RgbImage::filled(self.window, self.window, [0; 3]);
+        cut(frame, self.window_of(cell), crop.as_raw_mut());
+        crop
+    }
+
+    /// Class probabilities (softmax at the model's calibrated temperature, taxonomy order)
+    /// of each of `cells` in `frame`. Frames without pixels give no probabilities.
+    pub fn classify(
+        &mut self,
+        frame: &RgbImage,
+        cells: &[DetectedCell],
+    ) -> Result<Vec<Vec<f32>>, ClassifyError> {
+        if cells.is_empty() || frame.width() == 0 || frame.height() == 0 {
+            return Ok(Vec::new());
+        }
+        let per_image = self.engine.input_len();
+        let classes = self.engine.classes();
+        self.inputs.resize(cells.len() * per_image, 0.0);
+        self.logits.resize(cells.len() * classes, 0.0);
+        for (cell, input) in cells.iter().zip(self.inputs.chunks_exact_mut(per_image)) {
+            let [x, y, side, _] = window_around(cell, self.window);
+            let inside = x >= 0
+                && y >= 0
+                && x + side <= i64::from(frame.width())
+                && y + side <= i64::from(frame.height());
+            let view = if inside {
+                frame
+                    .view()
+                    .window(x as u32, y as u32, self.window, self.window)
+            } else {
+                cut(frame, [x, y, side, side], self.crop.as_raw_mut());
+                self.crop.view()
+            };
+            self.preprocess
+                .run_with_scratch(view, input, &mut self.scratch)?;
+        }
+        let threads = self.workspaces.len().min(cells.len());
+        self.engine
+            .run_batch(&mut self.workspaces[..threads], &self.inputs, &mut self.logits);
+        Ok(self
+            .logits
+            .chunks_exact(classes)
+            .map(|logits| softmax(logits, self.temperature))
+            .collect())
+    }
+}
+
+/// The square of `side` frame pixels centred on `cell`'s nucleus, `[x, y, side, side]`.
+fn window_around(cell: &DetectedCell, side: u32) -> [i64; 4] {
+    let half = f64::from(side) / 2.0;
+    let x = (f64::from(cell.centre.0) - half).round() as i64;
+    let y = (f64::from(cell.centre.1) - half).round() as i64;
+    [x, y, i64::from(side), i64::from(side)]
+}
+
+/// Copies the square `[x, y, side, side]` of a non-empty `frame` into `out` (`side` rows of
+/// `side` RGB pixels), repeating the frame's edge pixels outside it.
+fn cut(frame: &RgbImage, [x, y, side, _]: [i64; 4], out: &mut [u8]) {
+    let (w, h) = (i64::from(frame.width()), i64::from(frame.height()));
+    let raw = frame.as_raw();
+    let row_bytes = side as usize * 3;
+    for (row, dst) in (y..y + side).zip(out.chunks_exact_mut(row_bytes)) {
+        let line = row.clamp(0, h - 1) as usize * w as usize * 3;
+        for (column, px) in (x..x + side).zip(dst.chunks_exact_mut(3)) {
+            let at = line + column.clamp(0, w - 1) as usize * 3;
+            px.copy_from_slice(&raw[at..at + 3]);
+        }
+    }
+}
+
+/// Softmax of `logits / temperature`, stable for large logits.
+pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let t = if temperature.is_finite() && temperature > 0.0 {
+        temperature
+    } else {
+        1.0
+    };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&l| ((l - max) / t).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}

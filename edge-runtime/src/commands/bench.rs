@@ -1,0 +1,253 @@
+//! `leukoscope-edge bench`: inference beside ONNX Runtime, or (`--pipeline`) the whole
+//! pipeline on full frames with the detection stage beside OpenCV.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use leukoscope_core::artifact::TrustPolicy;
+use leukoscope_core::engine::{Engine, Precision};
+use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
+use leukoscope_edge::bench::detection::compare_detection;
+use leukoscope_edge::bench::pipeline::measure_pipeline;
+use leukoscope_edge::bench::{
+    BenchOptions, BenchReport, BenchRow, cpu_ghz, measure, onnxruntime_rows, peak_macs_per_cycle,
+};
+use leukoscope_edge::model::load_model;
+use leukoscope_edge::pipeline::ScanSettings;
+
+use super::demo::demo_model;
+
+pub struct BenchArgs {
+    pub model: Option<PathBuf>,
+    pub float_model: Option<PathBuf>,
+    pub onnx: Option<PathBuf>,
+    pub onnx_int8: Option<PathBuf>,
+    pub batches: Vec<usize>,
+    pub threads: Vec<usize>,
+    pub options: BenchOptions,
+    pub json: Option<PathBuf>,
+    pub peer: PathBuf,
+    pub python: String,
+}
+
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.batches.iter().chain(&args.threads).all(|&n| n > 0),
+        "batches and thread counts must be at least 1"
+    );
+    let model = args
+        .model
+        .as_deref()
+        .context("give the model to measure with --model FILE")?;
+    let main = load_model(model, &TrustPolicy::any())?.artifact;
+    let mut engines = vec![Engine::new(&main)?];
+    if let Some(path) = &args.float_model {
+        let float = load_model(path, &TrustPolicy::any())?.artifact;
+        anyhow::ensure!(
+            float.spec == main.spec,
+            "{} is another network than {}",
+            path.display(),
+            model.display()
+        );
+        engines.push(Engine::f32(&float)?);
+    }
+    let macs = main.spec.macs()?;
+    let input = main.spec.input;
+    println!(
+        "{}: {}x{}x{} input, {:.1} M MACs per image",
+        main.spec.name,
+        input.channels,
+        input.height,
+        input.width,
+        macs as f64 / 1e6
+    );
+    let mut results: Vec<BenchRow> = Vec::new();
+    for engine in &engines {
+        let name = engine.precision().as_str();
+        println!(
+            "{name} engine ({}): arena {:.2} MB per thread",
+            kernels(engine),
+            engine.arena_bytes() as f64 / 1e6
+        );
+        for &threads in &args.threads {
+            for &batch in &args.batches {
+                results.push(measure(engine, name, batch, threads, args.options)?);
+            }
+        }
+    }
+    match onnxruntime_rows(
+        &args.python,
+        &args.peer,
+        args.onnx.as_deref(),
+        args.onnx_int8.as_deref(),
+        &args.batches,
+        &args.threads,
+        [
+            input.channels as usize,
+            input.height as usize,
+            input.width as usize,
+        ],
+        args.options,
+    ) {
+        Ok(rows) => results.extend(rows),
+        Err(why) => println!("ONNX Runtime rows left out: {why}"),
+    }
+    print_bench(&results, macs, &engines);
+    if let Some(path) = &args.json {
+        let report = BenchReport {
+            model: main.spec.name.clone(),
+            macs,
+            results,
+        };
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_bench(results: &[BenchRow], macs: u64, engines: &[Engine]) {
+    let ghz = cpu_ghz();
+    println!();
+    println!(
+        "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>9} {:>9}",
+        "engine",
+        "batch",
+        "threads",
+        "p50 ms",
+        "p99 ms",
+        "images/s",
+        "GMAC/s",
+        "vs ORT32",
+        "vs ORT8"
+    );
+    let find = |engine: &str, r: &BenchRow| {
+        results
+            .iter()
+            .find(|o| o.engine == engine && o.batch == r.batch && o.threads == r.threads)
+            .map(|o| r.images_per_s / o.images_per_s)
+    };
+    let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}x"));
+    for r in results {
+        println!(
+            "{:<18} {:>5} {:>7} {:>9.3} {:>9.3} {:>10.1} {:>8.1} {:>9} {:>9}",
+            r.engine,
+            r.batch,
+            r.threads,
+            r.p50_ms,
+            r.p99_ms,
+            r.images_per_s,
+            r.images_per_s * macs as f64 / 1e9,
+            ratio(find("onnxruntime-fp32", r)),
+            ratio(find("onnxruntime-int8", r)),
+        );
+    }
+    if let Some(ghz) = ghz {
+        for engine in engines {
+            let int8 = engine.precision() == Precision::Int8;
+            let per_core = ghz * peak_macs_per_cycle(engine.isa(), int8);
+            println!(
+                "peak of one core for the {} engine ({} at {ghz:.2} GHz): {per_core:.0} GMAC/s",
+                engine.precision().as_str(),
+                if int8 { engine.isa().name() } else { "f32 FMA" },
+            );
+        }
+    }
+}
+
+/// The kernels an engine runs, in words.
+pub fn kernels(engine: &Engine) -> String {
+    match engine.precision() {
+        Precision::Int8 => format!("{} kernels", engine.isa().name()),
+        Precision::F32 => "portable f32 loops, AVX2 where present".into(),
+    }
+}
+
+/// Options of `bench --pipeline`.
+pub struct PipelineArgs {
+    pub model: Option<PathBuf>,
+    pub frames: usize,
+    pub threads: usize,
+    pub seed: u64,
+    pub json: Option<PathBuf>,
+    pub python: String,
+    pub opencv_peer: PathBuf,
+    pub detection_frames: usize,
+}
+
+/// The whole pipeline on synthetic full-HD frames (about five white cells each), then the
+/// detection stage beside OpenCV on the same frames.
+pub fn bench_pipeline(args: PipelineArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.frames >= 2, "--frames must be at least 2");
+    let model = match &args.model {
+        Some(path) => load_model(path, &TrustPolicy::any())?,
+        None => demo_model()?,
+    };
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let slide = SyntheticSlide::new(args.seed, SlideOptions::default())?;
+    let warmup = 5;
+    let count = (args.frames + warmup).min(slide.frame_count() as usize);
+    println!(
+        "rendering {count} synthetic {}x{} frames (not timed)...",
+        slide.options().frame_width,
+        slide.options().frame_height
+    );
+    let frames = (0..count as u32)
+        .map(|i| slide.frame(i).map(|f| f.image))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dir = tempdir()?;
+    let settings = ScanSettings {
+        threads,
+        ..ScanSettings::default()
+    };
+    let result = measure_pipeline(&model, &frames[warmup..], settings.clone(), &dir, warmup);
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = result?;
+    println!(
+        "pipeline: {} on {} frames of {}x{}, {:.1} cells found per frame, {} classified, {} classifying threads",
+        result.model,
+        result.frames,
+        result.width,
+        result.height,
+        result.cells_per_frame,
+        result.cells_classified,
+        result.threads
+    );
+    println!(
+        "  {:.1} frames/s, p50 {:.1} ms, p99 {:.1} ms per frame",
+        result.frames_per_s, result.p50_frame_ms, result.p99_frame_ms
+    );
+    let s = result.stages;
+    println!(
+        "  per frame: quality {:.2} ms, detect {:.2} ms, track {:.2} ms, classify {:.2} ms, journal {:.2} ms",
+        s.quality, s.detect, s.track, s.classify, s.journal
+    );
+    let detection_frames = &frames[warmup..warmup + args.detection_frames.min(frames.len() - warmup)];
+    let detection = compare_detection(
+        detection_frames,
+        &settings.detect,
+        &args.python,
+        &args.opencv_peer,
+        5,
+    )?;
+    println!();
+    print!("{}", detection.table());
+    if let Some(path) = &args.json {
+        let mut value = serde_json::to_value(&result)?;
+        value["detection"] = serde_json::to_value(&detection)?;
+        std::fs::write(path, serde_json::to_vec_pretty(&value)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// A fresh folder for the benchmark's journal, on the same disk as a board would use.
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("leukoscope-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}

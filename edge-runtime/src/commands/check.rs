@@ -1,0 +1,160 @@
+//! `leukoscope-edge check`: the board's self-test. Each part prints one line; the first
+//! failure ends the check with a one-line reason and a non-zero exit.
+
+use std::path::PathBuf;
+
+#[cfg(any(feature = "camera", feature = "linux-board"))]
+use anyhow::Context;
+use leukoscope_core::artifact::{PublicKey, TrustPolicy};
+use leukoscope_core::engine::Engine;
+use leukoscope_edge::model::{is_demonstration, load_model};
+use leukoscope_edge::settings::BoardSettings;
+
+use super::bench::kernels;
+use super::run::{check_storage, free_bytes};
+
+/// Options of `check`.
+pub struct CheckOptions {
+    pub board: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub trusted_keys: Vec<PublicKey>,
+}
+
+pub fn check(options: CheckOptions) -> anyhow::Result<()> {
+    let board = options
+        .board
+        .as_deref()
+        .map(BoardSettings::load)
+        .transpose()?;
+    if let (Some(board), Some(path)) = (&board, &options.board) {
+        println!("board      {} ({})", board.board.name, path.display());
+    }
+    let model_path = options
+        .model
+        .or_else(|| board.as_ref().map(|b| b.model.path.clone()))
+        .ok_or_else(|| anyhow::anyhow!("give --model FILE or --board FILE"))?;
+    let trust = if options.trusted_keys.is_empty() {
+        board
+            .as_ref()
+            .map_or_else(TrustPolicy::any, BoardSettings::trust_policy)
+    } else {
+        TrustPolicy::only(options.trusted_keys)
+    };
+    let verified = load_model(&model_path, &trust)?;
+    let a = &verified.artifact;
+    let classes: Vec<&str> = a.taxonomy.classes.iter().map(|c| c.name.as_str()).collect();
+    println!("model      {}", model_path.display());
+    if is_demonstration(a) {
+        println!("           SYNTHETIC DEMONSTRATION MODEL - not for patients");
+    }
+    println!("digest     {}", verified.digest);
+    match verified.signed_by {
+        Some(key) => println!("signed by  {key}"),
+        None => println!("signed by  nobody (unsigned)"),
+    }
+    println!(
+        "network    {} ({} input {}x{} at {} um/px, {:.1} M MACs, {:.2} M parameters)",
+        a.spec.name,
+        a.spec.input.kind.as_str(),
+        a.spec.input.width,
+        a.spec.input.height,
+        a.spec.input.um_per_px,
+        a.spec.macs()? as f64 / 1e6,
+        a.spec.params()? as f64 / 1e6,
+    );
+    println!("classes    {} ({})", a.taxonomy.name, classes.join(", "));
+    // Compiling the engine proves the board can run it, not only read it.
+    let engine = Engine::new(a)?;
+    println!(
+        "engine     {} ({}), {:.2} MB of arena per thread{}",
+        engine.precision().as_str(),
+        kernels(&engine),
+        engine.arena_bytes() as f64 / 1e6,
+        a.quantized
+            .as_ref()
+            .map_or(String::new(), |q| format!(", calibrated {}", q.calibrator)),
+    );
+    let or_unknown = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    println!(
+        "trained by {} at {}",
+        or_unknown(&a.provenance.tool),
+        or_unknown(&a.provenance.created)
+    );
+    for metric in &a.provenance.metrics {
+        println!("           {} = {:.4}", metric.name, metric.value);
+    }
+    if let Some(board) = &board {
+        check_camera(board)?;
+        check_pins(board)?;
+        check_storage(board)?;
+        println!(
+            "storage    {} ({} MB free)",
+            board.storage.dir.display(),
+            free_bytes(&board.storage.dir)? / (1024 * 1024)
+        );
+    }
+    println!("ok");
+    Ok(())
+}
+
+/// Opens the camera and reads one frame.
+#[allow(unused_variables)]
+fn check_camera(board: &BoardSettings) -> anyhow::Result<()> {
+    #[cfg(feature = "camera")]
+    {
+        use leukoscope_edge::source::{CameraSource, FrameSource};
+        let mut camera = CameraSource::open(board.camera_config())?;
+        let frame = camera
+            .next_frame()
+            .with_context(|| format!("camera {}: no frame", board.camera.device.display()))?
+            .ok_or_else(|| anyhow::anyhow!("camera {}: no frame", board.camera.device.display()))?;
+        println!(
+            "camera     {} ({}x{})",
+            board.camera.device.display(),
+            frame.image.width(),
+            frame.image.height()
+        );
+        Ok(())
+    }
+    #[cfg(not(feature = "camera"))]
+    anyhow::bail!(
+        "camera {}: this build reads no cameras (rebuild with --features camera)",
+        board.camera.device.display()
+    )
+}
+
+/// Claims the board's pins, if it has any.
+fn check_pins(board: &BoardSettings) -> anyhow::Result<()> {
+    let Some(pins) = &board.pins else {
+        println!("pins       none configured");
+        return Ok(());
+    };
+    #[cfg(feature = "linux-board")]
+    {
+        let config = board
+            .linux_board_config()
+            .context("pins are set but give no board config")?;
+        leukoscope_edge::board_io::linux::open_linux_board(&config)?;
+        println!(
+            "pins       {}: LED {}, buzzer {}, button {}, PWM {}/{}",
+            pins.gpio_chip.display(),
+            pins.status_led_line,
+            pins.buzzer_line,
+            pins.button_line,
+            pins.pwm_chip,
+            pins.pwm_channel
+        );
+        Ok(())
+    }
+    #[cfg(not(feature = "linux-board"))]
+    anyhow::bail!(
+        "pins on {}: this build drives no pins (rebuild with --features linux-board)",
+        pins.gpio_chip.display()
+    )
+}

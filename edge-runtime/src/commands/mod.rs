@@ -1,0 +1,9 @@
+//! The subcommands of `leukoscope-edge`.
+
+pub mod bench;
+pub mod check;
+pub mod demo;
+pub mod panel;
+pub mod replay;
+pub mod run;
+pub mod slide;

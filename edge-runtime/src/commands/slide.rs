@@ -1,0 +1,146 @@
+//! Scanning one slide from a source to a written report: shared by `run`, `replay` and
+//! `demo`.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use leukoscope_core::artifact::VerifiedArtifact;
+use leukoscope_edge::pipeline::{
+    Control, FinishedSlide, Resume, ScanSettings, SlideScanner, open_slide_journal,
+};
+use leukoscope_edge::report::{ReportFiles, write_report};
+use leukoscope_edge::session::SlideFlag;
+use leukoscope_edge::source::FrameSource;
+
+/// Where a slide's journal and report go.
+pub struct SlidePaths {
+    /// Folder of the slide journals.
+    pub journals: PathBuf,
+    /// Folder the slide's report folder is made in.
+    pub reports: PathBuf,
+}
+
+/// A slide scanned and reported.
+pub struct ScannedSlide {
+    pub finished: FinishedSlide,
+    pub files: ReportFiles,
+    pub journal: PathBuf,
+}
+
+/// Scans `slide_id` from `source` with `model`, resuming its journal if an earlier run was
+/// cut short, and writes its report. `on_frame` sees each frame (progress, the button).
+pub fn scan_slide(
+    slide_id: &str,
+    model: &VerifiedArtifact,
+    settings: ScanSettings,
+    source: &mut dyn FrameSource,
+    resume: Resume,
+    paths: &SlidePaths,
+    decorate: impl FnOnce(&mut FinishedSlide),
+    on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::pipeline::FrameOutcome) -> Control,
+) -> anyhow::Result<ScannedSlide> {
+    check_slide_id(slide_id)?;
+    let (journal, earlier, journal_path) = open_slide_journal(&paths.journals, slide_id)?;
+    if !earlier.is_empty() {
+        println!(
+            "slide {slide_id}: resuming from its journal ({} records kept)",
+            earlier.len()
+        );
+    }
+    let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?;
+    println!("slide {slide_id}: scanning {}", source.describe());
+    let end = scanner.scan(source, on_frame)?;
+    let mut finished = scanner.finish(&end, source.describe(), now_rfc3339())?;
+    decorate(&mut finished);
+    let dir = paths.reports.join(slide_id);
+    let files = write_report(&dir, &finished.report, &finished.thumbnails, &finished.snapshots)
+        .with_context(|| format!("writing the report of slide {slide_id}"))?;
+    Ok(ScannedSlide {
+        finished,
+        files,
+        journal: journal_path,
+    })
+}
+
+/// Slide ids become file names: letters, digits, `-`, `_` and `.` only, so no id can reach
+/// outside the storage folder.
+pub fn check_slide_id(id: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !id.is_empty()
+            && id.len() <= 64
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        "slide id `{id}` must be 1 to 64 letters, digits, '-', '_' or '.' (and not start with '.'); no patient names"
+    );
+    Ok(())
+}
+
+/// A new slide id from the clock: `slide-20261122T101500Z`.
+pub fn new_slide_id() -> String {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    format!("slide-{}", stamp.replace(['-', ':'], ""))
+}
+
+/// Now, RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Prints the slide's result for the operator.
+pub fn print_result(slide: &ScannedSlide) {
+    let report = &slide.finished.report;
+    let summary = &report.summary;
+    if report.model.demonstration {
+        println!("SYNTHETIC DEMONSTRATION MODEL - not for patients");
+    }
+    println!();
+    println!("slide {}: {}", summary.slide_id, slide.finished.end.describe());
+    let truth = report.truth.as_ref();
+    print!("  {:<14} {:>6}", "class", "cells");
+    if truth.is_some() {
+        print!(" {:>7}", "truth");
+    }
+    println!();
+    for (i, count) in summary.counts.iter().enumerate() {
+        print!("  {:<14} {:>6}", count.name, count.cells);
+        if let Some(t) = truth.and_then(|t| t.get(i)) {
+            print!(" {:>7}", t.cells);
+        }
+        println!("{}", if count.malignant { "  (malignant)" } else { "" });
+    }
+    println!("  {:<14} {:>6}", "unidentified", summary.unidentified);
+    println!(
+        "  malignant share {:.1} % (95 % interval {:.1} to {:.1} %) over {} classified cells, {} fields",
+        summary.malignant_share * 100.0,
+        summary.wilson_95.0 * 100.0,
+        summary.wilson_95.1 * 100.0,
+        summary.classified,
+        summary.fields
+    );
+    match &report.advice {
+        Some(advice) => println!("  NO RESULT: {advice}"),
+        None => println!("  {}", flag_line(&summary.flag)),
+    }
+    println!("  {}", summary.disclaimer);
+    println!(
+        "  per frame: quality {:.1} ms, detect {:.1} ms, track {:.1} ms, classify {:.1} ms, journal {:.1} ms",
+        report.timings_ms.quality,
+        report.timings_ms.detect,
+        report.timings_ms.track,
+        report.timings_ms.classify,
+        report.timings_ms.journal
+    );
+    println!("report  {}", slide.files.html.display());
+    println!("json    {}", slide.files.json.display());
+    println!("journal {}", slide.journal.display());
+}
+
+fn flag_line(flag: &SlideFlag) -> String {
+    match flag {
+        SlideFlag::SuspiciousRefer { .. } => format!("FLAG: {flag}"),
+        _ => flag.to_string(),
+    }
+}

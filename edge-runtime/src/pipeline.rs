@@ -1,0 +1,642 @@
+//! One slide, frame by frame: the quality gate, finding white cells, counting each once
+//! across overlapping frames, classifying the new ones, recording each in the journal
+//! before it is counted, and the slide's report at the end.
+//!
+//! A slide's journal is the truth about it. [`SlideScanner::new`] takes what an earlier
+//! run of the same slide committed (after a power cut or a crash) and carries on from
+//! there: every committed cell is counted again, the quality tally is rebuilt from the
+//! frame records, and frames already dealt with are skipped when the source numbers its
+//! frames the same way again ([`Resume::SkipDone`], a replayed folder or the synthetic
+//! slide). Cells of a frame that was cut short are not recorded twice. A camera cannot
+//! show the same frames again ([`Resume::Continue`]); its frames are numbered on from the
+//! last one recorded, and the stage position is lost with the process, so cells in the
+//! overlap of the first frame after the restart with earlier ones may be counted again.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use leukoscope_core::artifact::{Digest, VerifiedArtifact};
+use leukoscope_core::raster::RgbImage;
+use leukoscope_core::taxonomy::Taxonomy;
+use serde::Serialize;
+
+use crate::classify::{CellClassifier, ClassifyError};
+use crate::detect::{CellDetector, DetectError, DetectorConfig};
+use crate::journal::{
+    CellRecord, FrameRecord, Journal, JournalEntry, JournalError, JournalStorage, SlideEndRecord,
+};
+use crate::model::is_demonstration;
+use crate::quality::{FrameQuality, QualityGate, QualityTally, QualityThresholds, SlideAdvice, Verdict};
+use crate::report::{
+    CellThumbnail, ModelInfo, QualityStats, ReportCell, SlideReport, Snapshot, StageTimings,
+    annotate,
+};
+use crate::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
+use crate::source::{ErrorKind, Frame, FrameSource, SourceError};
+use crate::track::{CellTracker, TrackError, TrackerConfig};
+
+/// Side, in pixels, of the cell thumbnails in the report.
+const THUMBNAIL_SIDE: u32 = 96;
+
+/// How one slide is scanned: the board's thresholds and settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanSettings {
+    /// The quality gate's thresholds.
+    pub quality: QualityThresholds,
+    /// How cells are found.
+    pub detect: DetectorConfig,
+    /// How frames are registered and cells matched.
+    pub track: TrackerConfig,
+    /// The stop rule, the unidentified threshold and the flag.
+    pub session: SessionRules,
+    /// Threads classifying a frame's cells.
+    pub threads: usize,
+    /// Annotated frames kept for the report.
+    pub snapshots: usize,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            quality: QualityThresholds::default(),
+            detect: DetectorConfig::default(),
+            track: TrackerConfig::default(),
+            session: SessionRules::default(),
+            threads: 1,
+            snapshots: 6,
+        }
+    }
+}
+
+/// What to do with frames an interrupted run of the slide already dealt with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// The source delivers the same frames with the same numbers again (a replayed folder,
+    /// the synthetic slide): skip those already recorded.
+    SkipDone,
+    /// The source's frames are new (a camera): number them on from the last one recorded.
+    Continue,
+}
+
+/// Why a slide could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Recording failed (a full disk among others); every cell counted so far is on disk.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The model cannot classify here.
+    #[error(transparent)]
+    Classify(#[from] ClassifyError),
+    /// A count did not fit the session.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A detection setting is out of range.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    /// A tracking setting is out of range.
+    #[error(transparent)]
+    Track(#[from] TrackError),
+    /// The journal holds another slide's records.
+    #[error(
+        "the journal holds records of slide `{found}`, not `{expected}`; each slide needs its own journal"
+    )]
+    ForeignJournal {
+        /// The slide being scanned.
+        expected: String,
+        /// The slide the journal belongs to.
+        found: String,
+    },
+    /// The journal's cells were classified by another model.
+    #[error(
+        "slide `{slide}` was begun with model {recorded}, not the loaded {loaded}; finish it with that model or start a new slide"
+    )]
+    ModelChanged {
+        /// The slide.
+        slide: String,
+        /// Digest of the model in the journal.
+        recorded: String,
+        /// Digest of the model loaded now.
+        loaded: String,
+    },
+    /// The slide was already finished.
+    #[error("slide `{0}` is already finished; start a new slide")]
+    AlreadyFinished(String),
+}
+
+/// What happened to one frame.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FrameOutcome {
+    /// The frame's number in the journal.
+    pub frame: u64,
+    /// The quality gate's measurements and verdict; `None` when the frame was skipped
+    /// because an earlier run of the slide dealt with it.
+    pub quality: Option<FrameQuality>,
+    /// White cells found in it.
+    pub detected: usize,
+    /// Cells seen for the first time, classified and counted: `(box, call)`.
+    pub counted: Vec<([u32; 4], CellCall)>,
+    /// Time spent on it, per stage.
+    pub stages: StageTimes,
+}
+
+/// Time spent on one frame, per stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct StageTimes {
+    /// The quality gate.
+    pub quality: Duration,
+    /// Finding cells.
+    pub detect: Duration,
+    /// Registering the frame and matching cells.
+    pub track: Duration,
+    /// Cutting windows and running the model.
+    pub classify: Duration,
+    /// Writing and syncing journal records.
+    pub journal: Duration,
+}
+
+impl StageTimes {
+    /// The whole frame.
+    pub fn total(&self) -> Duration {
+        self.quality + self.detect + self.track + self.classify + self.journal
+    }
+
+    fn add(&mut self, other: &StageTimes) {
+        self.quality += other.quality;
+        self.detect += other.detect;
+        self.track += other.track;
+        self.classify += other.classify;
+        self.journal += other.journal;
+    }
+}
+
+/// Why a slide's scan ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScanEnd {
+    /// The stop rule was met.
+    Stopped(StopReason),
+    /// Most frames were rejected: the slide ends with advice instead of a result.
+    Advice(SlideAdvice),
+    /// The source had no more frames.
+    SourceDone,
+    /// The operator stopped it.
+    Operator,
+    /// The source failed and cannot go on.
+    SourceFailed(String),
+}
+
+impl ScanEnd {
+    /// In words, for the journal and the log.
+    pub fn describe(&self) -> String {
+        match self {
+            ScanEnd::Stopped(StopReason::EnoughCells { cells }) => {
+                format!("{cells} cells classified")
+            }
+            ScanEnd::Stopped(StopReason::FieldLimit { fields }) => {
+                format!("field limit reached ({fields} fields)")
+            }
+            ScanEnd::Advice(advice) => advice.to_string(),
+            ScanEnd::SourceDone => "no more frames".into(),
+            ScanEnd::Operator => "stopped by the operator".into(),
+            ScanEnd::SourceFailed(why) => format!("frame source failed: {why}"),
+        }
+    }
+}
+
+/// What the operator's loop says after each frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop the slide now.
+    Stop,
+}
+
+/// One slide being scanned.
+pub struct SlideScanner<S: JournalStorage = File> {
+    slide_id: String,
+    settings: ScanSettings,
+    gate: QualityGate,
+    tally: QualityTally,
+    focus_sum: f64,
+    clipped_sum: f64,
+    detector: CellDetector,
+    tracker: CellTracker,
+    classifier: CellClassifier,
+    model: ModelInfo,
+    digest: [u8; 32],
+    taxonomy: Taxonomy,
+    session: SlideSession,
+    journal: Journal<S>,
+    cells: Vec<ReportCell>,
+    thumbnails: Vec<CellThumbnail>,
+    snapshots: Vec<Snapshot>,
+    stage_sums: StageTimes,
+    frame_ms: Vec<f64>,
+    frames_done: u32,
+    resume: Resume,
+    /// The last frame recorded as done by an earlier run.
+    done_before: Option<u64>,
+    /// Cells an earlier run recorded in a frame it did not finish: `(frame, box)`.
+    recorded_unfinished: Vec<(u64, [u32; 4])>,
+}
+
+impl<S: JournalStorage> SlideScanner<S> {
+    /// Starts or resumes slide `slide_id` with `model`: `journal` is the slide's journal,
+    /// `earlier` what it held when opened (empty for a new slide).
+    pub fn new(
+        slide_id: impl Into<String>,
+        model: &VerifiedArtifact,
+        settings: ScanSettings,
+        journal: Journal<S>,
+        earlier: Vec<JournalEntry>,
+        resume: Resume,
+    ) -> Result<Self, PipelineError> {
+        let slide_id = slide_id.into();
+        let artifact = &model.artifact;
+        let classifier =
+            CellClassifier::new(artifact, settings.detect.um_per_px, settings.threads)?;
+        let mut scanner = SlideScanner {
+            gate: QualityGate::new(settings.quality),
+            tally: QualityTally::default(),
+            focus_sum: 0.0,
+            clipped_sum: 0.0,
+            detector: CellDetector::new(settings.detect)?,
+            tracker: CellTracker::new(settings.track)?,
+            model: ModelInfo {
+                name: artifact.spec.name.clone(),
+                digest: model.digest.to_string(),
+                signed_by: model.signed_by.map(|key| key.to_string()),
+                taxonomy: artifact.taxonomy.name.clone(),
+                precision: classifier.precision().as_str().to_string(),
+                demonstration: is_demonstration(artifact),
+            },
+            classifier,
+            digest: model.digest.0,
+            taxonomy: artifact.taxonomy.clone(),
+            session: SlideSession::new(
+                slide_id.clone(),
+                artifact.taxonomy.clone(),
+                settings.session,
+                &artifact.calibration,
+            ),
+            journal,
+            cells: Vec::new(),
+            thumbnails: Vec::new(),
+            snapshots: Vec::new(),
+            stage_sums: StageTimes::default(),
+            frame_ms: Vec::new(),
+            frames_done: 0,
+            resume,
+            done_before: None,
+            recorded_unfinished: Vec::new(),
+            settings,
+            slide_id,
+        };
+        scanner.replay(earlier)?;
+        Ok(scanner)
+    }
+
+    /// Counts again what an earlier run committed.
+    fn replay(&mut self, earlier: Vec<JournalEntry>) -> Result<(), PipelineError> {
+        let mut last_cell_frame = None;
+        for entry in earlier {
+            let slide = match &entry {
+                JournalEntry::Cell(r) => &r.slide,
+                JournalEntry::Frame(r) => &r.slide,
+                JournalEntry::SlideEnd(r) => &r.slide,
+            };
+            if *slide != self.slide_id {
+                return Err(PipelineError::ForeignJournal {
+                    expected: self.slide_id.clone(),
+                    found: slide.clone(),
+                });
+            }
+            match entry {
+                JournalEntry::Cell(record) => {
+                    if record.model_digest != self.digest {
+                        return Err(PipelineError::ModelChanged {
+                            slide: self.slide_id.clone(),
+                            recorded: Digest(record.model_digest).to_string(),
+                            loaded: self.model.digest.clone(),
+                        });
+                    }
+                    let call = self.session.record_cell(&record.probabilities)?;
+                    self.push_cell(record.frame, record.bbox, call, record.probabilities);
+                    last_cell_frame = Some(record.frame);
+                }
+                JournalEntry::Frame(record) => {
+                    self.count_quality(&record.quality);
+                    self.done_before = Some(record.frame);
+                }
+                JournalEntry::SlideEnd(_) => {
+                    return Err(PipelineError::AlreadyFinished(self.slide_id.clone()));
+                }
+            }
+        }
+        if let Some(frame) = last_cell_frame.filter(|&f| Some(f) > self.done_before) {
+            self.recorded_unfinished = self
+                .cells
+                .iter()
+                .filter(|c| c.frame == frame)
+                .map(|c| (c.frame, c.bbox))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// The slide's identifier.
+    pub fn slide_id(&self) -> &str {
+        &self.slide_id
+    }
+
+    /// The session so far (counts, flag).
+    pub fn session(&self) -> &SlideSession {
+        &self.session
+    }
+
+    /// The quality tally so far.
+    pub fn tally(&self) -> &QualityTally {
+        &self.tally
+    }
+
+    /// The classifier in use.
+    pub fn classifier(&self) -> &CellClassifier {
+        &self.classifier
+    }
+
+    /// Cells counted so far, earlier runs included.
+    pub fn cells(&self) -> &[ReportCell] {
+        &self.cells
+    }
+
+    /// Total time of each frame processed by this run, in milliseconds.
+    pub fn frame_times_ms(&self) -> &[f64] {
+        &self.frame_ms
+    }
+
+    /// Time spent per stage over the frames of this run.
+    pub fn stage_sums(&self) -> StageTimes {
+        self.stage_sums
+    }
+
+    /// Deals with one frame.
+    pub fn process(&mut self, frame: &Frame) -> Result<FrameOutcome, PipelineError> {
+        let index = match (self.resume, self.done_before) {
+            (Resume::SkipDone, Some(done)) if frame.index <= done => {
+                return Ok(FrameOutcome {
+                    frame: frame.index,
+                    quality: None,
+                    detected: 0,
+                    counted: Vec::new(),
+                    stages: StageTimes::default(),
+                });
+            }
+            (Resume::Continue, Some(done)) => done + 1 + frame.index,
+            _ => frame.index,
+        };
+        let image = &frame.image;
+        let mut stages = StageTimes::default();
+        let mut clock = Instant::now();
+        let mut lap = |slot: &mut Duration| {
+            let now = Instant::now();
+            *slot += now - clock;
+            clock = now;
+        };
+
+        let quality = self.gate.assess(image);
+        lap(&mut stages.quality);
+        let mut counted = Vec::new();
+        let mut detected = 0;
+        if quality.verdict == Verdict::Accepted {
+            let detections = self.detector.detect(image);
+            detected = detections.len();
+            lap(&mut stages.detect);
+            let mut new = self.tracker.observe(image, &detections);
+            if !self.recorded_unfinished.is_empty() {
+                let recorded = std::mem::take(&mut self.recorded_unfinished);
+                new.retain(|n| !recorded.contains(&(index, n.cell.bbox)));
+            }
+            lap(&mut stages.track);
+            let cells: Vec<_> = new.iter().map(|n| n.cell).collect();
+            let probabilities = self.classifier.classify(image, &cells)?;
+            lap(&mut stages.classify);
+            for (cell, p) in cells.iter().zip(probabilities) {
+                let record = CellRecord {
+                    slide: self.slide_id.clone(),
+                    frame: index,
+                    bbox: cell.bbox,
+                    probabilities: p,
+                    model_digest: self.digest,
+                };
+                self.journal.append(&JournalEntry::Cell(record.clone()))?;
+                // Counted only now that the record is on disk.
+                let call = self.session.record_cell(&record.probabilities)?;
+                self.thumbnails.push(CellThumbnail {
+                    id: self.cells.len() as u32,
+                    image: thumbnail(image, cell.centre, cell.bbox, self.classifier.window_side()),
+                });
+                self.push_cell(index, cell.bbox, call, record.probabilities);
+                counted.push((cell.bbox, call));
+            }
+            lap(&mut stages.journal);
+        }
+        self.journal.append(&JournalEntry::Frame(FrameRecord {
+            slide: self.slide_id.clone(),
+            frame: index,
+            quality,
+        }))?;
+        self.count_quality(&quality);
+        lap(&mut stages.journal);
+
+        if !counted.is_empty() && self.snapshots.len() < self.settings.snapshots {
+            let boxes: Vec<_> = counted.iter().map(|(b, call)| (*b, call.class)).collect();
+            self.snapshots.push(Snapshot {
+                frame: index,
+                image: annotate(image, &boxes),
+            });
+        }
+        self.stage_sums.add(&stages);
+        self.frame_ms.push(stages.total().as_secs_f64() * 1e3);
+        self.frames_done += 1;
+        Ok(FrameOutcome {
+            frame: index,
+            quality: Some(quality),
+            detected,
+            counted,
+            stages,
+        })
+    }
+
+    fn count_quality(&mut self, quality: &FrameQuality) {
+        self.session.record_field();
+        self.tally.record(quality.verdict);
+        self.focus_sum += f64::from(quality.focus);
+        self.clipped_sum += f64::from(quality.clipped_fraction);
+    }
+
+    fn push_cell(&mut self, frame: u64, bbox: [u32; 4], call: CellCall, probabilities: Vec<f32>) {
+        let id = self.cells.len() as u32;
+        let has_thumbnail = self.thumbnails.last().is_some_and(|t| t.id == id);
+        self.cells.push(ReportCell {
+            id,
+            frame,
+            bbox,
+            class: call.class,
+            class_name: call
+                .class
+                .map_or_else(|| "unidentified".to_string(), |c| self.taxonomy.classes[c].name.clone()),
+            confidence: call.confidence,
+            probabilities,
+            thumbnail: has_thumbnail.then(|| format!("cells/cell-{id:04}.png")),
+        });
+    }
+
+    /// Whether the slide should end now, and why: the stop rule, or advice when most
+    /// frames are rejected.
+    pub fn should_stop(&self) -> Option<ScanEnd> {
+        if let Some(advice) = self.tally.advice(&self.settings.quality) {
+            return Some(ScanEnd::Advice(advice));
+        }
+        self.session.should_stop().map(ScanEnd::Stopped)
+    }
+
+    /// Scans frames from `source` until the slide should stop, the source ends or fails,
+    /// or `after_frame` says to stop. Frames the source could not deliver (a bad file) are
+    /// skipped; a lost camera is the source's to ride out ([`crate::source::Reconnecting`]).
+    pub fn scan(
+        &mut self,
+        source: &mut dyn FrameSource,
+        mut after_frame: impl FnMut(&Self, &FrameOutcome) -> Control,
+    ) -> Result<ScanEnd, PipelineError> {
+        loop {
+            if let Some(end) = self.should_stop() {
+                return Ok(end);
+            }
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(ScanEnd::SourceDone),
+                Err(e) if e.kind() == ErrorKind::Skip => continue,
+                Err(e) => return Ok(ScanEnd::SourceFailed(error_chain(&e))),
+            };
+            let outcome = self.process(&frame)?;
+            if after_frame(self, &outcome) == Control::Stop {
+                return Ok(ScanEnd::Operator);
+            }
+        }
+    }
+
+    /// Ends the slide: records the end in the journal and returns its report with the
+    /// thumbnails and snapshots. `source` says where the frames came from, `generated`
+    /// when (RFC 3339).
+    pub fn finish(
+        mut self,
+        end: &ScanEnd,
+        source: String,
+        generated: String,
+    ) -> Result<FinishedSlide, PipelineError> {
+        self.journal.append(&JournalEntry::SlideEnd(SlideEndRecord {
+            slide: self.slide_id.clone(),
+            reason: end.describe(),
+        }))?;
+        let judged = self.tally.frames().max(1);
+        let frames = self.frames_done.max(1);
+        let mean_ms = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(frames);
+        let s = self.stage_sums;
+        let advice = match end {
+            ScanEnd::Advice(advice) => Some(advice.to_string()),
+            _ => None,
+        };
+        let report = SlideReport {
+            slide_id: self.slide_id.clone(),
+            generated,
+            tool: format!("leukoscope-edge {}", env!("CARGO_PKG_VERSION")),
+            source,
+            model: self.model,
+            summary: self.session.summary(),
+            advice,
+            quality: QualityStats::from_tally(
+                &self.tally,
+                (self.focus_sum / f64::from(judged)) as f32,
+                (self.clipped_sum / f64::from(judged)) as f32,
+            ),
+            cells: self.cells,
+            timings_ms: StageTimings {
+                frames: self.frames_done,
+                quality: mean_ms(s.quality),
+                detect: mean_ms(s.detect),
+                track: mean_ms(s.track),
+                classify: mean_ms(s.classify),
+                journal: mean_ms(s.journal),
+                total: mean_ms(s.total()),
+            },
+            truth: None,
+        };
+        Ok(FinishedSlide {
+            report,
+            thumbnails: self.thumbnails,
+            snapshots: self.snapshots,
+            end: end.clone(),
+        })
+    }
+}
+
+/// A finished slide, ready to be written out with [`crate::report::write_report`].
+pub struct FinishedSlide {
+    /// The report.
+    pub report: SlideReport,
+    /// Thumbnails of the cells this run counted.
+    pub thumbnails: Vec<CellThumbnail>,
+    /// Annotated frames.
+    pub snapshots: Vec<Snapshot>,
+    /// Why the scan ended.
+    pub end: ScanEnd,
+}
+
+/// Opens (or creates) the journal of `slide_id` under `dir`, with what it already holds.
+pub fn open_slide_journal(
+    dir: &Path,
+    slide_id: &str,
+) -> Result<(Journal, Vec<JournalEntry>, PathBuf), PipelineError> {
+    let path = dir.join(format!("{slide_id}.journal"));
+    std::fs::create_dir_all(dir).map_err(|source| JournalError::Open {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let (journal, _recovery) = Journal::open(&path)?;
+    let earlier = Journal::read_all(&path)?;
+    Ok((journal, earlier, path))
+}
+
+/// A square thumbnail around a cell: twice the nucleus' box, at least a quarter of the
+/// model's window, shrunk to [`THUMBNAIL_SIDE`].
+fn thumbnail(frame: &RgbImage, centre: (f32, f32), bbox: [u32; 4], window: u32) -> RgbImage {
+    let side = (bbox[2].max(bbox[3]) * 2)
+        .max(window / 4)
+        .clamp(8, frame.width().min(frame.height()).max(1));
+    let x = (centre.0 as i64 - i64::from(side) / 2).clamp(0, i64::from(frame.width() - side)) as u32;
+    let y = (centre.1 as i64 - i64::from(side) / 2).clamp(0, i64::from(frame.height() - side)) as u32;
+    let crop = frame.view().window(x, y, side, side).to_image();
+    let crop = image::RgbImage::from_raw(side, side, crop.into_raw())
+        .expect("a view's pixels fill its size");
+    let small = image::imageops::resize(
+        &crop,
+        THUMBNAIL_SIDE,
+        THUMBNAIL_SIDE,
+        image::imageops::FilterType::Triangle,
+    );
+    RgbImage::from_raw(THUMBNAIL_SIDE, THUMBNAIL_SIDE, small.into_raw())
+        .expect("the resize fills its size")
+}
+
+/// An error and its causes on one line.
+fn error_chain(error: &SourceError) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
