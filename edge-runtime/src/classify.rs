@@ -165,8 +165,11 @@ impl CellClassifier {
                 .run_with_scratch(view, input, &mut self.scratch)?;
         }
         let threads = self.workspaces.len().min(cells.len());
-        self.engine
-            .run_batch(&mut self.workspaces[..threads], &self.inputs, &mut self.logits);
+        self.engine.run_batch(
+            &mut self.workspaces[..threads],
+            &self.inputs,
+            &mut self.logits,
+        );
         Ok(self
             .logits
             .chunks_exact(classes)

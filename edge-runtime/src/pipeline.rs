@@ -27,7 +27,9 @@ use crate::journal::{
     CellRecord, FrameRecord, Journal, JournalEntry, JournalError, JournalStorage, SlideEndRecord,
 };
 use crate::model::is_demonstration;
-use crate::quality::{FrameQuality, QualityGate, QualityTally, QualityThresholds, SlideAdvice, Verdict};
+use crate::quality::{
+    FrameQuality, QualityGate, QualityTally, QualityThresholds, SlideAdvice, Verdict,
+};
 use crate::report::{
     CellThumbnail, ModelInfo, QualityStats, ReportCell, SlideReport, Snapshot, StageTimings,
     annotate,
@@ -494,9 +496,10 @@ impl<S: JournalStorage> SlideScanner<S> {
             frame,
             bbox,
             class: call.class,
-            class_name: call
-                .class
-                .map_or_else(|| "unidentified".to_string(), |c| self.taxonomy.classes[c].name.clone()),
+            class_name: call.class.map_or_else(
+                || "unidentified".to_string(),
+                |c| self.taxonomy.classes[c].name.clone(),
+            ),
             confidence: call.confidence,
             probabilities,
             thumbnail: has_thumbnail.then(|| format!("cells/cell-{id:04}.png")),
@@ -546,10 +549,11 @@ impl<S: JournalStorage> SlideScanner<S> {
         source: String,
         generated: String,
     ) -> Result<FinishedSlide, PipelineError> {
-        self.journal.append(&JournalEntry::SlideEnd(SlideEndRecord {
-            slide: self.slide_id.clone(),
-            reason: end.describe(),
-        }))?;
+        self.journal
+            .append(&JournalEntry::SlideEnd(SlideEndRecord {
+                slide: self.slide_id.clone(),
+                reason: end.describe(),
+            }))?;
         let judged = self.tally.frames().max(1);
         let frames = self.frames_done.max(1);
         let mean_ms = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(frames);
@@ -625,8 +629,10 @@ fn thumbnail(frame: &RgbImage, centre: (f32, f32), bbox: [u32; 4], window: u32) 
     let side = (bbox[2].max(bbox[3]) * 2)
         .max(window / 4)
         .clamp(8, frame.width().min(frame.height()).max(1));
-    let x = (centre.0 as i64 - i64::from(side) / 2).clamp(0, i64::from(frame.width() - side)) as u32;
-    let y = (centre.1 as i64 - i64::from(side) / 2).clamp(0, i64::from(frame.height() - side)) as u32;
+    let x =
+        (centre.0 as i64 - i64::from(side) / 2).clamp(0, i64::from(frame.width() - side)) as u32;
+    let y =
+        (centre.1 as i64 - i64::from(side) / 2).clamp(0, i64::from(frame.height() - side)) as u32;
     let crop = frame.view().window(x, y, side, side).to_image();
     let crop = image::RgbImage::from_raw(side, side, crop.into_raw())
         .expect("a view's pixels fill its size");
@@ -730,8 +736,8 @@ mod tests {
         let frames = frames(16);
         let dir = tempfile::tempdir().expect("tempdir");
 
-        let (journal, earlier, _) = open_slide_journal(&dir.path().join("whole"), "slide-1")
-            .expect("journal");
+        let (journal, earlier, _) =
+            open_slide_journal(&dir.path().join("whole"), "slide-1").expect("journal");
         let mut whole = scanner(journal, earlier);
         for frame in &frames {
             whole.process(frame).expect("frame");
@@ -767,15 +773,23 @@ mod tests {
             rewritten.append(entry).expect("append");
         }
         drop(rewritten);
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
         file.write_all(&[40, 0, 0, 0, 1, 2]).expect("torn tail");
         drop(file);
 
         let (journal, earlier, _) =
             open_slide_journal(&dir.path().join("cut"), "slide-1").expect("reopen");
-        assert_eq!(earlier.len(), keep, "the torn tail is dropped, the rest kept");
+        assert_eq!(
+            earlier.len(),
+            keep,
+            "the torn tail is dropped, the rest kept"
+        );
         let mut resumed = scanner(journal, earlier);
-        let before = resumed.session().summary().classified + resumed.session().summary().unidentified;
+        let before =
+            resumed.session().summary().classified + resumed.session().summary().unidentified;
         assert_eq!(before as usize, resumed.cells().len());
         for frame in &frames {
             resumed.process(frame).expect("frame");
@@ -943,7 +957,12 @@ mod tests {
             outages: Vec::new(),
             failing: 0,
         };
-        assert_eq!(steady.scan(&mut source, |_, _| Control::Continue).expect("scan"), ScanEnd::SourceDone);
+        assert_eq!(
+            steady
+                .scan(&mut source, |_, _| Control::Continue)
+                .expect("scan"),
+            ScanEnd::SourceDone
+        );
 
         let (journal, _, _) = open_slide_journal(&dir.path().join("b"), "slide-1").expect("j");
         let mut flaky = scanner(journal, Vec::new());
@@ -962,12 +981,20 @@ mod tests {
             },
             |event: &LinkEvent| events.push(event.clone()),
         );
-        let end = flaky.scan(&mut source, |_, _| Control::Continue).expect("scan");
+        let end = flaky
+            .scan(&mut source, |_, _| Control::Continue)
+            .expect("scan");
         assert_eq!(end, ScanEnd::SourceDone);
         drop(source);
         assert_eq!(counted(&flaky), counted(&steady));
-        let lost = events.iter().filter(|e| matches!(e, LinkEvent::Lost { .. })).count();
-        let back = events.iter().filter(|e| matches!(e, LinkEvent::Restored { .. })).count();
+        let lost = events
+            .iter()
+            .filter(|e| matches!(e, LinkEvent::Lost { .. }))
+            .count();
+        let back = events
+            .iter()
+            .filter(|e| matches!(e, LinkEvent::Restored { .. }))
+            .count();
         assert_eq!((lost, back), (2, 2), "{events:?}");
     }
 
@@ -991,8 +1018,13 @@ mod tests {
             },
             |_: &LinkEvent| {},
         );
-        let end = scanner.scan(&mut source, |_, _| Control::Continue).expect("scan");
-        assert!(matches!(&end, ScanEnd::SourceFailed(why) if why.contains("unplugged")), "{end:?}");
+        let end = scanner
+            .scan(&mut source, |_, _| Control::Continue)
+            .expect("scan");
+        assert!(
+            matches!(&end, ScanEnd::SourceFailed(why) if why.contains("unplugged")),
+            "{end:?}"
+        );
         assert_eq!(scanner.tally().frames(), 3);
         let finished = scanner
             .finish(&end, "flaky camera".into(), "now".into())

@@ -225,7 +225,8 @@ pub fn bench_pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         "  per frame: quality {:.2} ms, detect {:.2} ms, track {:.2} ms, classify {:.2} ms, journal {:.2} ms",
         s.quality, s.detect, s.track, s.classify, s.journal
     );
-    let detection_frames = &frames[warmup..warmup + args.detection_frames.min(frames.len() - warmup)];
+    let detection_frames =
+        &frames[warmup..warmup + args.detection_frames.min(frames.len() - warmup)];
     let detection = compare_detection(
         detection_frames,
         &settings.detect,

@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use anyhow::Context;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy, VerifiedArtifact};
@@ -128,7 +128,9 @@ impl FrameSource for TruthRecorder {
         let frame = self.inner.next_frame()?;
         if let Some(truth) = self.inner.last_truth() {
             for cell in truth.cells.iter().filter(|c| c.fully_visible) {
-                self.seen.borrow_mut().insert(cell.truth.id, cell.truth.class);
+                self.seen
+                    .borrow_mut()
+                    .insert(cell.truth.id, cell.truth.class);
             }
         }
         Ok(frame)

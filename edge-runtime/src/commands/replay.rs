@@ -29,7 +29,9 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         .as_deref()
         .map(BoardSettings::load)
         .transpose()?;
-    let mut settings = board.as_ref().map_or_else(ScanSettings::default, scan_settings);
+    let mut settings = board
+        .as_ref()
+        .map_or_else(ScanSettings::default, scan_settings);
     if let Some(um) = options.micrometres_per_pixel {
         settings.detect.um_per_px = um;
         settings.track.um_per_px = um;
@@ -37,7 +39,9 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
     let model_path = options
         .model
         .or_else(|| board.as_ref().map(|b| b.model.path.clone()))
-        .ok_or_else(|| anyhow::anyhow!("give the model with --model FILE (or a --board whose model to use)"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("give the model with --model FILE (or a --board whose model to use)")
+        })?;
     let trust = if options.trusted_keys.is_empty() {
         board
             .as_ref()
@@ -46,7 +50,11 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         TrustPolicy::only(options.trusted_keys)
     };
     let model = load_model(&model_path, &trust)?;
-    let rate = options.fps.map(Rate::per_second).transpose()?.unwrap_or_default();
+    let rate = options
+        .fps
+        .map(Rate::per_second)
+        .transpose()?
+        .unwrap_or_default();
     let mut source = ReplaySource::open(&options.frames, rate)?;
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
     let paths = SlidePaths {

@@ -53,7 +53,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
         };
         let (mut source, resume): (Box<dyn FrameSource>, Resume) = match &options.frames {
             Some(dir) => {
-                let rate = options.fps.map(Rate::per_second).transpose()?.unwrap_or_default();
+                let rate = options
+                    .fps
+                    .map(Rate::per_second)
+                    .transpose()?
+                    .unwrap_or_default();
                 (Box::new(ReplaySource::open(dir, rate)?), Resume::SkipDone)
             }
             None => (Panel::camera(&panel, &board)?, Resume::Continue),
@@ -133,8 +137,8 @@ fn unfinished_slide(journals: &Path) -> anyhow::Result<Option<String>> {
         if path.extension().and_then(|e| e.to_str()) != Some("journal") {
             continue;
         }
-        let records = Journal::read_all(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let records =
+            Journal::read_all(&path).with_context(|| format!("reading {}", path.display()))?;
         let finished = matches!(records.last(), Some(JournalEntry::SlideEnd(_)));
         let modified = entry.metadata().and_then(|m| m.modified()).ok();
         if let (false, Some(stem), Some(modified)) = (

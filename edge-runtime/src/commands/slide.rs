@@ -54,8 +54,13 @@ pub fn scan_slide(
     let mut finished = scanner.finish(&end, source.describe(), now_rfc3339())?;
     decorate(&mut finished);
     let dir = paths.reports.join(slide_id);
-    let files = write_report(&dir, &finished.report, &finished.thumbnails, &finished.snapshots)
-        .with_context(|| format!("writing the report of slide {slide_id}"))?;
+    let files = write_report(
+        &dir,
+        &finished.report,
+        &finished.thumbnails,
+        &finished.snapshots,
+    )
+    .with_context(|| format!("writing the report of slide {slide_id}"))?;
     Ok(ScannedSlide {
         finished,
         files,
@@ -97,7 +102,11 @@ pub fn print_result(slide: &ScannedSlide) {
         println!("SYNTHETIC DEMONSTRATION MODEL - not for patients");
     }
     println!();
-    println!("slide {}: {}", summary.slide_id, slide.finished.end.describe());
+    println!(
+        "slide {}: {}",
+        summary.slide_id,
+        slide.finished.end.describe()
+    );
     let truth = report.truth.as_ref();
     print!("  {:<14} {:>6}", "class", "cells");
     if truth.is_some() {
