@@ -1,0 +1,193 @@
+//! `leukoscope-edge` as an operator runs it: the self-test's one-line refusals, a replayed
+//! folder, and `run` killed with SIGKILL mid-slide (a power cut) and restarted, which must
+//! end with the same counts as a slide never interrupted.
+//!
+//! Under qemu-user without binfmt_misc, `LEUKOSCOPE_TEST_RUNNER` names the command that
+//! runs the Arm binary (see `journal_survives_kill.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
+
+const DEMO_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/synthetic-demo-int8.lsm");
+
+fn edge() -> Command {
+    let binary = env!("CARGO_BIN_EXE_leukoscope-edge");
+    match std::env::var("LEUKOSCOPE_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut parts = runner.split_whitespace();
+            let mut command = Command::new(parts.next().expect("a runner"));
+            command.args(parts).arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    edge().args(args).output().expect("the edge binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_refuses_a_tampered_or_missing_model_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ok = run(&["check", "--model", DEMO_MODEL]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("SYNTHETIC DEMONSTRATION"), "{text}");
+    assert!(text.trim_end().ends_with("ok"));
+
+    let mut bytes = std::fs::read(DEMO_MODEL).expect("model");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    let tampered = dir.path().join("tampered.lsm");
+    std::fs::write(&tampered, &bytes).expect("write");
+    let missing = dir.path().join("missing.lsm");
+    for (path, says) in [(&tampered, "refused"), (&missing, "cannot read")] {
+        let out = run(&["check", "--model", path.to_str().expect("utf-8")]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+
+    // A board that trusts a key the model is not signed with.
+    let board = write_board(
+        dir.path(),
+        &format!("trusted_keys = [\"{}\"]", "11".repeat(32)),
+    );
+    let out = run(&["check", "--board", board.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("refused"), "{err}");
+}
+
+/// Writes frames of a synthetic scan as PNG files.
+fn write_frames(dir: &Path, count: u32) {
+    std::fs::create_dir_all(dir).expect("frames dir");
+    let slide = SyntheticSlide::new(
+        9,
+        SlideOptions {
+            world_width: 3200,
+            world_height: 2000,
+            frame_width: 960,
+            frame_height: 540,
+            white_cells_per_frame: 5.0,
+            class_mix: [0.5, 0.2, 0.2, 0.1],
+            ..SlideOptions::default()
+        },
+    )
+    .expect("slide");
+    for i in 0..count.min(slide.frame_count()) {
+        let frame = slide.frame(i).expect("frame").image;
+        let (w, h) = (frame.width(), frame.height());
+        image::RgbImage::from_raw(w, h, frame.into_raw())
+            .expect("size")
+            .save(dir.join(format!("frame-{i}.png")))
+            .expect("png");
+    }
+}
+
+/// A board file for frames half the width of full HD, storing under `dir/store`.
+fn write_board(dir: &Path, model_extra: &str) -> PathBuf {
+    let path = dir.join("board.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[board]
+name = "test bench"
+
+[model]
+path = "{DEMO_MODEL}"
+threads = 1
+{model_extra}
+
+[storage]
+dir = "store"
+min_free_mb = 1
+
+[quality]
+analysis_width = 160
+
+[session]
+unidentified_below = 0.6
+"#
+        ),
+    )
+    .expect("board.toml");
+    path
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report.json")).expect("json")
+}
+
+#[test]
+fn run_killed_mid_slide_and_restarted_ends_with_the_uninterrupted_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = dir.path().join("frames");
+    write_frames(&frames, 24);
+    let board = write_board(dir.path(), "");
+    let frames_arg = frames.to_str().expect("utf-8");
+
+    let whole = run(&[
+        "replay",
+        "--frames",
+        frames_arg,
+        "--board",
+        board.to_str().expect("utf-8"),
+        "--slide",
+        "whole",
+        "--out",
+        dir.path().join("replay").to_str().expect("utf-8"),
+    ]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let expected = report(&dir.path().join("replay/reports/whole/report.json"));
+    let classified = expected["summary"]["classified"]
+        .as_u64()
+        .expect("classified");
+    assert!(classified >= 30, "{classified} cells");
+
+    // Power cuts: killed at three moments while scanning at 12 frames a second.
+    let board_arg = board.to_str().expect("utf-8");
+    for wait_ms in [700, 400, 900] {
+        let mut child = edge()
+            .args([
+                "run", "--board", board_arg, "--slide", "cut", "--frames", frames_arg, "--fps",
+                "12",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run");
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+    let journal = dir.path().join("store/slides/cut.journal");
+    assert!(journal.exists(), "the slide was started");
+    // Restarted without a slide id, it finds the interrupted slide and finishes it.
+    let finish = run(&["run", "--board", board_arg, "--frames", frames_arg]);
+    assert!(finish.status.success(), "{}", stderr(&finish));
+    let stdout = String::from_utf8_lossy(&finish.stdout);
+    assert!(stdout.contains("resuming"), "{stdout}");
+    let resumed = report(&dir.path().join("store/reports/cut/report.json"));
+    for key in [
+        "counts",
+        "unidentified",
+        "classified",
+        "malignant_share",
+        "flag",
+    ] {
+        assert_eq!(resumed["summary"][key], expected["summary"][key], "{key}");
+    }
+    assert_eq!(resumed["quality"]["frames"], expected["quality"]["frames"]);
+}
