@@ -14,7 +14,7 @@ use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::session::{ClassCount, SessionRules};
 use leukoscope_edge::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
 
-use super::slide::{SlidePaths, print_result, scan_slide};
+use super::slide::{SlidePaths, print_result, scan_slide, write_slide};
 
 /// The demonstration model: `tiny-cnn`, int8, trained on synthetic smear fields only by
 /// `leukoscope-train demo` (see `edge-runtime/demo/README.md`). It has never seen a
@@ -82,7 +82,6 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         &mut source,
         Resume::SkipDone,
         &paths,
-        |finished| finished.report.truth = Some(truth_counts(&taxonomy, &seen.borrow())),
         |scanner, _| {
             frames += 1;
             if frames % 10 == 0 {
@@ -94,7 +93,9 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
             Control::Continue
         },
     );
-    print_result(&scanned?);
+    let (mut finished, journal) = scanned?;
+    finished.report.truth = Some(truth_counts(&taxonomy, &seen.borrow()));
+    print_result(&write_slide(finished, journal, &paths)?);
     Ok(())
 }
 

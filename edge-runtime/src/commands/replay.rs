@@ -9,7 +9,7 @@ use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::settings::BoardSettings;
 use leukoscope_edge::source::{Rate, ReplaySource};
 
-use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide};
+use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide, write_slide};
 
 /// Options of `replay`.
 pub struct ReplayOptions {
@@ -68,10 +68,9 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         &mut source,
         Resume::SkipDone,
         &paths,
-        |_| {},
         |_, _| Control::Continue,
     )?;
-    print_result(&scanned);
+    print_result(&write_slide(scanned.0, scanned.1, &paths)?);
     Ok(())
 }
 

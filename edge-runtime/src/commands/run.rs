@@ -16,7 +16,7 @@ use leukoscope_edge::source::{FrameSource, Rate, ReplaySource};
 
 use super::panel::Panel;
 use super::replay::scan_settings;
-use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide};
+use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide, write_slide};
 
 /// Options of `run`.
 pub struct RunOptions {
@@ -70,7 +70,6 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
             &mut source,
             resume,
             &paths,
-            |_| {},
             |_, _| {
                 if panel.borrow_mut().stop_pressed() {
                     Control::Stop
@@ -79,13 +78,14 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
                 }
             },
         );
-        let scanned = match scanned {
-            Ok(scanned) => scanned,
-            Err(e) => {
-                let _ = panel.borrow_mut().attention();
-                return Err(e);
-            }
-        };
+        let scanned =
+            match scanned.and_then(|(finished, journal)| write_slide(finished, journal, &paths)) {
+                Ok(scanned) => scanned,
+                Err(e) => {
+                    let _ = panel.borrow_mut().attention();
+                    return Err(e);
+                }
+            };
         print_result(&scanned);
         let report = &scanned.finished.report;
         let needs_reader = report.advice.is_some()

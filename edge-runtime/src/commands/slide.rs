@@ -29,7 +29,7 @@ pub struct ScannedSlide {
 }
 
 /// Scans `slide_id` from `source` with `model`, resuming its journal if an earlier run was
-/// cut short, and writes its report. `on_frame` sees each frame (progress, the button).
+/// cut short. `on_frame` sees each frame (progress, the button).
 pub fn scan_slide(
     slide_id: &str,
     model: &VerifiedArtifact,
@@ -37,9 +37,8 @@ pub fn scan_slide(
     source: &mut dyn FrameSource,
     resume: Resume,
     paths: &SlidePaths,
-    decorate: impl FnOnce(&mut FinishedSlide),
     on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::pipeline::FrameOutcome) -> Control,
-) -> anyhow::Result<ScannedSlide> {
+) -> anyhow::Result<(FinishedSlide, PathBuf)> {
     check_slide_id(slide_id)?;
     let (journal, earlier, journal_path) = open_slide_journal(&paths.journals, slide_id)?;
     if !earlier.is_empty() {
@@ -51,20 +50,28 @@ pub fn scan_slide(
     let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?;
     println!("slide {slide_id}: scanning {}", source.describe());
     let end = scanner.scan(source, on_frame)?;
-    let mut finished = scanner.finish(&end, source.describe(), now_rfc3339())?;
-    decorate(&mut finished);
-    let dir = paths.reports.join(slide_id);
+    let finished = scanner.finish(&end, source.describe(), now_rfc3339())?;
+    Ok((finished, journal_path))
+}
+
+/// Writes the slide's report under `paths.reports`.
+pub fn write_slide(
+    finished: FinishedSlide,
+    journal: PathBuf,
+    paths: &SlidePaths,
+) -> anyhow::Result<ScannedSlide> {
+    let dir = paths.reports.join(&finished.report.slide_id);
     let files = write_report(
         &dir,
         &finished.report,
         &finished.thumbnails,
         &finished.snapshots,
     )
-    .with_context(|| format!("writing the report of slide {slide_id}"))?;
+    .with_context(|| format!("writing the report of slide {}", finished.report.slide_id))?;
     Ok(ScannedSlide {
         finished,
         files,
-        journal: journal_path,
+        journal,
     })
 }
 
