@@ -31,6 +31,19 @@ pub enum ClassifyError {
     /// The frame scale is not a positive number.
     #[error("the frame scale {0} um/px is not a positive number; set camera.um_per_px")]
     FrameScale(f32),
+    /// The board asks for the GPU, which this build cannot use.
+    #[error(
+        "model.device is \"cuda\" but this build has no GPU support; rebuild with --features cuda or set model.device = \"cpu\""
+    )]
+    NoGpuSupport,
+    /// The GPU runs float weights, which an int8-only artifact does not carry.
+    #[error(
+        "the GPU path runs the float model, and this artifact carries int8 weights only; give the float .lsm or set model.device = \"cpu\""
+    )]
+    GpuNeedsFloat,
+    /// The float weights could not be loaded into the GPU network.
+    #[error("cannot load the model onto the GPU")]
+    GpuLoad(#[source] leukoscope_core::artifact::ArtifactError),
     /// The window a cell needs is far larger than any frame (a wrong scale).
     #[error(
         "a cell window would be {side} frame pixels across (model {model_um_per_px} um/px at {input} px, frames {frame_um_per_px} um/px); check camera.um_per_px"
@@ -50,14 +63,27 @@ pub enum ClassifyError {
 /// Most frame pixels a window may span: twice a 4K frame's width.
 const MAX_WINDOW: u32 = 8192;
 
+/// Where the network runs.
+enum Runner {
+    /// The core's engine on the CPU's threads, one workspace each.
+    Cpu {
+        engine: Engine,
+        workspaces: Vec<Workspace>,
+    },
+    /// burn on the board's NVIDIA GPU, in f32.
+    #[cfg(feature = "cuda")]
+    Gpu(gpu::GpuRunner),
+}
+
 /// Classifies cells of frames with one model.
 pub struct CellClassifier {
-    engine: Engine,
+    runner: Runner,
+    input_len: usize,
+    classes: usize,
     preprocess: Preprocess,
     input: InputSpec,
     temperature: f32,
     window: u32,
-    workspaces: Vec<Workspace>,
     scratch: Scratch,
     inputs: Vec<f32>,
     logits: Vec<f32>,
@@ -74,12 +100,35 @@ impl CellClassifier {
         frame_um_per_px: f32,
         threads: usize,
     ) -> Result<Self, ClassifyError> {
+        Self::on(model, frame_um_per_px, threads, false)
+    }
+
+    /// As [`new`](Self::new), on the GPU when `gpu` (feature `cuda`; float models only).
+    pub fn on(
+        model: &ModelArtifact,
+        frame_um_per_px: f32,
+        threads: usize,
+        gpu: bool,
+    ) -> Result<Self, ClassifyError> {
         if !(frame_um_per_px.is_finite() && frame_um_per_px > 0.0) {
             return Err(ClassifyError::FrameScale(frame_um_per_px));
         }
         model.preprocess.validate()?;
-        let engine = Engine::new(model)?;
         let input = model.spec.input;
+        let classes = model.taxonomy.len();
+        let input_len = input.channels as usize * input.height as usize * input.width as usize;
+        let runner = if gpu {
+            #[cfg(feature = "cuda")]
+            {
+                Runner::Gpu(gpu::GpuRunner::new(model)?)
+            }
+            #[cfg(not(feature = "cuda"))]
+            return Err(ClassifyError::NoGpuSupport);
+        } else {
+            let engine = Engine::new(model)?;
+            let workspaces = (0..threads.max(1)).map(|_| engine.workspace()).collect();
+            Runner::Cpu { engine, workspaces }
+        };
         let span = f64::from(input.width) * f64::from(input.um_per_px) / f64::from(frame_um_per_px);
         let window = span.round().max(1.0);
         if window > f64::from(MAX_WINDOW) {
@@ -90,18 +139,18 @@ impl CellClassifier {
                 frame_um_per_px,
             });
         }
-        let workspaces = (0..threads.max(1)).map(|_| engine.workspace()).collect();
         Ok(CellClassifier {
+            runner,
+            input_len,
+            classes,
             preprocess: model.preprocess.clone(),
             input,
             temperature: model.calibration.temperature,
             window: window as u32,
-            workspaces,
             scratch: Scratch::new(),
             inputs: Vec::new(),
             logits: Vec::new(),
             crop: RgbImage::filled(window as u32, window as u32, [0; 3]),
-            engine,
         })
     }
 
@@ -115,9 +164,16 @@ impl CellClassifier {
         self.input
     }
 
-    /// The engine's precision.
-    pub fn precision(&self) -> Precision {
-        self.engine.precision()
+    /// What runs the network, in words: `int8`, `f32` or `f32 on the GPU`.
+    pub fn runs_on(&self) -> &'static str {
+        match &self.runner {
+            Runner::Cpu { engine, .. } => match engine.precision() {
+                Precision::Int8 => "int8",
+                Precision::F32 => "f32",
+            },
+            #[cfg(feature = "cuda")]
+            Runner::Gpu(_) => "f32 on the GPU",
+        }
     }
 
     /// The window of `cell` in frame coordinates, `[x, y, side, side]`; it may reach past the
@@ -143,8 +199,8 @@ impl CellClassifier {
         if cells.is_empty() || frame.width() == 0 || frame.height() == 0 {
             return Ok(Vec::new());
         }
-        let per_image = self.engine.input_len();
-        let classes = self.engine.classes();
+        let per_image = self.input_len;
+        let classes = self.classes;
         self.inputs.resize(cells.len() * per_image, 0.0);
         self.logits.resize(cells.len() * classes, 0.0);
         for (cell, input) in cells.iter().zip(self.inputs.chunks_exact_mut(per_image)) {
@@ -164,17 +220,67 @@ impl CellClassifier {
             self.preprocess
                 .run_with_scratch(view, input, &mut self.scratch)?;
         }
-        let threads = self.workspaces.len().min(cells.len());
-        self.engine.run_batch(
-            &mut self.workspaces[..threads],
-            &self.inputs,
-            &mut self.logits,
-        );
+        match &mut self.runner {
+            Runner::Cpu { engine, workspaces } => {
+                let threads = workspaces.len().min(cells.len());
+                engine.run_batch(&mut workspaces[..threads], &self.inputs, &mut self.logits);
+            }
+            #[cfg(feature = "cuda")]
+            Runner::Gpu(gpu) => gpu.run(&self.inputs, cells.len(), &mut self.logits),
+        }
         Ok(self
             .logits
             .chunks_exact(classes)
             .map(|logits| softmax(logits, self.temperature))
             .collect())
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod gpu {
+    //! The network in burn on an NVIDIA GPU (CUDA), for boards whose GPU outruns their
+    //! CPU cores: the float weights, a batch of windows per call.
+
+    use burn::backend::Cuda;
+    use burn::backend::cuda::CudaDevice;
+    use burn::tensor::{Tensor, TensorData};
+    use leukoscope_core::artifact::ModelArtifact;
+    use leukoscope_core::network::Network;
+
+    use super::ClassifyError;
+
+    pub struct GpuRunner {
+        network: Network<Cuda>,
+        device: CudaDevice,
+        shape: [usize; 3],
+    }
+
+    impl GpuRunner {
+        pub fn new(model: &ModelArtifact) -> Result<Self, ClassifyError> {
+            if model.weights.tensors.is_empty() {
+                return Err(ClassifyError::GpuNeedsFloat);
+            }
+            let device = CudaDevice::default();
+            let network = Network::from_weights(&model.spec, &model.weights, &device)
+                .map_err(ClassifyError::GpuLoad)?;
+            let i = model.spec.input;
+            Ok(GpuRunner {
+                network,
+                device,
+                shape: [i.channels as usize, i.height as usize, i.width as usize],
+            })
+        }
+
+        pub fn run(&self, inputs: &[f32], images: usize, logits: &mut [f32]) {
+            let [c, h, w] = self.shape;
+            let x = Tensor::<Cuda, 4>::from_data(
+                TensorData::new(inputs.to_vec(), [images, c, h, w]),
+                &self.device,
+            );
+            let out = self.network.forward(x).into_data();
+            let values = out.as_slice::<f32>().expect("the network's logits are f32");
+            logits.copy_from_slice(values);
+        }
     }
 }
 
@@ -306,6 +412,14 @@ mod tests {
             assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{p:?}");
         }
         assert!(classifier.classify(&frame, &[]).expect("none").is_empty());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn a_gpu_asked_of_a_build_without_cuda_is_a_named_error() {
+        let err = CellClassifier::on(&demo(), 0.42, 1, true).err().expect("refused");
+        assert!(matches!(err, ClassifyError::NoGpuSupport));
+        assert!(err.to_string().contains("--features cuda"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,10 @@ use crate::track::{CellTracker, TrackError, TrackerConfig};
 /// Side, in pixels, of the cell thumbnails in the report.
 const THUMBNAIL_SIDE: u32 = 96;
 
+/// Width, in pixels, of the annotated frames in the report: enough to see which cells were
+/// counted, small enough that the self-contained page stays a few megabytes.
+const SNAPSHOT_WIDTH: u32 = 800;
+
 /// How one slide is scanned: the board's thresholds and settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScanSettings {
@@ -56,6 +60,9 @@ pub struct ScanSettings {
     pub threads: usize,
     /// Annotated frames kept for the report.
     pub snapshots: usize,
+    /// Classify on the GPU (`model.device = "cuda"`; needs the `cuda` feature and a float
+    /// model).
+    pub gpu: bool,
 }
 
 impl Default for ScanSettings {
@@ -66,7 +73,8 @@ impl Default for ScanSettings {
             track: TrackerConfig::default(),
             session: SessionRules::default(),
             threads: 1,
-            snapshots: 6,
+            snapshots: 4,
+            gpu: false,
         }
     }
 }
@@ -259,8 +267,12 @@ impl<S: JournalStorage> SlideScanner<S> {
     ) -> Result<Self, PipelineError> {
         let slide_id = slide_id.into();
         let artifact = &model.artifact;
-        let classifier =
-            CellClassifier::new(artifact, settings.detect.um_per_px, settings.threads)?;
+        let classifier = CellClassifier::on(
+            artifact,
+            settings.detect.um_per_px,
+            settings.threads,
+            settings.gpu,
+        )?;
         let mut scanner = SlideScanner {
             gate: QualityGate::new(settings.quality),
             tally: QualityTally::default(),
@@ -273,7 +285,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 digest: model.digest.to_string(),
                 signed_by: model.signed_by.map(|key| key.to_string()),
                 taxonomy: artifact.taxonomy.name.clone(),
-                precision: classifier.precision().as_str().to_string(),
+                precision: classifier.runs_on().to_string(),
                 demonstration: is_demonstration(artifact),
             },
             classifier,
@@ -466,7 +478,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             let boxes: Vec<_> = counted.iter().map(|(b, call)| (*b, call.class)).collect();
             self.snapshots.push(Snapshot {
                 frame: index,
-                image: annotate(image, &boxes),
+                image: shrink(&annotate(image, &boxes), SNAPSHOT_WIDTH),
             });
         }
         self.stage_sums.add(&stages);
@@ -644,6 +656,20 @@ fn thumbnail(frame: &RgbImage, centre: (f32, f32), bbox: [u32; 4], window: u32) 
     );
     RgbImage::from_raw(THUMBNAIL_SIDE, THUMBNAIL_SIDE, small.into_raw())
         .expect("the resize fills its size")
+}
+
+/// `frame` shrunk to `width` pixels across (kept as it is when narrower).
+fn shrink(frame: &RgbImage, width: u32) -> RgbImage {
+    if frame.width() <= width || frame.height() == 0 {
+        return frame.clone();
+    }
+    let height =
+        (u64::from(frame.height()) * u64::from(width) / u64::from(frame.width())).max(1) as u32;
+    let full = image::RgbImage::from_raw(frame.width(), frame.height(), frame.as_raw().to_vec())
+        .expect("a frame's pixels fill its size");
+    let small =
+        image::imageops::resize(&full, width, height, image::imageops::FilterType::Triangle);
+    RgbImage::from_raw(width, height, small.into_raw()).expect("the resize fills its size")
 }
 
 /// An error and its causes on one line.

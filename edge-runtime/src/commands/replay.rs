@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use leukoscope_core::artifact::{PublicKey, TrustPolicy};
 use leukoscope_edge::model::load_model;
 use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
-use leukoscope_edge::settings::BoardSettings;
+use leukoscope_edge::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::source::{Rate, ReplaySource};
 
 use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide, write_slide};
@@ -86,6 +86,7 @@ pub fn scan_settings(board: &BoardSettings) -> ScanSettings {
         track: board.track,
         session: board.session,
         threads,
+        gpu: board.model.device == ClassifyDevice::Cuda,
         ..ScanSettings::default()
     }
 }

@@ -1,0 +1,1053 @@
+//! The board's settings: `board.toml`, read once when the program starts.
+//!
+//! One file describes one board: its camera and the frame scale at the objective used, the
+//! model it runs and the keys whose signatures it trusts, where it keeps its journal and
+//! reports, the quality, detection, tracking and stop-rule thresholds, and how its status
+//! LED, buzzer, button and illumination are wired. Every section and key is optional; a
+//! missing one takes its default, so a development laptop can run with an almost empty
+//! file. Unknown keys are refused, so a misspelt key is an error rather than a setting
+//! silently ignored.
+//!
+//! [`BoardSettings::load`] reads, parses and checks the file in one go: a board that starts
+//! has settings that make sense, and a board that does not says which key of which file is
+//! wrong, in one line.
+//!
+//! The commented files under `boards/` (one per supported board) explain every key;
+//! `docs/boards.md` is the guide around them.
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use leukoscope_core::artifact::{PublicKey, TrustPolicy};
+use serde::{Deserialize, Deserializer};
+
+use crate::detect::{CellDetector, DetectError, DetectorConfig};
+use crate::quality::QualityThresholds;
+use crate::session::SessionRules;
+use crate::source::Backoff;
+use crate::track::{CellTracker, TrackError, TrackerConfig};
+
+/// Everything a board's `board.toml` sets.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoardSettings {
+    /// `[board]`: what the board is called in logs and reports.
+    pub board: BoardInfo,
+    /// `[camera]`: the V4L2 camera and the scale of its frames.
+    pub camera: CameraSettings,
+    /// `[reconnect]`: how a camera lost mid-slide is waited for.
+    pub reconnect: ReconnectSettings,
+    /// `[model]`: the model file, the keys it must be signed with, and how it runs.
+    pub model: ModelSettings,
+    /// `[storage]`: where the journal and reports go.
+    pub storage: StorageSettings,
+    /// `[quality]`: the quality gate's thresholds.
+    pub quality: QualityThresholds,
+    /// `[detect]`: cell detection. Its `um_per_px` is copied from `[camera]`.
+    pub detect: DetectorConfig,
+    /// `[track]`: frame registration and cell matching. Its `um_per_px` is copied from
+    /// `[camera]`.
+    pub track: TrackerConfig,
+    /// `[session]`: when a slide is done and when it is flagged.
+    pub session: SessionRules,
+    /// `[pins]`: the status LED, buzzer, button and illumination; absent on a board
+    /// without them (a development laptop).
+    pub pins: Option<PinSettings>,
+}
+
+/// `[board]`: names for logs and reports.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoardInfo {
+    /// Short name, as reports print it (default "leukoscope").
+    pub name: String,
+    /// A sentence about the board (default empty).
+    pub description: String,
+}
+
+impl Default for BoardInfo {
+    fn default() -> Self {
+        BoardInfo {
+            name: "leukoscope".into(),
+            description: String::new(),
+        }
+    }
+}
+
+/// Pixel formats a camera can be asked for, as `board.toml` spells them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormatSetting {
+    /// `"mjpeg"`: compressed; full HD fits through USB 2 at a useful frame rate.
+    #[default]
+    Mjpeg,
+    /// `"yuyv"`: uncompressed; no JPEG artefacts, but only a few full-HD frames a second
+    /// over USB 2.
+    Yuyv,
+}
+
+/// `[camera]`: which camera, how to run it, and the scale of its frames.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraSettings {
+    /// The V4L2 device (default `/dev/video0`); a `/dev/v4l/by-id/...` path survives
+    /// replugging.
+    pub device: PathBuf,
+    /// Frame width asked for, 16 to 8192 (default 1920).
+    pub width: u32,
+    /// Frame height asked for, 16 to 8192 (default 1080).
+    pub height: u32,
+    /// `"mjpeg"` (default) or `"yuyv"`.
+    pub pixel_format: PixelFormatSetting,
+    /// Frames per second asked for; absent keeps the driver's choice (default).
+    pub fps: Option<u32>,
+    /// Micrometres per pixel of the frames at the objective used (default 0.42). The only
+    /// place the frame scale is set: detection and tracking take it from here.
+    pub um_per_px: f32,
+    /// How long to wait for a frame before taking the camera for gone (default 2000 ms).
+    pub timeout_ms: u64,
+    /// Memory-mapped capture buffers, 1 to 32 (default 4).
+    pub buffers: u32,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        CameraSettings {
+            device: PathBuf::from("/dev/video0"),
+            width: 1920,
+            height: 1080,
+            pixel_format: PixelFormatSetting::Mjpeg,
+            fps: None,
+            um_per_px: 0.42,
+            timeout_ms: 2000,
+            buffers: 4,
+        }
+    }
+}
+
+/// `[reconnect]`: the wait between attempts to reopen a lost camera doubles from
+/// `first_retry_ms` up to `max_retry_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconnectSettings {
+    /// Wait before the first retry (default 250 ms).
+    pub first_retry_ms: u64,
+    /// Longest wait between retries (default 8000 ms).
+    pub max_retry_ms: u64,
+    /// Give up after the camera has been gone this long; absent (the default) waits for
+    /// as long as it takes, the operator can still stop the slide.
+    pub give_up_after_s: Option<u64>,
+}
+
+impl Default for ReconnectSettings {
+    fn default() -> Self {
+        ReconnectSettings {
+            first_retry_ms: 250,
+            max_retry_ms: 8000,
+            give_up_after_s: None,
+        }
+    }
+}
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifyDevice {
+    /// `"cpu"` (default): the int8 engine on the CPU cores.
+    #[default]
+    Cpu,
+    /// `"cuda"`: an NVIDIA GPU, for a build with GPU classification.
+    Cuda,
+}
+
+/// `[model]`: the model file, whose signatures to trust, and how to run it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// The `.lsm` file (default `/opt/leukoscope/models/b-all-4-edge-s.lsm`); a relative
+    /// path is taken from the folder holding `board.toml`.
+    pub path: PathBuf,
+    /// ed25519 public keys, 64 hex digits each, one of which must have signed the model.
+    /// Empty (the default) accepts unsigned models: for development only.
+    #[serde(deserialize_with = "hex_keys")]
+    pub trusted_keys: Vec<PublicKey>,
+    /// `"cpu"` (default) or `"cuda"`.
+    pub device: ClassifyDevice,
+    /// Worker threads for classification; 0 (the default) uses every core.
+    pub threads: usize,
+    /// Cells classified together, 1 to 256 (default 16).
+    pub batch: usize,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            path: PathBuf::from("/opt/leukoscope/models/b-all-4-edge-s.lsm"),
+            trusted_keys: Vec::new(),
+            device: ClassifyDevice::Cpu,
+            threads: 0,
+            batch: 16,
+        }
+    }
+}
+
+/// `[storage]`: where slides are journalled and reported.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// The data folder (default `/var/lib/leukoscope`); journals go to `slides/` and
+    /// reports to `reports/` under it. A relative path is taken from the folder holding
+    /// `board.toml`.
+    pub dir: PathBuf,
+    /// A slide is not started with less free space than this on that disk, in MiB
+    /// (default 256); 1 to 1048576.
+    pub min_free_mb: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            dir: PathBuf::from("/var/lib/leukoscope"),
+            min_free_mb: 256,
+        }
+    }
+}
+
+/// `[pins]`: how the board's controls are wired.
+///
+/// The chip, the three GPIO lines and the PWM channel have no default: a wrong line can
+/// drive a pin wired to something else, so a `[pins]` section must name them all.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinSettings {
+    /// The GPIO character device holding the three lines (`/dev/gpiochipN`).
+    pub gpio_chip: PathBuf,
+    /// Line offset of the status LED on that chip.
+    pub status_led_line: u32,
+    /// Line offset of the buzzer.
+    pub buzzer_line: u32,
+    /// Line offset of the start/stop button.
+    pub button_line: u32,
+    /// True (the default) when the button pulls the line to ground when pressed.
+    #[serde(default = "default_true")]
+    pub button_active_low: bool,
+    /// The sysfs PWM chip (`/sys/class/pwm/pwmchipN`) driving the illumination.
+    pub pwm_chip: u32,
+    /// The channel on that chip.
+    pub pwm_channel: u32,
+    /// PWM period in microseconds (default 50, 20 kHz); must be far shorter than the
+    /// camera's exposure or the flicker shows as bands.
+    #[serde(default = "default_pwm_period_us")]
+    pub pwm_period_us: u64,
+    /// Illumination brightness while scanning, 0 to 1 (default 0.8).
+    #[serde(default = "default_illumination")]
+    pub illumination: f32,
+    /// How long the button must read the same before a press counts (default 30 ms).
+    #[serde(default = "default_debounce_ms")]
+    pub debounce_ms: u64,
+    /// Length of one beep (default 120 ms).
+    #[serde(default = "default_beep_ms")]
+    pub beep_ms: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_pwm_period_us() -> u64 {
+    50
+}
+
+fn default_illumination() -> f32 {
+    0.8
+}
+
+fn default_debounce_ms() -> u64 {
+    30
+}
+
+fn default_beep_ms() -> u64 {
+    120
+}
+
+/// Why a `board.toml` was refused. Each message is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    // The system's reason is the source, not part of this message: `{:#}` prints the chain
+    // on one line ("...: No such file or directory"), and would print it twice otherwise.
+    #[error("cannot read the board settings {} (check the path given to --board)", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line and the text of that line.
+        message: String,
+    },
+    /// A value is out of range or contradicts another.
+    #[error("{}: `{key}` {problem}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, as `section.key`.
+        key: String,
+        /// What is wrong and what it must be.
+        problem: String,
+    },
+}
+
+impl BoardSettings {
+    /// Reads, parses and checks a `board.toml`; relative paths in it are taken from the
+    /// folder that holds it.
+    pub fn load(path: &Path) -> Result<BoardSettings, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse_named(&text, base_dir, path)
+    }
+
+    /// Parses and checks settings given as text, as [`BoardSettings::load`] does a file
+    /// in `base_dir`; errors name `base_dir/board.toml`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<BoardSettings, SettingsError> {
+        Self::parse_named(text, base_dir, &base_dir.join("board.toml"))
+    }
+
+    fn parse_named(
+        text: &str,
+        base_dir: &Path,
+        path: &Path,
+    ) -> Result<BoardSettings, SettingsError> {
+        let mut settings: BoardSettings =
+            toml::from_str(text).map_err(|e| SettingsError::Parse {
+                path: path.to_owned(),
+                message: one_line(text, &e),
+            })?;
+        // The text parsed as a typed struct above, so it parses as a plain table too; the
+        // table tells which keys the file itself sets, which the struct (with its
+        // defaults filled in) cannot.
+        let table: toml::Table = text.parse().map_err(|e| SettingsError::Parse {
+            path: path.to_owned(),
+            message: one_line(text, &e),
+        })?;
+        settings.take_frame_scale(&table).map_err(|e| e.at(path))?;
+        // `join` keeps an absolute path as it is.
+        settings.model.path = base_dir.join(&settings.model.path);
+        settings.storage.dir = base_dir.join(&settings.storage.dir);
+        settings.validate().map_err(|e| e.at(path))?;
+        Ok(settings)
+    }
+
+    /// Copies `camera.um_per_px` into detection and tracking, refusing a different value
+    /// set there: two scales for one camera would measure cells with one and match them
+    /// with the other.
+    fn take_frame_scale(&mut self, table: &toml::Table) -> Result<(), Problem> {
+        let scale = self.camera.um_per_px;
+        for (section, given) in [
+            ("detect", self.detect.um_per_px),
+            ("track", self.track.um_per_px),
+        ] {
+            let set_here = table
+                .get(section)
+                .and_then(|s| s.as_table())
+                .is_some_and(|s| s.contains_key("um_per_px"));
+            if set_here && given != scale {
+                return Err(Problem::new(
+                    format!("{section}.um_per_px"),
+                    format!(
+                        "is {given} but camera.um_per_px is {scale}; set the frame scale under [camera] only and remove it from [{section}]"
+                    ),
+                ));
+            }
+        }
+        self.detect.um_per_px = scale;
+        self.track.um_per_px = scale;
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), Problem> {
+        let c = &self.camera;
+        check(
+            "camera.width",
+            c.width,
+            (16..=8192).contains(&c.width),
+            "between 16 and 8192",
+        )?;
+        check(
+            "camera.height",
+            c.height,
+            (16..=8192).contains(&c.height),
+            "between 16 and 8192",
+        )?;
+        check(
+            "camera.um_per_px",
+            c.um_per_px,
+            c.um_per_px.is_finite() && c.um_per_px > 0.0,
+            "a positive number of micrometres per pixel",
+        )?;
+        if let Some(fps) = c.fps {
+            check(
+                "camera.fps",
+                fps,
+                fps > 0,
+                "at least 1, or left out to keep the driver's rate",
+            )?;
+        }
+        check(
+            "camera.timeout_ms",
+            c.timeout_ms,
+            c.timeout_ms > 0,
+            "at least 1",
+        )?;
+        check(
+            "camera.buffers",
+            c.buffers,
+            (1..=32).contains(&c.buffers),
+            "between 1 and 32",
+        )?;
+
+        let r = &self.reconnect;
+        check(
+            "reconnect.first_retry_ms",
+            r.first_retry_ms,
+            r.first_retry_ms > 0,
+            "at least 1",
+        )?;
+        check(
+            "reconnect.max_retry_ms",
+            r.max_retry_ms,
+            r.max_retry_ms >= r.first_retry_ms,
+            "at least reconnect.first_retry_ms",
+        )?;
+        if let Some(s) = r.give_up_after_s {
+            check(
+                "reconnect.give_up_after_s",
+                s,
+                s > 0,
+                "at least 1, or left out to wait for as long as it takes",
+            )?;
+        }
+
+        let m = &self.model;
+        check(
+            "model.path",
+            m.path.display(),
+            m.path.file_name().is_some(),
+            "the path of a .lsm file",
+        )?;
+        check(
+            "model.batch",
+            m.batch,
+            (1..=256).contains(&m.batch),
+            "between 1 and 256",
+        )?;
+        check(
+            "model.threads",
+            m.threads,
+            m.threads <= 1024,
+            "0 (every core) or a thread count up to 1024",
+        )?;
+
+        let s = &self.storage;
+        check(
+            "storage.min_free_mb",
+            s.min_free_mb,
+            (1..=MAX_FREE_MB).contains(&s.min_free_mb),
+            "between 1 (so a slide is never started on a full disk) and 1048576 (1 TiB)",
+        )?;
+
+        self.validate_quality()?;
+        self.validate_session()?;
+
+        // The detector and tracker check their own settings; building them is cheap (no
+        // frame buffers are allocated before the first frame).
+        CellDetector::new(self.detect).map_err(detect_problem)?;
+        CellTracker::new(self.track).map_err(track_problem)?;
+
+        if let Some(p) = &self.pins {
+            check(
+                "pins.illumination",
+                p.illumination,
+                (0.0..=1.0).contains(&p.illumination),
+                "between 0 and 1",
+            )?;
+            check(
+                "pins.pwm_period_us",
+                p.pwm_period_us,
+                p.pwm_period_us > 0,
+                "at least 1",
+            )?;
+            check(
+                "pins.buzzer_line",
+                p.buzzer_line,
+                p.buzzer_line != p.status_led_line,
+                "a different line from pins.status_led_line",
+            )?;
+            check(
+                "pins.button_line",
+                p.button_line,
+                p.button_line != p.status_led_line && p.button_line != p.buzzer_line,
+                "a different line from pins.status_led_line and pins.buzzer_line",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn validate_quality(&self) -> Result<(), Problem> {
+        let q = &self.quality;
+        let share =
+            |key: &'static str, v: f32| check(key, v, (0.0..=1.0).contains(&v), "between 0 and 1");
+        check(
+            "quality.analysis_width",
+            q.analysis_width,
+            (16..=8192).contains(&q.analysis_width),
+            "between 16 and 8192",
+        )?;
+        check(
+            "quality.min_focus",
+            q.min_focus,
+            q.min_focus.is_finite() && q.min_focus >= 0.0,
+            "at least 0",
+        )?;
+        check(
+            "quality.min_structure",
+            q.min_structure,
+            q.min_structure.is_finite() && q.min_structure >= 0.0,
+            "at least 0",
+        )?;
+        check(
+            "quality.min_brightness",
+            q.min_brightness,
+            (0.0..=255.0).contains(&q.min_brightness),
+            "between 0 and 255",
+        )?;
+        share("quality.max_clipped", q.max_clipped)?;
+        share("quality.min_stained", q.min_stained)?;
+        share("quality.stained_transmission", q.stained_transmission)?;
+        share("quality.max_rejected_share", q.max_rejected_share)
+    }
+
+    fn validate_session(&self) -> Result<(), Problem> {
+        let s = &self.session;
+        check(
+            "session.stop_after_cells",
+            s.stop_after_cells,
+            s.stop_after_cells >= 1,
+            "at least 1",
+        )?;
+        check(
+            "session.max_fields",
+            s.max_fields,
+            s.max_fields >= 1,
+            "at least 1",
+        )?;
+        if let Some(t) = s.unidentified_below {
+            check(
+                "session.unidentified_below",
+                t,
+                (0.0..=1.0).contains(&t),
+                "between 0 and 1, or left out to use the model's calibration",
+            )?;
+        }
+        check(
+            "session.refer_above_malignant_share",
+            s.refer_above_malignant_share,
+            (0.0..=1.0).contains(&s.refer_above_malignant_share),
+            "between 0 and 1",
+        )?;
+        // A call resting on more cells than a slide ever counts could never be made.
+        check(
+            "session.min_cells_for_call",
+            s.min_cells_for_call,
+            s.min_cells_for_call >= 1 && s.min_cells_for_call <= s.stop_after_cells,
+            &format!(
+                "between 1 and session.stop_after_cells ({})",
+                s.stop_after_cells
+            ),
+        )
+    }
+
+    /// How long to wait between attempts to reopen a lost camera: doubling from
+    /// `reconnect.first_retry_ms` to `reconnect.max_retry_ms`, giving up after
+    /// `reconnect.give_up_after_s` if set.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(self.reconnect.first_retry_ms),
+            factor: 2,
+            max: Duration::from_millis(self.reconnect.max_retry_ms),
+            patience: self.reconnect.give_up_after_s.map(Duration::from_secs),
+        }
+    }
+
+    /// The models this board accepts: those signed by one of `model.trusted_keys`.
+    ///
+    /// With no key listed the policy accepts unsigned models too (a signature that is
+    /// present must still verify): fine on a development bench, never in a clinic.
+    pub fn trust_policy(&self) -> TrustPolicy {
+        TrustPolicy::only(self.model.trusted_keys.clone())
+    }
+
+    /// The camera's settings for the V4L2 frame source.
+    #[cfg(feature = "camera")]
+    pub fn camera_config(&self) -> crate::source::CameraConfig {
+        use crate::source::{CameraConfig, PixelFormat};
+        let c = &self.camera;
+        CameraConfig {
+            device: c.device.clone(),
+            width: c.width,
+            height: c.height,
+            format: match c.pixel_format {
+                PixelFormatSetting::Mjpeg => PixelFormat::Mjpeg,
+                PixelFormatSetting::Yuyv => PixelFormat::Yuyv,
+            },
+            fps: c.fps,
+            buffers: c.buffers,
+            timeout: Duration::from_millis(c.timeout_ms),
+        }
+    }
+
+    /// The pins for the Linux board I/O; `None` when the file has no `[pins]`.
+    #[cfg(feature = "linux-board")]
+    pub fn linux_board_config(&self) -> Option<crate::board_io::linux::LinuxBoardConfig> {
+        use crate::board_io::linux::LinuxBoardConfig;
+        use crate::board_io::{BoardConfig, ButtonWiring};
+        let p = self.pins.as_ref()?;
+        Some(LinuxBoardConfig {
+            gpio_chip: p.gpio_chip.clone(),
+            status_led_line: p.status_led_line,
+            buzzer_line: p.buzzer_line,
+            button_line: p.button_line,
+            pwm_chip: p.pwm_chip,
+            pwm_channel: p.pwm_channel,
+            pwm_period: Duration::from_micros(p.pwm_period_us),
+            board: BoardConfig {
+                button: if p.button_active_low {
+                    ButtonWiring::ActiveLow
+                } else {
+                    ButtonWiring::ActiveHigh
+                },
+                debounce: Duration::from_millis(p.debounce_ms),
+                beep: Duration::from_millis(p.beep_ms),
+            },
+        })
+    }
+
+    /// Where the slides' journals go: `storage.dir/slides`.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.storage.dir.join("slides")
+    }
+
+    /// Where the slides' reports go: `storage.dir/reports`.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.storage.dir.join("reports")
+    }
+}
+
+/// Largest `storage.min_free_mb` (1 TiB): far beyond any board's disk, and small enough
+/// that the same amount in bytes fits a `u64`.
+const MAX_FREE_MB: u64 = 1 << 20;
+
+/// A refused value before the file's path is attached.
+struct Problem {
+    key: String,
+    problem: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Problem {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+
+    fn at(self, path: &Path) -> SettingsError {
+        SettingsError::Invalid {
+            path: path.to_owned(),
+            key: self.key,
+            problem: self.problem,
+        }
+    }
+}
+
+fn check(key: &str, value: impl Display, ok: bool, expected: &str) -> Result<(), Problem> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            key,
+            format!("is {value}, but it must be {expected}"),
+        ))
+    }
+}
+
+fn detect_problem(e: DetectError) -> Problem {
+    match e {
+        DetectError::BadSetting {
+            key,
+            value,
+            expected,
+        } => Problem::new(
+            format!("detect.{key}"),
+            format!("is {value}, but it must be {expected}"),
+        ),
+        DetectError::Stains { reason } => Problem::new(
+            "detect.nucleus_stain",
+            format!(
+                "cannot be told apart from detect.counterstain ({reason}); give two clearly different optical-density colours"
+            ),
+        ),
+    }
+}
+
+fn track_problem(e: TrackError) -> Problem {
+    match e {
+        TrackError::BadSetting {
+            key,
+            value,
+            expected,
+        } => Problem::new(
+            format!("track.{key}"),
+            format!("is {value}, but it must be {expected}"),
+        ),
+    }
+}
+
+/// The TOML error in one line: where, what, and the text of the offending line, which
+/// names the key even when the message alone (a bad value) does not.
+fn one_line(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', "; ");
+    let Some(start) = error.span().map(|s| s.start) else {
+        return message;
+    };
+    let Some(before) = text.get(..start) else {
+        return message;
+    };
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text[line_start..line_end].trim();
+    if line.is_empty() {
+        format!("line {line_no}: {message}")
+    } else {
+        format!("line {line_no}: {message} (in `{line}`)")
+    }
+}
+
+/// `model.trusted_keys` from 64-hex-digit strings.
+fn hex_keys<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<PublicKey>, D::Error> {
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|t| {
+            t.parse::<PublicKey>().map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "model.trusted_keys: {e}; copy the release public key exactly as published"
+                ))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<BoardSettings, SettingsError> {
+        BoardSettings::parse(text, Path::new("/etc/leukoscope"))
+    }
+
+    fn refused(text: &str) -> String {
+        match parse(text) {
+            Ok(s) => panic!("accepted {text:?} as {s:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const KEY: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+
+    #[test]
+    fn an_empty_file_takes_every_default() {
+        let s = parse("").unwrap();
+        assert_eq!(s.camera, CameraSettings::default());
+        assert_eq!(s.model, ModelSettings::default());
+        assert_eq!(s.storage, StorageSettings::default());
+        assert_eq!(s.quality, QualityThresholds::default());
+        assert_eq!(s.session, SessionRules::default());
+        assert_eq!(s.pins, None);
+        assert_eq!(s.backoff(), Backoff::default());
+        assert!(s.trust_policy().trusted_keys.is_empty());
+        assert_eq!(s.journal_dir(), Path::new("/var/lib/leukoscope/slides"));
+        assert_eq!(s.reports_dir(), Path::new("/var/lib/leukoscope/reports"));
+    }
+
+    #[test]
+    fn a_minimal_file_gets_defaults_for_the_rest() {
+        let s = parse(
+            "[camera]\ndevice = \"/dev/v4l/by-id/usb-scope-video-index0\"\num_per_px = 0.35\n\
+             [pins]\ngpio_chip = \"/dev/gpiochip0\"\nstatus_led_line = 105\n\
+             buzzer_line = 106\nbutton_line = 144\npwm_chip = 0\npwm_channel = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.camera.device,
+            Path::new("/dev/v4l/by-id/usb-scope-video-index0")
+        );
+        assert_eq!(s.camera.width, 1920);
+        assert_eq!(s.camera.pixel_format, PixelFormatSetting::Mjpeg);
+        let pins = s.pins.unwrap();
+        assert_eq!(pins.illumination, 0.8);
+        assert_eq!(pins.pwm_period_us, 50);
+        assert!(pins.button_active_low);
+        assert_eq!((pins.debounce_ms, pins.beep_ms), (30, 120));
+    }
+
+    #[test]
+    fn the_camera_scale_reaches_detection_and_tracking() {
+        let s = parse("[camera]\num_per_px = 0.25\n").unwrap();
+        assert_eq!(s.detect.um_per_px, 0.25);
+        assert_eq!(s.track.um_per_px, 0.25);
+        // The same value repeated under [detect] is harmless.
+        let s = parse("[camera]\num_per_px = 0.25\n[detect]\num_per_px = 0.25\n").unwrap();
+        assert_eq!(s.detect.um_per_px, 0.25);
+    }
+
+    #[test]
+    fn a_second_frame_scale_is_refused() {
+        let m = refused("[camera]\num_per_px = 0.5\n[detect]\num_per_px = 0.42\n");
+        assert!(m.contains("`detect.um_per_px`"), "{m}");
+        assert!(m.contains("[camera] only"), "{m}");
+        let m = refused("[track]\num_per_px = 0.3\n");
+        assert!(m.contains("`track.um_per_px`"), "{m}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name_and_line() {
+        let m = refused("[camera]\nwidth = 1280\nexposure_us = 900\n");
+        assert!(m.contains("exposure_us"), "{m}");
+        assert!(m.contains("line 3"), "{m}");
+        assert!(m.starts_with("/etc/leukoscope/board.toml: "), "{m}");
+        assert!(!m.contains('\n'), "{m}");
+        let m = refused("[camra]\nwidth = 1280\n");
+        assert!(m.contains("camra"), "{m}");
+        let m = refused(
+            "[pins]\ngpio_chip = \"/dev/gpiochip0\"\nstatus_led_line = 1\nbuzzer_line = 2\nbutton_line = 3\npwm_chip = 0\npwm_channel = 0\nled_line = 4\n",
+        );
+        assert!(m.contains("led_line"), "{m}");
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_by_key() {
+        let pins = "[pins]\ngpio_chip = \"/dev/gpiochip0\"\nstatus_led_line = 1\nbuzzer_line = 2\nbutton_line = 3\npwm_chip = 0\npwm_channel = 0\n";
+        let m = refused(&format!("{pins}illumination = 1.5\n"));
+        assert!(m.contains("`pins.illumination` is 1.5"), "{m}");
+        let m = refused(&format!("{pins}pwm_period_us = 0\n"));
+        assert!(m.contains("`pins.pwm_period_us`"), "{m}");
+        let m = refused(&pins.replace("button_line = 3", "button_line = 1"));
+        assert!(m.contains("`pins.button_line`"), "{m}");
+        let m = refused("[model]\nbatch = 0\n");
+        assert!(m.contains("`model.batch` is 0"), "{m}");
+        let m = refused("[camera]\nwidth = 8\n");
+        assert!(m.contains("`camera.width`"), "{m}");
+        let m = refused("[camera]\num_per_px = -0.4\n");
+        assert!(m.contains("`camera.um_per_px`"), "{m}");
+        let m = refused("[storage]\nmin_free_mb = 0\n");
+        assert!(m.contains("`storage.min_free_mb`"), "{m}");
+        let m = refused("[session]\nstop_after_cells = 50\n");
+        assert!(m.contains("`session.min_cells_for_call`"), "{m}");
+        assert!(m.contains("stop_after_cells (50)"), "{m}");
+        let m = refused("[reconnect]\nfirst_retry_ms = 500\nmax_retry_ms = 100\n");
+        assert!(m.contains("`reconnect.max_retry_ms`"), "{m}");
+        assert!(!m.contains('\n'), "{m}");
+    }
+
+    #[test]
+    fn detector_and_tracker_settings_are_checked_by_their_own_rules() {
+        let m = refused("[detect]\nmin_solidity = 2.0\n");
+        assert!(m.contains("`detect.min_solidity` is 2"), "{m}");
+        let m = refused("[detect]\nnucleus_stain = [0.72, 0.66, 0.20]\n");
+        assert!(m.contains("`detect.nucleus_stain`"), "{m}");
+        let m = refused("[track]\nmin_overlap = 1.5\n");
+        assert!(m.contains("`track.min_overlap` is 1.5"), "{m}");
+    }
+
+    #[test]
+    fn a_pins_section_must_name_its_lines() {
+        let m = refused("[pins]\ngpio_chip = \"/dev/gpiochip0\"\n");
+        assert!(m.contains("status_led_line"), "{m}");
+    }
+
+    #[test]
+    fn trusted_keys_are_hex_and_make_the_policy() {
+        let s = parse(&format!("[model]\ntrusted_keys = [\"{KEY}\"]\n")).unwrap();
+        let key: PublicKey = KEY.parse().unwrap();
+        assert_eq!(s.trust_policy(), TrustPolicy::only(vec![key]));
+        let m = refused("[model]\ntrusted_keys = [\"not-a-key\"]\n");
+        assert!(m.contains("model.trusted_keys"), "{m}");
+        assert!(m.contains("not-a-key"), "{m}");
+        assert!(m.contains("line 2"), "{m}");
+        assert!(!m.contains('\n'), "{m}");
+        // One digit short.
+        let m = refused(&format!("[model]\ntrusted_keys = [\"{}\"]\n", &KEY[1..]));
+        assert!(m.contains("model.trusted_keys"), "{m}");
+    }
+
+    #[test]
+    fn wrong_types_and_enum_values_are_refused() {
+        let m = refused("[model]\ndevice = \"tpu\"\n");
+        assert!(m.contains("tpu"), "{m}");
+        assert!(m.contains("device"), "{m}");
+        let m = refused("[camera]\npixel_format = \"MJPG\"\n");
+        assert!(m.contains("pixel_format"), "{m}");
+        let m = refused("[camera]\nwidth = \"1920\"\n");
+        assert!(m.contains("width"), "{m}");
+        let m = refused("[camera\n");
+        assert!(m.contains("line 1"), "{m}");
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_files_folder() {
+        let s = BoardSettings::parse(
+            "[model]\npath = \"models/m.lsm\"\n[storage]\ndir = \"data\"\n",
+            Path::new("/srv/bench"),
+        )
+        .unwrap();
+        assert_eq!(s.model.path, Path::new("/srv/bench/models/m.lsm"));
+        assert_eq!(s.storage.dir, Path::new("/srv/bench/data"));
+        assert_eq!(s.journal_dir(), Path::new("/srv/bench/data/slides"));
+        // Absolute paths stay as they are.
+        let s =
+            BoardSettings::parse("[storage]\ndir = \"/data\"\n", Path::new("/srv/bench")).unwrap();
+        assert_eq!(s.storage.dir, Path::new("/data"));
+    }
+
+    #[test]
+    fn load_reads_a_file_and_names_it_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("board.toml");
+        std::fs::write(&path, "[model]\npath = \"m.lsm\"\n").unwrap();
+        let s = BoardSettings::load(&path).unwrap();
+        assert_eq!(s.model.path, dir.path().join("m.lsm"));
+
+        std::fs::write(&path, "[model]\nbatch = 300\n").unwrap();
+        let m = BoardSettings::load(&path).unwrap_err().to_string();
+        assert!(m.contains(&path.display().to_string()), "{m}");
+        assert!(m.contains("`model.batch`"), "{m}");
+
+        let missing = dir.path().join("nope.toml");
+        let e = BoardSettings::load(&missing).unwrap_err();
+        assert!(matches!(e, SettingsError::Read { .. }), "{e:?}");
+        assert!(e.to_string().contains("nope.toml"), "{e}");
+        // The system's reason comes once, as the source.
+        let chain = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+    }
+
+    #[test]
+    fn reconnect_settings_make_the_backoff() {
+        let s =
+            parse("[reconnect]\nfirst_retry_ms = 100\nmax_retry_ms = 1000\ngive_up_after_s = 60\n")
+                .unwrap();
+        let b = s.backoff();
+        assert_eq!(b.initial, Duration::from_millis(100));
+        assert_eq!(b.factor, 2);
+        assert_eq!(b.max, Duration::from_secs(1));
+        assert_eq!(b.patience, Some(Duration::from_secs(60)));
+        assert_eq!(b.delay(3), Duration::from_millis(400));
+    }
+
+    /// The boards described under `boards/`, each as (folder name, settings).
+    fn shipped_boards() -> Vec<(String, BoardSettings)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
+        let mut boards = Vec::new();
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let dir = entry.unwrap().path();
+            let file = dir.join("board.toml");
+            if file.is_file() {
+                let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+                let settings = BoardSettings::load(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+                boards.push((name, settings));
+            }
+        }
+        boards.sort_by(|a, b| a.0.cmp(&b.0));
+        boards
+    }
+
+    #[test]
+    fn every_shipped_board_loads() {
+        let boards = shipped_boards();
+        let names: Vec<&str> = boards.iter().map(|(n, _)| n.as_str()).collect();
+        for expected in ["jetson-nano", "jetson-orin-nano", "raspberry-pi-5"] {
+            assert!(
+                names.contains(&expected),
+                "no boards/{expected}/board.toml in {names:?}"
+            );
+        }
+        for (name, s) in &boards {
+            // Shipped boards install their model and data where deploy.sh puts them.
+            assert!(
+                s.model.path.starts_with("/opt/leukoscope/models"),
+                "{name}: {:?}",
+                s.model.path
+            );
+            assert_eq!(s.storage.dir, Path::new("/var/lib/leukoscope"), "{name}");
+            assert!(s.pins.is_some(), "{name} has no [pins]");
+            assert_eq!(s.board.name, *name, "{name}: [board] name");
+        }
+        let device = |n: &str| boards.iter().find(|(b, _)| b == n).unwrap().1.model.device;
+        assert_eq!(device("jetson-orin-nano"), ClassifyDevice::Cuda);
+        assert_eq!(device("jetson-nano"), ClassifyDevice::Cpu);
+        assert_eq!(device("raspberry-pi-5"), ClassifyDevice::Cpu);
+    }
+
+    #[cfg(feature = "linux-board")]
+    #[test]
+    fn pins_become_the_linux_board_config() {
+        use crate::board_io::ButtonWiring;
+        let s = parse(
+            "[pins]\ngpio_chip = \"/dev/gpiochip4\"\nstatus_led_line = 17\nbuzzer_line = 27\n\
+             button_line = 22\nbutton_active_low = false\npwm_chip = 2\npwm_channel = 1\n\
+             pwm_period_us = 40\ndebounce_ms = 20\nbeep_ms = 90\n",
+        )
+        .unwrap();
+        let c = s.linux_board_config().unwrap();
+        assert_eq!(c.gpio_chip, Path::new("/dev/gpiochip4"));
+        assert_eq!(
+            (c.status_led_line, c.buzzer_line, c.button_line),
+            (17, 27, 22)
+        );
+        assert_eq!((c.pwm_chip, c.pwm_channel), (2, 1));
+        assert_eq!(c.pwm_period, Duration::from_micros(40));
+        assert_eq!(c.board.button, ButtonWiring::ActiveHigh);
+        assert_eq!(c.board.debounce, Duration::from_millis(20));
+        assert_eq!(c.board.beep, Duration::from_millis(90));
+        assert!(parse("").unwrap().linux_board_config().is_none());
+    }
+
+    #[cfg(feature = "camera")]
+    #[test]
+    fn camera_settings_become_the_camera_config() {
+        use crate::source::PixelFormat;
+        let s = parse("[camera]\nwidth = 1280\nheight = 720\npixel_format = \"yuyv\"\nfps = 15\ntimeout_ms = 500\nbuffers = 6\n")
+            .unwrap();
+        let c = s.camera_config();
+        assert_eq!(
+            (c.width, c.height, c.fps, c.buffers),
+            (1280, 720, Some(15), 6)
+        );
+        assert_eq!(c.format, PixelFormat::Yuyv);
+        assert_eq!(c.timeout, Duration::from_millis(500));
+    }
+}
