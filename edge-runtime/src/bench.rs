@@ -157,6 +157,13 @@ pub fn onnxruntime_rows(
     let output = command
         .output()
         .map_err(|e| format!("cannot run {python} {}: {e}", script.display()))?;
+    // Under qemu-user a program that cannot be started exits 127 rather than failing to spawn.
+    if output.status.code() == Some(127) {
+        return Err(format!(
+            "cannot run {python} {}: it exited with status 127 (not found)",
+            script.display()
+        ));
+    }
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!(

@@ -417,7 +417,9 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn a_gpu_asked_of_a_build_without_cuda_is_a_named_error() {
-        let err = CellClassifier::on(&demo(), 0.42, 1, true).err().expect("refused");
+        let err = CellClassifier::on(&demo(), 0.42, 1, true)
+            .err()
+            .expect("refused");
         assert!(matches!(err, ClassifyError::NoGpuSupport));
         assert!(err.to_string().contains("--features cuda"), "{err}");
     }

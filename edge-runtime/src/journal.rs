@@ -333,36 +333,46 @@ impl<S: JournalStorage> Journal<S> {
     /// committed, the partial frame is cut off (best effort), and every later append is
     /// refused with [`JournalError::Stopped`] until the journal is reopened.
     pub fn append(&mut self, entry: &JournalEntry) -> Result<u64, JournalError> {
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Writes `entries` in order with one sync for all of them (a frame's cells and the
+    /// frame's own record); returns the index of the first. After a power cut a prefix of
+    /// them may survive, each whole or not at all, so count them only after this returns.
+    /// Errors as [`append`](Self::append), with none of the entries committed.
+    pub fn append_all(&mut self, entries: &[JournalEntry]) -> Result<u64, JournalError> {
         if self.stopped {
             return Err(JournalError::Stopped {
                 path: self.path.clone(),
             });
         }
-        let payload = postcard::to_stdvec(entry).map_err(JournalError::Encode)?;
-        let len = u32::try_from(payload.len())
-            .ok()
-            .filter(|&len| len <= MAX_PAYLOAD_LEN)
-            .ok_or(JournalError::EntryTooLarge { len: payload.len() })?;
-        let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        frame.extend_from_slice(&payload);
-
+        let mut frames = Vec::new();
+        for entry in entries {
+            let payload = postcard::to_stdvec(entry).map_err(JournalError::Encode)?;
+            let len = u32::try_from(payload.len())
+                .ok()
+                .filter(|&len| len <= MAX_PAYLOAD_LEN)
+                .ok_or(JournalError::EntryTooLarge { len: payload.len() })?;
+            frames.extend_from_slice(&len.to_le_bytes());
+            frames.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            frames.extend_from_slice(&payload);
+        }
         let written = self
             .storage
-            .write_all(&frame)
+            .write_all(&frames)
             .and_then(|()| self.storage.sync_data());
         match written {
             Ok(()) => {
-                self.committed_len += frame.len() as u64;
+                self.committed_len += frames.len() as u64;
                 let index = self.records;
-                self.records += 1;
+                self.records += entries.len() as u64;
                 Ok(index)
             }
             Err(source) => {
                 self.stopped = true;
                 // Best effort: recovery would cut a half frame off anyway, as long as nothing
-                // whole is written after it, which `stopped` ensures.
+                // whole is written after it, which `stopped` ensures. Whole frames of this
+                // batch that reached the disk go too: none of them was counted.
                 let _ = self.storage.set_len(self.committed_len);
                 let _ = self.storage.sync_data();
                 Err(write_error(self.path.clone(), source))

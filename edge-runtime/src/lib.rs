@@ -1,6 +1,6 @@
 //! leukoscope-edge: the program on the microscope's board.
 //!
-//! - [`bench`]: inference latency and throughput beside ONNX Runtime.
+//! - [`bench`](mod@bench): inference latency and throughput beside ONNX Runtime.
 //! - [`board_io`]: status LED, buzzer, illumination and start/stop button over embedded-hal.
 //! - [`classify`]: classifying found cells: the model's window around each, batched through the int8 engine.
 //! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology, splitting).

@@ -163,12 +163,14 @@ pub struct StageTimes {
     pub classify: Duration,
     /// Writing and syncing journal records.
     pub journal: Duration,
+    /// Thumbnails and annotated frames for the report.
+    pub report: Duration,
 }
 
 impl StageTimes {
     /// The whole frame.
     pub fn total(&self) -> Duration {
-        self.quality + self.detect + self.track + self.classify + self.journal
+        self.quality + self.detect + self.track + self.classify + self.journal + self.report
     }
 
     fn add(&mut self, other: &StageTimes) {
@@ -177,6 +179,7 @@ impl StageTimes {
         self.track += other.track;
         self.classify += other.classify;
         self.journal += other.journal;
+        self.report += other.report;
     }
 }
 
@@ -446,16 +449,27 @@ impl<S: JournalStorage> SlideScanner<S> {
             let cells: Vec<_> = new.iter().map(|n| n.cell).collect();
             let probabilities = self.classifier.classify(image, &cells)?;
             lap(&mut stages.classify);
-            for (cell, p) in cells.iter().zip(probabilities) {
-                let record = CellRecord {
-                    slide: self.slide_id.clone(),
-                    frame: index,
-                    bbox: cell.bbox,
-                    probabilities: p,
-                    model_digest: self.digest,
+            let mut batch: Vec<JournalEntry> = cells
+                .iter()
+                .zip(probabilities)
+                .map(|(cell, p)| {
+                    JournalEntry::Cell(CellRecord {
+                        slide: self.slide_id.clone(),
+                        frame: index,
+                        bbox: cell.bbox,
+                        probabilities: p,
+                        model_digest: self.digest,
+                    })
+                })
+                .collect();
+            batch.push(self.frame_record(index, quality));
+            self.journal.append_all(&batch)?;
+            lap(&mut stages.journal);
+            // Counted only now that the records are on disk.
+            for (cell, entry) in cells.iter().zip(batch) {
+                let JournalEntry::Cell(record) = entry else {
+                    continue;
                 };
-                self.journal.append(&JournalEntry::Cell(record.clone()))?;
-                // Counted only now that the record is on disk.
                 let call = self.session.record_cell(&record.probabilities)?;
                 self.thumbnails.push(CellThumbnail {
                     id: self.cells.len() as u32,
@@ -464,15 +478,12 @@ impl<S: JournalStorage> SlideScanner<S> {
                 self.push_cell(index, cell.bbox, call, record.probabilities);
                 counted.push((cell.bbox, call));
             }
+            lap(&mut stages.report);
+        } else {
+            self.journal.append(&self.frame_record(index, quality))?;
             lap(&mut stages.journal);
         }
-        self.journal.append(&JournalEntry::Frame(FrameRecord {
-            slide: self.slide_id.clone(),
-            frame: index,
-            quality,
-        }))?;
         self.count_quality(&quality);
-        lap(&mut stages.journal);
 
         if !counted.is_empty() && self.snapshots.len() < self.settings.snapshots {
             let boxes: Vec<_> = counted.iter().map(|(b, call)| (*b, call.class)).collect();
@@ -481,6 +492,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 image: shrink(&annotate(image, &boxes), SNAPSHOT_WIDTH),
             });
         }
+        lap(&mut stages.report);
         self.stage_sums.add(&stages);
         self.frame_ms.push(stages.total().as_secs_f64() * 1e3);
         self.frames_done += 1;
@@ -490,6 +502,14 @@ impl<S: JournalStorage> SlideScanner<S> {
             detected,
             counted,
             stages,
+        })
+    }
+
+    fn frame_record(&self, frame: u64, quality: FrameQuality) -> JournalEntry {
+        JournalEntry::Frame(FrameRecord {
+            slide: self.slide_id.clone(),
+            frame,
+            quality,
         })
     }
 

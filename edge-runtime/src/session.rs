@@ -249,13 +249,12 @@ impl SlideSession {
             return Err(SessionError::NotAProbability { class, value });
         }
         // The first of equal tops wins, so the same scores always give the same class.
-        let (top, confidence) = probabilities
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, probabilities[0]), |best, (i, p)| {
+        let (top, confidence) = probabilities.iter().copied().enumerate().fold(
+            (0, probabilities[0]),
+            |best, (i, p)| {
                 if p > best.1 { (i, p) } else { best }
-            });
+            },
+        );
         if confidence < self.unidentified_below {
             self.unidentified = self.unidentified.saturating_add(1);
             return Ok(CellCall {

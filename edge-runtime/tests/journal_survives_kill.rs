@@ -3,6 +3,10 @@
 //! The test binary re-runs itself as the writer: `child_writer` does nothing unless
 //! `LEUKOSCOPE_JOURNAL_CHILD` names a journal, and then appends records until it is killed,
 //! printing each index once `append` has returned (the moment the edge would count the cell).
+//!
+//! Cross-built and run under qemu-user (`.ci/run`), the kernel cannot exec the Arm test
+//! binary unless binfmt_misc has qemu registered; [`RUNNER_ENV`] then names the runner the
+//! writer is started through, as cargo starts the test itself.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -13,6 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use leukoscope_edge::journal::{CellRecord, Journal, JournalEntry};
 
 const CHILD_ENV: &str = "LEUKOSCOPE_JOURNAL_CHILD";
+/// The command (program and arguments, split at whitespace) that runs this test binary
+/// when the machine cannot, e.g. `qemu-aarch64-static -cpu max -L /usr/aarch64-linux-gnu`:
+/// cargo's target runner starts the test, but not the writers the test starts.
+const RUNNER_ENV: &str = "LEUKOSCOPE_TEST_RUNNER";
 const ROUNDS: u32 = 20;
 /// Stops a writer the parent failed to kill from filling the disk.
 const CHILD_MAX_RECORDS: u64 = 1_000_000;
@@ -46,6 +54,28 @@ fn child_writer() {
         writeln!(stdout, "committed {index}").expect("child reports");
         stdout.flush().expect("child flushes");
     }
+}
+
+/// A command that starts this test binary, through [`RUNNER_ENV`]'s runner when it is set.
+fn self_command(exe: &Path) -> Command {
+    let runner = std::env::var(RUNNER_ENV).unwrap_or_default();
+    let mut parts = runner.split_whitespace();
+    match parts.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(parts).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    }
+}
+
+/// What to do when the writer cannot be executed.
+fn runner_hint() -> String {
+    format!(
+        "under an emulator without binfmt_misc, set {RUNNER_ENV} to the target's runner \
+         (as .ci/run does)"
+    )
 }
 
 /// Delays from a small xorshift, seeded from the clock and printed so a failure can be rerun.
@@ -100,13 +130,21 @@ fn journal_survives_sigkill() {
     let mut reported = 0u64;
     let mut killed_mid_run = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(&exe)
+        let mut child = self_command(&exe)
             .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn writer");
+            .unwrap_or_else(|e| {
+                // "Exec format error" here means an emulated binary without binfmt_misc:
+                // failing (not skipping) keeps the test honest; the fix is the runner.
+                panic!(
+                    "cannot start the writer {}: {e}; {}",
+                    exe.display(),
+                    runner_hint()
+                )
+            });
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines_tx, lines_rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -136,6 +174,16 @@ fn journal_survives_sigkill() {
         child.kill().expect("SIGKILL the writer");
         let status = child.wait().expect("reap writer");
         reader.join().expect("reader thread");
+        // 127: the writer's program could not be executed. Under qemu-user the spawn cannot
+        // report that itself (it emulates posix_spawn's vfork as a fork), so this is the
+        // only sign of a missing runner.
+        assert_ne!(
+            status.code(),
+            Some(127),
+            "the writer {} could not be executed; {}",
+            exe.display(),
+            runner_hint()
+        );
         if !status.success() {
             killed_mid_run += 1;
         }

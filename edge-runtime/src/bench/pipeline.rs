@@ -53,6 +53,8 @@ pub struct Stages {
     pub classify: f64,
     /// Writing and syncing the journal.
     pub journal: f64,
+    /// Thumbnails and annotated frames for the report.
+    pub report: f64,
 }
 
 /// Runs `frames` (consecutive frames of one scan) through a slide with `model`, the
@@ -114,6 +116,7 @@ pub fn measure_pipeline(
             track: mean(sums.track),
             classify: mean(sums.classify),
             journal: mean(sums.journal),
+            report: mean(sums.report),
         },
         frames: frames.len(),
         width: frames.first().map_or(0, RgbImage::width),

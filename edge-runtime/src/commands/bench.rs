@@ -222,8 +222,8 @@ pub fn bench_pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     );
     let s = result.stages;
     println!(
-        "  per frame: quality {:.2} ms, detect {:.2} ms, track {:.2} ms, classify {:.2} ms, journal {:.2} ms",
-        s.quality, s.detect, s.track, s.classify, s.journal
+        "  per frame: quality {:.2} ms, detect {:.2} ms, track {:.2} ms, classify {:.2} ms, journal {:.2} ms, report {:.2} ms",
+        s.quality, s.detect, s.track, s.classify, s.journal, s.report
     );
     let detection_frames =
         &frames[warmup..warmup + args.detection_frames.min(frames.len() - warmup)];
