@@ -6,15 +6,15 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{DatasetFingerprint, ModelArtifact, TrustPolicy};
+use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::DeviceChoice;
-use leukoscope_core::engine::quantize::Calibrator;
+use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::fit::Recipe;
 use leukoscope_trainer::quantization::{compare, quantize_artifact};
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::schedule::Schedule;
 use leukoscope_trainer::synthetic::synthetic_fields;
 use serde_json::json;
