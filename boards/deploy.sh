@@ -157,10 +157,7 @@ if [[ $device == cuda ]]; then
     if [[ -n $(toml_value features cuda "$repo/edge-runtime/Cargo.toml") ]]; then
         features+=,cuda
     else
-        # leukoscope-edge has no `cuda` feature yet. GPU classification will build with
-        # `--features cuda` once it exists, on a host whose toolchain has the board's CUDA
-        # (JetPack's); until then this binary classifies on the CPU.
-        note "warning: $board sets model.device = \"cuda\" but leukoscope-edge has no cuda feature yet; building for the CPU"
+        note "warning: $board sets model.device = \"cuda\" but this leukoscope-edge has no cuda feature; building for the CPU"
     fi
 fi
 if [[ $board == jetson-nano ]]; then
