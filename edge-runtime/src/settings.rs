@@ -1006,10 +1006,10 @@ mod tests {
             assert!(s.pins.is_some(), "{name} has no [pins]");
             assert_eq!(s.board.name, *name, "{name}: [board] name");
         }
-        let device = |n: &str| boards.iter().find(|(b, _)| b == n).unwrap().1.model.device;
-        assert_eq!(device("jetson-orin-nano"), ClassifyDevice::Cuda);
-        assert_eq!(device("jetson-nano"), ClassifyDevice::Cpu);
-        assert_eq!(device("raspberry-pi-5"), ClassifyDevice::Cpu);
+        // The shipped model is int8-only, which the GPU path (float) refuses.
+        for (name, s) in &boards {
+            assert_eq!(s.model.device, ClassifyDevice::Cpu, "{name}");
+        }
     }
 
     #[cfg(feature = "linux-board")]
