@@ -709,7 +709,7 @@ mod tests {
     use std::io::{self, Read, Seek, SeekFrom, Write};
 
     use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
-    use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
+    use leukoscope_core::synth::{Defect, SlideOptions, SyntheticSlide};
 
     use super::*;
     use crate::source::{Backoff, LinkEvent, Reconnecting};
@@ -721,6 +721,11 @@ mod tests {
 
     /// Consecutive frames of a small synthetic scan.
     fn frames(count: u32) -> Vec<Frame> {
+        frames_with(count, Vec::new())
+    }
+
+    /// The same, with defects on some frames.
+    fn frames_with(count: u32, defects: Vec<(u32, Defect)>) -> Vec<Frame> {
         let slide = SyntheticSlide::new(
             5,
             SlideOptions {
@@ -729,6 +734,7 @@ mod tests {
                 frame_width: 640,
                 frame_height: 480,
                 white_cells_per_frame: 4.0,
+                defects,
                 ..SlideOptions::default()
             },
         )
@@ -843,6 +849,39 @@ mod tests {
         assert_eq!(counted(&resumed), expected);
         assert_eq!(resumed.session().summary(), whole.session().summary());
         assert_eq!(resumed.tally().frames(), whole.tally().frames());
+    }
+
+    #[test]
+    fn a_mostly_blurred_slide_ends_with_advice_instead_of_a_result() {
+        let defects = (0..16)
+            .filter(|i| i % 4 != 0)
+            .map(|i| (i, Defect::Defocus(6)))
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (journal, _, _) = open_slide_journal(dir.path(), "slide-1").expect("j");
+        let mut scanner = scanner(journal, Vec::new());
+        let mut source = FlakyCamera {
+            frames: frames_with(16, defects).into_iter(),
+            outages: Vec::new(),
+            failing: 0,
+        };
+        let end = scanner
+            .scan(&mut source, |_, _| Control::Continue)
+            .expect("scan");
+        let ScanEnd::Advice(advice) = &end else {
+            panic!("{end:?}");
+        };
+        assert_eq!(advice.reason, crate::quality::RejectReason::OutOfFocus);
+        // It ends as soon as the advice holds: after the fewest frames it needs.
+        assert_eq!(
+            scanner.tally().frames(),
+            settings().quality.min_frames_for_advice
+        );
+        let finished = scanner
+            .finish(&end, "test".into(), "now".into())
+            .expect("finish");
+        let text = finished.report.advice.expect("advice instead of a result");
+        assert!(text.contains("focus"), "{text}");
     }
 
     #[test]
