@@ -250,6 +250,8 @@ pub struct SlideScanner<S: JournalStorage = File> {
     resume: Resume,
     /// The last frame recorded as done by an earlier run.
     done_before: Option<u64>,
+    /// The last frame an earlier run recorded anything of.
+    last_recorded: Option<u64>,
     /// Cells an earlier run recorded in a frame it did not finish: `(frame, box)`.
     recorded_unfinished: Vec<(u64, [u32; 4])>,
     /// Frames an earlier run accepted: shown to the tracker again when skipped, so it
@@ -309,6 +311,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             frames_done: 0,
             resume,
             done_before: None,
+            last_recorded: None,
             recorded_unfinished: Vec::new(),
             accepted_before: Default::default(),
             settings,
@@ -358,7 +361,13 @@ impl<S: JournalStorage> SlideScanner<S> {
                 }
             }
         }
-        if let Some(frame) = last_cell_frame.filter(|&f| Some(f) > self.done_before) {
+        self.last_recorded = last_cell_frame.max(self.done_before);
+        // A camera's new frames are numbered after every recorded one, so only a replayed
+        // source shows a frame an earlier run began again.
+        if let (Resume::SkipDone, Some(frame)) = (
+            self.resume,
+            last_cell_frame.filter(|&f| Some(f) > self.done_before),
+        ) {
             self.recorded_unfinished = self
                 .cells
                 .iter()
@@ -369,11 +378,6 @@ impl<S: JournalStorage> SlideScanner<S> {
         Ok(())
     }
 
-    /// The slide's identifier.
-    pub fn slide_id(&self) -> &str {
-        &self.slide_id
-    }
-
     /// The session so far (counts, flag).
     pub fn session(&self) -> &SlideSession {
         &self.session
@@ -382,11 +386,6 @@ impl<S: JournalStorage> SlideScanner<S> {
     /// The quality tally so far.
     pub fn tally(&self) -> &QualityTally {
         &self.tally
-    }
-
-    /// The classifier in use.
-    pub fn classifier(&self) -> &CellClassifier {
-        &self.classifier
     }
 
     /// Cells counted so far, earlier runs included.
@@ -420,7 +419,9 @@ impl<S: JournalStorage> SlideScanner<S> {
                     stages: StageTimes::default(),
                 });
             }
-            (Resume::Continue, Some(done)) => done + 1 + frame.index,
+            (Resume::Continue, _) => self
+                .last_recorded
+                .map_or(frame.index, |last| last + 1 + frame.index),
             _ => frame.index,
         };
         let image = &frame.image;
@@ -849,6 +850,49 @@ mod tests {
         assert_eq!(counted(&resumed), expected);
         assert_eq!(resumed.session().summary(), whole.session().summary());
         assert_eq!(resumed.tally().frames(), whole.tally().frames());
+    }
+
+    #[test]
+    fn a_restarted_camera_numbers_its_frames_after_the_recorded_ones() {
+        let frames = frames(10);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (journal, earlier, path) = open_slide_journal(dir.path(), "slide-1").expect("j");
+        let mut first = scanner(journal, earlier);
+        for frame in &frames[..6] {
+            first.process(frame).expect("frame");
+        }
+        let before = first.cells().len();
+        drop(first);
+        let (journal, earlier, _) = open_slide_journal(dir.path(), "slide-1").expect("j");
+        let mut resumed = SlideScanner::new(
+            "slide-1",
+            &demo_model(),
+            settings(),
+            journal,
+            earlier,
+            Resume::Continue,
+        )
+        .expect("scanner");
+        assert_eq!(resumed.cells().len(), before);
+        // The camera restarts its own count at 0.
+        for (i, frame) in frames[6..].iter().enumerate() {
+            let renumbered = Frame {
+                index: i as u64,
+                ..frame.clone()
+            };
+            let outcome = resumed.process(&renumbered).expect("frame");
+            assert_eq!(outcome.frame, 6 + i as u64);
+        }
+        assert!(resumed.cells().len() > before);
+        let frames_recorded: Vec<u64> = Journal::read_all(&path)
+            .expect("read")
+            .iter()
+            .filter_map(|e| match e {
+                JournalEntry::Frame(f) => Some(f.frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames_recorded, (0..10).collect::<Vec<u64>>());
     }
 
     #[test]
