@@ -489,7 +489,7 @@ fn scan(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -684,9 +684,9 @@ mod tests {
 
     /// A file that takes `budget` more bytes and then fails the way a full disk does, after
     /// writing what fits (so a half frame reaches the file, as it would on a real disk).
-    struct FillingDisk {
-        file: File,
-        budget: usize,
+    pub(crate) struct FillingDisk {
+        pub(crate) file: File,
+        pub(crate) budget: usize,
     }
 
     impl Read for FillingDisk {

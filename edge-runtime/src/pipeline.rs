@@ -707,12 +707,13 @@ fn error_chain(error: &SourceError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{self, Read, Seek, SeekFrom, Write};
+    use std::io::{self, Write};
 
     use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
     use leukoscope_core::synth::{Defect, SlideOptions, SyntheticSlide};
 
     use super::*;
+    use crate::journal::tests::FillingDisk;
     use crate::source::{Backoff, LinkEvent, Reconnecting};
 
     fn demo_model() -> VerifiedArtifact {
@@ -962,47 +963,6 @@ mod tests {
         );
         let err = foreign.err().expect("refused");
         assert!(err.to_string().contains("slide-1"), "{err}");
-    }
-
-    /// A disk with room for `budget` more bytes, then ENOSPC.
-    struct FillingDisk {
-        file: std::fs::File,
-        budget: usize,
-    }
-
-    impl Read for FillingDisk {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.file.read(buf)
-        }
-    }
-
-    impl Write for FillingDisk {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.budget == 0 {
-                return Err(io::Error::from_raw_os_error(28));
-            }
-            let n = buf.len().min(self.budget);
-            self.budget -= n;
-            self.file.write(&buf[..n])
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            self.file.flush()
-        }
-    }
-
-    impl Seek for FillingDisk {
-        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-            self.file.seek(pos)
-        }
-    }
-
-    impl JournalStorage for FillingDisk {
-        fn set_len(&mut self, len: u64) -> io::Result<()> {
-            self.file.set_len(len)
-        }
-        fn sync_data(&mut self) -> io::Result<()> {
-            self.file.sync_data()
-        }
     }
 
     #[test]

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 #[cfg(any(feature = "camera", feature = "linux-board"))]
 use anyhow::Context;
-use leukoscope_core::artifact::{PublicKey, TrustPolicy};
+use leukoscope_core::artifact::PublicKey;
 use leukoscope_core::engine::Engine;
-use leukoscope_edge::model::{is_demonstration, load_model};
+use leukoscope_edge::model::is_demonstration;
 use leukoscope_edge::settings::BoardSettings;
 
 use super::bench::kernels;
 use super::run::{check_storage, free_bytes};
+use super::slide::load_chosen_model;
 
 /// Options of `check`.
 pub struct CheckOptions {
@@ -29,18 +30,8 @@ pub fn check(options: CheckOptions) -> anyhow::Result<()> {
     if let (Some(board), Some(path)) = (&board, &options.board) {
         println!("board      {} ({})", board.board.name, path.display());
     }
-    let model_path = options
-        .model
-        .or_else(|| board.as_ref().map(|b| b.model.path.clone()))
-        .ok_or_else(|| anyhow::anyhow!("give --model FILE or --board FILE"))?;
-    let trust = if options.trusted_keys.is_empty() {
-        board
-            .as_ref()
-            .map_or_else(TrustPolicy::any, BoardSettings::trust_policy)
-    } else {
-        TrustPolicy::only(options.trusted_keys)
-    };
-    let verified = load_model(&model_path, &trust)?;
+    let (model_path, verified) =
+        load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
     let a = &verified.artifact;
     let classes: Vec<&str> = a.taxonomy.classes.iter().map(|c| c.name.as_str()).collect();
     println!("model      {}", model_path.display());

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use leukoscope_core::artifact::{PublicKey, TrustPolicy};
-use leukoscope_edge::model::load_model;
+use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::source::{Rate, ReplaySource};
 
-use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide, write_slide};
+use super::slide::{
+    SlidePaths, load_chosen_model, new_slide_id, print_result, scan_slide, write_slide,
+};
 
 /// Options of `replay`.
 pub struct ReplayOptions {
@@ -36,20 +37,7 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         settings.detect.um_per_px = um;
         settings.track.um_per_px = um;
     }
-    let model_path = options
-        .model
-        .or_else(|| board.as_ref().map(|b| b.model.path.clone()))
-        .ok_or_else(|| {
-            anyhow::anyhow!("give the model with --model FILE (or a --board whose model to use)")
-        })?;
-    let trust = if options.trusted_keys.is_empty() {
-        board
-            .as_ref()
-            .map_or_else(TrustPolicy::any, BoardSettings::trust_policy)
-    } else {
-        TrustPolicy::only(options.trusted_keys)
-    };
-    let model = load_model(&model_path, &trust)?;
+    let (_, model) = load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
     let rate = options
         .fps
         .map(Rate::per_second)

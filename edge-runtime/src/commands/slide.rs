@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use leukoscope_core::artifact::VerifiedArtifact;
+use leukoscope_core::artifact::{PublicKey, TrustPolicy, VerifiedArtifact};
+use leukoscope_edge::model::load_model;
 use leukoscope_edge::pipeline::{
     Control, FinishedSlide, Resume, ScanSettings, SlideScanner, open_slide_journal,
 };
 use leukoscope_edge::report::{ReportFiles, write_report};
 use leukoscope_edge::session::SlideFlag;
+use leukoscope_edge::settings::BoardSettings;
 use leukoscope_edge::source::FrameSource;
 
 /// Where a slide's journal and report go.
@@ -73,6 +75,27 @@ pub fn write_slide(
         files,
         journal,
     })
+}
+
+/// The model a command runs: `--model`, else the board's; verified under `--trust` keys,
+/// else the board's trusted keys, else accepting unsigned models.
+pub fn load_chosen_model(
+    model: Option<PathBuf>,
+    trusted_keys: Vec<PublicKey>,
+    board: Option<&BoardSettings>,
+) -> anyhow::Result<(PathBuf, VerifiedArtifact)> {
+    let path = model
+        .or_else(|| board.map(|b| b.model.path.clone()))
+        .ok_or_else(|| {
+            anyhow::anyhow!("give the model with --model FILE (or a --board whose model to use)")
+        })?;
+    let trust = if trusted_keys.is_empty() {
+        board.map_or_else(TrustPolicy::any, BoardSettings::trust_policy)
+    } else {
+        TrustPolicy::only(trusted_keys)
+    };
+    let verified = load_model(&path, &trust)?;
+    Ok((path, verified))
 }
 
 /// Slide ids become file names: letters, digits, `-`, `_` and `.` only, so no id can reach
