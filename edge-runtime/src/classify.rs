@@ -60,6 +60,9 @@ pub enum ClassifyError {
     },
 }
 
+/// Windows run in one call unless [`CellClassifier::with_batch`] says otherwise.
+pub const DEFAULT_BATCH: usize = 16;
+
 /// Most frame pixels a window may span: twice a 4K frame's width.
 const MAX_WINDOW: u32 = 8192;
 
@@ -84,6 +87,8 @@ pub struct CellClassifier {
     input: InputSpec,
     temperature: f32,
     window: u32,
+    /// Most windows run in one call (the board's `model.batch`).
+    max_batch: usize,
     scratch: Scratch,
     inputs: Vec<f32>,
     logits: Vec<f32>,
@@ -147,11 +152,19 @@ impl CellClassifier {
             input,
             temperature: model.calibration.temperature,
             window: window as u32,
+            max_batch: DEFAULT_BATCH,
             scratch: Scratch::new(),
             inputs: Vec::new(),
             logits: Vec::new(),
             crop: RgbImage::filled(window as u32, window as u32, [0; 3]),
         })
+    }
+
+    /// Runs at most `batch` windows in one call (at least one): bounds the memory of a
+    /// crowded frame, and sets the GPU's batch.
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.max_batch = batch.max(1);
+        self
     }
 
     /// Side, in frame pixels, of the square window cut around each cell.
@@ -199,34 +212,38 @@ impl CellClassifier {
         if cells.is_empty() || frame.width() == 0 || frame.height() == 0 {
             return Ok(Vec::new());
         }
-        let per_image = self.input_len;
-        let classes = self.classes;
-        self.inputs.resize(cells.len() * per_image, 0.0);
+        let (per_image, classes) = (self.input_len, self.classes);
         self.logits.resize(cells.len() * classes, 0.0);
-        for (cell, input) in cells.iter().zip(self.inputs.chunks_exact_mut(per_image)) {
-            let [x, y, side, _] = window_around(cell, self.window);
-            let inside = x >= 0
-                && y >= 0
-                && x + side <= i64::from(frame.width())
-                && y + side <= i64::from(frame.height());
-            let view = if inside {
-                frame
-                    .view()
-                    .window(x as u32, y as u32, self.window, self.window)
-            } else {
-                cut(frame, [x, y, side, side], self.crop.as_raw_mut());
-                self.crop.view()
-            };
-            self.preprocess
-                .run_with_scratch(view, input, &mut self.scratch)?;
-        }
-        match &mut self.runner {
-            Runner::Cpu { engine, workspaces } => {
-                let threads = workspaces.len().min(cells.len());
-                engine.run_batch(&mut workspaces[..threads], &self.inputs, &mut self.logits);
+        for (batch, logits) in cells
+            .chunks(self.max_batch)
+            .zip(self.logits.chunks_mut(self.max_batch * classes))
+        {
+            self.inputs.resize(batch.len() * per_image, 0.0);
+            for (cell, input) in batch.iter().zip(self.inputs.chunks_exact_mut(per_image)) {
+                let [x, y, side, _] = window_around(cell, self.window);
+                let inside = x >= 0
+                    && y >= 0
+                    && x + side <= i64::from(frame.width())
+                    && y + side <= i64::from(frame.height());
+                let view = if inside {
+                    frame
+                        .view()
+                        .window(x as u32, y as u32, self.window, self.window)
+                } else {
+                    cut(frame, [x, y, side, side], self.crop.as_raw_mut());
+                    self.crop.view()
+                };
+                self.preprocess
+                    .run_with_scratch(view, input, &mut self.scratch)?;
             }
-            #[cfg(feature = "cuda")]
-            Runner::Gpu(gpu) => gpu.run(&self.inputs, cells.len(), &mut self.logits),
+            match &mut self.runner {
+                Runner::Cpu { engine, workspaces } => {
+                    let threads = workspaces.len().min(batch.len());
+                    engine.run_batch(&mut workspaces[..threads], &self.inputs, logits);
+                }
+                #[cfg(feature = "cuda")]
+                Runner::Gpu(gpu) => gpu.run(&self.inputs, batch.len(), logits),
+            }
         }
         Ok(self
             .logits

@@ -58,6 +58,8 @@ pub struct ScanSettings {
     pub session: SessionRules,
     /// Threads classifying a frame's cells.
     pub threads: usize,
+    /// Most cell windows classified in one call.
+    pub batch: usize,
     /// Annotated frames kept for the report.
     pub snapshots: usize,
     /// Classify on the GPU (`model.device = "cuda"`; needs the `cuda` feature and a float
@@ -73,6 +75,7 @@ impl Default for ScanSettings {
             track: TrackerConfig::default(),
             session: SessionRules::default(),
             threads: 1,
+            batch: crate::classify::DEFAULT_BATCH,
             snapshots: 4,
             gpu: false,
         }
@@ -277,7 +280,8 @@ impl<S: JournalStorage> SlideScanner<S> {
             settings.detect.um_per_px,
             settings.threads,
             settings.gpu,
-        )?;
+        )?
+        .with_batch(settings.batch);
         let mut scanner = SlideScanner {
             gate: QualityGate::new(settings.quality),
             tally: QualityTally::default(),

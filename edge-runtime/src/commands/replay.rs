@@ -74,6 +74,7 @@ pub fn scan_settings(board: &BoardSettings) -> ScanSettings {
         track: board.track,
         session: board.session,
         threads,
+        batch: board.model.batch,
         gpu: board.model.device == ClassifyDevice::Cuda,
         ..ScanSettings::default()
     }
