@@ -14,6 +14,7 @@
 //! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
 //! - [`schedule`]: learning-rate warm-up and constant, cosine or step decay.
 //! - [`export`]: a trained network packed into a `.lsm` artifact.
+//! - [`calibration`]: temperature scaling and the confidence threshold of the unidentified bin.
 //! - [`quantization`]: int8 post-training quantization and the float/int8 comparison.
 //! - [`onnx`]: a model written as ONNX (float, or int8 in QDQ form) for other runtimes.
 //! - [`metrics`]: confusion matrices, per-class and macro figures, ROC AUC, calibration, fold summaries.
@@ -22,6 +23,7 @@
 pub mod augment;
 pub mod backend;
 pub mod bench;
+pub mod calibration;
 pub mod dataset;
 pub mod examples;
 pub mod export;

@@ -122,6 +122,11 @@ enum Command {
     /// by side. Given a run folder trained on --calib, calibration uses the run's training
     /// split and the figures its validation split.
     Quantize(commands::quantize::QuantizeArgs),
+    /// Fit temperature scaling on held-out images (expected calibration error before and
+    /// after) and the confidence below which the edge calls a cell unidentified, so the
+    /// cells it classifies are right at least --precision of the time; both are stored in
+    /// the artifact.
+    Calibrate(commands::calibrate::CalibrateArgs),
     /// Write a model as a .lsm file in this version's format: a run folder's best
     /// checkpoint (of a run that was interrupted, or trained by an older version), or a
     /// .lsm file to re-encode.
@@ -191,6 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => commands::train::train(args),
         Command::Quantize(args) => commands::quantize::run(args),
+        Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Export { model, out } => commands::eval::export(&model, &out),
         Command::Keygen { out, force } => commands::keys::keygen(&out, force),
         Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),

@@ -72,6 +72,16 @@ pub fn engine_probabilities<S: SampleSource>(
     temperature: f32,
     source: &S,
 ) -> (Vec<Vec<f32>>, Vec<u32>, usize) {
+    let (logits, labels, unreadable) = engine_logits(engine, source);
+    let probabilities = logits.iter().map(|l| softmax(l, temperature)).collect();
+    (probabilities, labels, unreadable)
+}
+
+/// The logits of every readable sample, with labels and the count of unreadable samples.
+pub fn engine_logits<S: SampleSource>(
+    engine: &Engine,
+    source: &S,
+) -> (Vec<Vec<f32>>, Vec<u32>, usize) {
     let results: Vec<Option<(Vec<f32>, u32)>> = (0..source.len())
         .into_par_iter()
         .map_init(
@@ -80,13 +90,13 @@ pub fn engine_probabilities<S: SampleSource>(
                 let x = source.input(i, 0, 0).ok()?;
                 let mut logits = vec![0.0; engine.classes()];
                 engine.run(workspace, &x, &mut logits);
-                Some((softmax(&logits, temperature), source.label(i)))
+                Some((logits, source.label(i)))
             },
         )
         .collect();
     let unreadable = results.iter().filter(|r| r.is_none()).count();
-    let (probabilities, labels) = results.into_iter().flatten().unzip();
-    (probabilities, labels, unreadable)
+    let (logits, labels) = results.into_iter().flatten().unzip();
+    (logits, labels, unreadable)
 }
 
 /// `softmax(logits / temperature)`.

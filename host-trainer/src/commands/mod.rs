@@ -1,6 +1,7 @@
 //! The subcommands of `leukoscope-train`.
 
 pub mod bench;
+pub mod calibrate;
 pub mod demo;
 pub mod eval;
 pub mod export_onnx;

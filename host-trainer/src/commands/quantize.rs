@@ -63,7 +63,7 @@ pub struct QuantizeArgs {
 }
 
 /// The run folder's resolved configuration, when `model` is a run folder.
-fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Value>> {
+pub(super) fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Value>> {
     let path = model.join("config.json");
     if !model.is_dir() || !path.exists() {
         return Ok(None);
@@ -75,7 +75,7 @@ fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Value>> {
 }
 
 /// The run's hold-out split, when the run (with configuration `config`) trained on `data`.
-fn run_split(
+pub(super) fn run_split(
     config: &serde_json::Value,
     data: &Path,
     dataset: &Dataset,
