@@ -11,7 +11,7 @@
 //! the frame's edge repeat the edge pixels rather than show black, which the model never
 //! saw in training.
 
-use leukoscope_core::artifact::ModelArtifact;
+use leukoscope_core::artifact::{Calibration, ModelArtifact};
 use leukoscope_core::engine::{Engine, EngineError, Precision, Workspace};
 use leukoscope_core::preprocess::{Preprocess, PreprocessError, Scratch};
 use leukoscope_core::raster::RgbImage;
@@ -85,7 +85,7 @@ pub struct CellClassifier {
     classes: usize,
     preprocess: Preprocess,
     input: InputSpec,
-    temperature: f32,
+    calibration: Calibration,
     window: u32,
     /// Most windows run in one call (the board's `model.batch`).
     max_batch: usize,
@@ -150,7 +150,7 @@ impl CellClassifier {
             classes,
             preprocess: model.preprocess.clone(),
             input,
-            temperature: model.calibration.temperature,
+            calibration: model.calibration,
             window: window as u32,
             max_batch: DEFAULT_BATCH,
             scratch: Scratch::new(),
@@ -248,7 +248,7 @@ impl CellClassifier {
         Ok(self
             .logits
             .chunks_exact(classes)
-            .map(|logits| softmax(logits, self.temperature))
+            .map(|logits| self.calibration.probabilities(logits))
             .collect())
     }
 }
@@ -261,7 +261,7 @@ mod gpu {
     use burn::backend::Cuda;
     use burn::backend::cuda::CudaDevice;
     use burn::tensor::{Tensor, TensorData};
-    use leukoscope_core::artifact::ModelArtifact;
+    use leukoscope_core::artifact::{Calibration, ModelArtifact};
     use leukoscope_core::network::Network;
 
     use super::ClassifyError;
@@ -322,19 +322,6 @@ fn cut(frame: &RgbImage, [x, y, side, _]: [i64; 4], out: &mut [u8]) {
             px.copy_from_slice(&raw[at..at + 3]);
         }
     }
-}
-
-/// Softmax of `logits / temperature`, stable for large logits.
-pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
-    let t = if temperature.is_finite() && temperature > 0.0 {
-        temperature
-    } else {
-        1.0
-    };
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&l| ((l - max) / t).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
 }
 
 #[cfg(test)]
@@ -439,14 +426,5 @@ mod tests {
             .expect("refused");
         assert!(matches!(err, ClassifyError::NoGpuSupport));
         assert!(err.to_string().contains("--features cuda"), "{err}");
-    }
-
-    #[test]
-    fn softmax_is_stable_and_honours_the_temperature() {
-        let p = softmax(&[1000.0, 999.0], 1.0);
-        assert!((p[0] - 0.731_058_6).abs() < 1e-5, "{p:?}");
-        let hot = softmax(&[2.0, 0.0], 2.0);
-        assert!((hot[0] - 0.731_058_6).abs() < 1e-5, "{hot:?}");
-        assert_eq!(softmax(&[1.0, 1.0], f32::NAN), vec![0.5, 0.5]);
     }
 }

@@ -2,6 +2,8 @@
 //! "On calibration of modern neural networks"), and the confidence below which the edge
 //! calls a cell unidentified, chosen so the cells it does classify are right often enough.
 
+use leukoscope_core::artifact::softmax;
+
 /// Why a calibration could not be fit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
@@ -86,10 +88,7 @@ pub fn mean_nll(logits: &[Vec<f32>], labels: &[u32], t: f64) -> f64 {
 
 /// Softmax of every row at temperature `t`.
 pub fn probabilities(logits: &[Vec<f32>], t: f32) -> Vec<Vec<f32>> {
-    logits
-        .iter()
-        .map(|row| crate::quantization::softmax(row, t))
-        .collect()
+    logits.iter().map(|row| softmax(row, t)).collect()
 }
 
 /// The confidence threshold of the unidentified bin, and what it costs.
@@ -243,7 +242,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let u = (state >> 11) as f64 / (1u64 << 53) as f64;
             let row = vec![(i % 5) as f32 * 0.7, 0.0, -0.5];
-            let p = crate::quantization::softmax(&row, 1.0);
+            let p = softmax(&row, 1.0);
             let label = if u < f64::from(p[0]) {
                 0
             } else if u < f64::from(p[0] + p[1]) {

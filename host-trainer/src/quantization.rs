@@ -2,7 +2,7 @@
 //! check of its f32 and int8 forms on validation images, both run by the core's engine
 //! (the code the boards run), not by burn.
 
-use leukoscope_core::artifact::{Metric, ModelArtifact};
+use leukoscope_core::artifact::{Metric, ModelArtifact, softmax};
 use leukoscope_core::engine::graph::lower;
 use leukoscope_core::engine::quantize::{Calibrator, Quantizer};
 use leukoscope_core::engine::{Engine, EngineError};
@@ -97,15 +97,6 @@ pub fn engine_logits<S: SampleSource>(
     let unreadable = results.iter().filter(|r| r.is_none()).count();
     let (logits, labels) = results.into_iter().flatten().unzip();
     (logits, labels, unreadable)
-}
-
-/// `softmax(logits / temperature)`.
-pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
-    let scaled: Vec<f32> = logits.iter().map(|l| l / temperature).collect();
-    let max = scaled.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let exp: Vec<f32> = scaled.iter().map(|v| (v - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    exp.iter().map(|e| e / sum).collect()
 }
 
 /// The float and int8 forms of one model on the same images.

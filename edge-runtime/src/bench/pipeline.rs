@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use leukoscope_core::artifact::VerifiedArtifact;
-use leukoscope_core::raster::RgbImage;
 use serde::Serialize;
 
 use crate::journal::Journal;
@@ -58,10 +57,11 @@ pub struct Stages {
 }
 
 /// Runs `frames` (consecutive frames of one scan) through a slide with `model`, the
-/// journal in `journal_dir`, after `warmup` untimed frames of the same scan.
+/// journal in `journal_dir`: the first `warmup` untimed, as a slide of their own, the rest
+/// timed.
 pub fn measure_pipeline(
     model: &VerifiedArtifact,
-    frames: &[RgbImage],
+    frames: &[Frame],
     settings: ScanSettings,
     journal_dir: &Path,
     warmup: usize,
@@ -76,7 +76,7 @@ pub fn measure_pipeline(
         ..settings
     };
     let threads = settings.threads;
-    let run = |name: &str, frames: &[RgbImage]| -> Result<_, PipelineError> {
+    let run = |name: &str, frames: &[Frame]| -> Result<_, PipelineError> {
         let (journal, _) = Journal::open(journal_dir.join(format!("{name}.journal")))?;
         let mut scanner = SlideScanner::new(
             name,
@@ -88,18 +88,13 @@ pub fn measure_pipeline(
         )?;
         let mut detected = 0;
         let started = Instant::now();
-        for (index, image) in frames.iter().enumerate() {
-            let frame = Frame {
-                index: index as u64,
-                image: image.clone(),
-                captured: Instant::now(),
-                origin: format!("frame {index}"),
-            };
-            detected += scanner.process(&frame)?.detected;
+        for frame in frames {
+            detected += scanner.process(frame)?.detected;
         }
         Ok((scanner, started.elapsed(), detected))
     };
-    run("warm-up", &frames[..warmup.min(frames.len())])?;
+    let (warmup, frames) = frames.split_at(warmup.min(frames.len()));
+    run("warm-up", warmup)?;
     let (scanner, elapsed, detected) = run("measured", frames)?;
     let mut times = scanner.frame_times_ms().to_vec();
     times.sort_by(f64::total_cmp);
@@ -119,8 +114,8 @@ pub fn measure_pipeline(
             report: mean(sums.report),
         },
         frames: frames.len(),
-        width: frames.first().map_or(0, RgbImage::width),
-        height: frames.first().map_or(0, RgbImage::height),
+        width: frames.first().map_or(0, |f| f.image.width()),
+        height: frames.first().map_or(0, |f| f.image.height()),
         cells_per_frame: detected as f64 / n,
         cells_classified: scanner.session().summary().classified,
         threads,

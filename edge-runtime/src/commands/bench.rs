@@ -2,6 +2,7 @@
 //! pipeline on full frames with the detection stage beside OpenCV.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::Context;
 use leukoscope_core::artifact::TrustPolicy;
@@ -14,6 +15,7 @@ use leukoscope_edge::bench::{
 };
 use leukoscope_edge::model::load_model;
 use leukoscope_edge::pipeline::ScanSettings;
+use leukoscope_edge::source::Frame;
 
 use super::demo::demo_model;
 
@@ -196,14 +198,21 @@ pub fn bench_pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         slide.options().frame_height
     );
     let frames = (0..count as u32)
-        .map(|i| slide.frame(i).map(|f| f.image))
+        .map(|i| {
+            slide.frame(i).map(|f| Frame {
+                index: u64::from(i),
+                image: f.image,
+                captured: Instant::now(),
+                origin: format!("frame {i}"),
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let dir = tempdir()?;
     let settings = ScanSettings {
         threads,
         ..ScanSettings::default()
     };
-    let result = measure_pipeline(&model, &frames[warmup..], settings.clone(), &dir, warmup);
+    let result = measure_pipeline(&model, &frames, settings.clone(), &dir, warmup);
     let _ = std::fs::remove_dir_all(&dir);
     let result = result?;
     println!(
@@ -225,10 +234,13 @@ pub fn bench_pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         "  per frame: quality {:.2} ms, detect {:.2} ms, track {:.2} ms, classify {:.2} ms, journal {:.2} ms, report {:.2} ms",
         s.quality, s.detect, s.track, s.classify, s.journal, s.report
     );
-    let detection_frames =
-        &frames[warmup..warmup + args.detection_frames.min(frames.len() - warmup)];
+    let detection_frames: Vec<_> = frames[warmup..]
+        .iter()
+        .take(args.detection_frames)
+        .map(|f| f.image.clone())
+        .collect();
     let detection = compare_detection(
-        detection_frames,
+        &detection_frames,
         &settings.detect,
         &args.python,
         &args.opencv_peer,

@@ -36,20 +36,29 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
     };
     let panel = Rc::new(RefCell::new(Panel::open(&board)?));
     let mut slide = options.slide.clone();
+    // Read once: a slide this process scans ends before the next starts, so only one found
+    // at start-up can be unfinished (a slide named with --slide goes first).
+    let mut resumed = unfinished_slide(&paths.journals)?;
     loop {
-        let resumed = unfinished_slide(&paths.journals)?;
-        let slide_id = match (slide.take(), resumed) {
-            (Some(id), _) => id,
-            (None, Some(id)) => {
-                println!("slide {id} was interrupted (power cut or crash); resuming it");
+        let slide_id = match slide.take() {
+            Some(id) => {
+                if resumed.as_deref() == Some(id.as_str()) {
+                    resumed = None;
+                }
                 id
             }
-            (None, None) => {
-                if !panel.borrow_mut().wait_for_start()? {
-                    return Ok(());
+            None => match resumed.take() {
+                Some(id) => {
+                    println!("slide {id} was interrupted (power cut or crash); resuming it");
+                    id
                 }
-                new_slide_id()
-            }
+                None => {
+                    if !panel.borrow_mut().wait_for_start()? {
+                        return Ok(());
+                    }
+                    new_slide_id()
+                }
+            },
         };
         let (mut source, resume): (Box<dyn FrameSource>, Resume) = match &options.frames {
             Some(dir) => {

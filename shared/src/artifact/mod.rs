@@ -81,6 +81,28 @@ impl Default for Calibration {
     }
 }
 
+impl Calibration {
+    /// Class probabilities from a model's logits: [`softmax`] at the calibrated temperature.
+    /// The trainer's figures and the edge's counts both come from here, so they agree.
+    pub fn probabilities(&self, logits: &[f32]) -> Vec<f32> {
+        softmax(logits, self.temperature)
+    }
+}
+
+/// `softmax(logits / temperature)`, stable for large logits; a temperature that is not a
+/// positive number counts as 1.
+pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let t = if temperature.is_finite() && temperature > 0.0 {
+        temperature
+    } else {
+        1.0
+    };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&l| libm::expf((l - max) / t)).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
 /// Where a model came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -439,3 +439,17 @@ fn tiny_int8() -> ModelArtifact {
     }
     quantizer.finish()
 }
+
+#[test]
+fn softmax_is_stable_and_honours_the_temperature() {
+    let p = softmax(&[1000.0, 999.0], 1.0);
+    assert!((p[0] - 0.731_058_6).abs() < 1e-5, "{p:?}");
+    let hot = softmax(&[2.0, 0.0], 2.0);
+    assert!((hot[0] - 0.731_058_6).abs() < 1e-5, "{hot:?}");
+    assert_eq!(softmax(&[1.0, 1.0], f32::NAN), vec![0.5, 0.5]);
+    let calibrated = Calibration {
+        temperature: 2.0,
+        unidentified_below: 0.0,
+    };
+    assert_eq!(calibrated.probabilities(&[2.0, 0.0]), hot);
+}
