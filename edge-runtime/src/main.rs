@@ -66,7 +66,8 @@ enum Command {
         /// The folder of frames.
         #[arg(long)]
         frames: PathBuf,
-        /// The .lsm model (default: the --board's model).
+        /// The .lsm model (default: the --board's model, else the shipped
+        /// models/b-all-4-edge-s.lsm when run from the repository's root).
         #[arg(long)]
         model: Option<PathBuf>,
         /// Take thresholds, frame scale and trusted keys from this board's settings.
@@ -96,7 +97,8 @@ enum Command {
         /// The board's settings.
         #[arg(long)]
         board: Option<PathBuf>,
-        /// The .lsm model (default: the --board's).
+        /// The .lsm model (default: the --board's, else the shipped
+        /// models/b-all-4-edge-s.lsm when run from the repository's root).
         #[arg(long)]
         model: Option<PathBuf>,
         /// Ed25519 public key (64 hex digits) whose signature is required; repeatable.

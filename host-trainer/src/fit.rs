@@ -37,6 +37,18 @@ pub enum Imbalance {
     Sampler,
 }
 
+/// Which epoch's network a run keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Keep {
+    /// The epoch with the best validation macro F1. Choosing on the validation set makes
+    /// its figures slightly optimistic.
+    #[default]
+    Best,
+    /// The last epoch: what training on all the data yields, so cross-validation of the
+    /// shipped recipe keeps it, and a run without hold-out must.
+    Last,
+}
+
 /// How to train: everything that decides the result, and nothing else.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
@@ -62,6 +74,9 @@ pub struct Recipe {
     pub early_stopping: Option<usize>,
     /// Seeds initialization, sampling order and augmentation.
     pub seed: u64,
+    /// Which epoch's network the run keeps (older configurations: the best).
+    #[serde(default)]
+    pub keep: Keep,
     /// Start from these weights instead of a fresh initialization (fine-tuning).
     #[serde(skip)]
     pub initial_weights: Option<Weights>,
@@ -88,6 +103,7 @@ impl Recipe {
             imbalance: Imbalance::None,
             early_stopping: None,
             seed,
+            keep: Keep::Best,
             initial_weights: None,
             fake_quant: None,
         }
@@ -187,7 +203,8 @@ pub enum Progress<'a> {
     EpochFinished {
         /// Its figures.
         record: &'a EpochRecord,
-        /// Whether it is the best so far.
+        /// Whether its network is the one kept (the best so far, or every epoch with
+        /// [`Keep::Last`]).
         best: bool,
     },
     /// Samples could not be read and were left out.
@@ -205,7 +222,8 @@ pub enum Progress<'a> {
 /// The result of training.
 #[derive(Debug)]
 pub struct Trained<B: Backend> {
-    /// The network of the best epoch (by validation macro F1).
+    /// The network kept: of the best epoch by validation macro F1, or of the last (see
+    /// [`Keep`]).
     pub best: Network<B>,
     /// That epoch, 1-based.
     pub best_epoch: usize,
@@ -416,24 +434,24 @@ where
         let improved = evaluation.macro_f1 > state.best_macro_f1;
         if improved {
             state.best_macro_f1 = evaluation.macro_f1;
+            state.epochs_without_improvement = 0;
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        let kept = improved || recipe.keep == Keep::Last;
+        if kept {
             state.best_epoch = epoch;
             state.best_evaluation = Some(evaluation);
             state.best_probabilities = probabilities;
-            state.epochs_without_improvement = 0;
             best = current;
-        } else {
-            state.epochs_without_improvement += 1;
         }
         state.epoch = epoch;
         state.history.push(record);
         if let Some(c) = checkpoints {
-            save(c, &state, &network, &optimizer, improved.then_some(&best))?;
+            save(c, &state, &network, &optimizer, kept.then_some(&best))?;
         }
         if let Some(record) = state.history.last() {
-            observer(Progress::EpochFinished {
-                record,
-                best: improved,
-            });
+            observer(Progress::EpochFinished { record, best: kept });
         }
     }
     let evaluation = state.best_evaluation.ok_or(FitError::Config)?;
@@ -565,19 +583,24 @@ fn restore<B: AutodiffBackend>(
     Ok((network, optimizer, state, best))
 }
 
-/// The best network saved in the checkpoint folder `dir` (of a run that may still be
-/// going or was interrupted).
-pub fn best_from_checkpoint<B: Backend>(
+/// The kept (`Best`) or the latest (`Last`) network saved in the checkpoint folder `dir`,
+/// of a run that may still be going or was interrupted.
+pub fn network_from_checkpoint<B: Backend>(
     dir: &Path,
+    which: Keep,
     device: &B::Device,
 ) -> Result<Network<B>, FitError> {
     let state_path = dir.join(STATE);
     let bytes = std::fs::read(&state_path).map_err(|e| checkpoint_error(&state_path, e))?;
     let state: CheckpointState =
         serde_json::from_slice(&bytes).map_err(|e| checkpoint_error(&state_path, e))?;
+    let file = match which {
+        Keep::Best => BEST,
+        Keep::Last => NETWORK,
+    };
     Network::<B>::new(&state.model, 0, device)?
-        .load_file(dir.join(BEST), &Files::new(), device)
-        .map_err(|e| checkpoint_error(&dir.join(BEST), e))
+        .load_file(dir.join(file), &Files::new(), device)
+        .map_err(|e| checkpoint_error(&dir.join(file), e))
 }
 
 fn check_source<S: SampleSource>(

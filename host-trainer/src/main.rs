@@ -35,11 +35,16 @@ enum Command {
         /// Number of folds.
         #[arg(long, default_value_t = 5)]
         folds: usize,
+        /// Train only the first N folds of the --folds split (for models too slow for
+        /// all of them); the summary is over those N and says so.
+        #[arg(long)]
+        run_folds: Option<usize>,
     },
     /// Evaluate a model (.lsm, or a run folder) on a labelled dataset.
     Eval {
-        /// The .lsm model, or a run folder holding model.lsm.
-        #[arg(long)]
+        /// The .lsm model, or a run folder holding model.lsm (default: the shipped
+        /// model, from the repository's root).
+        #[arg(long, default_value = "models/b-all-4-edge-s.lsm")]
         model: PathBuf,
         /// The labelled dataset (same layouts as `train`).
         #[arg(long)]
@@ -200,7 +205,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { model, out } => commands::eval::export(&model, &out),
         Command::Keygen { out, force } => commands::keys::keygen(&out, force),
         Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),
-        Command::Cv { args, folds } => commands::train::cross_validate(args, folds),
+        Command::Cv {
+            args,
+            folds,
+            run_folds,
+        } => commands::train::cross_validate(args, folds, run_folds.unwrap_or(folds)),
         Command::Eval {
             model,
             data,

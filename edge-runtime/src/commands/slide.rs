@@ -77,18 +77,29 @@ pub fn write_slide(
     })
 }
 
-/// The model a command runs: `--model`, else the board's; verified under `--trust` keys,
-/// else the board's trusted keys, else accepting unsigned models.
+/// The shipped B-ALL model, relative to the repository's root: what `replay` and `check`
+/// use when given neither --model nor --board.
+pub const DEFAULT_MODEL: &str = "models/b-all-4-edge-s.lsm";
+
+/// The model a command runs: `--model`, else the board's, else [`DEFAULT_MODEL`];
+/// verified under `--trust` keys, else the board's trusted keys, else accepting unsigned
+/// models.
 pub fn load_chosen_model(
     model: Option<PathBuf>,
     trusted_keys: Vec<PublicKey>,
     board: Option<&BoardSettings>,
 ) -> anyhow::Result<(PathBuf, VerifiedArtifact)> {
-    let path = model
-        .or_else(|| board.map(|b| b.model.path.clone()))
-        .ok_or_else(|| {
-            anyhow::anyhow!("give the model with --model FILE (or a --board whose model to use)")
-        })?;
+    let path = match model.or_else(|| board.map(|b| b.model.path.clone())) {
+        Some(path) => path,
+        None => {
+            let default = PathBuf::from(DEFAULT_MODEL);
+            anyhow::ensure!(
+                default.is_file(),
+                "no model: give --model FILE or a --board; the default, {DEFAULT_MODEL}, is found only from the repository's root"
+            );
+            default
+        }
+    };
     let trust = if trusted_keys.is_empty() {
         board.map_or_else(TrustPolicy::any, BoardSettings::trust_policy)
     } else {

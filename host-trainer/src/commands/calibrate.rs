@@ -1,9 +1,10 @@
 //! `leukoscope-train calibrate`: temperature scaling and the unidentified threshold, fit on
 //! held-out images and stored in the model's artifact.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
 use leukoscope_trainer::calibration::{fit_temperature, probabilities, unidentified_threshold};
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
@@ -12,6 +13,7 @@ use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::metrics::evaluate;
 use leukoscope_trainer::quantization::engine_logits;
 
+use super::cv_int8::{OUT_OF_FOLD_LOGITS, OutOfFoldLogits};
 use super::eval::load;
 use super::quantize::{run_config, run_split};
 
@@ -24,8 +26,13 @@ pub struct CalibrateArgs {
     /// Labelled images the model did not train on (same layouts as `train`). When
     /// --model is a run folder trained on this folder, only the run's validation split
     /// is used.
+    #[arg(long, required_unless_present = "cv", conflicts_with = "cv")]
+    pub data: Option<PathBuf>,
+    /// Instead of --data: a cross-validation folder of the same recipe, quantized with
+    /// `quantize --model CV`; the fit uses its pooled out-of-fold int8 logits. For a model
+    /// trained on all the data, which has no held-out images of its own.
     #[arg(long)]
-    pub data: PathBuf,
+    pub cv: Option<PathBuf>,
     /// How to read the folder: auto, folders, cnmc, all-idb or csv.
     #[arg(long, default_value = "auto")]
     pub format: DatasetFormat,
@@ -45,33 +52,11 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     );
     let (mut model, origin) = load(&args.model)?;
     println!("model {} ({origin})", model.spec.name);
-    let scan = ScanOptions {
-        format: args.format,
-        ..ScanOptions::default()
+    let (logits, labels) = match (&args.cv, &args.data) {
+        (Some(cv), _) => out_of_fold_logits(cv, &model.taxonomy.name)?,
+        (None, Some(data)) => held_out_logits(&model, &args.model, data, args.format)?,
+        (None, None) => bail!("give --data or --cv"),
     };
-    let dataset = Dataset::open(&args.data, &model.taxonomy, &scan)?;
-    let indices = match run_config(&args.model)? {
-        Some(config) => match run_split(&config, &args.data, &dataset)? {
-            Some((_, valid)) => {
-                println!("the run's validation split: {} images", valid.len());
-                valid
-            }
-            None => (0..dataset.samples.len()).collect(),
-        },
-        None => (0..dataset.samples.len()).collect(),
-    };
-    let held_out = ImageFiles::new(
-        indices
-            .iter()
-            .map(|&i| (dataset.samples[i].path.clone(), dataset.samples[i].label)),
-        model.preprocess.clone(),
-        None,
-    );
-    let engine = Engine::new(&model)?;
-    let (logits, labels, unreadable) = engine_logits(&engine, &held_out);
-    if unreadable > 0 {
-        println!("{unreadable} images could not be read and were skipped");
-    }
     let temperature = fit_temperature(&logits, &labels)?;
     let before = probabilities(&logits, 1.0);
     let after = probabilities(&logits, temperature);
@@ -79,6 +64,9 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     let ece_after = evaluate(&after, &labels, &model.taxonomy, 0)?.expected_calibration_error;
     let threshold = unidentified_threshold(&after, &labels, args.precision)?;
     println!("{} held-out images", labels.len());
+    if args.cv.is_some() {
+        println!("(each scored by the fold model that did not train on it)");
+    }
     println!(
         "temperature {temperature:.3}: expected calibration error {ece_before:.4} -> {ece_after:.4}"
     );
@@ -100,4 +88,69 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("wrote {} (unsigned: sign it again)", args.out.display());
     Ok(())
+}
+
+/// The pooled out-of-fold int8 logits that `quantize --model CV` wrote into `cv`.
+fn out_of_fold_logits(cv: &Path, taxonomy: &str) -> anyhow::Result<(Vec<Vec<f32>>, Vec<u32>)> {
+    let path = cv.join(OUT_OF_FOLD_LOGITS);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read {}: run `leukoscope-train quantize --model {} --calib DATA` first",
+            path.display(),
+            cv.display()
+        )
+    })?;
+    let pooled: OutOfFoldLogits = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not valid", path.display()))?;
+    if pooled.taxonomy != taxonomy {
+        bail!(
+            "{} scores {}, the model {taxonomy}",
+            path.display(),
+            pooled.taxonomy
+        );
+    }
+    println!(
+        "pooled out-of-fold int8 logits of {}: {} images",
+        cv.display(),
+        pooled.labels.len()
+    );
+    Ok((pooled.logits, pooled.labels))
+}
+
+/// `model`'s logits on `data`: the run's validation split when `path` is a run folder
+/// trained on it, else every image.
+fn held_out_logits(
+    model: &ModelArtifact,
+    path: &Path,
+    data: &Path,
+    format: DatasetFormat,
+) -> anyhow::Result<(Vec<Vec<f32>>, Vec<u32>)> {
+    let scan = ScanOptions {
+        format,
+        ..ScanOptions::default()
+    };
+    let dataset = Dataset::open(data, &model.taxonomy, &scan)?;
+    let indices = match run_config(path)? {
+        Some(config) => match run_split(&config, data, &dataset)? {
+            Some((_, valid)) => {
+                println!("the run's validation split: {} images", valid.len());
+                valid
+            }
+            None => (0..dataset.samples.len()).collect(),
+        },
+        None => (0..dataset.samples.len()).collect(),
+    };
+    let held_out = ImageFiles::new(
+        indices
+            .iter()
+            .map(|&i| (dataset.samples[i].path.clone(), dataset.samples[i].label)),
+        model.preprocess.clone(),
+        None,
+    );
+    let engine = Engine::new(model)?;
+    let (logits, labels, unreadable) = engine_logits(&engine, &held_out);
+    if unreadable > 0 {
+        println!("{unreadable} images could not be read and were skipped");
+    }
+    Ok((logits, labels))
 }

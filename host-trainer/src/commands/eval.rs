@@ -12,7 +12,7 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::Cpu;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
 use leukoscope_trainer::files::ImageFiles;
-use leukoscope_trainer::fit::{best_from_checkpoint, predict_source};
+use leukoscope_trainer::fit::{Keep, network_from_checkpoint, predict_source};
 use leukoscope_trainer::metrics::{coarsen, evaluate};
 use leukoscope_trainer::quantization::engine_probabilities;
 
@@ -46,12 +46,25 @@ pub(super) fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
             format!("{} (digest {})", file.display(), verified.digest),
         ));
     }
-    let checkpoint = path.join("checkpoint");
-    let config_path = path.join("config.json");
+    let artifact = checkpoint_artifact(path, Keep::Best)?;
+    Ok((
+        artifact,
+        format!(
+            "best network of the checkpoint in {}",
+            path.join("checkpoint").display()
+        ),
+    ))
+}
+
+/// The kept (`Best`) or latest (`Last`) network of the run folder `run`'s checkpoint, as
+/// a float artifact carrying the run's preprocessing and provenance.
+pub(super) fn checkpoint_artifact(run: &Path, which: Keep) -> anyhow::Result<ModelArtifact> {
+    let checkpoint = run.join("checkpoint");
+    let config_path = run.join("config.json");
     if !checkpoint.join("state.json").exists() || !config_path.exists() {
         bail!(
             "{} is neither a model file nor a run folder with a model or a checkpoint",
-            path.display()
+            run.display()
         );
     }
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path)?)
@@ -59,18 +72,15 @@ pub(super) fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
     let taxonomy = Taxonomy::named(config["taxonomy"].as_str().unwrap_or_default())?;
     let preprocess: Preprocess = serde_json::from_value(config["preprocess"].clone())
         .with_context(|| format!("{} has no valid preprocessing", config_path.display()))?;
-    let network = best_from_checkpoint::<Cpu>(&checkpoint, &Default::default())?;
+    let network = network_from_checkpoint::<Cpu>(&checkpoint, which, &Default::default())?;
     let artifact = leukoscope_trainer::export::artifact(
         &network,
         taxonomy,
         preprocess,
-        run_provenance(path, &config)?,
+        run_provenance(run, &config)?,
     );
     artifact.validate()?;
-    Ok((
-        artifact,
-        format!("best network of the checkpoint in {}", checkpoint.display()),
-    ))
+    Ok(artifact)
 }
 
 /// What a run folder says about its model: the configuration, the dataset fingerprint and

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod calibrate;
+pub mod cv_int8;
 pub mod demo;
 pub mod eval;
 pub mod export_onnx;

@@ -23,7 +23,10 @@ const TOLERATED_DROP_POINTS: f64 = 1.0;
 /// Options of `quantize`.
 #[derive(clap::Args)]
 pub struct QuantizeArgs {
-    /// The float model: a .lsm file, a run folder, or a run folder's checkpoint.
+    /// The float model: a .lsm file, a run folder, or a run folder's checkpoint. A
+    /// cross-validation folder (of `cv`) quantizes each fold's last epoch, measures it on
+    /// its held-out fold and writes int8/summary.json (mean ± std over folds) and the
+    /// pooled out-of-fold logits for `calibrate --cv`.
     #[arg(long)]
     pub model: PathBuf,
     /// Labelled images to calibrate activation ranges on (same layouts as `train`).
@@ -57,9 +60,10 @@ pub struct QuantizeArgs {
     /// Seeds the fine-tuning's sampling and augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Where to write the int8 .lsm model.
+    /// Where to write the int8 .lsm model (required unless --model is a
+    /// cross-validation folder, whose folds get model-int8.lsm each).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
 }
 
 /// The run folder's resolved configuration, when `model` is a run folder.
@@ -89,6 +93,10 @@ pub(super) fn run_split(
     ) else {
         return Ok(None);
     };
+    // A run without hold-out trained on every image: there is no split to reproduce.
+    if fraction == 0.0 {
+        return Ok(None);
+    }
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -101,7 +109,7 @@ pub(super) fn run_split(
 }
 
 /// `count` indices spread evenly over `indices` (all of them if there are fewer).
-fn spread(indices: &[usize], count: usize) -> Vec<usize> {
+pub(super) fn spread(indices: &[usize], count: usize) -> Vec<usize> {
     if indices.len() <= count {
         return indices.to_vec();
     }
@@ -111,6 +119,13 @@ fn spread(indices: &[usize], count: usize) -> Vec<usize> {
 }
 
 pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
+    if super::cv_int8::is_cv_folder(&options.model) {
+        return super::cv_int8::run(&options);
+    }
+    let out = options
+        .out
+        .clone()
+        .context("--out is required: where to write the int8 model")?;
     let (float, origin) = load(&options.model)?;
     if float.quantized.is_some() {
         bail!("{} is already an int8 model", options.model.display());
@@ -241,10 +256,10 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     int8.provenance.metrics.extend(comparison.metrics());
     let bytes = int8.encode().context("the int8 model is inconsistent")?;
     let float_size = float.encode()?.len();
-    write_atomically(&options.out, &bytes)?;
+    write_atomically(&out, &bytes)?;
     println!(
         "wrote {} ({:.2} MB, {:.2}x smaller than the float artifact)",
-        options.out.display(),
+        out.display(),
         bytes.len() as f64 / 1e6,
         float_size as f64 / bytes.len() as f64
     );

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use leukoscope_core::preprocess::Preprocess;
-use leukoscope_core::spec::{InputKind, Preset, PresetOptions};
+use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::backend::DeviceChoice;
@@ -15,7 +15,7 @@ use leukoscope_trainer::dataset::{
     Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout, group_k_fold,
 };
 use leukoscope_trainer::files::ImageFiles;
-use leukoscope_trainer::fit::{Imbalance, Recipe};
+use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::metrics::{evaluate, summarize};
 use leukoscope_trainer::optim::OptimizerKind;
@@ -97,7 +97,13 @@ pub struct TrainArgs {
     /// Stop after this many epochs without a better validation macro F1.
     #[arg(long)]
     pub early_stopping: Option<usize>,
-    /// Share of the groups held out for validation (train only).
+    /// Which epoch's network to keep: best (by validation macro F1) or last. Choosing
+    /// the best on the validation set flatters its figures; cross-validation of a recipe
+    /// that will be trained on all the data should keep the last.
+    #[arg(long, value_enum, default_value_t = Keep::Best)]
+    pub keep: Keep,
+    /// Share of the groups held out for validation (train only). 0 trains on every image
+    /// and keeps the last epoch; its figures are then on the training images themselves.
     #[arg(long, default_value_t = 0.2)]
     pub valid_fraction: f64,
     /// Largest difference-hash distance at which two images count as the same field and
@@ -116,6 +122,13 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+}
+
+/// Micrometres per input pixel of a field model at `input_size`: the B-ALL fields are
+/// 224 pixels across at [`FIELD_UM_PER_PX`], and resizing them changes the scale the edge
+/// must cut its windows at.
+fn field_um_per_px(input_size: u32) -> f32 {
+    FIELD_UM_PER_PX * 224.0 / input_size as f32
 }
 
 /// `--input-kind` values.
@@ -179,6 +192,10 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         classes: taxonomy.len() as u32,
         input_size: args.input_size,
         kind,
+        um_per_px: match kind {
+            InputKind::Field => field_um_per_px(args.input_size),
+            InputKind::Cell => FIELD_UM_PER_PX,
+        },
         ..PresetOptions::field(taxonomy.len() as u32)
     });
     spec.analyze().with_context(|| {
@@ -199,6 +216,11 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         imbalance: args.imbalance,
         early_stopping: args.early_stopping,
         seed: args.seed,
+        keep: if mode == "train" && args.valid_fraction == 0.0 {
+            Keep::Last
+        } else {
+            args.keep
+        },
         initial_weights: None,
         fake_quant: None,
     };
@@ -245,7 +267,10 @@ fn run_split(
     dir: PathBuf,
     resume: bool,
 ) -> anyhow::Result<RunResult> {
-    let split_summary = describe_split(&setup.dataset, split);
+    let mut split_summary = describe_split(&setup.dataset, split);
+    if split.train == split.valid {
+        split_summary = format!("no hold-out, validated on the training images: {split_summary}");
+    }
     println!("{split_summary}");
     let samples = |indices: &[usize]| -> Vec<(PathBuf, u32)> {
         indices
@@ -288,25 +313,48 @@ fn run_split(
 /// `train`: one model on a group-aware hold-out split.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let setup = setup(&args, "train", None)?;
-    let split = group_holdout(&setup.dataset, args.valid_fraction, args.seed)?;
+    let split = if args.valid_fraction == 0.0 {
+        println!(
+            "no hold-out: training on all {} images and keeping the last epoch; the figures below are on the training images and say nothing about new ones",
+            setup.dataset.samples.len()
+        );
+        let all: Vec<usize> = (0..setup.dataset.samples.len()).collect();
+        Split {
+            train: all.clone(),
+            valid: all,
+        }
+    } else {
+        group_holdout(&setup.dataset, args.valid_fraction, args.seed)?
+    };
     let name = format!("{} on {}", setup.spec.name, args.data.display());
     run_split(&setup, &args, &split, name, args.out.clone(), args.resume)?;
     Ok(())
 }
 
-/// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure.
-pub fn cross_validate(args: TrainArgs, folds: usize) -> anyhow::Result<()> {
-    let setup = setup(&args, "cv", Some(folds))?;
-    let splits = group_k_fold(&setup.dataset, folds, args.seed)?;
+/// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure; only
+/// the first `run_folds` folds are trained when that is fewer.
+pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow::Result<()> {
+    if run_folds == 0 || run_folds > folds {
+        bail!("--run-folds must be between 1 and --folds ({folds})");
+    }
+    let mut setup = setup(&args, "cv", Some(folds))?;
+    setup.config["run_folds"] = json!(run_folds);
+    let mut splits = group_k_fold(&setup.dataset, folds, args.seed)?;
+    splits.truncate(run_folds);
+    let of_folds = if run_folds < folds {
+        format!("{run_folds} of {folds}")
+    } else {
+        folds.to_string()
+    };
     if args.out.join("summary.json").exists() && !args.resume {
         bail!(
             "{} already holds a cross-validation; pass --resume or choose another --out",
             args.out.display()
         );
     }
-    let mut results = Vec::with_capacity(folds);
+    let mut results = Vec::with_capacity(run_folds);
     for (k, split) in splits.iter().enumerate() {
-        println!("\n== fold {}/{folds} ==", k + 1);
+        println!("\n== fold {}/{of_folds} ==", k + 1);
         let dir = args.out.join(format!("fold-{}", k + 1));
         // A finished fold resumes at its last epoch and only re-exports its best model.
         let resume = args.resume && dir.join("config.json").exists();
@@ -320,7 +368,8 @@ pub fn cross_validate(args: TrainArgs, folds: usize) -> anyhow::Result<()> {
     }
     let evaluations: Vec<_> = results.iter().map(|r| r.evaluation.clone()).collect();
     let summary = summarize(&evaluations)?;
-    // Every image is validated exactly once: pool the out-of-fold predictions too.
+    // Every image (of the folds run) is validated exactly once: pool the out-of-fold
+    // predictions too.
     let probabilities: Vec<Vec<f32>> = results
         .iter()
         .flat_map(|r| r.probabilities.clone())
@@ -340,6 +389,7 @@ pub fn cross_validate(args: TrainArgs, folds: usize) -> anyhow::Result<()> {
         &args.out.join("summary.json"),
         &json!({
             "folds": folds,
+            "folds_run": run_folds,
             "summary": summary,
             "binary_summary": binary_summary,
             "pooled_out_of_fold": pooled,
@@ -359,13 +409,13 @@ pub fn cross_validate(args: TrainArgs, folds: usize) -> anyhow::Result<()> {
         &ReportInput {
             run_name: format!(
                 "{}-fold cross-validation of {} on {}",
-                folds,
+                of_folds,
                 setup.spec.name,
                 args.data.display()
             ),
             dataset: setup.dataset.summary(),
             split: format!(
-                "{folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
+                "{of_folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
                 args.seed
             ),
             config_json: serde_json::to_string_pretty(&setup.config)?,
@@ -382,7 +432,7 @@ pub fn cross_validate(args: TrainArgs, folds: usize) -> anyhow::Result<()> {
             ],
         },
     )?;
-    println!("\n{folds}-fold cross-validation, mean ± std over folds:\n{summary}");
+    println!("\n{of_folds}-fold cross-validation, mean ± std over folds:\n{summary}");
     if let Some(b) = &binary_summary {
         println!("binary screen (Benign vs ALL):\n{b}");
     }

@@ -207,6 +207,35 @@ fn early_stopping_ends_a_run_that_stopped_improving() {
 }
 
 #[test]
+fn keeping_the_last_epoch_ignores_validation_but_early_stopping_does_not() {
+    let (train, valid) = (fields(4, 1, 64), fields(2, 2, 64));
+    // Nothing is learnt, so no epoch after the first scores better: the best is epoch 1,
+    // the last is whichever ends the run.
+    let recipe = Recipe {
+        learning_rate: 0.0,
+        schedule: Schedule::Constant,
+        warmup_epochs: 0.0,
+        early_stopping: Some(2),
+        keep: Keep::Last,
+        ..Recipe::new(10, 8, 1)
+    };
+    let trained = fit::<CpuTrain, _, _>(
+        &spec(64),
+        &Taxonomy::b_all_4(),
+        train,
+        valid,
+        &recipe,
+        &Default::default(),
+        None,
+        &mut quiet,
+    )
+    .unwrap();
+    assert!(trained.stopped_early);
+    assert_eq!(trained.history.len(), 3);
+    assert_eq!(trained.best_epoch, 3);
+}
+
+#[test]
 fn divergence_is_an_error_not_a_model() {
     let (train, valid) = (fields(4, 1, 64), fields(2, 2, 64));
     // Loss in the 1e20s: finite, but no model.

@@ -16,7 +16,7 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use builder::SpecBuilder;
-pub use presets::{HeadStyle, Preset, PresetOptions};
+pub use presets::{FIELD_UM_PER_PX, HeadStyle, Preset, PresetOptions};
 pub use shape::{Analysis, ParamRole, ParamTensor, Shape, SpecError};
 
 /// Index of a value in the graph: 0 is the input, `i + 1` is the output of node `i`.

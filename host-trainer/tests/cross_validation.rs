@@ -1,0 +1,197 @@
+//! The shipping path as a user runs it on an image folder: cross-validate the recipe
+//! keeping each fold's last epoch, measure every fold in int8 on its own held-out images,
+//! train on all the data, and calibrate that model from the folds' out-of-fold logits.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::spec::FIELD_UM_PER_PX;
+use leukoscope_core::synth::{self, CLASS_NAMES, FieldOptions};
+
+const PER_CLASS: u64 = 9;
+
+fn train_cli(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "leukoscope-train {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A class-folder dataset of small synthetic fields.
+fn write_dataset(root: &Path) {
+    let options = FieldOptions {
+        size: 64,
+        ..FieldOptions::default()
+    };
+    for (class, name) in CLASS_NAMES.iter().enumerate() {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..PER_CLASS {
+            let field = synth::field(class as u32, 1000 * class as u64 + i, &options).unwrap();
+            let image = image::RgbImage::from_raw(
+                field.image.width(),
+                field.image.height(),
+                field.image.as_raw().to_vec(),
+            )
+            .unwrap();
+            image.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+fn model(path: &Path) -> ModelArtifact {
+    ModelArtifact::decode(&std::fs::read(path).unwrap(), &TrustPolicy::any())
+        .unwrap()
+        .artifact
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data);
+    let (data_arg, cv) = (data.to_str().unwrap(), dir.path().join("cv"));
+    let common = [
+        "--data",
+        data_arg,
+        "--model",
+        "tiny-cnn",
+        "--input-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+    ];
+
+    // Two of three folds, keeping each fold's last epoch.
+    let mut args = vec!["cv"];
+    args.extend(common);
+    args.extend([
+        "--folds",
+        "3",
+        "--run-folds",
+        "2",
+        "--keep",
+        "last",
+        "--out",
+        cv.to_str().unwrap(),
+    ]);
+    train_cli(&args);
+    assert!(cv.join("fold-2").is_dir() && !cv.join("fold-3").exists());
+    let summary = json(&cv.join("summary.json"));
+    assert_eq!(summary["folds_run"], 2);
+    assert_eq!(summary["per_fold"].as_array().unwrap().len(), 2);
+    let kept = model(&cv.join("fold-1/model.lsm"));
+    let epoch = kept
+        .provenance
+        .metrics
+        .iter()
+        .find(|m| m.name == "best_epoch");
+    assert_eq!(epoch.map(|m| m.value), Some(2.0), "the last epoch is kept");
+
+    // Each fold in int8, on its own held-out images.
+    train_cli(&[
+        "quantize",
+        "--model",
+        cv.to_str().unwrap(),
+        "--calib",
+        data_arg,
+    ]);
+    let int8 = json(&cv.join("int8/summary.json"));
+    assert_eq!(int8["folds_run"], 2);
+    assert_eq!(int8["int8_per_fold"].as_array().unwrap().len(), 2);
+    let held_out: u64 = int8["int8_per_fold"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["n_images"].as_u64().unwrap())
+        .sum();
+    let logits = json(&cv.join("int8/out-of-fold-logits.json"));
+    assert_eq!(logits["labels"].as_array().unwrap().len() as u64, held_out);
+    // Two folds of three hold out about two thirds of the images, each once.
+    let total = PER_CLASS * 4;
+    assert!(
+        held_out > total / 2 && held_out < total,
+        "{held_out} held out"
+    );
+    for k in [1, 2] {
+        let fold = model(&cv.join(format!("fold-{k}/model-int8.lsm")));
+        assert!(fold.quantized.is_some(), "fold {k} is not int8");
+    }
+
+    // All the data, no hold-out: the last epoch, at the scale its input size gives.
+    let all = dir.path().join("all");
+    let mut args = vec!["train"];
+    args.extend(common);
+    args.extend(["--valid-fraction", "0", "--out", all.to_str().unwrap()]);
+    train_cli(&args);
+    let config = json(&all.join("config.json"));
+    assert_eq!(config["recipe"]["keep"], "Last");
+    let float = model(&all.join("model.lsm"));
+    let expected = FIELD_UM_PER_PX * 224.0 / 32.0;
+    assert!((float.spec.input.um_per_px - expected).abs() < 1e-4);
+
+    // Calibrated from the folds' out-of-fold logits, since it has no held-out images.
+    let calibrated = dir.path().join("calibrated.lsm");
+    let out = train_cli(&[
+        "calibrate",
+        "--model",
+        all.to_str().unwrap(),
+        "--cv",
+        cv.to_str().unwrap(),
+        "--out",
+        calibrated.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{held_out} held-out images")),
+        "{stdout}"
+    );
+    let calibration = model(&calibrated).calibration;
+    assert!(calibration.temperature > 0.0 && calibration.temperature != 1.0);
+    assert!((0.0..=1.0).contains(&calibration.unidentified_below));
+}
+
+#[test]
+fn calibration_refuses_folds_of_another_class_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let cv = dir.path().join("cv");
+    std::fs::create_dir_all(cv.join("int8")).unwrap();
+    std::fs::write(
+        cv.join("int8/out-of-fold-logits.json"),
+        r#"{"taxonomy":"all-binary","labels":[0,1],"logits":[[1.0,0.0],[0.0,1.0]]}"#,
+    )
+    .unwrap();
+    let demo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge-runtime/demo/synthetic-demo-int8.lsm");
+    let out = Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+        .args(["calibrate", "--model"])
+        .arg(&demo)
+        .arg("--cv")
+        .arg(&cv)
+        .args(["--out"])
+        .arg(dir.path().join("x.lsm"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("all-binary") && stderr.contains("b-all-4"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("x.lsm").exists());
+}
