@@ -132,6 +132,11 @@ enum Command {
     /// cells it classifies are right at least --precision of the time; both are stored in
     /// the artifact.
     Calibrate(commands::calibrate::CalibrateArgs),
+    /// One Markdown table row per cross-validated model (folders of `cv`, quantized with
+    /// `quantize --model CV`): int8 figures on held-out folds as mean ± std, the binary
+    /// screen, float macro F1 and the change int8 makes, parameters, MACs, int8 size and
+    /// single-thread int8 latency on this machine.
+    Results(commands::results::ResultsArgs),
     /// Write a model as a .lsm file in this version's format: a run folder's best
     /// checkpoint (of a run that was interrupted, or trained by an older version), or a
     /// .lsm file to re-encode.
@@ -202,6 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => commands::train::train(args),
         Command::Quantize(args) => commands::quantize::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
+        Command::Results(args) => commands::results::run(args),
         Command::Export { model, out } => commands::eval::export(&model, &out),
         Command::Keygen { out, force } => commands::keys::keygen(&out, force),
         Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),

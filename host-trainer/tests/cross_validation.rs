@@ -133,6 +133,37 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         assert!(fold.quantized.is_some(), "fold {k} is not int8");
     }
 
+    // The results table row says what the summaries and the files say.
+    let rows = dir.path().join("rows.json");
+    let table = dir.path().join("table.md");
+    train_cli(&[
+        "results",
+        "--cv",
+        cv.to_str().unwrap(),
+        "--latency-runs",
+        "3",
+        "--out",
+        table.to_str().unwrap(),
+        "--json",
+        rows.to_str().unwrap(),
+    ]);
+    let row = &json(&rows)[0];
+    assert_eq!(
+        row["int8"]["mean"]["macro_f1"],
+        int8["int8"]["mean"]["macro_f1"]
+    );
+    assert_eq!(row["folds_run"], 2);
+    let size = std::fs::metadata(cv.join("fold-1/model-int8.lsm"))
+        .unwrap()
+        .len();
+    assert_eq!(row["int8_bytes"].as_u64(), Some(size));
+    assert!(row["int8_latency_ms"].as_f64().unwrap() > 0.0);
+    let markdown = std::fs::read_to_string(&table).unwrap();
+    assert!(
+        markdown.contains("| cv | tiny-cnn | b-all-4 | 2 of 3 × 2, 32px | adam,"),
+        "{markdown}"
+    );
+
     // All the data, no hold-out: the last epoch, at the scale its input size gives.
     let all = dir.path().join("all");
     let mut args = vec!["train"];

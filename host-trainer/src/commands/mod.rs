@@ -8,5 +8,6 @@ pub mod eval;
 pub mod export_onnx;
 pub mod keys;
 pub mod quantize;
+pub mod results;
 pub mod run;
 pub mod train;

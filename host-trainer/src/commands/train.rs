@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// adam, adamax, or sgd (momentum 0.9; `sgd:M` for another momentum).
+    /// adam, adamax, or sgd (plain; `sgd:M` for heavy-ball momentum M, e.g. sgd:0.9).
     #[arg(long, default_value = "adam")]
     pub optimizer: OptimizerKind,
     /// L2 weight decay.

@@ -1,0 +1,245 @@
+//! `leukoscope-train results`: one table row per cross-validated model, from the folders
+//! `cv` and `quantize --model CV` wrote, with the cost of running it on the board.
+//!
+//! Every figure in a row is of the int8 model, measured on held-out folds (each fold's
+//! last epoch; see `cv_int8`), because int8 is what runs on the board; the float macro
+//! F1 and the change quantization makes sit beside it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::engine::Engine;
+use leukoscope_trainer::export::write_atomically;
+use leukoscope_trainer::metrics::Summary;
+use leukoscope_trainer::optim::OptimizerKind;
+use serde::Serialize;
+
+/// Options of `results`.
+#[derive(clap::Args)]
+pub struct ResultsArgs {
+    /// Cross-validation folders (of `cv`, then `quantize --model CV`), one row each, in
+    /// the order given.
+    #[arg(long = "cv", value_name = "DIR", required = true)]
+    pub folders: Vec<PathBuf>,
+    /// Timed single-image runs of each int8 model for its latency (the median is shown).
+    #[arg(long, default_value_t = 50)]
+    pub latency_runs: usize,
+    /// Write the table here as Markdown (default: print it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write every row as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// One model's row.
+#[derive(Serialize)]
+struct Row {
+    run: String,
+    model: String,
+    taxonomy: String,
+    folds_run: u64,
+    folds: u64,
+    epochs: u64,
+    input_size: u64,
+    optimizer: String,
+    loss: String,
+    /// int8, mean and std over folds.
+    int8: Summary,
+    /// float, same folds and epochs.
+    float: Summary,
+    /// The binary screen (Benign vs ALL) of the int8 model: the class set's own figures
+    /// when it is already binary.
+    screen: Summary,
+    top1_agreement: Vec<f64>,
+    params: u64,
+    macs: u64,
+    int8_bytes: u64,
+    int8_latency_ms: f64,
+}
+
+fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+fn summary(value: &serde_json::Value, what: &str, path: &Path) -> anyhow::Result<Summary> {
+    serde_json::from_value(value.clone())
+        .with_context(|| format!("{} has no valid {what} summary", path.display()))
+}
+
+/// Median wall time of one single-image int8 inference on one thread, in milliseconds.
+fn latency_ms(model: &ModelArtifact, runs: usize) -> anyhow::Result<f64> {
+    let engine = Engine::new(model)?;
+    let mut workspace = engine.workspace();
+    let i = model.spec.input;
+    let input: Vec<f32> = (0..i.channels as usize * i.height as usize * i.width as usize)
+        .map(|k| ((k % 251) as f32 / 125.0) - 1.0)
+        .collect();
+    let mut logits = vec![0.0; engine.classes()];
+    for _ in 0..5 {
+        engine.run(&mut workspace, &input, &mut logits);
+    }
+    let mut times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            engine.run(&mut workspace, &input, &mut logits);
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
+    let int8_path = cv.join("int8/summary.json");
+    let int8 = read_json(&int8_path).with_context(|| {
+        format!(
+            "run `leukoscope-train quantize --model {} --calib DATA` first",
+            cv.display()
+        )
+    })?;
+    let config_path = cv.join("fold-1/config.json");
+    let config = read_json(&config_path)?;
+    let recipe = &config["recipe"];
+    let int8_summary = summary(&int8["int8"], "int8", &int8_path)?;
+    let screen = if int8["int8_binary"].is_null() {
+        int8_summary.clone()
+    } else {
+        summary(&int8["int8_binary"], "binary", &int8_path)?
+    };
+    let model_path = cv.join("fold-1/model-int8.lsm");
+    let bytes = std::fs::read(&model_path)
+        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
+        .with_context(|| format!("{} is refused", model_path.display()))?
+        .artifact;
+    let analysis = model.spec.analyze()?;
+    let word = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => o.keys().cloned().collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    };
+    Ok(Row {
+        run: cv
+            .file_name()
+            .map_or_else(|| cv.display().to_string(), |n| n.to_string_lossy().into()),
+        model: config["model"].as_str().unwrap_or_default().into(),
+        taxonomy: config["taxonomy"].as_str().unwrap_or_default().into(),
+        folds_run: int8["folds_run"].as_u64().unwrap_or_default(),
+        folds: int8["folds"].as_u64().unwrap_or_default(),
+        epochs: recipe["epochs"].as_u64().unwrap_or_default(),
+        input_size: config["input_size"].as_u64().unwrap_or_default(),
+        optimizer: serde_json::from_value::<OptimizerKind>(recipe["optimizer"].clone())
+            .map_or_else(|_| word(&recipe["optimizer"]), |o| o.to_string()),
+        loss: word(&recipe["loss"]),
+        float: summary(&int8["float"], "float", &int8_path)?,
+        int8: int8_summary,
+        screen,
+        top1_agreement: serde_json::from_value(int8["top1_agreement"].clone()).unwrap_or_default(),
+        params: analysis.params,
+        macs: analysis.macs,
+        int8_bytes: bytes.len() as u64,
+        int8_latency_ms: latency_ms(&model, latency_runs)?,
+    })
+}
+
+/// `mean ± std`, or the mean alone for a single fold (which has no spread).
+fn pm(mean: f64, std: f64, folds: u64) -> String {
+    if folds > 1 {
+        format!("{mean:.3} ± {std:.3}")
+    } else {
+        format!("{mean:.3}")
+    }
+}
+
+/// The ALL class's sensitivity and specificity on the screen, as cells.
+fn screen_cells(row: &Row) -> (String, String) {
+    let index = row.screen.classes.iter().position(|c| c == "ALL");
+    match index {
+        Some(k) => {
+            let (m, s) = (&row.screen.mean.per_class[k], &row.screen.std.per_class[k]);
+            (
+                pm(m.recall, s.recall, row.folds_run),
+                pm(m.specificity, s.specificity, row.folds_run),
+            )
+        }
+        None => ("–".into(), "–".into()),
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut md = String::new();
+    md.push_str(
+        "| run | model | task | folds × epochs, input | optimizer, loss | accuracy | macro precision | macro recall | macro F1 | weighted F1 | macro AUC | screen sensitivity | screen specificity | float macro F1 | int8 − float (F1 points) | params (M) | MACs (M) | int8 size (KB) | int8 latency (ms) |\n",
+    );
+    md.push_str("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let (m, s, n) = (&r.int8.mean, &r.int8.std, r.folds_run);
+        let (sensitivity, specificity) = screen_cells(r);
+        let auc = match (m.macro_auc, s.macro_auc) {
+            (Some(a), Some(b)) => pm(a, b, n),
+            _ => "–".into(),
+        };
+        let folds = if r.folds_run < r.folds {
+            format!("{} of {}", r.folds_run, r.folds)
+        } else {
+            r.folds.to_string()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {folds} × {}, {}px | {}, {} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {:+.2} | {:.2} | {:.0} | {:.0} | {:.2} |",
+            r.run,
+            r.model,
+            r.taxonomy,
+            r.epochs,
+            r.input_size,
+            r.optimizer.to_lowercase(),
+            r.loss.to_lowercase(),
+            pm(m.accuracy, s.accuracy, n),
+            pm(m.macro_precision, s.macro_precision, n),
+            pm(m.macro_recall, s.macro_recall, n),
+            pm(m.macro_f1, s.macro_f1, n),
+            pm(m.weighted_f1, s.weighted_f1, n),
+            pm(r.float.mean.macro_f1, r.float.std.macro_f1, n),
+            (m.macro_f1 - r.float.mean.macro_f1) * 100.0,
+            r.params as f64 / 1e6,
+            r.macs as f64 / 1e6,
+            r.int8_bytes as f64 / 1024.0,
+            r.int8_latency_ms,
+        );
+    }
+    md
+}
+
+pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
+    if args.latency_runs == 0 {
+        bail!("--latency-runs must be at least 1");
+    }
+    // One thread, so latencies compare models and not how many cores were free.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let rows = args
+        .folders
+        .iter()
+        .map(|cv| {
+            pool.install(|| row(cv, args.latency_runs))
+                .with_context(|| format!("{}", cv.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let md = table(&rows);
+    match &args.out {
+        Some(path) => {
+            write_atomically(path, md.as_bytes())?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{md}"),
+    }
+    if let Some(path) = &args.json {
+        write_atomically(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
