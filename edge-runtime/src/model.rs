@@ -51,6 +51,22 @@ pub fn is_demonstration(model: &ModelArtifact) -> bool {
         .starts_with("synthetic")
 }
 
+/// The public half of the development key that signs the shipped
+/// `models/b-all-4-edge-s.lsm` (`models/leukoscope-dev-not-for-clinical.pub`). Its secret
+/// half never left a developer's machine, but a clinic must trust its own release key,
+/// not this one; everything the edge prints about a model signed with it says so.
+pub const DEVELOPMENT_KEY: &str =
+    "276371a6bcf496eb530ac1a21a963280496e2597d07cf70aec148cf8e6773897";
+
+/// What to say beside a model signed with [`DEVELOPMENT_KEY`].
+pub const DEVELOPMENT_KEY_WARNING: &str =
+    "signed with the development key: not for clinical deployment";
+
+/// Whether `signed_by` (a key in hex) is [`DEVELOPMENT_KEY`].
+pub fn is_development_key(signed_by: &str) -> bool {
+    signed_by.eq_ignore_ascii_case(DEVELOPMENT_KEY)
+}
+
 /// Reads and verifies the model at `path` under the board's `trust` policy.
 pub fn load_model(path: &Path, trust: &TrustPolicy) -> Result<VerifiedArtifact, ModelLoadError> {
     let read_error = |source| ModelLoadError::Read {

@@ -13,6 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::model::{DEVELOPMENT_KEY_WARNING, is_development_key};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use image::codecs::png::PngEncoder;
@@ -753,6 +754,11 @@ fn write_model(out: &mut String, m: &ModelInfo) -> fmt::Result {
         Esc(&m.digest),
         Esc(&short),
         match &m.signed_by {
+            Some(by) if is_development_key(by) => format!(
+                "signed by {} <strong>({})</strong>",
+                Esc(by),
+                DEVELOPMENT_KEY_WARNING
+            ),
             Some(by) => format!("signed by {}", Esc(by)),
             None => "<strong>UNSIGNED</strong>".to_string(),
         },
@@ -1181,6 +1187,20 @@ mod tests {
             Esc("a&b<c>d\"e'f").to_string(),
             "a&amp;b&lt;c&gt;d&quot;e&#39;f"
         );
+    }
+
+    #[test]
+    fn a_model_signed_with_the_development_key_says_so() {
+        let mut report = sample(false, None);
+        report.model.signed_by = Some(crate::model::DEVELOPMENT_KEY.into());
+        let (_dir, _, html) = write(&report);
+        assert!(
+            html.contains(DEVELOPMENT_KEY_WARNING),
+            "no development-key warning"
+        );
+        report.model.signed_by = Some("11".repeat(32));
+        let (_dir, _, html) = write(&report);
+        assert!(!html.contains(DEVELOPMENT_KEY_WARNING));
     }
 
     #[test]

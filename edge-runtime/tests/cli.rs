@@ -69,6 +69,37 @@ fn check_refuses_a_tampered_or_missing_model_in_one_line() {
     assert!(err.contains("refused"), "{err}");
 }
 
+#[test]
+fn check_uses_the_shipped_model_from_the_repository_root_and_trusts_its_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let key = std::fs::read_to_string(root.join("models/leukoscope-dev-not-for-clinical.pub"))
+        .expect("the development public key is in the repository");
+    let out = edge()
+        .args(["check", "--trust", key.trim()])
+        .current_dir(&root)
+        .output()
+        .expect("the edge binary runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("models/b-all-4-edge-s.lsm"), "{text}");
+    assert!(text.contains("NOT FOR CLINICAL DEPLOYMENT"), "{text}");
+
+    // Elsewhere there is no default to fall back on: one line that says what to give.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = edge()
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .expect("the edge binary runs");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--model") && err.contains("models/b-all-4-edge-s.lsm"),
+        "{err}"
+    );
+}
+
 /// Writes frames of a synthetic scan as PNG files.
 fn write_frames(dir: &Path, count: u32) {
     std::fs::create_dir_all(dir).expect("frames dir");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use leukoscope_core::artifact::PublicKey;
 use leukoscope_core::engine::Engine;
-use leukoscope_edge::model::is_demonstration;
+use leukoscope_edge::model::{DEVELOPMENT_KEY_WARNING, is_demonstration, is_development_key};
 use leukoscope_edge::settings::BoardSettings;
 
 use super::bench::kernels;
@@ -40,6 +40,10 @@ pub fn check(options: CheckOptions) -> anyhow::Result<()> {
     }
     println!("digest     {}", verified.digest);
     match verified.signed_by {
+        Some(key) if is_development_key(&key.to_string()) => {
+            println!("signed by  {key}");
+            println!("           {}", DEVELOPMENT_KEY_WARNING.to_uppercase());
+        }
         Some(key) => println!("signed by  {key}"),
         None => println!("signed by  nobody (unsigned)"),
     }
