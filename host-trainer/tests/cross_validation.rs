@@ -176,6 +176,23 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     let expected = FIELD_UM_PER_PX * 224.0 / 32.0;
     assert!((float.spec.input.um_per_px - expected).abs() < 1e-4);
 
+    // Evaluating it on the images it learnt from is allowed, but says what the figures are.
+    let out = train_cli(&["eval", "--model", all.to_str().unwrap(), "--data", data_arg]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("trained on this dataset"), "{stdout}");
+    let other = dir.path().join("other");
+    write_dataset(&other);
+    std::fs::remove_file(other.join("Benign/0.png")).unwrap();
+    let out = train_cli(&[
+        "eval",
+        "--model",
+        all.to_str().unwrap(),
+        "--data",
+        other.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("trained on this dataset"), "{stdout}");
+
     // Calibrated from the folds' out-of-fold logits, since it has no held-out images.
     let calibrated = dir.path().join("calibrated.lsm");
     let out = train_cli(&[

@@ -205,6 +205,11 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
             c.support
         );
     }
+    if dataset.fingerprint.sha256 == model.provenance.dataset.sha256 {
+        println!(
+            "note: the model was trained on this dataset (same fingerprint), so these figures include images it learnt from and flatter it; held-out figures are in its run's report and, for the shipped model, in docs/results.md"
+        );
+    }
     if let Some(path) = &options.json {
         write_json(path, &evaluation)?;
         println!("wrote {}", path.display());
