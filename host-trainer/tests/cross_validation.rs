@@ -170,6 +170,9 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     args.extend(common);
     args.extend(["--valid-fraction", "0", "--out", all.to_str().unwrap()]);
     train_cli(&args);
+    let report = std::fs::read_to_string(all.join("report.md")).unwrap();
+    assert!(report.contains("training images (no hold-out)"), "{report}");
+    assert!(!report.contains("held-out set"));
     let config = json(&all.join("config.json"));
     assert_eq!(config["recipe"]["keep"], "Last");
     let float = model(&all.join("model.lsm"));

@@ -81,6 +81,7 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     };
     let name = format!("synthetic b-all-4 fields, {size}x{size}, seed {seed}");
     let plan = RunPlan {
+        held_out: true,
         name: format!("SYNTHETIC DEMONSTRATION: {} on {name}", spec.name),
         dir: out.clone(),
         config: json!({

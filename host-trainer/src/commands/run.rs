@@ -41,6 +41,8 @@ pub struct RunPlan {
     pub dataset_summary: String,
     /// How it was split.
     pub split_summary: String,
+    /// Whether the validation images are held out (false: it trains on them too).
+    pub held_out: bool,
     /// The data's identity.
     pub fingerprint: DatasetFingerprint,
     /// The resolved configuration, written to `config.json` and into the model.
@@ -246,6 +248,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     report::write_report(
         &plan.dir,
         &ReportInput {
+            held_out: plan.held_out,
             run_name: plan.name.clone(),
             dataset: plan.dataset_summary.clone(),
             split: plan.split_summary.clone(),

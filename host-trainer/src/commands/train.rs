@@ -294,6 +294,7 @@ fn run_split(
         None,
     ));
     let plan = RunPlan {
+        held_out: split.train != split.valid,
         name,
         dir,
         spec: setup.spec.clone(),
@@ -407,6 +408,7 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
     report::write_report(
         &args.out,
         &ReportInput {
+            held_out: true,
             run_name: format!(
                 "{}-fold cross-validation of {} on {}",
                 of_folds,

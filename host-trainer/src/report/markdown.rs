@@ -40,6 +40,9 @@ pub struct ReportInput {
     pub dataset: String,
     /// How the data was split (`patient-grouped 80/20, seed 7`, `5-fold CV, fold 2`).
     pub split: String,
+    /// Whether `evaluation` is on images the model did not train on; when not (a model
+    /// trained on all the data), the report says they are training images.
+    pub held_out: bool,
     /// The resolved configuration as JSON text, shown as given.
     pub config_json: String,
     /// One record per epoch.
@@ -143,7 +146,14 @@ pub fn render_report(input: &ReportInput) -> String {
     }
     md.push('\n');
 
-    let _ = writeln!(md, "## Results on the held-out set\n");
+    if input.held_out {
+        let _ = writeln!(md, "## Results on the held-out set\n");
+    } else {
+        let _ = writeln!(
+            md,
+            "## Results on the training images (no hold-out)\n\nThe model learnt from these images, so these figures flatter it; they only show that training converged.\n"
+        );
+    }
     evaluation_section(&mut md, e);
 
     if let Some(binary) = &input.binary {
@@ -332,6 +342,7 @@ mod tests {
         plot_confusion(&out.join(CONFUSION_PNG), &evaluation).unwrap();
         plot_roc(&out.join(ROC_PNG), &p, &l, &four).unwrap();
         let input = ReportInput {
+            held_out: true,
             run_name: "edge-s on b-all-4 | demo".into(),
             dataset: "synthetic b-all-4 outputs, 700 images".into(),
             split: "first 350 / last 350".into(),
@@ -390,6 +401,7 @@ mod tests {
         let p = vec![vec![0.9, 0.1], vec![0.2, 0.8]];
         let e = evaluate(&p, &[0, 1], &Taxonomy::all_binary(), 0).unwrap();
         let md = render_report(&ReportInput {
+            held_out: true,
             run_name: "tiny".into(),
             dataset: "two images".into(),
             split: "none".into(),
