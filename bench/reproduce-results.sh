@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Reproduces docs/results.md and the shipped model, models/b-all-4-edge-s.lsm, from
+# ../shared/data/aria-4class: the commands that made them, in the order they ran.
+#
+#   bench/reproduce-results.sh [SIGNING_KEY]
+#
+# SIGNING_KEY is the secret key (NAME.key from `leukoscope-train keygen`) to sign the
+# model with; without it the model is left unsigned at runs/b-all-4-edge-s.lsm.
+# About 2.5 hours on 2 CPU cores. Run folders go to runs/ (git-ignored); the table to
+# docs/results-table.md and docs/results.json.
+set -euo pipefail
+cd "$(dirname -- "$0")/.."
+
+key=${1:-}
+data=../shared/data/aria-4class
+cargo build --release -p leukoscope-trainer
+lt=target/release/leukoscope-train
+
+# Ours, the model that ships: 5 group folds, each fold's last epoch kept, then each fold
+# quantized to int8 and measured on its own held-out fold.
+$lt cv --data $data --model edge-s --input-size 128 --epochs 10 --lr 0.002 --batch 32 \
+    --keep last --out runs/cv-edge-s
+$lt quantize --model runs/cv-edge-s --calib $data
+
+# The same recipe on every image, quantized, calibrated from the folds' out-of-fold int8
+# logits (it has no held-out images of its own), signed.
+$lt train --data $data --model edge-s --input-size 128 --epochs 10 --lr 0.002 --batch 32 \
+    --valid-fraction 0 --out runs/edge-s-all
+$lt quantize --model runs/edge-s-all --calib $data --out runs/edge-s-all/model-int8.lsm
+$lt calibrate --model runs/edge-s-all/model-int8.lsm --cv runs/cv-edge-s --out runs/b-all-4-edge-s.lsm
+if [[ -n $key ]]; then
+    $lt sign --key "$key" runs/b-all-4-edge-s.lsm
+fi
+
+# The studies' recipes: too slow for all five folds on a CPU, so the first fold of the
+# same 5-fold split, at 64x64, with fewer epochs than the studies (docs/results.md).
+study() {
+    local name=$1
+    shift
+    $lt cv --data $data --input-size 64 --keep last --run-folds 1 --out "runs/cv-$name" "$@"
+    $lt quantize --model "runs/cv-$name" --calib $data
+}
+study simple-cnn --model simple-cnn --optimizer sgd:0.9 --lr 0.01 --epochs 15 --augment studies
+study alexnet --model alexnet --optimizer sgd:0.9 --lr 0.01 --epochs 15 --augment studies
+study dscnet --model dscnet --loss kl --batch 20 --epochs 20 --augment studies
+study tversky-4 --model simple-cnn --loss tversky --epochs 15 --augment studies
+study tversky-2 --model simple-cnn --loss tversky --taxonomy all-binary --epochs 15 --augment studies
+study seed-cnn13-adam --model seed-cnn13 --optimizer adam --epochs 8 --augment studies
+study seed-cnn13-adamax --model seed-cnn13 --optimizer adamax --lr 0.002 --epochs 8 --augment studies
+study resnet50 --model resnet50 --epochs 6 --augment studies
+study vgg16 --model vgg16 --optimizer sgd:0.9 --lr 0.01 --epochs 4 --augment studies
+
+folders=()
+for name in edge-s simple-cnn alexnet vgg16 seed-cnn13-adam seed-cnn13-adamax resnet50 tversky-4 tversky-2 dscnet; do
+    folders+=(--cv "runs/cv-$name")
+done
+$lt results "${folders[@]}" --out docs/results-table.md --json docs/results.json
