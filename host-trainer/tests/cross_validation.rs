@@ -170,6 +170,16 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     args.extend(common);
     args.extend(["--valid-fraction", "0", "--out", all.to_str().unwrap()]);
     train_cli(&args);
+    let all_int8 = dir.path().join("all-int8.lsm");
+    train_cli(&[
+        "quantize",
+        "--model",
+        all.to_str().unwrap(),
+        "--calib",
+        data_arg,
+        "--out",
+        all_int8.to_str().unwrap(),
+    ]);
     let report = std::fs::read_to_string(all.join("report.md")).unwrap();
     assert!(report.contains("training images (no hold-out)"), "{report}");
     assert!(!report.contains("held-out set"));
@@ -201,7 +211,7 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     let out = train_cli(&[
         "calibrate",
         "--model",
-        all.to_str().unwrap(),
+        all_int8.to_str().unwrap(),
         "--cv",
         cv.to_str().unwrap(),
         "--out",
@@ -212,7 +222,25 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         stdout.contains(&format!("{held_out} held-out images")),
         "{stdout}"
     );
-    let calibration = model(&calibrated).calibration;
+    let shipped = model(&calibrated);
+    let figure = |name: &str| {
+        shipped
+            .provenance
+            .metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
+    };
+    assert_eq!(
+        figure("cv_int8_macro_f1"),
+        int8["int8"]["mean"]["macro_f1"].as_f64()
+    );
+    assert_eq!(figure("cv_folds"), Some(2.0));
+    assert!(figure("calibration_unidentified_share").is_some());
+    // Its own figures were on its training images, and say so.
+    assert!(figure("training_images_accuracy").is_some());
+    assert!(figure("valid_accuracy").is_none() && figure("int8_accuracy").is_none());
+    let calibration = shipped.calibration;
     assert!(calibration.temperature > 0.0 && calibration.temperature != 1.0);
     assert!((0.0..=1.0).contains(&calibration.unidentified_below));
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use leukoscope_core::artifact::ModelArtifact;
+use leukoscope_core::artifact::{Metric, ModelArtifact};
 use leukoscope_core::engine::Engine;
 use leukoscope_trainer::calibration::{fit_temperature, probabilities, unidentified_threshold};
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
@@ -84,10 +84,73 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     }
     model.calibration.temperature = temperature;
     model.calibration.unidentified_below = threshold.unidentified_below;
+    // What the calibration was fit on travels with it, so `check` shows it.
+    let fresh = [
+        ("calibration_ece_before", ece_before),
+        ("calibration_ece_after", ece_after),
+        ("calibration_classified_precision", threshold.precision),
+        (
+            "calibration_unidentified_share",
+            threshold.unidentified_share,
+        ),
+    ];
+    let mut metrics: Vec<Metric> = fresh
+        .iter()
+        .map(|&(name, value)| Metric {
+            name: name.into(),
+            value,
+        })
+        .collect();
+    if let Some(cv) = &args.cv {
+        metrics.extend(cross_validation_metrics(cv)?);
+    }
+    model
+        .provenance
+        .metrics
+        .retain(|m| !m.name.starts_with("calibration_") && !m.name.starts_with("cv_"));
+    model.provenance.metrics.extend(metrics);
     write_atomically(&args.out, &model.encode()?)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("wrote {} (unsigned: sign it again)", args.out.display());
     Ok(())
+}
+
+/// The int8 cross-validation figures of the recipe (`quantize --model CV`), for the
+/// provenance of a model trained with it on all the data.
+fn cross_validation_metrics(cv: &Path) -> anyhow::Result<Vec<Metric>> {
+    let path = cv.join("int8/summary.json");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let summary: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let mut metrics = Vec::new();
+    let mut push = |name: &str, value: Option<f64>| {
+        if let Some(value) = value {
+            metrics.push(Metric {
+                name: name.into(),
+                value,
+            });
+        }
+    };
+    push("cv_folds", summary["folds_run"].as_f64());
+    for figure in ["accuracy", "macro_f1", "weighted_f1"] {
+        push(
+            &format!("cv_int8_{figure}"),
+            summary["int8"]["mean"][figure].as_f64(),
+        );
+        push(
+            &format!("cv_int8_{figure}_std"),
+            summary["int8"]["std"][figure].as_f64(),
+        );
+    }
+    let screen = &summary["int8_binary"];
+    if let Some(classes) = screen["classes"].as_array()
+        && let Some(k) = classes.iter().position(|c| c == "ALL")
+    {
+        let all = &screen["mean"]["per_class"][k];
+        push("cv_int8_screen_sensitivity", all["recall"].as_f64());
+        push("cv_int8_screen_specificity", all["specificity"].as_f64());
+    }
+    Ok(metrics)
 }
 
 /// The pooled out-of-fold int8 logits that `quantize --model CV` wrote into `cv`.

@@ -102,13 +102,19 @@ fn run_provenance(
         images: config["images"].as_u64().unwrap_or_default(),
         sha256,
     };
+    // As the run itself names them: a run without hold-out evaluated its training images.
+    let on = if config["valid_fraction"].as_f64() == Some(0.0) {
+        "training_images"
+    } else {
+        "valid"
+    };
     if let Ok(bytes) = std::fs::read(run.join("evaluation.json"))
         && let Ok(evaluation) = serde_json::from_slice::<serde_json::Value>(&bytes)
     {
         for name in ["accuracy", "macro_f1", "weighted_f1"] {
             if let Some(value) = evaluation[name].as_f64() {
                 provenance.metrics.push(Metric {
-                    name: name.into(),
+                    name: format!("{on}_{name}"),
                     value,
                 });
             }

@@ -156,13 +156,12 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     };
     let all: Vec<usize> = (0..dataset.samples.len()).collect();
     let valid_dataset;
-    let (calibration, validation, training) = match (
-        &options.valid,
-        match &config {
-            Some(config) => run_split(config, &options.calib, &dataset)?,
-            None => None,
-        },
-    ) {
+    let split = match &config {
+        Some(config) => run_split(config, &options.calib, &dataset)?,
+        None => None,
+    };
+    let on_calibration_images = options.valid.is_none() && split.is_none();
+    let (calibration, validation, training) = match (&options.valid, split) {
         (None, Some((train, valid))) => {
             println!(
                 "calibrating on the run's training split, measuring on its validation split ({} images)",
@@ -253,7 +252,10 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     int8.provenance
         .metrics
         .retain(|m| !m.name.starts_with("int8_") && !m.name.starts_with("f32_"));
-    int8.provenance.metrics.extend(comparison.metrics());
+    // Figures on the calibration images would pass for held-out ones in the model file.
+    if !on_calibration_images {
+        int8.provenance.metrics.extend(comparison.metrics());
+    }
     let bytes = int8.encode().context("the int8 model is inconsistent")?;
     let float_size = float.encode()?.len();
     write_atomically(&out, &bytes)?;
