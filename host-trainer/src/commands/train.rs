@@ -355,7 +355,7 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
     }
     let mut results = Vec::with_capacity(run_folds);
     for (k, split) in splits.iter().enumerate() {
-        println!("\n== fold {}/{of_folds} ==", k + 1);
+        println!("\n== fold {} of {folds} ==", k + 1);
         let dir = args.out.join(format!("fold-{}", k + 1));
         // A finished fold resumes at its last epoch and only re-exports its best model.
         let resume = args.resume && dir.join("config.json").exists();

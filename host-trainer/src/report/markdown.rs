@@ -126,7 +126,8 @@ pub fn render_report(input: &ReportInput) -> String {
             num(last.valid_loss)
         );
     }
-    if let Some(best) = best_epoch(&input.epochs) {
+    // Without a hold-out the "best" epoch is only the best fit to the training images.
+    if let Some(best) = best_epoch(&input.epochs).filter(|_| input.held_out) {
         let _ = writeln!(
             md,
             "| best epoch (by valid_macro_f1) | {}: valid_accuracy {}, valid_macro_f1 {} |",
