@@ -103,7 +103,20 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         .find(|m| m.name == "best_epoch");
     assert_eq!(epoch.map(|m| m.value), Some(2.0), "the last epoch is kept");
 
-    // Each fold in int8, on its own held-out images.
+    // Each fold in int8, on its own held-out images; nothing else applies to a cv folder.
+    let refused = Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+        .args([
+            "quantize",
+            "--model",
+            cv.to_str().unwrap(),
+            "--calib",
+            data_arg,
+        ])
+        .args(["--out", "x.lsm"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cross-validation folder"));
     train_cli(&[
         "quantize",
         "--model",

@@ -55,6 +55,12 @@ fn fold_dirs(cv: &Path) -> Vec<PathBuf> {
 
 pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
     let cv = &options.model;
+    if options.valid.is_some() || options.out.is_some() || options.qat_epochs > 0 {
+        bail!(
+            "{} is a cross-validation folder: each fold is measured on its own held-out fold and written as fold-k/model-int8.lsm, so --valid, --out and --qat-epochs do not apply",
+            cv.display()
+        );
+    }
     let dirs = fold_dirs(cv);
     let config = run_config(&dirs[0])?.context("the first fold has no config.json")?;
     let (Some(folds), Some(seed), Some(data)) = (
