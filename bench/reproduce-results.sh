@@ -6,8 +6,8 @@
 #
 # SIGNING_KEY is the secret key (NAME.key from `leukoscope-train keygen`) to sign the
 # model with; without it the model is left unsigned at runs/b-all-4-edge-s.lsm.
-# About 2.5 hours on 2 CPU cores. Run folders go to runs/ (git-ignored); the table to
-# docs/results-table.md and docs/results.json.
+# About 2.5 hours on 2 CPU cores. Run folders go to runs/ (git-ignored), the table to
+# runs/results-table.md (pasted into docs/results.md) and its rows to docs/results.json.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 
@@ -54,4 +54,4 @@ folders=()
 for name in edge-s simple-cnn alexnet vgg16 seed-cnn13-adam seed-cnn13-adamax resnet50 tversky-4 tversky-2 dscnet; do
     folders+=(--cv "runs/cv-$name")
 done
-$lt results "${folders[@]}" --out docs/results-table.md --json docs/results.json
+$lt results "${folders[@]}" --out runs/results-table.md --json docs/results.json
