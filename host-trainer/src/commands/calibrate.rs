@@ -13,9 +13,10 @@ use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::metrics::evaluate;
 use leukoscope_trainer::quantization::engine_logits;
 
-use super::cv_int8::{OUT_OF_FOLD_LOGITS, OutOfFoldLogits};
+use super::cv_int8::{Int8CrossValidation, OUT_OF_FOLD_LOGITS, OutOfFoldLogits, SUMMARY};
 use super::eval::load;
 use super::quantize::{run_config, run_split};
+use super::run::read_json;
 
 /// Options of `calibrate`.
 #[derive(clap::Args)]
@@ -118,53 +119,42 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
 /// The int8 cross-validation figures of the recipe (`quantize --model CV`), for the
 /// provenance of a model trained with it on all the data.
 fn cross_validation_metrics(cv: &Path) -> anyhow::Result<Vec<Metric>> {
-    let path = cv.join("int8/summary.json");
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let summary: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let mut metrics = Vec::new();
-    let mut push = |name: &str, value: Option<f64>| {
-        if let Some(value) = value {
-            metrics.push(Metric {
-                name: name.into(),
-                value,
-            });
-        }
-    };
-    push("cv_folds", summary["folds_run"].as_f64());
-    for figure in ["accuracy", "macro_f1", "weighted_f1"] {
-        push(
-            &format!("cv_int8_{figure}"),
-            summary["int8"]["mean"][figure].as_f64(),
-        );
-        push(
-            &format!("cv_int8_{figure}_std"),
-            summary["int8"]["std"][figure].as_f64(),
-        );
-    }
-    let screen = &summary["int8_binary"];
-    if let Some(classes) = screen["classes"].as_array()
-        && let Some(k) = classes.iter().position(|c| c == "ALL")
+    let summary: Int8CrossValidation = read_json(&cv.join(SUMMARY))?;
+    let (mean, std) = (&summary.int8.mean, &summary.int8.std);
+    let mut figures = vec![
+        ("cv_folds", summary.folds_run as f64),
+        ("cv_int8_accuracy", mean.accuracy),
+        ("cv_int8_accuracy_std", std.accuracy),
+        ("cv_int8_macro_f1", mean.macro_f1),
+        ("cv_int8_macro_f1_std", std.macro_f1),
+        ("cv_int8_weighted_f1", mean.weighted_f1),
+        ("cv_int8_weighted_f1_std", std.weighted_f1),
+    ];
+    if let Some(screen) = &summary.int8_binary
+        && let Some(k) = screen.classes.iter().position(|c| c == "ALL")
     {
-        let all = &screen["mean"]["per_class"][k];
-        push("cv_int8_screen_sensitivity", all["recall"].as_f64());
-        push("cv_int8_screen_specificity", all["specificity"].as_f64());
+        let all = &screen.mean.per_class[k];
+        figures.push(("cv_int8_screen_sensitivity", all.recall));
+        figures.push(("cv_int8_screen_specificity", all.specificity));
     }
-    Ok(metrics)
+    Ok(figures
+        .into_iter()
+        .map(|(name, value)| Metric {
+            name: name.into(),
+            value,
+        })
+        .collect())
 }
 
 /// The pooled out-of-fold int8 logits that `quantize --model CV` wrote into `cv`.
 fn out_of_fold_logits(cv: &Path, taxonomy: &str) -> anyhow::Result<(Vec<Vec<f32>>, Vec<u32>)> {
     let path = cv.join(OUT_OF_FOLD_LOGITS);
-    let bytes = std::fs::read(&path).with_context(|| {
+    let pooled: OutOfFoldLogits = read_json(&path).with_context(|| {
         format!(
-            "cannot read {}: run `leukoscope-train quantize --model {} --calib DATA` first",
-            path.display(),
+            "run `leukoscope-train quantize --model {} --calib DATA` first",
             cv.display()
         )
     })?;
-    let pooled: OutOfFoldLogits = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not valid", path.display()))?;
     if pooled.taxonomy != taxonomy {
         bail!(
             "{} scores {}, the model {taxonomy}",

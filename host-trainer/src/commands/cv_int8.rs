@@ -16,17 +16,53 @@ use leukoscope_trainer::dataset::{Dataset, ScanOptions, group_k_fold};
 use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::Keep;
-use leukoscope_trainer::metrics::{coarsen, evaluate, summarize};
+use leukoscope_trainer::metrics::{Evaluation, Summary, coarsen, evaluate, summarize};
 use leukoscope_trainer::quantization::{compare, engine_logits, quantize_artifact};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::eval::checkpoint_artifact;
-use super::quantize::{QuantizeArgs, run_config, spread};
+use super::quantize::{QuantizeArgs, run_config, same_folder, spread};
 use super::run::write_json;
 
 /// Where the pooled out-of-fold int8 logits go, for `calibrate --cv`.
 pub const OUT_OF_FOLD_LOGITS: &str = "int8/out-of-fold-logits.json";
+
+/// Where the fold-by-fold figures go.
+pub const SUMMARY: &str = "int8/summary.json";
+
+/// What `quantize --model CV` measured: float and int8 figures of each fold's last
+/// epoch on its own held-out fold.
+#[derive(Serialize, Deserialize)]
+pub struct Int8CrossValidation {
+    /// Folds of the split.
+    pub folds: u64,
+    /// Folds trained and measured (the first ones).
+    pub folds_run: u64,
+    /// The epoch measured in each fold: always "last".
+    pub epoch: String,
+    /// The activation calibrator of the int8 models.
+    pub calibrator: String,
+    /// Training images each fold calibrated on.
+    pub calib_images: usize,
+    /// Float figures, mean and std over folds.
+    pub float: Summary,
+    /// Int8 figures, mean and std over folds.
+    pub int8: Summary,
+    /// The int8 Benign-vs-ALL screen; `None` when the class set is already binary.
+    pub int8_binary: Option<Summary>,
+    /// Int8 figures of every held-out image at once.
+    pub int8_pooled_out_of_fold: Evaluation,
+    /// Share of held-out images where float and int8 agree, per fold.
+    pub top1_agreement: Vec<f64>,
+    /// Size of each fold's int8 artifact.
+    pub int8_bytes: Vec<usize>,
+    /// Per-fold figures behind the summaries.
+    pub float_per_fold: Vec<Evaluation>,
+    /// Per-fold int8 figures.
+    pub int8_per_fold: Vec<Evaluation>,
+    /// Per-fold int8 screen figures.
+    pub int8_binary_per_fold: Vec<Evaluation>,
+}
 
 /// Every held-out image's int8 logits, each scored by the fold model that did not train
 /// on it.
@@ -73,11 +109,7 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
             dirs[0].join("config.json").display()
         );
     };
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if !same(Path::new(data), &options.calib) {
+    if !same_folder(Path::new(data), &options.calib) {
         bail!(
             "the folds were trained on {data}; pass that folder as --calib so each fold is measured on its own held-out part"
         );
@@ -155,27 +187,6 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         .transpose()?;
     let float_summary = summarize(&floats)?;
     let int8_summary = summarize(&int8s)?;
-    std::fs::create_dir_all(cv.join("int8"))?;
-    write_json(
-        &cv.join("int8/summary.json"),
-        &json!({
-            "folds": folds,
-            "folds_run": dirs.len(),
-            "epoch": "last",
-            "calibrator": options.calibrator.name(),
-            "calib_images": options.calib_images,
-            "float": float_summary,
-            "int8": int8_summary,
-            "int8_binary": binary_summary,
-            "int8_pooled_out_of_fold": pooled_eval,
-            "top1_agreement": agreement,
-            "int8_bytes": sizes,
-            "float_per_fold": floats,
-            "int8_per_fold": int8s,
-            "int8_binary_per_fold": binaries,
-        }),
-    )?;
-    write_json(&cv.join(OUT_OF_FOLD_LOGITS), &pooled)?;
     println!(
         "\n{} of {folds} folds, last epoch, mean ± std over folds\nf32:\n{float_summary}\nint8:\n{int8_summary}",
         dirs.len()
@@ -183,9 +194,28 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
     if let Some(b) = &binary_summary {
         println!("int8 binary screen (Benign vs ALL):\n{b}");
     }
+    let summary = Int8CrossValidation {
+        folds,
+        folds_run: dirs.len() as u64,
+        epoch: "last".into(),
+        calibrator: options.calibrator.name(),
+        calib_images: options.calib_images,
+        float: float_summary,
+        int8: int8_summary,
+        int8_binary: binary_summary,
+        int8_pooled_out_of_fold: pooled_eval,
+        top1_agreement: agreement,
+        int8_bytes: sizes,
+        float_per_fold: floats,
+        int8_per_fold: int8s,
+        int8_binary_per_fold: binaries,
+    };
+    std::fs::create_dir_all(cv.join("int8"))?;
+    write_json(&cv.join(SUMMARY), &summary)?;
+    write_json(&cv.join(OUT_OF_FOLD_LOGITS), &pooled)?;
     println!(
         "wrote {} and each fold's model-int8.lsm",
-        cv.join("int8/summary.json").display()
+        cv.join(SUMMARY).display()
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ use leukoscope_trainer::fit::{Keep, network_from_checkpoint, predict_source};
 use leukoscope_trainer::metrics::{coarsen, evaluate};
 use leukoscope_trainer::quantization::engine_probabilities;
 
-use super::run::write_json;
+use super::run::{read_json, write_json};
 
 /// Options of `eval`.
 pub struct EvalOptions {
@@ -67,8 +67,7 @@ pub(super) fn checkpoint_artifact(run: &Path, which: Keep) -> anyhow::Result<Mod
             run.display()
         );
     }
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path)?)
-        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+    let config: serde_json::Value = read_json(&config_path)?;
     let taxonomy = Taxonomy::named(config["taxonomy"].as_str().unwrap_or_default())?;
     let preprocess: Preprocess = serde_json::from_value(config["preprocess"].clone())
         .with_context(|| format!("{} has no valid preprocessing", config_path.display()))?;

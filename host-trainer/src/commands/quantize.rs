@@ -16,6 +16,7 @@ use leukoscope_trainer::quantization::{
 };
 
 use super::eval::load;
+use super::run::read_json;
 
 /// Macro F1 points int8 may lose before the command warns.
 const TOLERATED_DROP_POINTS: f64 = 1.0;
@@ -72,10 +73,12 @@ pub(super) fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Valu
     if !model.is_dir() || !path.exists() {
         return Ok(None);
     }
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let config = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    Ok(Some(config))
+    Ok(Some(read_json(&path)?))
+}
+
+/// Whether `a` and `b` name the same existing folder.
+pub(super) fn same_folder(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// The run's hold-out split, when the run (with configuration `config`) trained on `data`.
@@ -97,11 +100,7 @@ pub(super) fn run_split(
     if fraction == 0.0 {
         return Ok(None);
     }
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if !same(Path::new(run_data), data) {
+    if !same_folder(Path::new(run_data), data) {
         return Ok(None);
     }
     let split = group_holdout(dataset, fraction, seed)?;

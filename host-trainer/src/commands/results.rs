@@ -10,12 +10,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
 use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::metrics::Summary;
 use leukoscope_trainer::optim::OptimizerKind;
 use serde::Serialize;
+
+use super::cv_int8::{Int8CrossValidation, SUMMARY};
+use super::eval::load;
+use super::run::read_json;
 
 /// Options of `results`.
 #[derive(clap::Args)]
@@ -61,16 +65,6 @@ struct Row {
     int8_latency_ms: f64,
 }
 
-fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))
-}
-
-fn summary(value: &serde_json::Value, what: &str, path: &Path) -> anyhow::Result<Summary> {
-    serde_json::from_value(value.clone())
-        .with_context(|| format!("{} has no valid {what} summary", path.display()))
-}
-
 /// Median wall time of one single-image int8 inference on one thread, in milliseconds.
 fn latency_ms(model: &ModelArtifact, runs: usize) -> anyhow::Result<f64> {
     let engine = Engine::new(model)?;
@@ -95,28 +89,16 @@ fn latency_ms(model: &ModelArtifact, runs: usize) -> anyhow::Result<f64> {
 }
 
 fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
-    let int8_path = cv.join("int8/summary.json");
-    let int8 = read_json(&int8_path).with_context(|| {
+    let cv_int8: Int8CrossValidation = read_json(&cv.join(SUMMARY)).with_context(|| {
         format!(
             "run `leukoscope-train quantize --model {} --calib DATA` first",
             cv.display()
         )
     })?;
-    let config_path = cv.join("fold-1/config.json");
-    let config = read_json(&config_path)?;
+    let config: serde_json::Value = read_json(&cv.join("fold-1/config.json"))?;
     let recipe = &config["recipe"];
-    let int8_summary = summary(&int8["int8"], "int8", &int8_path)?;
-    let screen = if int8["int8_binary"].is_null() {
-        int8_summary.clone()
-    } else {
-        summary(&int8["int8_binary"], "binary", &int8_path)?
-    };
     let model_path = cv.join("fold-1/model-int8.lsm");
-    let bytes = std::fs::read(&model_path)
-        .with_context(|| format!("cannot read {}", model_path.display()))?;
-    let model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
-        .with_context(|| format!("{} is refused", model_path.display()))?
-        .artifact;
+    let (model, _) = load(&model_path)?;
     let analysis = model.spec.analyze()?;
     let word = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
@@ -129,20 +111,20 @@ fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
             .map_or_else(|| cv.display().to_string(), |n| n.to_string_lossy().into()),
         model: config["model"].as_str().unwrap_or_default().into(),
         taxonomy: config["taxonomy"].as_str().unwrap_or_default().into(),
-        folds_run: int8["folds_run"].as_u64().unwrap_or_default(),
-        folds: int8["folds"].as_u64().unwrap_or_default(),
+        folds_run: cv_int8.folds_run,
+        folds: cv_int8.folds,
         epochs: recipe["epochs"].as_u64().unwrap_or_default(),
         input_size: config["input_size"].as_u64().unwrap_or_default(),
         optimizer: serde_json::from_value::<OptimizerKind>(recipe["optimizer"].clone())
             .map_or_else(|_| word(&recipe["optimizer"]), |o| o.to_string()),
         loss: word(&recipe["loss"]),
-        float: summary(&int8["float"], "float", &int8_path)?,
-        int8: int8_summary,
-        screen,
-        top1_agreement: serde_json::from_value(int8["top1_agreement"].clone()).unwrap_or_default(),
+        screen: cv_int8.int8_binary.unwrap_or_else(|| cv_int8.int8.clone()),
+        float: cv_int8.float,
+        int8: cv_int8.int8,
+        top1_agreement: cv_int8.top1_agreement,
         params: analysis.params,
         macs: analysis.macs,
-        int8_bytes: bytes.len() as u64,
+        int8_bytes: std::fs::metadata(&model_path)?.len(),
         int8_latency_ms: latency_ms(&model, latency_runs)?,
     })
 }

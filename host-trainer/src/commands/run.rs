@@ -305,3 +305,9 @@ fn metric(name: &str, value: f64) -> Metric {
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     write_atomically(path, serde_json::to_string_pretty(value)?.as_bytes())
 }
+
+/// Reads a JSON file, naming it in any error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
+}

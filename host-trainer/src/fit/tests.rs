@@ -179,18 +179,19 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     assert!(matches!(err, FitError::ResumeMismatch { .. }), "{err}");
 }
 
-#[test]
-fn early_stopping_ends_a_run_that_stopped_improving() {
+/// A run with a zero learning rate, which learns nothing, so no epoch after the first
+/// scores better: early stopping (patience 2) ends it after three epochs.
+fn a_run_that_learns_nothing(keep: Keep) -> Trained<<CpuTrain as AutodiffBackend>::InnerBackend> {
     let (train, valid) = (fields(4, 1, 64), fields(2, 2, 64));
-    // A zero learning rate learns nothing, so the first epoch stays the best.
     let recipe = Recipe {
         learning_rate: 0.0,
         schedule: Schedule::Constant,
         warmup_epochs: 0.0,
         early_stopping: Some(2),
+        keep,
         ..Recipe::new(10, 8, 1)
     };
-    let trained = fit::<CpuTrain, _, _>(
+    fit::<CpuTrain, _, _>(
         &spec(64),
         &Taxonomy::b_all_4(),
         train,
@@ -200,7 +201,13 @@ fn early_stopping_ends_a_run_that_stopped_improving() {
         None,
         &mut quiet,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn early_stopping_ends_a_run_that_stopped_improving() {
+    // The first epoch stays the best.
+    let trained = a_run_that_learns_nothing(Keep::Best);
     assert!(trained.stopped_early);
     assert_eq!(trained.history.len(), 3);
     assert_eq!(trained.best_epoch, 1);
@@ -208,28 +215,8 @@ fn early_stopping_ends_a_run_that_stopped_improving() {
 
 #[test]
 fn keeping_the_last_epoch_ignores_validation_but_early_stopping_does_not() {
-    let (train, valid) = (fields(4, 1, 64), fields(2, 2, 64));
-    // Nothing is learnt, so no epoch after the first scores better: the best is epoch 1,
-    // the last is whichever ends the run.
-    let recipe = Recipe {
-        learning_rate: 0.0,
-        schedule: Schedule::Constant,
-        warmup_epochs: 0.0,
-        early_stopping: Some(2),
-        keep: Keep::Last,
-        ..Recipe::new(10, 8, 1)
-    };
-    let trained = fit::<CpuTrain, _, _>(
-        &spec(64),
-        &Taxonomy::b_all_4(),
-        train,
-        valid,
-        &recipe,
-        &Default::default(),
-        None,
-        &mut quiet,
-    )
-    .unwrap();
+    // The best is epoch 1; the last is whichever ends the run.
+    let trained = a_run_that_learns_nothing(Keep::Last);
     assert!(trained.stopped_early);
     assert_eq!(trained.history.len(), 3);
     assert_eq!(trained.best_epoch, 3);
