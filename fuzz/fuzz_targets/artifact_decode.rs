@@ -1,11 +1,13 @@
 //! Feeds arbitrary bytes to the artifact decoder, twice: as they are, and re-framed with a
 //! correct header and digest so the fuzzer also reaches the body decoder and the
-//! consistency checks (an attacker can always recompute a SHA-256).
+//! consistency checks (an attacker can always recompute a SHA-256); whatever decodes is
+//! then run by the engine.
 #![no_main]
 
 use leukoscope_core::artifact::{
     DIGEST_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, ModelArtifact, TrustPolicy,
 };
+use leukoscope_core::engine::Engine;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
@@ -22,7 +24,16 @@ fuzz_target!(|data: &[u8]| {
     framed.extend_from_slice(&digest);
     if let Ok(verified) = ModelArtifact::decode(&framed, &TrustPolicy::any()) {
         // Whatever decodes passed validation, so it must encode and decode again.
-        let again = verified.artifact.encode().expect("a decoded artifact encodes");
+        let again = verified
+            .artifact
+            .encode()
+            .expect("a decoded artifact encodes");
         ModelArtifact::decode(&again, &TrustPolicy::any()).expect("a re-encoded artifact decodes");
+        // ...and the engine must run it: execution trusts only what validation checked.
+        if let Ok(engine) = Engine::new(&verified.artifact) {
+            let mut workspace = engine.workspace();
+            let mut logits = vec![0.0; engine.classes()];
+            engine.run(&mut workspace, &vec![0.5; engine.input_len()], &mut logits);
+        }
     }
 });

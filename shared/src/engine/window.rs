@@ -44,6 +44,12 @@ pub(super) fn im2col<T: Copy>(g: &ConvGeometry, channels: usize, x: &[T], pad: T
                     };
                     line[..first].fill(pad);
                     line[end..].fill(pad);
+                    // A tap that never lands inside the row (a dilated kernel wider than
+                    // the input, all in the padding) has nothing to copy, and its `start`
+                    // would point outside `src`.
+                    if first == end {
+                        continue;
+                    }
                     let start = (first * stride) as isize + offset;
                     let inside = &mut line[first..end];
                     if stride == 1 {
@@ -162,6 +168,11 @@ mod tests {
             (1, 2, 0, 1, 6, 6),
             (7, 2, 3, 1, 15, 16),
             (3, 1, 0, 3, 9, 9),
+            // Taps that fall wholly in the padding, left or right of a tiny input.
+            (3, 1, 2, 2, 1, 1),
+            (3, 2, 2, 2, 1, 1),
+            (5, 3, 4, 2, 1, 2),
+            (3, 1, 3, 1, 1, 1),
         ] {
             let g = ConvGeometry {
                 input: [2, h, w],
