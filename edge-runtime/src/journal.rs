@@ -59,6 +59,11 @@ pub enum JournalEntry {
     Frame(FrameRecord),
     /// The slide is finished; nothing more is recorded for it.
     SlideEnd(SlideEndRecord),
+    /// A reviewer's verdict on a counted cell; only in a slide's review journal
+    /// ([`crate::review`]).
+    Correction(crate::review::CorrectionRecord),
+    /// A reviewer signed the slide off; only in a slide's review journal.
+    SignOff(crate::review::SignOffRecord),
 }
 
 /// A frame of a slide, once every cell it brought is recorded.

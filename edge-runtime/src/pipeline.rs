@@ -21,6 +21,7 @@ use leukoscope_core::raster::RgbImage;
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::Serialize;
 
+use crate::cell_images::CellImages;
 use crate::classify::{CellClassifier, ClassifyError};
 use crate::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::journal::{
@@ -147,6 +148,9 @@ pub struct FrameOutcome {
     pub quality: Option<FrameQuality>,
     /// White cells found in it.
     pub detected: usize,
+    /// The box of every white cell found in it (counted now or before), in frame pixels:
+    /// `[x, y, width, height]`.
+    pub boxes: Vec<[u32; 4]>,
     /// Cells seen for the first time, classified and counted: `(box, call)`.
     pub counted: Vec<([u32; 4], CellCall)>,
     /// Time spent on it, per stage.
@@ -260,6 +264,10 @@ pub struct SlideScanner<S: JournalStorage = File> {
     /// Frames an earlier run accepted: shown to the tracker again when skipped, so it
     /// knows their cells and does not count them twice.
     accepted_before: std::collections::HashSet<u64>,
+    /// Where the picture of each counted cell goes, if anywhere.
+    cell_images: Option<CellImages>,
+    /// Pictures that could not be written (the cells still count).
+    missing_cell_images: u32,
 }
 
 impl<S: JournalStorage> SlideScanner<S> {
@@ -318,6 +326,8 @@ impl<S: JournalStorage> SlideScanner<S> {
             last_recorded: None,
             recorded_unfinished: Vec::new(),
             accepted_before: Default::default(),
+            cell_images: None,
+            missing_cell_images: 0,
             settings,
             slide_id,
         };
@@ -333,6 +343,9 @@ impl<S: JournalStorage> SlideScanner<S> {
                 JournalEntry::Cell(r) => &r.slide,
                 JournalEntry::Frame(r) => &r.slide,
                 JournalEntry::SlideEnd(r) => &r.slide,
+                // The reviewer's entries live in the review journal, never in this one.
+                JournalEntry::Correction(r) => &r.slide,
+                JournalEntry::SignOff(r) => &r.slide,
             };
             if *slide != self.slide_id {
                 return Err(PipelineError::ForeignJournal {
@@ -363,6 +376,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 JournalEntry::SlideEnd(_) => {
                     return Err(PipelineError::AlreadyFinished(self.slide_id.clone()));
                 }
+                JournalEntry::Correction(_) | JournalEntry::SignOff(_) => {}
             }
         }
         self.last_recorded = last_cell_frame.max(self.done_before);
@@ -380,6 +394,33 @@ impl<S: JournalStorage> SlideScanner<S> {
                 .collect();
         }
         Ok(())
+    }
+
+    /// Keeps the picture of every cell counted from now on in `images` (for review and
+    /// for exporting corrections).
+    pub fn keep_cell_images(mut self, images: CellImages) -> Self {
+        self.cell_images = Some(images);
+        self
+    }
+
+    /// Pictures of counted cells that could not be written (a full or failing card).
+    pub fn missing_cell_images(&self) -> u32 {
+        self.missing_cell_images
+    }
+
+    /// The slide's id.
+    pub fn slide_id(&self) -> &str {
+        &self.slide_id
+    }
+
+    /// The model's classes.
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    /// The scan's settings.
+    pub fn settings(&self) -> &ScanSettings {
+        &self.settings
     }
 
     /// The session so far (counts, flag).
@@ -419,6 +460,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                     frame: frame.index,
                     quality: None,
                     detected: 0,
+                    boxes: Vec::new(),
                     counted: Vec::new(),
                     stages: StageTimes::default(),
                 });
@@ -441,9 +483,11 @@ impl<S: JournalStorage> SlideScanner<S> {
         lap(&mut stages.quality);
         let mut counted = Vec::new();
         let mut detected = 0;
+        let mut boxes = Vec::new();
         if quality.verdict == Verdict::Accepted {
             let detections = self.detector.detect(image);
             detected = detections.len();
+            boxes = detections.iter().map(|d| d.bbox).collect();
             lap(&mut stages.detect);
             let mut new = self.tracker.observe(image, &detections);
             if !self.recorded_unfinished.is_empty() {
@@ -454,6 +498,18 @@ impl<S: JournalStorage> SlideScanner<S> {
             let cells: Vec<_> = new.iter().map(|n| n.cell).collect();
             let probabilities = self.classifier.classify(image, &cells)?;
             lap(&mut stages.classify);
+            // Before the records: a cell whose record is on disk almost surely has its
+            // picture too (the ids are the positions the cells will take).
+            if let Some(images) = &self.cell_images {
+                for (i, cell) in cells.iter().enumerate() {
+                    let id = (self.cells.len() + i) as u32;
+                    let window = self.classifier.cut_window(image, cell);
+                    if images.write(id, &window).is_err() {
+                        self.missing_cell_images += 1;
+                    }
+                }
+                lap(&mut stages.report);
+            }
             let mut batch: Vec<JournalEntry> = cells
                 .iter()
                 .zip(probabilities)
@@ -505,6 +561,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             frame: index,
             quality: Some(quality),
             detected,
+            boxes,
             counted,
             stages,
         })
@@ -623,6 +680,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 total: mean_ms(s.total()),
             },
             truth: None,
+            review: None,
         };
         Ok(FinishedSlide {
             report,
@@ -787,6 +845,33 @@ mod tests {
             .collect();
         cells.sort();
         cells
+    }
+
+    #[test]
+    fn every_counted_cell_gets_its_picture_and_every_detection_its_box() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (journal, earlier, _) =
+            open_slide_journal(&dir.path().join("journals"), "slide-1").expect("journal");
+        let images = CellImages::new(&dir.path().join("cells"), "slide-1");
+        let mut scanner = scanner(journal, earlier).keep_cell_images(images.clone());
+        let window = scanner.classifier.window_side();
+        for frame in &frames(6) {
+            let outcome = scanner.process(frame).expect("frame");
+            assert_eq!(outcome.boxes.len(), outcome.detected);
+            for (counted, _) in &outcome.counted {
+                assert!(outcome.boxes.contains(counted), "{counted:?}");
+            }
+        }
+        assert!(scanner.cells().len() >= 5, "{}", scanner.cells().len());
+        assert_eq!(scanner.missing_cell_images(), 0);
+        for cell in scanner.cells() {
+            let picture = image::load_from_memory(&images.read(cell.id).expect("picture"))
+                .expect("decodes")
+                .to_rgb8();
+            // The window the model classified, at frame resolution.
+            assert_eq!(picture.dimensions(), (window, window));
+        }
+        assert!(images.read(scanner.cells().len() as u32).is_err());
     }
 
     #[test]

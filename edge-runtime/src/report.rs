@@ -19,10 +19,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use image::codecs::png::PngEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 use leukoscope_core::raster::RgbImage;
-use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::quality::{QualityTally, RejectReason};
+use crate::review::{ReviewVerdict, ReviewedCounts, SignOffRecord};
 use crate::session::{ClassCount, SlideFlag, SlideSummary};
 
 /// What every page and the JSON of a report made with the synthetic demo model say first.
@@ -59,8 +60,9 @@ const UNIDENTIFIED_COLOUR: [u8; 3] = [128, 128, 128];
 /// Everything one slide's report says.
 ///
 /// Serialized with a leading `"warning"` field ([`DEMONSTRATION_WARNING`]) when the model
-/// is the synthetic demonstration model, so no reader of the JSON can miss it.
-#[derive(Clone, Debug, PartialEq)]
+/// is the synthetic demonstration model, so no reader of the JSON can miss it; read back
+/// (the review UI re-renders the page at sign-off) that field is ignored.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct SlideReport {
     /// The slide's identifier, as the operator typed it.
     pub slide_id: String,
@@ -85,6 +87,20 @@ pub struct SlideReport {
     pub timings_ms: StageTimings,
     /// The true counts of a synthetic slide (demonstration), shown beside the counts.
     pub truth: Option<Vec<ClassCount>>,
+    /// The reviewer's corrections and sign-off, once a reviewer has looked at the slide.
+    #[serde(default)]
+    pub review: Option<ReportReview>,
+}
+
+/// A slide's review, as its report shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportReview {
+    /// The counts with the reviewer's verdicts applied.
+    pub counts: ReviewedCounts,
+    /// Every verdict the reviewer gave: `(cell id, verdict)`.
+    pub verdicts: Vec<(u32, ReviewVerdict)>,
+    /// The sign-off; `None` while the review is in progress.
+    pub sign_off: Option<SignOffRecord>,
 }
 
 impl Serialize for SlideReport {
@@ -92,7 +108,7 @@ impl Serialize for SlideReport {
         // Written by hand only to put the demonstration warning first, as a field of its
         // own, whenever the model is the demo model.
         let warning = self.model.demonstration.then_some(DEMONSTRATION_WARNING);
-        let fields = 11 + usize::from(warning.is_some());
+        let fields = 12 + usize::from(warning.is_some());
         let mut s = serializer.serialize_struct("SlideReport", fields)?;
         if let Some(warning) = warning {
             s.serialize_field("warning", warning)?;
@@ -110,12 +126,13 @@ impl Serialize for SlideReport {
         s.serialize_field("cells", &self.cells)?;
         s.serialize_field("timings_ms", &self.timings_ms)?;
         s.serialize_field("truth", &self.truth)?;
+        s.serialize_field("review", &self.review)?;
         s.end()
     }
 }
 
 /// The model behind a report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// The model's name.
     pub name: String,
@@ -133,7 +150,7 @@ pub struct ModelInfo {
 }
 
 /// What the quality gate made of a slide's frames.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QualityStats {
     /// Frames seen.
     pub frames: u32,
@@ -169,7 +186,7 @@ impl QualityStats {
 }
 
 /// Frames rejected for one reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedCount {
     /// The reason, e.g. `out of focus`.
     pub reason: String,
@@ -180,7 +197,7 @@ pub struct RejectedCount {
 }
 
 /// One counted cell.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportCell {
     /// The cell's number on the slide (the tracker's id).
     pub id: u32,
@@ -203,7 +220,7 @@ pub struct ReportCell {
 }
 
 /// Mean milliseconds per frame in each stage of the pipeline.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageTimings {
     /// Frames the means are over.
     pub frames: u32,
@@ -272,6 +289,24 @@ pub enum ReportError {
         /// Why.
         #[source]
         source: image::ImageError,
+    },
+    /// A report written earlier could not be read back.
+    #[error("cannot read the report {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A report written earlier is not a report this program wrote.
+    #[error("{} is not a slide report this program can read", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
     },
     /// The report could not be encoded as JSON.
     #[error("cannot encode the report as JSON")]
@@ -416,6 +451,77 @@ pub fn write_report(
     })
 }
 
+/// Reads the report in `dir` back from its `report.json`.
+pub fn read_report(dir: &Path) -> Result<SlideReport, ReportError> {
+    let path = dir.join(JSON_FILE);
+    let bytes = fs::read(&path).map_err(|source| ReportError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ReportError::Parse { path, source })
+}
+
+/// Rewrites the report in `dir` with `review` in it: `report.json` and `report.html`
+/// again, the page with the thumbnails and snapshots already in the folder inlined as
+/// before. Atomic like [`write_report`]: a power cut leaves the old report or the new one.
+pub fn write_review(dir: &Path, review: ReportReview) -> Result<ReportFiles, ReportError> {
+    let mut report = read_report(dir)?;
+    report.review = Some(review);
+    let read = |name: &str| {
+        let path = dir.join(name);
+        fs::read(&path).map_err(|source| ReportError::Read { path, source })
+    };
+    let thumbs = report
+        .cells
+        .iter()
+        .filter_map(|cell| cell.thumbnail.as_ref().map(|name| (cell.id, name)))
+        .map(|(id, name)| {
+            Ok((
+                id,
+                EncodedImage {
+                    name: name.clone(),
+                    png: read(name)?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, ReportError>>()?;
+    let mut snapshot_paths = Vec::new();
+    let mut snaps = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir.join(SNAPSHOTS_DIR)) {
+        let mut frames: Vec<u64> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("frame-")?
+                    .strip_suffix(".png")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        frames.sort_unstable();
+        for frame in frames {
+            let name = format!("{SNAPSHOTS_DIR}/{}", snapshot_file(frame));
+            snapshot_paths.push(dir.join(&name));
+            let png = read(&name)?;
+            snaps.push((frame, EncodedImage { name, png }));
+        }
+    }
+    let by_id: HashMap<u32, &EncodedImage> = thumbs.iter().map(|(id, e)| (*id, e)).collect();
+    let mut json =
+        serde_json::to_vec_pretty(&report).map_err(|source| ReportError::Json { source })?;
+    json.push(b'\n');
+    let html = render_html(&report, &by_id, &snaps);
+    write_atomic(dir, JSON_FILE, &json)?;
+    sync_dir(dir)?;
+    write_atomic(dir, HTML_FILE, html.as_bytes())?;
+    sync_dir(dir)?;
+    Ok(ReportFiles {
+        json: dir.join(JSON_FILE),
+        html: dir.join(HTML_FILE),
+        snapshots: snapshot_paths,
+    })
+}
+
 /// The thumbnail's file name in `cells/`.
 fn thumbnail_file(id: u32) -> String {
     format!("cell-{id:04}.png")
@@ -538,6 +644,8 @@ h2 { font-size: 1.35em; border-bottom: 2px solid #ccc; margin-top: 1.6em; }
 .advice { font-size: 1.8em; font-weight: bold; padding: 0.5em 0.7em; border-radius: 0.3em;
   margin: 0.6em 0; }
 .disclaimer { font-size: 1.2em; font-weight: bold; border: 3px solid #111; padding: 0.6em; }
+.signed { font-size: 1.3em; border-left: 8px solid #2e7d32; padding-left: 0.5em; }
+.unsigned, .unreviewed { font-size: 1.1em; border-left: 8px solid #ef8f00; padding-left: 0.5em; }
 .not-result { color: #888; }
 .not-result-label { font-weight: bold; text-transform: uppercase; color: #888; }
 table { border-collapse: collapse; margin: 0.5em 0; }
@@ -609,20 +717,18 @@ fn write_page(
             Esc(advice)
         )?,
         None => {
-            let class = match s.flag {
-                SlideFlag::SuspiciousRefer { .. } => "flag-refer",
-                SlideFlag::NoEvidence { .. } => "flag-clear",
-                SlideFlag::Insufficient { .. } => "flag-insufficient",
-            };
             writeln!(
                 out,
-                "<div class=\"flag {class}\">{}</div>",
+                "<div class=\"flag {}\">{}{}</div>",
+                flag_class(&s.flag),
+                if r.review.is_some() { "Machine: " } else { "" },
                 Esc(&s.flag.to_string())
             )?;
         }
     }
     writeln!(out, "<p class=\"disclaimer\">{}</p>", Esc(s.disclaimer))?;
 
+    write_review_section(out, r)?;
     write_counts(out, r)?;
     write_model(out, &r.model)?;
     write_quality(out, &r.quality)?;
@@ -736,6 +842,82 @@ fn write_counts(out: &mut String, r: &SlideReport) -> fmt::Result {
     )
 }
 
+/// The reviewer's counts beside the machine's, and who signed the slide off.
+fn write_review_section(out: &mut String, r: &SlideReport) -> fmt::Result {
+    let Some(review) = &r.review else {
+        return writeln!(
+            out,
+            "<p class=\"unreviewed\">Not reviewed: every count below is the machine's alone.</p>"
+        );
+    };
+    let reviewed = &review.counts.summary;
+    let machine = &r.summary;
+    writeln!(out, "<section class=\"review\">\n<h2>Review</h2>")?;
+    match &review.sign_off {
+        Some(sign) => writeln!(
+            out,
+            "<p class=\"signed\">Reviewed and signed off by <strong>{}</strong> at {}.</p>",
+            Esc(&sign.initials),
+            Esc(&sign.at)
+        )?,
+        None => writeln!(
+            out,
+            "<p class=\"unsigned\"><strong>Review in progress: not signed off.</strong></p>"
+        )?,
+    }
+    if r.advice.is_none() {
+        writeln!(
+            out,
+            "<div class=\"flag {}\">After review: {}</div>",
+            flag_class(&reviewed.flag),
+            Esc(&reviewed.flag.to_string())
+        )?;
+    }
+    writeln!(
+        out,
+        "<table>\n<tr><th>class</th><th>machine count</th><th>reviewed count</th></tr>"
+    )?;
+    for (i, (m, c)) in machine.counts.iter().zip(&reviewed.counts).enumerate() {
+        writeln!(
+            out,
+            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            Css(class_colour(Some(i))),
+            Esc(&m.name),
+            m.cells,
+            c.cells
+        )?;
+    }
+    writeln!(
+        out,
+        "<tr><td>unidentified</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n\
+         <tr><td>not a white cell (left out)</td><td class=\"n\">0</td><td class=\"n\">{}</td></tr>\n\
+         <tr><th>classified</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n\
+         <tr><th>malignant share</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</table>",
+        machine.unidentified,
+        reviewed.unidentified,
+        review.counts.excluded,
+        machine.classified,
+        reviewed.classified,
+        Percent(machine.malignant_share),
+        Percent(reviewed.malignant_share)
+    )?;
+    writeln!(
+        out,
+        "<p>The reviewer changed {} of {} cells; the machine's prediction of every cell is kept unchanged in the slide's journal.</p>\n</section>",
+        review.counts.changed,
+        r.cells.len()
+    )
+}
+
+fn flag_class(flag: &SlideFlag) -> &'static str {
+    match flag {
+        SlideFlag::SuspiciousRefer { .. } => "flag-refer",
+        SlideFlag::NoEvidence { .. } => "flag-clear",
+        SlideFlag::Insufficient { .. } => "flag-insufficient",
+    }
+}
+
 fn write_model(out: &mut String, m: &ModelInfo) -> fmt::Result {
     // 12 hex digits tell artifacts apart at a glance; the title attribute has them all.
     let short: String = m.digest.chars().take(12).collect();
@@ -830,10 +1012,18 @@ fn write_gallery(
         )?;
         for (cell, image) in cells {
             let [x, y, w, h] = cell.bbox;
+            let reviewed = r
+                .review
+                .as_ref()
+                .and_then(|review| review.verdicts.iter().rev().find(|(id, _)| *id == cell.id))
+                .map(|(_, verdict)| verdict_name(*verdict, &r.summary))
+                .filter(|name| *name != cell.class_name)
+                .map(|name| format!(" → <strong>{}</strong>", Esc(name)))
+                .unwrap_or_default();
             writeln!(
                 out,
                 "<figure id=\"cell-{id}\"><img src=\"data:image/png;base64,{}\" alt=\"cell {id}\" \
-                 title=\"cell {id}, frame {}, box {x},{y} {w}×{h}\"><figcaption>#{id} · {:.0}&nbsp;%</figcaption></figure>",
+                 title=\"cell {id}, frame {}, box {x},{y} {w}×{h}\"><figcaption>#{id} · {:.0}&nbsp;%{reviewed}</figcaption></figure>",
                 BASE64.encode(&image.png),
                 cell.frame,
                 f64::from(cell.confidence) * 100.0,
@@ -843,6 +1033,18 @@ fn write_gallery(
         writeln!(out, "</div>")?;
     }
     Ok(())
+}
+
+/// The name of a reviewer's verdict, with the class names of `summary`.
+fn verdict_name(verdict: ReviewVerdict, summary: &SlideSummary) -> &str {
+    match verdict {
+        ReviewVerdict::Class(c) => summary
+            .counts
+            .get(c as usize)
+            .map_or("unknown class", |count| count.name.as_str()),
+        ReviewVerdict::Unidentified => "unidentified",
+        ReviewVerdict::NotACell => "not a cell",
+    }
 }
 
 fn write_snapshots(
@@ -993,6 +1195,7 @@ mod tests {
                 total: 7.7,
             },
             truth: None,
+            review: None,
         }
     }
 
@@ -1014,6 +1217,75 @@ mod tests {
                 &[([2, 3, 10, 10], Some(0)), ([20, 10, 12, 12], None)],
             ),
         }
+    }
+
+    #[test]
+    fn a_review_rewrites_the_report_with_both_counts_and_the_reviewer() {
+        use crate::review::{ReviewState, reviewed_counts};
+        use crate::session::SessionRules;
+        let dir = tempfile::tempdir().unwrap();
+        let report = sample(false, None);
+        write_report(dir.path(), &report, &thumbnails(), &[snapshot()]).unwrap();
+        let first = fs::read_to_string(dir.path().join(HTML_FILE)).unwrap();
+        assert!(first.contains("Not reviewed"));
+
+        // Read back exactly as written (the disclaimer is this program's own).
+        assert_eq!(read_report(dir.path()).unwrap().summary, report.summary);
+
+        let mut review = ReviewState::default();
+        review.verdicts.insert(2, ReviewVerdict::Class(1));
+        review.verdicts.insert(4, ReviewVerdict::NotACell);
+        review.sign_off = Some(SignOffRecord {
+            slide: "S-17".into(),
+            initials: "KM".into(),
+            at: "2025-01-02T04:00:00Z".into(),
+        });
+        let counts = reviewed_counts(
+            &report.summary,
+            &report.cells,
+            &review,
+            &SessionRules::default(),
+        );
+        assert_eq!(counts.summary.counts[1].cells, 2);
+        assert_eq!(counts.excluded, 1);
+        write_review(
+            dir.path(),
+            ReportReview {
+                counts,
+                verdicts: review.verdicts.clone().into_iter().collect(),
+                sign_off: review.sign_off.clone(),
+            },
+        )
+        .unwrap();
+
+        let again = read_report(dir.path()).unwrap();
+        let stored = again.review.expect("the review is in the JSON");
+        assert_eq!(stored.sign_off.unwrap().initials, "KM");
+        assert_eq!(stored.counts.summary.counts[0].cells, 1);
+        // The machine's counts stay the machine's.
+        assert_eq!(again.summary, report.summary);
+        let html = fs::read_to_string(dir.path().join(HTML_FILE)).unwrap();
+        assert!(html.contains("signed off by <strong>KM</strong>"), "{html}");
+        assert!(html.contains("<th>machine count</th><th>reviewed count</th>"));
+        assert!(html.contains("→ <strong>lymphoblast</strong>"));
+        assert!(html.contains("→ <strong>not a cell</strong>"));
+        // The thumbnails and the snapshot are still inlined.
+        assert_eq!(html.matches("data:image/png;base64,").count(), 5);
+        assert!(!html.contains("Not reviewed"));
+    }
+
+    #[test]
+    fn reading_back_what_is_not_a_report_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read_report(dir.path()),
+            Err(ReportError::Read { .. })
+        ));
+        fs::write(dir.path().join(JSON_FILE), b"{\"slide_id\": 3}").unwrap();
+        assert!(matches!(
+            read_report(dir.path()),
+            Err(ReportError::Parse { .. })
+        ));
     }
 
     fn write(report: &SlideReport) -> (tempfile::TempDir, ReportFiles, String) {

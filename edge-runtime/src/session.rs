@@ -91,7 +91,7 @@ pub struct CellCall {
 }
 
 /// Why the session says to stop scanning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum StopReason {
     /// Enough cells classified.
@@ -107,7 +107,7 @@ pub enum StopReason {
 }
 
 /// The slide-level call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "flag", rename_all = "snake_case")]
 pub enum SlideFlag {
     /// The malignant share is above the referral limit beyond reasonable doubt: suspicious
@@ -152,7 +152,7 @@ impl fmt::Display for SlideFlag {
 }
 
 /// One class's count in a summary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassCount {
     /// The class's display name.
     pub name: String,
@@ -163,7 +163,7 @@ pub struct ClassCount {
 }
 
 /// A slide's result, as the report and UI show it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SlideSummary {
     /// The slide's identifier.
     pub slide_id: String,
@@ -188,8 +188,14 @@ pub struct SlideSummary {
     pub flag: SlideFlag,
     /// Why scanning stopped, if it has.
     pub stopped: Option<StopReason>,
-    /// The reminder that a trained reader confirms every result ([`DISCLAIMER`]).
+    /// The reminder that a trained reader confirms every result ([`DISCLAIMER`]); a
+    /// summary read back from a report gets this program's.
+    #[serde(skip_deserializing, default = "disclaimer")]
     pub disclaimer: &'static str,
+}
+
+fn disclaimer() -> &'static str {
+    DISCLAIMER
 }
 
 /// Counts one slide's cells and fields and decides when it is done.
@@ -301,22 +307,11 @@ impl SlideSession {
             .map(|(_, &n)| n)
             .fold(0, u32::saturating_add);
         let n = self.classified;
-        let malignant_share = if n == 0 {
-            0.0
-        } else {
-            f64::from(malignant) / f64::from(n)
-        };
-        let wilson_95 = wilson_interval(malignant, n, Z_95);
-        let flag = if n < self.rules.min_cells_for_call {
-            SlideFlag::Insufficient {
-                cells: n,
-                needed: self.rules.min_cells_for_call,
-            }
-        } else if wilson_95.0 > f64::from(self.rules.refer_above_malignant_share) {
-            SlideFlag::SuspiciousRefer { cells: n }
-        } else {
-            SlideFlag::NoEvidence { cells: n }
-        };
+        let SlideCall {
+            malignant_share,
+            wilson_95,
+            flag,
+        } = slide_call(malignant, n, &self.rules);
         SlideSummary {
             slide_id: self.slide_id.clone(),
             taxonomy: self.taxonomy.name.clone(),
@@ -341,6 +336,44 @@ impl SlideSession {
             stopped: self.should_stop(),
             disclaimer: DISCLAIMER,
         }
+    }
+}
+
+/// The malignant share of a count, its interval and the flag it raises.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlideCall {
+    /// Share of classified cells in malignant classes (0 when none are classified).
+    pub malignant_share: f64,
+    /// The share's 95 % Wilson score interval, `(low, high)`.
+    pub wilson_95: (f64, f64),
+    /// The slide-level call.
+    pub flag: SlideFlag,
+}
+
+/// The call `rules` make of `malignant` cells out of `classified`: the one rule for the
+/// machine's count and for a reviewer's corrected count alike.
+pub fn slide_call(malignant: u32, classified: u32, rules: &SessionRules) -> SlideCall {
+    let n = classified;
+    let malignant_share = if n == 0 {
+        0.0
+    } else {
+        f64::from(malignant.min(n)) / f64::from(n)
+    };
+    let wilson_95 = wilson_interval(malignant, n, Z_95);
+    let flag = if n < rules.min_cells_for_call {
+        SlideFlag::Insufficient {
+            cells: n,
+            needed: rules.min_cells_for_call,
+        }
+    } else if wilson_95.0 > f64::from(rules.refer_above_malignant_share) {
+        SlideFlag::SuspiciousRefer { cells: n }
+    } else {
+        SlideFlag::NoEvidence { cells: n }
+    };
+    SlideCall {
+        malignant_share,
+        wilson_95,
+        flag,
     }
 }
 
