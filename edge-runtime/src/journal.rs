@@ -29,6 +29,18 @@ pub const FRAME_HEADER_LEN: usize = 8;
 /// damaged length field from being believed, and a runaway entry from filling the disk.
 pub const MAX_PAYLOAD_LEN: u32 = 1 << 20;
 
+/// Whether `id` may name a slide. Slide ids become file names (the journal, the report
+/// folder, the cell pictures): letters, digits, `-`, `_` and `.` only, 1 to 64 of them,
+/// not starting with `.`, so no id reaches outside the storage folder and none is a name.
+pub fn is_slide_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// One classified white cell, as it was counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellRecord {

@@ -15,6 +15,7 @@
 //! - [`session`]: one slide's counts, malignant share with its interval, stop rule and referral flag.
 //! - [`settings`]: the board's settings (`board.toml`): camera, model and trusted keys, storage, thresholds, pins.
 //! - [`source`]: where frames come from (V4L2 camera, replayed folder, synthetic slide), riding out a lost camera.
+//! - [`ui`]: the technician's web UI served by the board: live view, review and sign-off.
 //! - [`track`]: registering consecutive frames and counting each cell once across them.
 
 pub mod bench;
@@ -33,3 +34,4 @@ pub mod session;
 pub mod settings;
 pub mod source;
 pub mod track;
+pub mod ui;

@@ -2,6 +2,7 @@
 
 mod commands;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,10 +41,18 @@ enum Command {
         /// model carries no calibrated threshold).
         #[arg(long, default_value_t = 0.6)]
         unidentified_below: f32,
+        /// Serve the technician's web UI at --listen while the slide is scanned (at a
+        /// camera's pace), and keep serving for review; Start there scans another slide.
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        ui: UiArgs,
     },
-    /// The board's service: self-test, then scan slides from the camera (one per press
-    /// of the start button; one and exit on a board without controls), resuming a slide
-    /// a power cut interrupted. Reports and journals go under the board's storage folder.
+    /// The board's service: self-test, then scan slides from the camera, one per press of
+    /// the start button or of Start slide in the web UI (on a board without a button the
+    /// first starts at once; with --frames, one slide and exit), resuming a slide a power
+    /// cut interrupted. Serves the technician's web UI at --listen. Reports, journals and
+    /// cell pictures go under the board's storage folder.
     Run {
         /// The board's settings.
         #[arg(long)]
@@ -58,6 +67,14 @@ enum Command {
         /// With --frames: frames per second to replay at (default: as fast as possible).
         #[arg(long)]
         fps: Option<f64>,
+        /// Where the technician's web UI listens (default: the board's [ui] listen, else
+        /// 127.0.0.1:8080). An address other than loopback needs an access token.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// File holding the UI's access token (default: the board's [ui] token_file, else
+        /// the LEUKOSCOPE_UI_TOKEN variable).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// A folder of frames (JPEG, PNG, BMP, TIFF; in natural name order) through the whole
     /// pipeline, as if from the camera: quality gate, cells found, counted once,
@@ -89,6 +106,29 @@ enum Command {
         /// Where the journal and the report go.
         #[arg(long, default_value = "out/replay")]
         out: PathBuf,
+        /// Serve the technician's web UI at --listen during the slide and afterwards, for
+        /// review (until Ctrl-C).
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        ui: UiArgs,
+    },
+    /// The cells of every signed-off slide as an image folder the trainer reads (one
+    /// sub-folder per class, the reviewer's class where they changed it), with
+    /// corrections.csv; unidentified cells and those marked "not a cell" are left out.
+    ExportCorrections {
+        /// The data folder holding journals/, reports/ and cells/ (a demo's or replay's --out).
+        #[arg(long, conflicts_with = "board", required_unless_present = "board")]
+        data: Option<PathBuf>,
+        /// The board's settings: export from its storage folder.
+        #[arg(long)]
+        board: Option<PathBuf>,
+        /// Where the class folders and corrections.csv go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only the cells the reviewer changed.
+        #[arg(long)]
+        corrected_only: bool,
     },
     /// The board's self-test: the model (digest, signature, engine), and with --board the
     /// camera (one frame), the pins and the storage. Exits non-zero with a one-line
@@ -163,6 +203,17 @@ enum Command {
     },
 }
 
+/// Where the web UI listens, for `demo --serve` and `replay --serve`.
+#[derive(clap::Args)]
+struct UiArgs {
+    /// Where the web UI listens. An address other than loopback needs an access token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// File holding the UI's access token (default: the LEUKOSCOPE_UI_TOKEN variable).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,22 +231,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             blast_share,
             unidentified_below,
+            serve,
+            ui,
         } => commands::demo::demo(commands::demo::DemoOptions {
             out,
             seed,
             blast_share,
             unidentified_below,
+            serve: serve.then_some(ui.listen),
+            token_file: ui.token_file,
         }),
         Command::Run {
             board,
             slide,
             frames,
             fps,
+            listen,
+            token_file,
         } => commands::run::run(commands::run::RunOptions {
             board,
             slide,
             frames,
             fps,
+            listen,
+            token_file,
+        }),
+        Command::ExportCorrections {
+            data,
+            board,
+            out,
+            corrected_only,
+        } => commands::export::export_corrections(commands::export::ExportOptions {
+            data,
+            board,
+            out,
+            corrected_only,
         }),
         Command::Replay {
             frames,
@@ -206,6 +276,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fps,
             um_per_px,
             out,
+            serve,
+            ui,
         } => commands::replay::replay(commands::replay::ReplayOptions {
             frames,
             model,
@@ -215,6 +287,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fps,
             micrometres_per_pixel: um_per_px,
             out,
+            serve: serve.then_some(ui.listen),
+            token_file: ui.token_file,
         }),
         Command::Check {
             board,

@@ -465,8 +465,49 @@ pub fn read_report(dir: &Path) -> Result<SlideReport, ReportError> {
 /// again, the page with the thumbnails and snapshots already in the folder inlined as
 /// before. Atomic like [`write_report`]: a power cut leaves the old report or the new one.
 pub fn write_review(dir: &Path, review: ReportReview) -> Result<ReportFiles, ReportError> {
+    let (report, thumbs, snaps) = with_review(dir, Some(review))?;
+    let by_id: HashMap<u32, &EncodedImage> = thumbs.iter().map(|(id, e)| (*id, e)).collect();
+    let mut json =
+        serde_json::to_vec_pretty(&report).map_err(|source| ReportError::Json { source })?;
+    json.push(b'\n');
+    let html = render_html(&report, &by_id, &snaps);
+    write_atomic(dir, JSON_FILE, &json)?;
+    sync_dir(dir)?;
+    write_atomic(dir, HTML_FILE, html.as_bytes())?;
+    sync_dir(dir)?;
+    Ok(ReportFiles {
+        json: dir.join(JSON_FILE),
+        html: dir.join(HTML_FILE),
+        snapshots: snaps
+            .iter()
+            .map(|(_, image)| dir.join(&image.name))
+            .collect(),
+    })
+}
+
+/// The page of the report in `dir` with `review` in it (a review in progress, shown
+/// without writing anything).
+pub fn review_page(dir: &Path, review: Option<ReportReview>) -> Result<String, ReportError> {
+    let (report, thumbs, snaps) = with_review(dir, review)?;
+    let by_id: HashMap<u32, &EncodedImage> = thumbs.iter().map(|(id, e)| (*id, e)).collect();
+    Ok(render_html(&report, &by_id, &snaps))
+}
+
+/// The report in `dir` read back with `review` set, and its images read from their files.
+#[allow(clippy::type_complexity)]
+fn with_review(
+    dir: &Path,
+    review: Option<ReportReview>,
+) -> Result<
+    (
+        SlideReport,
+        Vec<(u32, EncodedImage)>,
+        Vec<(u64, EncodedImage)>,
+    ),
+    ReportError,
+> {
     let mut report = read_report(dir)?;
-    report.review = Some(review);
+    report.review = review;
     let read = |name: &str| {
         let path = dir.join(name);
         fs::read(&path).map_err(|source| ReportError::Read { path, source })
@@ -485,7 +526,6 @@ pub fn write_review(dir: &Path, review: ReportReview) -> Result<ReportFiles, Rep
             ))
         })
         .collect::<Result<Vec<_>, ReportError>>()?;
-    let mut snapshot_paths = Vec::new();
     let mut snaps = Vec::new();
     if let Ok(entries) = fs::read_dir(dir.join(SNAPSHOTS_DIR)) {
         let mut frames: Vec<u64> = entries
@@ -501,25 +541,11 @@ pub fn write_review(dir: &Path, review: ReportReview) -> Result<ReportFiles, Rep
         frames.sort_unstable();
         for frame in frames {
             let name = format!("{SNAPSHOTS_DIR}/{}", snapshot_file(frame));
-            snapshot_paths.push(dir.join(&name));
             let png = read(&name)?;
             snaps.push((frame, EncodedImage { name, png }));
         }
     }
-    let by_id: HashMap<u32, &EncodedImage> = thumbs.iter().map(|(id, e)| (*id, e)).collect();
-    let mut json =
-        serde_json::to_vec_pretty(&report).map_err(|source| ReportError::Json { source })?;
-    json.push(b'\n');
-    let html = render_html(&report, &by_id, &snaps);
-    write_atomic(dir, JSON_FILE, &json)?;
-    sync_dir(dir)?;
-    write_atomic(dir, HTML_FILE, html.as_bytes())?;
-    sync_dir(dir)?;
-    Ok(ReportFiles {
-        json: dir.join(JSON_FILE),
-        html: dir.join(HTML_FILE),
-        snapshots: snapshot_paths,
-    })
+    Ok((report, thumbs, snaps))
 }
 
 /// The thumbnail's file name in `cells/`.

@@ -54,6 +54,30 @@ pub struct BoardSettings {
     /// `[pins]`: the status LED, buzzer, button and illumination; absent on a board
     /// without them (a development laptop).
     pub pins: Option<PinSettings>,
+    /// `[ui]`: the technician's web UI.
+    pub ui: UiSettings,
+}
+
+/// `[ui]`: where the technician's web UI listens and who may use it over the network.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// Address and port (default `127.0.0.1:8080`: the board's own screen only). Any
+    /// other address serves the clinic's network and needs `token_file`.
+    pub listen: std::net::SocketAddr,
+    /// A file holding the access token that phones and tablets on the network log in with
+    /// (at least 16 characters; surrounding whitespace ignored). A relative path is taken
+    /// from the folder holding `board.toml`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token_file: None,
+        }
+    }
 }
 
 /// `[board]`: names for logs and reports.
@@ -344,6 +368,7 @@ impl BoardSettings {
         // `join` keeps an absolute path as it is.
         settings.model.path = base_dir.join(&settings.model.path);
         settings.storage.dir = base_dir.join(&settings.storage.dir);
+        settings.ui.token_file = settings.ui.token_file.map(|f| base_dir.join(f));
         settings.validate().map_err(|e| e.at(path))?;
         Ok(settings)
     }
@@ -647,6 +672,11 @@ impl BoardSettings {
         self.storage.dir.join("slides")
     }
 
+    /// Where the pictures of counted cells go: `storage.dir/cells`.
+    pub fn cells_dir(&self) -> PathBuf {
+        self.storage.dir.join("cells")
+    }
+
     /// Where the slides' reports go: `storage.dir/reports`.
     pub fn reports_dir(&self) -> PathBuf {
         self.storage.dir.join("reports")
@@ -791,6 +821,24 @@ mod tests {
         assert!(s.trust_policy().trusted_keys.is_empty());
         assert_eq!(s.journal_dir(), Path::new("/var/lib/leukoscope/slides"));
         assert_eq!(s.reports_dir(), Path::new("/var/lib/leukoscope/reports"));
+        assert_eq!(s.cells_dir(), Path::new("/var/lib/leukoscope/cells"));
+        assert_eq!(s.ui, UiSettings::default());
+        assert!(s.ui.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn the_ui_listens_where_told_with_its_token_file_beside_the_settings() {
+        let s = BoardSettings::parse(
+            "[ui]\nlisten = \"0.0.0.0:8443\"\ntoken_file = \"ui-token\"\n",
+            Path::new("/etc/leukoscope"),
+        )
+        .unwrap();
+        assert_eq!(s.ui.listen.port(), 8443);
+        assert_eq!(
+            s.ui.token_file.as_deref(),
+            Some(Path::new("/etc/leukoscope/ui-token"))
+        );
+        assert!(parse("[ui]\nlisten = \"localhost\"\n").is_err());
     }
 
     #[test]

@@ -3,18 +3,23 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy, VerifiedArtifact};
 use leukoscope_core::synth::SlideOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
+use leukoscope_edge::review::ReviewLog;
 use leukoscope_edge::session::{ClassCount, SessionRules};
 use leukoscope_edge::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
+use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
-use super::slide::{SlidePaths, print_result, scan_slide, write_slide};
+use super::slide::{SlidePaths, print_result, scan_slide, start_ui, ui_token, write_slide};
 
 /// The demonstration model: `tiny-cnn`, int8, trained on synthetic smear fields only by
 /// `leukoscope-train demo` (see `edge-runtime/demo/README.md`). It has never seen a
@@ -27,6 +32,10 @@ pub struct DemoOptions {
     pub seed: u64,
     pub blast_share: f32,
     pub unidentified_below: f32,
+    /// Serve the UI here and keep serving after the slide (a new slide per Start).
+    pub serve: Option<SocketAddr>,
+    /// The UI's access token file (for a non-loopback address).
+    pub token_file: Option<PathBuf>,
 }
 
 /// The bundled demonstration model, verified like any other.
@@ -44,27 +53,7 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     println!(
         "SYNTHETIC DEMONSTRATION - not for patients: a synthetic slide, classified by a model trained on synthetic smears only"
     );
-    let b = options.blast_share / 3.0;
-    let slide_options = SlideOptions {
-        class_mix: [1.0 - options.blast_share, b, b, b],
-        ..SlideOptions::default()
-    };
-    let source = SyntheticSource::new(options.seed, slide_options, Rate::Unlimited)?;
-    let seen = Rc::new(RefCell::new(BTreeMap::new()));
-    let mut source = TruthRecorder {
-        inner: source,
-        seen: seen.clone(),
-    };
-    let slide_id = format!("demo-seed-{}", options.seed);
-    let paths = SlidePaths {
-        journals: options.out.join("journals"),
-        reports: options.out.join("reports"),
-    };
-    // The demo is repeatable: a new run replaces the last one of the same seed.
-    let old = paths.journals.join(format!("{slide_id}.journal"));
-    if old.exists() {
-        std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
-    }
+    let paths = SlidePaths::under(&options.out);
     let settings = ScanSettings {
         session: SessionRules {
             unidentified_below: Some(options.unidentified_below),
@@ -73,15 +62,95 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         threads: std::thread::available_parallelism().map_or(1, usize::from),
         ..ScanSettings::default()
     };
+    let Some(listen) = options.serve else {
+        // The demo is repeatable: a new run replaces the last one of the same seed, its
+        // review included.
+        let slide_id = slide_id(options.seed);
+        for old in [
+            paths.journals.join(format!("{slide_id}.journal")),
+            ReviewLog::path(&paths.journals, &slide_id),
+        ] {
+            if old.exists() {
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("removing {}", old.display()))?;
+            }
+        }
+        return demo_slide(&options, options.seed, &model, &settings, &paths, None);
+    };
+    let desk = Desk::new(DeskConfig {
+        mode: DeskMode::Demo,
+        journals: paths.journals.clone(),
+        reports: paths.reports.clone(),
+        cells: paths.cells.clone(),
+        taxonomy: model.artifact.taxonomy.clone(),
+        rules: settings.session,
+        demonstration: true,
+        can_start: true,
+    });
+    let _server = start_ui(
+        listen,
+        ui_token(options.token_file.as_deref())?,
+        desk.clone(),
+    )?;
+    // Served slides are kept for review: each new one takes the next seed not yet used.
+    let mut seed = options.seed;
+    loop {
+        while paths
+            .journals
+            .join(format!("{}.journal", slide_id(seed)))
+            .exists()
+        {
+            seed += 1;
+        }
+        demo_slide(&options, seed, &model, &settings, &paths, Some(&desk))?;
+        println!(
+            "review it in the UI; Start there scans another synthetic slide (Ctrl-C ends the demo)"
+        );
+        while !desk.wait_for_start(Duration::from_secs(3600)) {}
+    }
+}
+
+fn slide_id(seed: u64) -> String {
+    format!("demo-seed-{seed}")
+}
+
+/// Scans and reports the synthetic slide of `seed`.
+fn demo_slide(
+    options: &DemoOptions,
+    seed: u64,
+    model: &VerifiedArtifact,
+    settings: &ScanSettings,
+    paths: &SlidePaths,
+    desk: Option<&Arc<Desk>>,
+) -> anyhow::Result<()> {
+    let b = options.blast_share / 3.0;
+    let slide_options = SlideOptions {
+        class_mix: [1.0 - options.blast_share, b, b, b],
+        ..SlideOptions::default()
+    };
+    // Served, the slide goes at a camera's pace, so the live view has something to show.
+    let rate = if desk.is_some() {
+        Rate::per_second(8.0)?
+    } else {
+        Rate::Unlimited
+    };
+    let source = SyntheticSource::new(seed, slide_options, rate)?;
+    let seen = Rc::new(RefCell::new(BTreeMap::new()));
+    let mut source = TruthRecorder {
+        inner: source,
+        seen: seen.clone(),
+    };
+    let slide_id = slide_id(seed);
     let taxonomy = model.artifact.taxonomy.clone();
     let mut frames = 0;
     let scanned = scan_slide(
         &slide_id,
-        &model,
-        settings,
+        model,
+        settings.clone(),
         &mut source,
         Resume::SkipDone,
-        &paths,
+        paths,
+        desk,
         |scanner, _| {
             frames += 1;
             if frames % 10 == 0 {
@@ -95,7 +164,15 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     );
     let (mut finished, journal) = scanned?;
     finished.report.truth = Some(truth_counts(&taxonomy, &seen.borrow()));
-    print_result(&write_slide(finished, journal, &paths)?);
+    let reason = finished.end.describe();
+    let written = write_slide(finished, journal, paths);
+    if let Some(desk) = desk {
+        desk.slide_ended(match &written {
+            Ok(_) => reason,
+            Err(e) => format!("the report could not be written: {e:#}"),
+        });
+    }
+    print_result(&written?);
     Ok(())
 }
 

@@ -58,9 +58,11 @@ impl Panel {
         }
     }
 
-    /// Shows "ready" and waits for the start button; `true` to start a slide. Without a
-    /// button a slide starts at once.
-    pub fn wait_for_start(&mut self) -> anyhow::Result<bool> {
+    /// Shows "ready" and waits for the start button, or for `ui_start` (polled) to say the
+    /// UI's Start was pressed; `true` to start a slide. Without a button a slide starts at
+    /// once.
+    #[allow(unused_mut, unused_variables)]
+    pub fn wait_for_start(&mut self, mut ui_start: impl FnMut() -> bool) -> anyhow::Result<bool> {
         #[cfg(feature = "linux-board")]
         if let Some((io, t0)) = &mut self.board {
             use leukoscope_edge::board_io::Status;
@@ -70,7 +72,7 @@ impl Panel {
             loop {
                 let now = t0.elapsed();
                 io.tick(now).map_err(|e| anyhow::anyhow!("{e}"))?;
-                if io.button_pressed(now).map_err(|e| anyhow::anyhow!("{e}"))? {
+                if io.button_pressed(now).map_err(|e| anyhow::anyhow!("{e}"))? || ui_start() {
                     return Ok(true);
                 }
                 std::thread::sleep(Duration::from_millis(10));

@@ -1,15 +1,18 @@
 //! `leukoscope-edge replay`: a folder of frames (a slide scanned elsewhere, or recorded on
 //! the board) through the whole pipeline, as the board would see them from its camera.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::source::{Rate, ReplaySource};
+use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
 use super::slide::{
-    SlidePaths, load_chosen_model, new_slide_id, print_result, scan_slide, write_slide,
+    SlidePaths, load_chosen_model, new_slide_id, print_result, scan_slide, start_ui, ui_token,
+    write_slide,
 };
 
 /// Options of `replay`.
@@ -22,6 +25,10 @@ pub struct ReplayOptions {
     pub fps: Option<f64>,
     pub micrometres_per_pixel: Option<f32>,
     pub out: PathBuf,
+    /// Serve the UI here during the slide and keep serving it afterwards, for review.
+    pub serve: Option<SocketAddr>,
+    /// The UI's access token file (default: the board's).
+    pub token_file: Option<PathBuf>,
 }
 
 pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
@@ -45,9 +52,31 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         .unwrap_or_default();
     let mut source = ReplaySource::open(&options.frames, rate)?;
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
-    let paths = SlidePaths {
-        journals: options.out.join("journals"),
-        reports: options.out.join("reports"),
+    let paths = SlidePaths::under(&options.out);
+    let desk = options.serve.map(|_| {
+        Desk::new(DeskConfig {
+            mode: DeskMode::Replay,
+            journals: paths.journals.clone(),
+            reports: paths.reports.clone(),
+            cells: paths.cells.clone(),
+            taxonomy: model.artifact.taxonomy.clone(),
+            rules: settings.session,
+            demonstration: leukoscope_edge::model::is_demonstration(&model.artifact),
+            can_start: false,
+        })
+    });
+    let _server = match (options.serve, &desk) {
+        (Some(listen), Some(desk)) => {
+            let token_file = options
+                .token_file
+                .or_else(|| board.as_ref().and_then(|b| b.ui.token_file.clone()));
+            Some(start_ui(
+                listen,
+                ui_token(token_file.as_deref())?,
+                desk.clone(),
+            )?)
+        }
+        _ => None,
     };
     let scanned = scan_slide(
         &slide_id,
@@ -56,9 +85,24 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         &mut source,
         Resume::SkipDone,
         &paths,
+        desk.as_ref(),
         |_, _| Control::Continue,
     )?;
-    print_result(&write_slide(scanned.0, scanned.1, &paths)?);
+    let reason = scanned.0.end.describe();
+    let written = write_slide(scanned.0, scanned.1, &paths);
+    if let Some(desk) = &desk {
+        desk.slide_ended(match &written {
+            Ok(_) => reason,
+            Err(e) => format!("the report could not be written: {e:#}"),
+        });
+    }
+    print_result(&written?);
+    if desk.is_some() {
+        println!("the slide stays open for review in the UI; Ctrl-C ends the replay");
+        loop {
+            std::thread::park();
+        }
+    }
     Ok(())
 }
 

@@ -3,8 +3,10 @@
 //! on a board without controls), resuming a slide a power cut interrupted.
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use anyhow::Context;
 use leukoscope_edge::journal::{Journal, JournalEntry};
@@ -13,10 +15,13 @@ use leukoscope_edge::pipeline::{Control, Resume};
 use leukoscope_edge::session::SlideFlag;
 use leukoscope_edge::settings::BoardSettings;
 use leukoscope_edge::source::{FrameSource, Rate, ReplaySource};
+use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
 use super::panel::Panel;
 use super::replay::scan_settings;
-use super::slide::{SlidePaths, new_slide_id, print_result, scan_slide, write_slide};
+use super::slide::{
+    SlidePaths, new_slide_id, print_result, scan_slide, start_ui, ui_token, write_slide,
+};
 
 /// Options of `run`.
 pub struct RunOptions {
@@ -24,6 +29,10 @@ pub struct RunOptions {
     pub slide: Option<String>,
     pub frames: Option<PathBuf>,
     pub fps: Option<f64>,
+    /// Where the UI listens (default: the board's `[ui] listen`).
+    pub listen: Option<SocketAddr>,
+    /// The UI's access token file (default: the board's `[ui] token_file`).
+    pub token_file: Option<PathBuf>,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -33,8 +42,26 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
     let paths = SlidePaths {
         journals: board.journal_dir(),
         reports: board.reports_dir(),
+        cells: board.cells_dir(),
     };
+    let desk = Desk::new(DeskConfig {
+        mode: DeskMode::Run,
+        journals: paths.journals.clone(),
+        reports: paths.reports.clone(),
+        cells: paths.cells.clone(),
+        taxonomy: model.artifact.taxonomy.clone(),
+        rules: board.session,
+        demonstration: leukoscope_edge::model::is_demonstration(&model.artifact),
+        can_start: true,
+    });
+    let token_file = options.token_file.clone().or(board.ui.token_file.clone());
+    let _server = start_ui(
+        options.listen.unwrap_or(board.ui.listen),
+        ui_token(token_file.as_deref())?,
+        desk.clone(),
+    )?;
     let panel = Rc::new(RefCell::new(Panel::open(&board)?));
+    let mut first = true;
     let mut slide = options.slide.clone();
     // Read once: a slide this process scans ends before the next starts, so only one found
     // at start-up can be unfinished (a slide named with --slide goes first).
@@ -53,8 +80,18 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
                     id
                 }
                 None => {
-                    if !panel.borrow_mut().wait_for_start()? {
-                        return Ok(());
+                    let has_controls = panel.borrow().has_controls();
+                    if has_controls {
+                        if !panel
+                            .borrow_mut()
+                            .wait_for_start(|| desk.wait_for_start(Duration::ZERO))?
+                        {
+                            return Ok(());
+                        }
+                    } else if !first {
+                        // No button: the UI's Start begins the next slide.
+                        println!("ready: press Start slide in the UI to scan another slide");
+                        while !desk.wait_for_start(Duration::from_secs(3600)) {}
                     }
                     new_slide_id()
                 }
@@ -72,6 +109,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
             None => (Panel::camera(&panel, &board)?, Resume::Continue),
         };
         panel.borrow_mut().working()?;
+        first = false;
         let scanned = scan_slide(
             &slide_id,
             &model,
@@ -79,6 +117,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
             &mut source,
             resume,
             &paths,
+            Some(&desk),
             |_, _| {
                 if panel.borrow_mut().stop_pressed() {
                     Control::Stop
@@ -91,16 +130,19 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
             match scanned.and_then(|(finished, journal)| write_slide(finished, journal, &paths)) {
                 Ok(scanned) => scanned,
                 Err(e) => {
+                    desk.slide_ended(format!("failed: {e:#}"));
                     let _ = panel.borrow_mut().attention();
                     return Err(e);
                 }
             };
+        desk.slide_ended(scanned.finished.end.describe());
         print_result(&scanned);
         let report = &scanned.finished.report;
         let needs_reader = report.advice.is_some()
             || matches!(report.summary.flag, SlideFlag::SuspiciousRefer { .. });
         panel.borrow_mut().slide_done(needs_reader)?;
-        if !panel.borrow().has_controls() {
+        // A bench test of a board scans its folder once.
+        if options.frames.is_some() && !panel.borrow().has_controls() {
             return Ok(());
         }
     }

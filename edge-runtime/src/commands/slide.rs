@@ -2,10 +2,13 @@
 //! `demo`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use leukoscope_core::artifact::{PublicKey, TrustPolicy, VerifiedArtifact};
+use leukoscope_edge::cell_images::CellImages;
+use leukoscope_edge::journal::is_slide_id;
 use leukoscope_edge::model::load_model;
 use leukoscope_edge::pipeline::{
     Control, FinishedSlide, Resume, ScanSettings, SlideScanner, open_slide_journal,
@@ -14,6 +17,7 @@ use leukoscope_edge::report::{ReportFiles, write_report};
 use leukoscope_edge::session::SlideFlag;
 use leukoscope_edge::settings::BoardSettings;
 use leukoscope_edge::source::FrameSource;
+use leukoscope_edge::ui::Desk;
 
 /// Where a slide's journal and report go.
 pub struct SlidePaths {
@@ -21,6 +25,19 @@ pub struct SlidePaths {
     pub journals: PathBuf,
     /// Folder the slide's report folder is made in.
     pub reports: PathBuf,
+    /// Folder of the slides' cell pictures.
+    pub cells: PathBuf,
+}
+
+impl SlidePaths {
+    /// The folders under one data folder: `journals/`, `reports/`, `cells/`.
+    pub fn under(dir: &std::path::Path) -> Self {
+        SlidePaths {
+            journals: dir.join("journals"),
+            reports: dir.join("reports"),
+            cells: dir.join("cells"),
+        }
+    }
 }
 
 /// A slide scanned and reported.
@@ -31,7 +48,9 @@ pub struct ScannedSlide {
 }
 
 /// Scans `slide_id` from `source` with `model`, resuming its journal if an earlier run was
-/// cut short. `on_frame` sees each frame (progress, the button).
+/// cut short. `on_frame` sees each frame (progress, the button); with a `desk`, the UI sees
+/// each frame too and its Stop button ends the slide.
+#[allow(clippy::too_many_arguments)]
 pub fn scan_slide(
     slide_id: &str,
     model: &VerifiedArtifact,
@@ -39,7 +58,8 @@ pub fn scan_slide(
     source: &mut dyn FrameSource,
     resume: Resume,
     paths: &SlidePaths,
-    on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::pipeline::FrameOutcome) -> Control,
+    desk: Option<&Arc<Desk>>,
+    mut on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::pipeline::FrameOutcome) -> Control,
 ) -> anyhow::Result<(FinishedSlide, PathBuf)> {
     check_slide_id(slide_id)?;
     let (journal, earlier, journal_path) = open_slide_journal(&paths.journals, slide_id)?;
@@ -49,10 +69,41 @@ pub fn scan_slide(
             earlier.len()
         );
     }
-    let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?;
+    let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?
+        .keep_cell_images(CellImages::new(&paths.cells, slide_id));
     println!("slide {slide_id}: scanning {}", source.describe());
-    let end = scanner.scan(source, on_frame)?;
-    let finished = scanner.finish(&end, source.describe(), now_rfc3339())?;
+    let described = source.describe();
+    let end = match desk {
+        Some(desk) => {
+            desk.slide_starting(slide_id);
+            let mut watched = desk.watch(source);
+            scanner.scan(&mut watched, |scanner, outcome| {
+                desk.frame_done(scanner, outcome);
+                if desk.take_stop() {
+                    Control::Stop
+                } else {
+                    on_frame(scanner, outcome)
+                }
+            })
+        }
+        None => scanner.scan(source, on_frame),
+    };
+    let end = match end {
+        Ok(end) => end,
+        Err(e) => {
+            if let Some(desk) = desk {
+                desk.slide_ended(format!("failed: {e}"));
+            }
+            return Err(e.into());
+        }
+    };
+    if scanner.missing_cell_images() > 0 {
+        println!(
+            "slide {slide_id}: {} cell pictures could not be written (the cells are counted; their review thumbnails are missing)",
+            scanner.missing_cell_images()
+        );
+    }
+    let finished = scanner.finish(&end, described, now_rfc3339())?;
     Ok((finished, journal_path))
 }
 
@@ -109,16 +160,10 @@ pub fn load_chosen_model(
     Ok((path, verified))
 }
 
-/// Slide ids become file names: letters, digits, `-`, `_` and `.` only, so no id can reach
-/// outside the storage folder.
+/// Refuses a slide id that cannot name files ([`is_slide_id`]).
 pub fn check_slide_id(id: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
-        !id.is_empty()
-            && id.len() <= 64
-            && !id.starts_with('.')
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        is_slide_id(id),
         "slide id `{id}` must be 1 to 64 letters, digits, '-', '_' or '.' (and not start with '.'); no patient names"
     );
     Ok(())
@@ -193,4 +238,27 @@ fn flag_line(flag: &SlideFlag) -> String {
         SlideFlag::SuspiciousRefer { .. } => format!("FLAG: {flag}"),
         _ => flag.to_string(),
     }
+}
+
+/// The UI's access token: from `token_file` if given, else `LEUKOSCOPE_UI_TOKEN`, else none.
+pub fn ui_token(token_file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    if let Some(file) = token_file {
+        let token = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the UI access token from {}", file.display()))?;
+        return Ok(Some(token.trim().to_string()));
+    }
+    Ok(std::env::var("LEUKOSCOPE_UI_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty()))
+}
+
+/// Starts the UI on `desk` and says where it is (tests and scripts read the line).
+pub fn start_ui(
+    listen: std::net::SocketAddr,
+    token: Option<String>,
+    desk: Arc<Desk>,
+) -> anyhow::Result<leukoscope_edge::ui::UiServer> {
+    let server = leukoscope_edge::ui::serve(listen, token, desk)?;
+    println!("review UI at {}", server.url());
+    Ok(server)
 }

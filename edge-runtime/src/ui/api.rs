@@ -1,0 +1,633 @@
+//! The UI's JSON API and its files: the live state and frame, start and stop, the slides,
+//! one slide for review, a reviewer's verdict, the sign-off, the report and the cells'
+//! pictures. The shapes are documented in `docs/review-ui.md`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use image::ExtendedColorType;
+use image::codecs::jpeg::JpegEncoder;
+use leukoscope_core::artifact::Calibration;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::desk::{Desk, LiveFrame};
+use super::guard::{Access, TOKEN_COOKIE};
+use crate::cell_images::CellImages;
+use crate::journal::is_slide_id;
+use crate::quality::Verdict;
+use crate::report::{ReportCell, ReportReview, SlideReport, annotate, read_report, review_page};
+use crate::review::{
+    Initials, ReviewError, ReviewLog, ReviewState, ReviewVerdict, reviewed_counts,
+};
+use crate::session::{SlideFlag, SlideSession, SlideSummary};
+
+/// Width the live frame is shrunk to before it is sent: enough for a tablet, light for the
+/// board to encode several times a second.
+const LIVE_WIDTH: u32 = 960;
+
+/// The server's shared state.
+pub struct Ui {
+    /// The desk.
+    pub desk: Arc<Desk>,
+    /// The access rules.
+    pub access: Arc<Access>,
+}
+
+type Shared = State<Arc<Ui>>;
+
+/// An error as the pages show it: `{"error": "..."}` with `status`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+fn ok(value: Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(value)).into_response()
+}
+
+type Refusal = (StatusCode, String);
+
+fn refuse(e: Refusal) -> Response {
+    error(e.0, e.1)
+}
+
+fn check_id(id: &str) -> Result<(), Refusal> {
+    if is_slide_id(id) {
+        Ok(())
+    } else {
+        Err((StatusCode::BAD_REQUEST, format!("`{id}` is not a slide id")))
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Refusal> {
+    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad request: {e}")))
+}
+
+fn review_refusal(e: ReviewError) -> Refusal {
+    let status = match e {
+        ReviewError::UnknownCell { .. }
+        | ReviewError::UnknownClass { .. }
+        | ReviewError::BadInitials(_) => StatusCode::BAD_REQUEST,
+        ReviewError::SignedOff { .. } | ReviewError::StillScanning { .. } => StatusCode::CONFLICT,
+        ReviewError::Journal(_) | ReviewError::Foreign { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, error_chain(&e))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+fn flag_json(flag: &SlideFlag) -> Value {
+    let kind = match flag {
+        SlideFlag::SuspiciousRefer { .. } => "suspicious_refer",
+        SlideFlag::NoEvidence { .. } => "no_evidence",
+        SlideFlag::Insufficient { .. } => "insufficient",
+    };
+    json!({ "kind": kind, "text": flag.to_string() })
+}
+
+/// `GET /api/state`: the live slide.
+pub async fn state(State(ui): Shared) -> Response {
+    let desk = &ui.desk;
+    // The live page polls this: while it does, the scan loop keeps frames for it.
+    desk.watched();
+    let state = desk.lock();
+    let live = state.live.as_ref();
+    let summary = live
+        .and_then(|l| l.summary.clone())
+        .unwrap_or_else(|| empty_summary(desk, live.map_or("", |l| l.id.as_str())));
+    let quality = live.and_then(|l| l.quality.map(|q| (l, q))).map(|(l, q)| {
+        let (problem, remedy) = match q.verdict {
+            Verdict::Accepted => (None, None),
+            Verdict::Rejected(reason) => (Some(reason.to_string()), Some(reason.remedy())),
+        };
+        json!({
+            "verdict": if problem.is_none() { "accepted" } else { "rejected" },
+            "focus": q.focus,
+            "clipped_fraction": q.clipped_fraction,
+            "problem": problem,
+            "remedy": remedy,
+            "accepted_frames": l.accepted,
+            "rejected_frames": l.rejected,
+        })
+    });
+    let running = live.is_some_and(|l| l.running);
+    let frame = state.frame.as_deref();
+    let boxes: Vec<Value> = frame.map_or_else(Vec::new, |f| {
+        f.boxes
+            .iter()
+            .map(|b| json!({ "box": b.bbox, "class": b.class, "new": b.new, "label": b.label }))
+            .collect()
+    });
+    ok(json!({
+        "mode": desk.config.mode.name(),
+        "slide": live.map(|l| l.id.as_str()),
+        "running": running,
+        "can_start": desk.config.can_start && !running && !state.closing,
+        "frame": live.and_then(|l| l.frame),
+        "frame_version": frame.map_or(0, |f| f.version),
+        "frame_size": frame.map(|f| [f.image.width(), f.image.height()]),
+        "boxes": boxes,
+        "quality": quality,
+        "counts": summary.counts,
+        "unidentified": summary.unidentified,
+        "classified": summary.classified,
+        "stop_after_cells": desk.config.rules.stop_after_cells,
+        "fields": summary.fields,
+        "max_fields": desk.config.rules.max_fields,
+        "malignant_share": summary.malignant_share,
+        "flag": flag_json(&summary.flag),
+        "ended": live.and_then(|l| l.ended.as_deref()),
+        "demonstration": desk.config.demonstration,
+    }))
+}
+
+fn empty_summary(desk: &Desk, id: &str) -> SlideSummary {
+    SlideSession::new(
+        id,
+        desk.config.taxonomy.clone(),
+        desk.config.rules,
+        &Calibration::default(),
+    )
+    .summary()
+}
+
+/// `GET /api/live/frame.jpg`: the latest frame with its cells boxed, as JPEG.
+pub async fn frame(State(ui): Shared) -> Response {
+    ui.desk.watched();
+    let (frame, cached) = {
+        let state = ui.desk.lock();
+        (state.frame.clone(), state.jpeg.clone())
+    };
+    let Some(frame) = frame else {
+        return error(StatusCode::NOT_FOUND, "no frame yet");
+    };
+    let jpeg = match cached {
+        Some((version, jpeg)) if version == frame.version => jpeg,
+        _ => match encode_live(&frame) {
+            Ok(jpeg) => {
+                let jpeg = Arc::new(jpeg);
+                ui.desk.lock().jpeg = Some((frame.version, jpeg.clone()));
+                jpeg
+            }
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from(jpeg.as_ref().clone()),
+    )
+        .into_response()
+}
+
+fn encode_live(frame: &LiveFrame) -> Result<Vec<u8>, image::ImageError> {
+    let boxes: Vec<_> = frame.boxes.iter().map(|b| (b.bbox, b.class)).collect();
+    let drawn = annotate(&frame.image, &boxes);
+    let (w, h) = (drawn.width(), drawn.height());
+    let full = image::RgbImage::from_raw(w, h, drawn.as_raw().to_vec()).ok_or_else(|| {
+        image::ImageError::Limits(image::error::LimitError::from_kind(
+            image::error::LimitErrorKind::DimensionError,
+        ))
+    })?;
+    let small = if w > LIVE_WIDTH {
+        let height = ((u64::from(h) * u64::from(LIVE_WIDTH)) / u64::from(w)).max(1) as u32;
+        image::imageops::resize(
+            &full,
+            LIVE_WIDTH,
+            height,
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        full
+    };
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, 80).encode(
+        small.as_raw(),
+        small.width(),
+        small.height(),
+        ExtendedColorType::Rgb8,
+    )?;
+    Ok(jpeg)
+}
+
+/// `POST /api/slide/start`.
+pub async fn start(State(ui): Shared) -> Response {
+    if ui.desk.request_start() {
+        return state(State(ui)).await;
+    }
+    let message = match ui.desk.config.mode {
+        _ if ui.desk.lock().live.as_ref().is_some_and(|l| l.running) => {
+            "a slide is being scanned: stop it or let it finish first"
+        }
+        super::DeskMode::Replay => "replay scans its one folder; run the command again for another",
+        _ => "this board cannot start a slide now",
+    };
+    error(StatusCode::CONFLICT, message)
+}
+
+/// `POST /api/slide/stop`.
+pub async fn stop(State(ui): Shared) -> Response {
+    if ui.desk.request_stop() {
+        state(State(ui)).await
+    } else {
+        error(StatusCode::CONFLICT, "no slide is being scanned")
+    }
+}
+
+/// One slide as the review reads it.
+struct SlideRecord {
+    cells: Vec<ReportCell>,
+    summary: SlideSummary,
+    running: bool,
+    review: ReviewState,
+}
+
+/// The slide `id`: the live one while it is scanned, else its report; and its review.
+fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
+    check_id(id)?;
+    let desk = &ui.desk;
+    let mut state = desk.lock();
+    let live = state.live.as_ref().filter(|l| l.id == id && l.running);
+    let (cells, summary, running) = match live {
+        Some(live) => (
+            live.cells.clone(),
+            live.summary
+                .clone()
+                .unwrap_or_else(|| empty_summary(desk, id)),
+            true,
+        ),
+        None => {
+            let report = match state.reports.get(id) {
+                Some(report) => report.clone(),
+                None => {
+                    let report = read_report(&desk.config.reports.join(id)).map_err(|e| {
+                        (
+                            StatusCode::NOT_FOUND,
+                            format!("no finished slide {id}: {}", error_chain(&e)),
+                        )
+                    })?;
+                    let report: Arc<SlideReport> = Arc::new(report);
+                    state.reports.insert(id.to_string(), report.clone());
+                    report
+                }
+            };
+            (report.cells.clone(), report.summary.clone(), false)
+        }
+    };
+    let review = match state.reviews.get(id) {
+        Some(log) => log.state().clone(),
+        None => ReviewLog::read(&desk.config.journals, id).map_err(review_refusal)?,
+    };
+    Ok(SlideRecord {
+        cells,
+        summary,
+        running,
+        review,
+    })
+}
+
+fn verdict_json(verdict: ReviewVerdict, summary: &SlideSummary) -> Value {
+    match verdict {
+        ReviewVerdict::Class(c) => json!({
+            "verdict": "class",
+            "class": c,
+            "name": summary.counts.get(c as usize).map_or("unknown class", |n| n.name.as_str()),
+        }),
+        ReviewVerdict::Unidentified => {
+            json!({ "verdict": "unidentified", "class": null, "name": "unidentified" })
+        }
+        ReviewVerdict::NotACell => {
+            json!({ "verdict": "not_a_cell", "class": null, "name": "not a cell" })
+        }
+    }
+}
+
+fn counts_json(summary: &SlideSummary, excluded: u32) -> Value {
+    json!({
+        "counts": summary.counts,
+        "unidentified": summary.unidentified,
+        "excluded": excluded,
+        "classified": summary.classified,
+        "malignant_share": summary.malignant_share,
+        "flag": flag_json(&summary.flag),
+    })
+}
+
+fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
+    let reviewed = reviewed_counts(
+        &slide.summary,
+        &slide.cells,
+        &slide.review,
+        &ui.desk.config.rules,
+    );
+    let state = if slide.running {
+        "running"
+    } else if slide.review.sign_off.is_some() {
+        "signed_off"
+    } else {
+        "finished"
+    };
+    let classes: Vec<Value> = slide
+        .summary
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({ "index": i, "name": c.name, "malignant": c.malignant }))
+        .collect();
+    let cells: Vec<Value> = slide
+        .cells
+        .iter()
+        .map(|cell| {
+            json!({
+                "id": cell.id,
+                "frame": cell.frame,
+                "machine": { "class": cell.class, "name": cell.class_name },
+                "confidence": cell.confidence,
+                "reviewed": slide.review.verdict(cell.id).map(|v| verdict_json(v, &slide.summary)),
+                "image": format!("/slides/{id}/cells/{}.jpg", cell.id),
+            })
+        })
+        .collect();
+    json!({
+        "id": id,
+        "state": state,
+        "classes": classes,
+        "cells": cells,
+        "machine": counts_json(&slide.summary, 0),
+        "reviewed": counts_json(&reviewed.summary, reviewed.excluded),
+        "corrections": reviewed.changed,
+        "sign_off": slide.review.sign_off.as_ref().map(|s| json!({ "initials": s.initials, "at": s.at })),
+        "report": format!("/slides/{id}/report"),
+    })
+}
+
+/// `GET /api/slides`: every slide with a report, and the live one; newest first.
+pub async fn slides(State(ui): Shared) -> Response {
+    let desk = &ui.desk;
+    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&desk.config.journals)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("journal") {
+                return None;
+            }
+            let id = path.file_stem()?.to_str()?.to_string();
+            let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
+            Some((modified, id))
+        })
+        .collect();
+    found.sort_by(|a, b| b.cmp(a));
+    let rows: Vec<Value> = found
+        .into_iter()
+        .filter_map(|(_, id)| {
+            let slide = load_slide(&ui, &id).ok()?;
+            let full = slide_json(&ui, &id, &slide);
+            Some(json!({
+                "id": id,
+                "state": full["state"],
+                "classified": full["machine"]["classified"],
+                "unidentified": full["machine"]["unidentified"],
+                "flag": full["machine"]["flag"],
+                "reviewer": full["sign_off"]["initials"],
+                "corrections": full["corrections"],
+            }))
+        })
+        .collect();
+    ok(json!({ "slides": rows }))
+}
+
+/// `GET /api/slides/{id}`.
+pub async fn slide(State(ui): Shared, Path(id): Path<String>) -> Response {
+    match load_slide(&ui, &id) {
+        Ok(slide) => ok(slide_json(&ui, &id, &slide)),
+        Err(e) => refuse(e),
+    }
+}
+
+/// A reviewer's verdict, as the page sends it.
+#[derive(Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case", deny_unknown_fields)]
+enum VerdictBody {
+    Class { class: u32 },
+    Unidentified,
+    NotACell,
+}
+
+/// `POST /api/slides/{id}/cells/{cell}`: the reviewer's verdict on a cell.
+pub async fn correct(
+    State(ui): Shared,
+    Path((id, cell)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let result = (|| {
+        let verdict = match parse::<VerdictBody>(&body)? {
+            VerdictBody::Class { class } => ReviewVerdict::Class(class),
+            VerdictBody::Unidentified => ReviewVerdict::Unidentified,
+            VerdictBody::NotACell => ReviewVerdict::NotACell,
+        };
+        let cell: u32 = cell.parse().map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("`{cell}` is not a cell number"),
+            )
+        })?;
+        let slide = load_slide(&ui, &id)?;
+        let (cells, classes) = (slide.cells.len() as u32, slide.summary.counts.len());
+        with_log(&ui, &id, |log| {
+            log.correct(cell, verdict, cells, classes, now())
+        })?;
+        Ok(slide_json(&ui, &id, &load_slide(&ui, &id)?))
+    })();
+    result.map_or_else(refuse, ok)
+}
+
+/// Runs `f` on the open review journal of `id`, opening it first if need be.
+fn with_log(
+    ui: &Ui,
+    id: &str,
+    f: impl FnOnce(&mut ReviewLog) -> Result<(), ReviewError>,
+) -> Result<(), Refusal> {
+    let mut state = ui.desk.lock();
+    if !state.reviews.contains_key(id) {
+        let log = ReviewLog::open(&ui.desk.config.journals, id).map_err(review_refusal)?;
+        state.reviews.insert(id.to_string(), log);
+    }
+    let log = state.reviews.get_mut(id).ok_or((
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the review journal vanished".to_string(),
+    ))?;
+    f(log).map_err(review_refusal)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignOffBody {
+    initials: String,
+}
+
+/// `POST /api/slides/{id}/sign-off`: closes the review and rewrites the report with it.
+pub async fn sign_off(State(ui): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+    let result = (|| {
+        let initials =
+            Initials::parse(&parse::<SignOffBody>(&body)?.initials).map_err(review_refusal)?;
+        let slide = load_slide(&ui, &id)?;
+        with_log(&ui, &id, |log| {
+            log.sign_off(&initials, !slide.running, now())
+        })?;
+        let slide = load_slide(&ui, &id)?;
+        let review = report_review(&ui, &slide);
+        crate::report::write_review(&ui.desk.config.reports.join(&id), review).map_err(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "signed off, but the report could not be rewritten: {}",
+                    error_chain(&e)
+                ),
+            )
+        })?;
+        ui.desk.lock().reports.remove(&id);
+        Ok(slide_json(&ui, &id, &load_slide(&ui, &id)?))
+    })();
+    result.map_or_else(refuse, ok)
+}
+
+fn report_review(ui: &Ui, slide: &SlideRecord) -> ReportReview {
+    ReportReview {
+        counts: reviewed_counts(
+            &slide.summary,
+            &slide.cells,
+            &slide.review,
+            &ui.desk.config.rules,
+        ),
+        verdicts: slide
+            .review
+            .verdicts
+            .iter()
+            .map(|(&c, &v)| (c, v))
+            .collect(),
+        sign_off: slide.review.sign_off.clone(),
+    }
+}
+
+/// `GET /slides/{id}/report`: the printable report, with the review so far.
+pub async fn report(State(ui): Shared, Path(id): Path<String>) -> Response {
+    let result = (|| {
+        let slide = load_slide(&ui, &id)?;
+        if slide.running {
+            return Err((
+                StatusCode::CONFLICT,
+                "the report is written when the slide ends".to_string(),
+            ));
+        }
+        let dir = ui.desk.config.reports.join(&id);
+        let unchanged = slide.review.sign_off.is_some() || slide.review.verdicts.is_empty();
+        let html = if unchanged {
+            std::fs::read_to_string(dir.join(crate::report::HTML_FILE)).map_err(|e| {
+                (
+                    StatusCode::NOT_FOUND,
+                    format!("no report for slide {id}: {e}"),
+                )
+            })?
+        } else {
+            review_page(&dir, Some(report_review(&ui, &slide)))
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, error_chain(&e)))?
+        };
+        Ok(html)
+    })();
+    match result {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                // The report is self-contained: inline styles and data: images, nothing else.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => refuse(e),
+    }
+}
+
+/// `GET /slides/{id}/cells/{n}.jpg`: a counted cell's picture.
+pub async fn cell_image(State(ui): Shared, Path((id, file)): Path<(String, String)>) -> Response {
+    if let Err(e) = check_id(&id) {
+        return refuse(e);
+    }
+    let Some(cell) = file
+        .strip_suffix(".jpg")
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return error(StatusCode::NOT_FOUND, "no such picture");
+    };
+    match CellImages::new(&ui.desk.config.cells, &id).read(cell) {
+        Ok(jpeg) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "private, max-age=3600"),
+            ],
+            jpeg,
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::NOT_FOUND, format!("no picture of cell {cell}")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    token: String,
+}
+
+/// `POST /api/login`: trades the access token for a cookie.
+pub async fn login(State(ui): Shared, body: Bytes) -> Response {
+    let token = match parse::<LoginBody>(&body) {
+        Ok(b) => b.token,
+        Err(e) => return refuse(e),
+    };
+    if ui.access.token.is_none() {
+        return error(StatusCode::BAD_REQUEST, "this board needs no access token");
+    }
+    if !ui.access.token_matches(&token) {
+        // Slows guessing down to one try a second per connection.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        return error(StatusCode::UNAUTHORIZED, "wrong access token");
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+        )],
+        axum::Json(json!({ "ok": true })),
+    )
+        .into_response()
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
