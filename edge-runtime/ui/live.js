@@ -1,0 +1,149 @@
+// Live page: polls /api/state, shows the latest annotated frame, quality, counts and progress.
+'use strict';
+
+const POLL_MS = 500;
+let shownVersion = 0; // frame_version of the image on screen (or being loaded)
+let frameLoading = false;
+let lastState = null;
+let busy = false; // a start/stop request is in flight
+
+function renderQuality(q) {
+  const box = $('quality');
+  box.replaceChildren();
+  if (!q) {
+    box.className = 'quality q-wait';
+    box.append(el('strong', { class: 'q-head' }, 'Waiting for the first frame'));
+    return;
+  }
+  const ok = q.verdict === 'accepted';
+  box.className = 'quality ' + (ok ? 'q-ok' : 'q-bad');
+  box.append(el('strong', { class: 'q-head' }, ok ? 'Frame OK' : `Frame rejected: ${q.problem || 'poor quality'}`));
+  if (!ok && q.remedy) box.append(el('span', { class: 'q-detail' }, q.remedy));
+  const total = (q.accepted_frames || 0) + (q.rejected_frames || 0);
+  const focus = typeof q.focus === 'number' ? q.focus.toFixed(0) : '–';
+  box.append(el('span', { class: 'q-detail' },
+    `Focus ${focus} · ${q.accepted_frames || 0} of ${total} frames accepted (${total ? pct(q.accepted_frames / total) : '–'})`));
+}
+
+function renderCounts(s) {
+  const body = $('counts').tBodies[0];
+  const rows = [];
+  const classified = s.classified || 0;
+  (s.counts || []).forEach((c, i) => {
+    rows.push(el('tr', { 'data-class': i },
+      el('td', {}, el('span', { class: 'swatch', style: `background:${classColour(i)}` }), c.name),
+      el('td', { class: 'count num' }, c.cells),
+      el('td', { class: 'num' }, classified ? pct(c.cells / classified) : '–')));
+  });
+  rows.push(el('tr', { 'data-class': 'unidentified' },
+    el('td', {}, el('span', { class: 'swatch', style: `background:${classColour(null)}` }), 'Unidentified'),
+    el('td', { class: 'count num' }, s.unidentified || 0), el('td', { class: 'num' }, '')));
+  body.replaceChildren(...rows);
+  $('malignant-share').textContent = classified ? pct(s.malignant_share) : '–';
+}
+
+function setBar(bar, text, value, max, unit) {
+  if (typeof max === 'number' && max > 0) {
+    bar.max = max; bar.value = Math.min(value, max); bar.hidden = false;
+    text.textContent = `${value} of ${max}${unit}`;
+  } else {
+    bar.hidden = true;
+    text.textContent = `${value}${unit}`;
+  }
+}
+
+function render(s) {
+  lastState = s;
+  setDemonstration(!!s.demonstration);
+  setSlideLabel(s.slide);
+  renderQuality(s.quality);
+  renderCounts(s);
+  setBar($('cells-bar'), $('cells-text'), s.classified || 0, s.stop_after_cells, ' cells');
+  setBar($('fields-bar'), $('fields-text'), s.fields || 0, s.max_fields, '');
+
+  const flag = $('flag');
+  if (s.flag && s.flag.text) {
+    flag.hidden = false;
+    flag.className = 'flag ' + flagClass(s.flag.kind);
+    flag.textContent = s.flag.text;
+  } else flag.hidden = true;
+
+  $('start').disabled = busy || !s.can_start;
+  $('stop').disabled = busy || !s.running;
+
+  const ended = $('ended');
+  if (s.ended && s.slide && !s.running) {
+    ended.hidden = false;
+    $('ended-text').textContent = `Slide ${s.slide} ended: ${s.ended}.`;
+    $('review-link').href = '/review/' + encodeURIComponent(s.slide);
+  } else ended.hidden = true;
+
+  const modes = { demo: 'Demonstration run on synthetic slides', run: 'Camera', replay: 'Replay of recorded frames' };
+  $('mode').textContent = `Source: ${modes[s.mode] || s.mode || '–'}${s.frame ? ` · frame ${s.frame}` : ''}`;
+
+  maybeLoadFrame(s.frame_version);
+}
+
+function maybeLoadFrame(version) {
+  if (!version || version === shownVersion || frameLoading) return;
+  frameLoading = true;
+  shownVersion = version;
+  // The <img> keeps showing the old frame until the new one has arrived, so no flicker.
+  $('live-frame').src = '/api/live/frame.jpg?v=' + encodeURIComponent(version);
+}
+
+function onFrameDone(ok) {
+  frameLoading = false;
+  if (ok) {
+    $('live-frame').hidden = false;
+    $('frame-empty').hidden = true;
+  }
+  // A newer frame may have been announced while this one loaded.
+  if (ok && lastState) maybeLoadFrame(lastState.frame_version);
+}
+
+async function poll() {
+  try {
+    const s = await getJSON('/api/state', { timeoutMs: 8000 });
+    clearError('poll');
+    render(s);
+  } catch (e) {
+    if (e.status !== 401) showError(e.message, 'poll');
+  } finally {
+    setTimeout(poll, document.hidden ? 2000 : POLL_MS);
+  }
+}
+
+async function action(url, what) {
+  if (busy) return;
+  busy = true;
+  $('start').disabled = true;
+  $('stop').disabled = true;
+  try {
+    const s = await post(url, {});
+    clearError();
+    toast(what);
+    busy = false;
+    render(s);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    busy = false;
+    if (lastState) render(lastState);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  const img = $('live-frame');
+  img.addEventListener('load', () => onFrameDone(true));
+  img.addEventListener('error', () => onFrameDone(false));
+  $('start').addEventListener('click', () => action('/api/slide/start', 'New slide started'));
+  $('stop').addEventListener('click', () => action('/api/slide/stop', 'Slide stopped'));
+  document.addEventListener('keydown', (ev) => {
+    if (ev.ctrlKey || ev.altKey || ev.metaKey) return;
+    if (ev.key === 's' && !$('start').disabled) $('start').click();
+    else if (ev.key === 'x' && !$('stop').disabled) $('stop').click();
+    else if (ev.key === 'r' && !$('ended').hidden) location.assign($('review-link').href);
+  });
+  poll();
+});
