@@ -192,7 +192,16 @@ fn run_killed_mid_slide_and_restarted_ends_with_the_uninterrupted_counts() {
     for wait_ms in [700, 400, 900] {
         let mut child = edge()
             .args([
-                "run", "--board", board_arg, "--slide", "cut", "--frames", frames_arg, "--fps",
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--board",
+                board_arg,
+                "--slide",
+                "cut",
+                "--frames",
+                frames_arg,
+                "--fps",
                 "12",
             ])
             .stdout(Stdio::null())
@@ -206,7 +215,15 @@ fn run_killed_mid_slide_and_restarted_ends_with_the_uninterrupted_counts() {
     let journal = dir.path().join("store/slides/cut.journal");
     assert!(journal.exists(), "the slide was started");
     // Restarted without a slide id, it finds the interrupted slide and finishes it.
-    let finish = run(&["run", "--board", board_arg, "--frames", frames_arg]);
+    let finish = run(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--board",
+        board_arg,
+        "--frames",
+        frames_arg,
+    ]);
     assert!(finish.status.success(), "{}", stderr(&finish));
     let stdout = String::from_utf8_lossy(&finish.stdout);
     assert!(stdout.contains("resuming"), "{stdout}");
