@@ -42,7 +42,8 @@ pub const SNAPSHOTS_DIR: &str = "snapshots";
 const OUTLINE: u64 = 3;
 
 /// Box colours per class: the Okabe–Ito palette (told apart with the common colour-vision
-/// deficiencies), its black swapped for magenta because stained nuclei are dark.
+/// deficiencies), its black swapped for magenta because stained nuclei are dark. The web
+/// UI's `CLASS_COLOURS` (`edge-runtime/ui/common.js`) is the same list, in the same order.
 const PALETTE: [[u8; 3]; 8] = [
     [230, 159, 0],
     [86, 180, 233],

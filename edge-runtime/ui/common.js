@@ -1,15 +1,12 @@
 // leukoscope technician UI: helpers shared by every page (no framework, no build step).
 'use strict';
 
-// Class colours by taxonomy index, the same as the printed report. Names always come from
-// the API; only the colours are fixed here.
+// Class colours by taxonomy index: report.rs's PALETTE (Okabe-Ito, told apart with the
+// common colour-vision deficiencies), so a class has one colour on the live boxes, these
+// pages and the printed report. Names always come from the API; only colours live here.
 const CLASS_COLOURS = [
-  [46, 160, 67], // 0 Benign
-  [230, 159, 0], // 1 Early Pre-B
-  [213, 94, 0], // 2 Pre-B
-  [204, 121, 167], // 3 Pro-B
-  // Further classes, should a model have them.
-  [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
+  [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66],
+  [0, 114, 178], [213, 94, 0], [204, 121, 167], [255, 0, 255],
 ];
 const UNIDENTIFIED_COLOUR = [128, 128, 128];
 const NOT_A_CELL_COLOUR = [34, 34, 34];

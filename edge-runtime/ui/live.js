@@ -84,10 +84,17 @@ function render(s) {
   maybeLoadFrame(s.frame_version);
 }
 
+// The boxes of the frame being loaded, and of the one on screen: labels are drawn in the
+// page (crisp at any size) over the boxes the server drew into the JPEG.
+let loadingBoxes = null;
+let shownBoxes = null;
+
 function maybeLoadFrame(version) {
   if (!version || version === shownVersion || frameLoading) return;
   frameLoading = true;
   shownVersion = version;
+  loadingBoxes = lastState && lastState.frame_version === version
+    ? { size: lastState.frame_size, boxes: lastState.boxes || [] } : null;
   // The <img> keeps showing the old frame until the new one has arrived, so no flicker.
   $('live-frame').src = '/api/live/frame.jpg?v=' + encodeURIComponent(version);
 }
@@ -97,9 +104,39 @@ function onFrameDone(ok) {
   if (ok) {
     $('live-frame').hidden = false;
     $('frame-empty').hidden = true;
+    shownBoxes = loadingBoxes;
+    drawLabels();
   }
   // A newer frame may have been announced while this one loaded.
   if (ok && lastState) maybeLoadFrame(lastState.frame_version);
+}
+
+// A label above each cell counted in the frame on screen, placed where object-fit:
+// contain put the picture.
+function drawLabels() {
+  const layer = $('frame-labels');
+  layer.replaceChildren();
+  const img = $('live-frame');
+  if (!shownBoxes || !shownBoxes.size || img.hidden) return;
+  const [fw, fh] = shownBoxes.size;
+  const scale = Math.min(img.clientWidth / fw, img.clientHeight / fh);
+  const dx = img.offsetLeft + (img.clientWidth - fw * scale) / 2;
+  const dy = img.offsetTop + (img.clientHeight - fh * scale) / 2;
+  for (const b of shownBoxes.boxes) {
+    if (!b.new) continue;
+    const [x, y] = b.box;
+    const label = el('span', { class: 'frame-label' }, b.label);
+    label.style.left = `${Math.round(dx + x * scale)}px`;
+    label.style.top = `${Math.max(0, Math.round(dy + y * scale) - 22)}px`;
+    label.style.background = classColour(b.class);
+    label.style.color = textOn(b.class);
+    layer.append(label);
+    // Cells enter at the frame's edges: keep their labels on the picture.
+    const right = dx + fw * scale;
+    if (label.offsetLeft + label.offsetWidth > right) {
+      label.style.left = `${Math.max(dx, right - label.offsetWidth)}px`;
+    }
+  }
 }
 
 async function poll() {
@@ -137,6 +174,7 @@ document.addEventListener('DOMContentLoaded', () => {
   const img = $('live-frame');
   img.addEventListener('load', () => onFrameDone(true));
   img.addEventListener('error', () => onFrameDone(false));
+  window.addEventListener('resize', drawLabels);
   $('start').addEventListener('click', () => action('/api/slide/start', 'New slide started'));
   $('stop').addEventListener('click', () => action('/api/slide/stop', 'Slide stopped'));
   document.addEventListener('keydown', (ev) => {

@@ -87,7 +87,8 @@ function makeTile(cell) {
 }
 
 function updateTile(b, cell) {
-  const conf = typeof cell.confidence === 'number' ? pct(cell.confidence) : '–';
+  // Rounded down, so a cell the machine is 99.6% sure of never reads as a certain 100%.
+  const conf = typeof cell.confidence === 'number' ? `${Math.floor(cell.confidence * 100)}%` : '–';
   b.querySelector('.conf').textContent = conf;
   const img = b.querySelector('img');
   if (img.getAttribute('src') !== cell.image) img.src = cell.image;
@@ -96,7 +97,8 @@ function updateTile(b, cell) {
   const machineName = cell.machine ? cell.machine.name : 'unidentified';
   if (r) {
     const ck = verdictColourKey(r);
-    const agree = r.verdict === 'class' && cell.machine && r.class === cell.machine.class;
+    const mc = cell.machine ? cell.machine.class : null;
+    const agree = (r.verdict === 'class' && r.class === mc) || (r.verdict === 'unidentified' && mc === null);
     b.classList.add('reviewed');
     b.style.setProperty('--rc', classColour(ck));
     rv.style.background = classColour(ck);
@@ -240,7 +242,8 @@ function reassign(verdict, cls) {
       clearError();
       applySlide(s);
       const after = cellsById.get(id);
-      toast(`Cell ${id}: ${before} → ${after ? effectiveName(after) : '?'}`);
+      const now = after ? effectiveName(after) : '?';
+      toast(now === before ? `Cell ${id}: ${now} confirmed` : `Cell ${id}: ${before} → ${now}`);
     } catch (e) {
       showError(`Cell ${id} was not changed: ${e.message}`);
       reload = e.status === 409; // e.g. signed off meanwhile: show the slide as it is
@@ -280,6 +283,7 @@ function applySlide(s) {
   cellsById.clear();
   for (const c of s.cells || []) cellsById.set(c.id, c);
 
+  document.body.classList.add('loaded');
   setSlideLabel(s.id);
   document.title = `Review ${s.id} · leukoscope`;
   $('review-title').textContent = `Slide ${s.id}`;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
 use leukoscope_core::artifact::Calibration;
+use leukoscope_core::raster::RgbImage;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -133,7 +134,7 @@ pub async fn state(State(ui): Shared) -> Response {
     let boxes: Vec<Value> = frame.map_or_else(Vec::new, |f| {
         f.boxes
             .iter()
-            .map(|b| json!({ "box": b.bbox, "class": b.class, "new": b.new, "label": b.label }))
+            .map(|b| json!({ "box": on_screen(b.bbox, 1.0), "class": b.class, "new": b.new, "label": b.label }))
             .collect()
     });
     ok(json!({
@@ -201,33 +202,60 @@ pub async fn frame(State(ui): Shared) -> Response {
 }
 
 fn encode_live(frame: &LiveFrame) -> Result<Vec<u8>, image::ImageError> {
-    let boxes: Vec<_> = frame.boxes.iter().map(|b| (b.bbox, b.class)).collect();
-    let drawn = annotate(&frame.image, &boxes);
-    let (w, h) = (drawn.width(), drawn.height());
-    let full = image::RgbImage::from_raw(w, h, drawn.as_raw().to_vec()).ok_or_else(|| {
+    let (w, h) = (frame.image.width(), frame.image.height());
+    let bad = || {
         image::ImageError::Limits(image::error::LimitError::from_kind(
             image::error::LimitErrorKind::DimensionError,
         ))
-    })?;
-    let small = if w > LIVE_WIDTH {
+    };
+    let full = image::RgbImage::from_raw(w, h, frame.image.as_raw().to_vec()).ok_or_else(bad)?;
+    // Shrunk first, boxes drawn after: outlines stay 3 pixels wide on the screen.
+    let (small, scale) = if w > LIVE_WIDTH {
         let height = ((u64::from(h) * u64::from(LIVE_WIDTH)) / u64::from(w)).max(1) as u32;
-        image::imageops::resize(
+        let small = image::imageops::resize(
             &full,
             LIVE_WIDTH,
             height,
             image::imageops::FilterType::Triangle,
-        )
+        );
+        (small, f64::from(LIVE_WIDTH) / f64::from(w))
     } else {
-        full
+        (full, 1.0)
     };
+    let small =
+        RgbImage::from_raw(small.width(), small.height(), small.into_raw()).map_err(|_| bad())?;
+    let boxes: Vec<_> = frame
+        .boxes
+        .iter()
+        .map(|b| (on_screen(b.bbox, scale), b.class))
+        .collect();
+    let drawn = annotate(&small, &boxes);
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut jpeg, 80).encode(
-        small.as_raw(),
-        small.width(),
-        small.height(),
+        drawn.as_raw(),
+        drawn.width(),
+        drawn.height(),
         ExtendedColorType::Rgb8,
     )?;
     Ok(jpeg)
+}
+
+/// A nucleus' box `[x, y, w, h]` in frame pixels as drawn on the live frame shrunk by
+/// `scale`: twice its size around its centre (about the whole cell), at least 16 pixels,
+/// so a cell stays visible on a small screen.
+fn on_screen([x, y, w, h]: [u32; 4], scale: f64) -> [u32; 4] {
+    let side = |v: u32| (f64::from(v) * 2.0 * scale).max(16.0);
+    let (cx, cy) = (
+        (f64::from(x) + f64::from(w) / 2.0) * scale,
+        (f64::from(y) + f64::from(h) / 2.0) * scale,
+    );
+    let (sw, sh) = (side(w), side(h));
+    [
+        (cx - sw / 2.0).max(0.0).round() as u32,
+        (cy - sh / 2.0).max(0.0).round() as u32,
+        sw.round() as u32,
+        sh.round() as u32,
+    ]
 }
 
 /// `POST /api/slide/start`.
@@ -280,10 +308,20 @@ fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
             let report = match state.reports.get(id) {
                 Some(report) => report.clone(),
                 None => {
-                    let report = read_report(&desk.config.reports.join(id)).map_err(|e| {
-                        (
+                    let dir = desk.config.reports.join(id);
+                    if !dir.join(crate::report::JSON_FILE).is_file() {
+                        return Err((
                             StatusCode::NOT_FOUND,
-                            format!("no finished slide {id}: {}", error_chain(&e)),
+                            format!("there is no finished slide {id} on this board"),
+                        ));
+                    }
+                    let report = read_report(&dir).map_err(|e| {
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!(
+                                "the report of slide {id} cannot be read: {}",
+                                error_chain(&e)
+                            ),
                         )
                     })?;
                     let report: Arc<SlideReport> = Arc::new(report);
