@@ -565,6 +565,43 @@ mod tests {
         assert!(ReviewLog::read(dir.path(), "s3").unwrap() == ReviewState::default());
     }
 
+    proptest::proptest! {
+        /// Whatever the verdicts, every cell is counted exactly once (in a class, as
+        /// unidentified, or left out), and "changed" counts exactly the verdicts that
+        /// differ from the machine's call.
+        #[test]
+        fn every_cell_is_counted_once_whatever_the_verdicts(
+            machine_calls in proptest::collection::vec(proptest::option::of(0usize..4), 0..60),
+            verdicts in proptest::collection::vec((0u32..60, 0u32..6), 0..40),
+        ) {
+            let (summary, cells) = machine(&machine_calls, rules());
+            let mut review = ReviewState::default();
+            for (cell, v) in verdicts {
+                if (cell as usize) < cells.len() {
+                    let verdict = match v {
+                        4 => ReviewVerdict::Unidentified,
+                        5 => ReviewVerdict::NotACell,
+                        c => ReviewVerdict::Class(c),
+                    };
+                    review.verdicts.insert(cell, verdict);
+                }
+            }
+            let reviewed = reviewed_counts(&summary, &cells, &review, &rules());
+            let s = &reviewed.summary;
+            proptest::prop_assert_eq!(counts(s).iter().sum::<u32>(), s.classified);
+            proptest::prop_assert_eq!(
+                (s.classified + s.unidentified + reviewed.excluded) as usize,
+                cells.len()
+            );
+            let changed = cells
+                .iter()
+                .filter(|c| review.final_verdict(c) != ReviewVerdict::of_machine(c.class))
+                .count();
+            proptest::prop_assert_eq!(reviewed.changed as usize, changed);
+            proptest::prop_assert!((0.0..=1.0).contains(&s.malignant_share));
+        }
+    }
+
     #[test]
     fn initials_are_letters_only() {
         for good in ["A", "AB", "a.b.", "J-P", " KM "] {
