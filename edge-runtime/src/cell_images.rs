@@ -9,6 +9,10 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
@@ -66,6 +70,82 @@ impl CellImages {
     }
 }
 
+/// Pictures queued for writing before the scan loop waits for the writer.
+const QUEUE: usize = 64;
+
+/// Writes cell pictures on a thread of its own, so encoding them never holds up a frame;
+/// when the queue is full the scan loop waits (no picture is dropped). Without a thread (the
+/// system refused one) pictures are written in the caller.
+#[derive(Debug)]
+pub struct CellImageWriter {
+    images: CellImages,
+    queue: Option<SyncSender<(u32, RgbImage)>>,
+    thread: Option<JoinHandle<()>>,
+    failed: Arc<AtomicU32>,
+}
+
+impl CellImageWriter {
+    /// A writer into `images`.
+    pub fn start(images: CellImages) -> Self {
+        let failed = Arc::new(AtomicU32::new(0));
+        let (tx, rx) = sync_channel::<(u32, RgbImage)>(QUEUE);
+        let thread = {
+            let images = images.clone();
+            let failed = failed.clone();
+            std::thread::Builder::new()
+                .name("cell-pictures".into())
+                .spawn(move || {
+                    for (id, image) in rx {
+                        if images.write(id, &image).is_err() {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+                .ok()
+        };
+        CellImageWriter {
+            images,
+            queue: thread.is_some().then_some(tx),
+            thread,
+            failed,
+        }
+    }
+
+    /// Queues the picture of cell `id`.
+    pub fn write(&self, id: u32, image: RgbImage) {
+        let unsent = match &self.queue {
+            Some(queue) => queue.send((id, image)).err().map(|e| e.0.1),
+            None => Some(image),
+        };
+        // No thread, or it is gone: write here.
+        if let Some(image) = unsent
+            && self.images.write(id, &image).is_err()
+        {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every queued picture is written; the pictures that could not be.
+    pub fn finish(&mut self) -> u32 {
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.failed()
+    }
+
+    /// Pictures that could not be written so far.
+    pub fn failed(&self) -> u32 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for CellImageWriter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +172,26 @@ mod tests {
         assert!(images.read(8).is_err());
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path().join("slide-1")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_writer_writes_every_queued_picture_before_it_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = CellImages::new(dir.path(), "s");
+        let mut writer = CellImageWriter::start(images.clone());
+        for id in 0..(QUEUE as u32 * 3) {
+            writer.write(id, RgbImage::filled(32, 32, [id as u8, 0, 0]));
+        }
+        assert_eq!(writer.finish(), 0);
+        for id in 0..(QUEUE as u32 * 3) {
+            assert!(images.read(id).is_ok(), "cell {id}");
+        }
+        // A folder that cannot be made (a file stands in its way): every picture is counted
+        // as failed, none is lost silently.
+        fs::write(dir.path().join("blocked"), b"").unwrap();
+        let mut writer = CellImageWriter::start(CellImages::new(dir.path(), "blocked"));
+        writer.write(0, RgbImage::filled(8, 8, [0; 3]));
+        writer.write(1, RgbImage::filled(8, 8, [0; 3]));
+        assert_eq!(writer.finish(), 2);
     }
 }

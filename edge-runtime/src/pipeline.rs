@@ -21,7 +21,7 @@ use leukoscope_core::raster::RgbImage;
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::Serialize;
 
-use crate::cell_images::CellImages;
+use crate::cell_images::{CellImageWriter, CellImages};
 use crate::classify::{CellClassifier, ClassifyError};
 use crate::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::journal::{
@@ -264,10 +264,8 @@ pub struct SlideScanner<S: JournalStorage = File> {
     /// Frames an earlier run accepted: shown to the tracker again when skipped, so it
     /// knows their cells and does not count them twice.
     accepted_before: std::collections::HashSet<u64>,
-    /// Where the picture of each counted cell goes, if anywhere.
-    cell_images: Option<CellImages>,
-    /// Pictures that could not be written (the cells still count).
-    missing_cell_images: u32,
+    /// Writes the picture of each counted cell, if asked to.
+    cell_images: Option<CellImageWriter>,
 }
 
 impl<S: JournalStorage> SlideScanner<S> {
@@ -327,7 +325,6 @@ impl<S: JournalStorage> SlideScanner<S> {
             recorded_unfinished: Vec::new(),
             accepted_before: Default::default(),
             cell_images: None,
-            missing_cell_images: 0,
             settings,
             slide_id,
         };
@@ -399,13 +396,14 @@ impl<S: JournalStorage> SlideScanner<S> {
     /// Keeps the picture of every cell counted from now on in `images` (for review and
     /// for exporting corrections).
     pub fn keep_cell_images(mut self, images: CellImages) -> Self {
-        self.cell_images = Some(images);
+        self.cell_images = Some(CellImageWriter::start(images));
         self
     }
 
-    /// Pictures of counted cells that could not be written (a full or failing card).
-    pub fn missing_cell_images(&self) -> u32 {
-        self.missing_cell_images
+    /// Waits until every cell picture queued so far is written; the pictures that could
+    /// not be (a full or failing card; the cells still count).
+    pub fn flush_cell_images(&mut self) -> u32 {
+        self.cell_images.as_mut().map_or(0, CellImageWriter::finish)
     }
 
     /// The slide's id.
@@ -500,13 +498,10 @@ impl<S: JournalStorage> SlideScanner<S> {
             lap(&mut stages.classify);
             // Before the records: a cell whose record is on disk almost surely has its
             // picture too (the ids are the positions the cells will take).
-            if let Some(images) = &self.cell_images {
+            if let Some(writer) = &self.cell_images {
                 for (i, cell) in cells.iter().enumerate() {
                     let id = (self.cells.len() + i) as u32;
-                    let window = self.classifier.cut_window(image, cell);
-                    if images.write(id, &window).is_err() {
-                        self.missing_cell_images += 1;
-                    }
+                    writer.write(id, self.classifier.cut_window(image, cell));
                 }
                 lap(&mut stages.report);
             }
@@ -863,7 +858,7 @@ mod tests {
             }
         }
         assert!(scanner.cells().len() >= 5, "{}", scanner.cells().len());
-        assert_eq!(scanner.missing_cell_images(), 0);
+        assert_eq!(scanner.flush_cell_images(), 0);
         for cell in scanner.cells() {
             let picture = image::load_from_memory(&images.read(cell.id).expect("picture"))
                 .expect("decodes")

@@ -7,6 +7,7 @@ use std::time::Instant;
 use leukoscope_core::artifact::VerifiedArtifact;
 use serde::Serialize;
 
+use crate::cell_images::CellImages;
 use crate::journal::Journal;
 use crate::pipeline::{PipelineError, Resume, ScanSettings, SlideScanner};
 use crate::session::SessionRules;
@@ -85,7 +86,9 @@ pub fn measure_pipeline(
             journal,
             Vec::new(),
             Resume::SkipDone,
-        )?;
+        )?
+        // As on the board: every counted cell's picture is kept for review.
+        .keep_cell_images(CellImages::new(&journal_dir.join("cells"), name));
         let mut detected = 0;
         let started = Instant::now();
         for frame in frames {

@@ -97,10 +97,10 @@ pub fn scan_slide(
             return Err(e.into());
         }
     };
-    if scanner.missing_cell_images() > 0 {
+    let missing = scanner.flush_cell_images();
+    if missing > 0 {
         println!(
-            "slide {slide_id}: {} cell pictures could not be written (the cells are counted; their review thumbnails are missing)",
-            scanner.missing_cell_images()
+            "slide {slide_id}: {missing} cell pictures could not be written (the cells are counted; their review pictures are missing)"
         );
     }
     let finished = scanner.finish(&end, described, now_rfc3339())?;
