@@ -441,15 +441,21 @@ pub fn write_report(
     }
     // The report folder's entries for the new subfolders.
     sync_dir(dir)?;
-    write_atomic(dir, JSON_FILE, &json)?;
-    sync_dir(dir)?;
-    write_atomic(dir, HTML_FILE, html.as_bytes())?;
-    sync_dir(dir)?;
+    write_json_and_page(dir, &json, &html)?;
     Ok(ReportFiles {
         json: dir.join(JSON_FILE),
         html: dir.join(HTML_FILE),
         snapshots: snapshot_paths,
     })
+}
+
+/// Writes `report.json`, then `report.html` (the page last: it is what people open), each
+/// whole and synced into the folder before the next.
+fn write_json_and_page(dir: &Path, json: &[u8], html: &str) -> Result<(), ReportError> {
+    write_atomic(dir, JSON_FILE, json)?;
+    sync_dir(dir)?;
+    write_atomic(dir, HTML_FILE, html.as_bytes())?;
+    sync_dir(dir)
 }
 
 /// Reads the report in `dir` back from its `report.json`.
@@ -472,10 +478,7 @@ pub fn write_review(dir: &Path, review: ReportReview) -> Result<ReportFiles, Rep
         serde_json::to_vec_pretty(&report).map_err(|source| ReportError::Json { source })?;
     json.push(b'\n');
     let html = render_html(&report, &by_id, &snaps);
-    write_atomic(dir, JSON_FILE, &json)?;
-    sync_dir(dir)?;
-    write_atomic(dir, HTML_FILE, html.as_bytes())?;
-    sync_dir(dir)?;
+    write_json_and_page(dir, &json, &html)?;
     Ok(ReportFiles {
         json: dir.join(JSON_FILE),
         html: dir.join(HTML_FILE),

@@ -5,26 +5,16 @@
 //! Under qemu-user without binfmt_misc, `LEUKOSCOPE_TEST_RUNNER` names the command that
 //! runs the Arm binary (see `journal_survives_kill.rs`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::edge;
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
 
 const DEMO_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/synthetic-demo-int8.lsm");
-
-fn edge() -> Command {
-    let binary = env!("CARGO_BIN_EXE_leukoscope-edge");
-    match std::env::var("LEUKOSCOPE_TEST_RUNNER") {
-        Ok(runner) if !runner.trim().is_empty() => {
-            let mut parts = runner.split_whitespace();
-            let mut command = Command::new(parts.next().expect("a runner"));
-            command.args(parts).arg(binary);
-            command
-        }
-        _ => Command::new(binary),
-    }
-}
 
 fn run(args: &[&str]) -> Output {
     edge().args(args).output().expect("the edge binary runs")

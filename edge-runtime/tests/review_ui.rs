@@ -6,25 +6,15 @@
 //!
 //! (The same loop through a real browser is `tests/browser/e2e.mjs`.)
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::edge;
 use serde_json::Value;
-
-fn edge() -> Command {
-    let binary = env!("CARGO_BIN_EXE_leukoscope-edge");
-    match std::env::var("LEUKOSCOPE_TEST_RUNNER") {
-        Ok(runner) if !runner.trim().is_empty() => {
-            let mut parts = runner.split_whitespace();
-            let mut command = Command::new(parts.next().expect("a runner"));
-            command.args(parts).arg(binary);
-            command
-        }
-        _ => Command::new(binary),
-    }
-}
 
 /// A served demo, killed when dropped.
 struct Served {
