@@ -294,18 +294,24 @@ struct SlideRecord {
 fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
     check_id(id)?;
     let desk = &ui.desk;
-    let mut state = desk.lock();
-    let live = state.live.as_ref().filter(|l| l.id == id && l.running);
+    let live = desk
+        .lock()
+        .live
+        .as_ref()
+        .filter(|l| l.id == id && l.running)
+        .map(|live| {
+            (
+                live.cells.clone(),
+                live.summary
+                    .clone()
+                    .unwrap_or_else(|| empty_summary(desk, id)),
+            )
+        });
+    let mut records = desk.records();
     let (cells, summary, running) = match live {
-        Some(live) => (
-            live.cells.clone(),
-            live.summary
-                .clone()
-                .unwrap_or_else(|| empty_summary(desk, id)),
-            true,
-        ),
+        Some((cells, summary)) => (cells, summary, true),
         None => {
-            let report = match state.reports.get(id) {
+            let report = match records.reports.get(id) {
                 Some(report) => report.clone(),
                 None => {
                     let dir = desk.config.reports.join(id);
@@ -325,14 +331,14 @@ fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
                         )
                     })?;
                     let report: Arc<SlideReport> = Arc::new(report);
-                    state.reports.insert(id.to_string(), report.clone());
+                    records.reports.insert(id.to_string(), report.clone());
                     report
                 }
             };
             (report.cells.clone(), report.summary.clone(), false)
         }
     };
-    let review = match state.reviews.get(id) {
+    let review = match records.reviews.get(id) {
         Some(log) => log.state().clone(),
         None => ReviewLog::read(&desk.config.journals, id).map_err(review_refusal)?,
     };
@@ -507,12 +513,12 @@ fn with_log(
     id: &str,
     f: impl FnOnce(&mut ReviewLog) -> Result<(), ReviewError>,
 ) -> Result<(), Refusal> {
-    let mut state = ui.desk.lock();
-    if !state.reviews.contains_key(id) {
+    let mut records = ui.desk.records();
+    if !records.reviews.contains_key(id) {
         let log = ReviewLog::open(&ui.desk.config.journals, id).map_err(review_refusal)?;
-        state.reviews.insert(id.to_string(), log);
+        records.reviews.insert(id.to_string(), log);
     }
-    let log = state.reviews.get_mut(id).ok_or((
+    let log = records.reviews.get_mut(id).ok_or((
         StatusCode::INTERNAL_SERVER_ERROR,
         "the review journal vanished".to_string(),
     ))?;
@@ -545,7 +551,7 @@ pub async fn sign_off(State(ui): Shared, Path(id): Path<String>, body: Bytes) ->
                 ),
             )
         })?;
-        ui.desk.lock().reports.remove(&id);
+        ui.desk.records().reports.remove(&id);
         Ok(slide_json(&ui, &id, &load_slide(&ui, &id)?))
     })();
     result.map_or_else(refuse, ok)

@@ -2,8 +2,9 @@
 //! (which reports every frame and takes start and stop requests) and the web server (which
 //! reads it and records the reviewer's verdicts).
 //!
-//! The scan loop never waits on the server: it takes the lock for a few field copies per
-//! frame, and copies the frame itself only while someone is watching the live page.
+//! The scan loop never waits on the server's disk work: it takes the live state's lock
+//! for a few field copies per frame, and copies the frame itself only while someone is
+//! watching the live page; the reports and review journals have a lock of their own.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -129,12 +130,18 @@ pub struct DeskState {
     watched_until: Option<Instant>,
     start_requested: bool,
     stop_requested: bool,
+    /// Set when the program is shutting down: nothing more will start.
+    pub closing: bool,
+}
+
+/// The slides' records the server reads and writes (files behind them), under a lock of
+/// their own: the scan loop never waits on their disk reads and syncs.
+#[derive(Default)]
+pub struct Records {
     /// Review journals opened so far, by slide.
     pub reviews: HashMap<String, ReviewLog>,
     /// Reports of finished slides read so far, by slide.
     pub reports: HashMap<String, Arc<SlideReport>>,
-    /// Set when the program is shutting down: nothing more will start.
-    pub closing: bool,
 }
 
 /// The shared desk.
@@ -142,6 +149,7 @@ pub struct Desk {
     /// Where slides are kept and how they are judged.
     pub config: DeskConfig,
     state: Mutex<DeskState>,
+    records: Mutex<Records>,
     start: Condvar,
 }
 
@@ -151,6 +159,7 @@ impl Desk {
         Arc::new(Desk {
             config,
             state: Mutex::new(DeskState::default()),
+            records: Mutex::new(Records::default()),
             start: Condvar::new(),
         })
     }
@@ -159,6 +168,11 @@ impl Desk {
     /// still worth showing, so a poisoned lock is taken over rather than spread.
     pub fn lock(&self) -> MutexGuard<'_, DeskState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The slides' records, locked (poisoning taken over as for [`Desk::lock`]).
+    pub fn records(&self) -> MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A slide is about to be scanned.
@@ -179,7 +193,8 @@ impl Desk {
         state.start_requested = false;
         state.frame = None;
         state.jpeg = None;
-        state.reports.remove(id);
+        drop(state);
+        self.records().reports.remove(id);
     }
 
     /// The scan loop dealt with a frame: the counts, the quality, and (while someone
@@ -240,12 +255,14 @@ impl Desk {
     /// The slide ended (its report is written, if it got one) for `reason`.
     pub fn slide_ended(&self, reason: String) {
         let mut state = self.lock();
-        if let Some(live) = state.live.as_mut() {
-            live.running = false;
-            live.ended = Some(reason);
-            let id = live.id.clone();
-            state.reports.remove(&id);
-        }
+        let Some(live) = state.live.as_mut() else {
+            return;
+        };
+        live.running = false;
+        live.ended = Some(reason);
+        let id = live.id.clone();
+        drop(state);
+        self.records().reports.remove(&id);
     }
 
     /// Whether someone asked to stop the running slide (asked once, answered once).
