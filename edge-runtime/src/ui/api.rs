@@ -141,7 +141,7 @@ pub async fn state(State(ui): Shared) -> Response {
         "mode": desk.config.mode.name(),
         "slide": live.map(|l| l.id.as_str()),
         "running": running,
-        "can_start": desk.config.can_start && !running && !state.closing,
+        "can_start": desk.config.can_start && !running,
         "frame": live.and_then(|l| l.frame),
         "frame_version": frame.map_or(0, |f| f.version),
         "frame_size": frame.map(|f| [f.image.width(), f.image.height()]),

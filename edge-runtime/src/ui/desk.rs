@@ -130,8 +130,6 @@ pub struct DeskState {
     watched_until: Option<Instant>,
     start_requested: bool,
     stop_requested: bool,
-    /// Set when the program is shutting down: nothing more will start.
-    pub closing: bool,
 }
 
 /// The slides' records the server reads and writes (files behind them), under a lock of
@@ -283,7 +281,7 @@ impl Desk {
     pub fn request_start(&self) -> bool {
         let mut state = self.lock();
         let running = state.live.as_ref().is_some_and(|l| l.running);
-        if running || !self.config.can_start || state.closing {
+        if running || !self.config.can_start {
             return false;
         }
         state.start_requested = true;
@@ -296,7 +294,7 @@ impl Desk {
         let state = self.lock();
         let (mut state, _) = self
             .start
-            .wait_timeout_while(state, timeout, |s| !s.start_requested && !s.closing)
+            .wait_timeout_while(state, timeout, |s| !s.start_requested)
             .unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut state.start_requested)
     }
@@ -342,5 +340,60 @@ impl FrameSource for WatchedSource<'_> {
 
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desk(can_start: bool) -> Arc<Desk> {
+        Desk::new(DeskConfig {
+            mode: DeskMode::Run,
+            journals: PathBuf::from("j"),
+            reports: PathBuf::from("r"),
+            cells: PathBuf::from("c"),
+            taxonomy: Taxonomy::b_all_4(),
+            rules: SessionRules::default(),
+            demonstration: false,
+            can_start,
+        })
+    }
+
+    #[test]
+    fn start_and_stop_requests_reach_the_scan_loop_once_each() {
+        let desk = desk(true);
+        assert!(!desk.wait_for_start(Duration::ZERO));
+        assert!(!desk.request_stop(), "nothing runs yet");
+        // A press from another thread wakes a waiting scan loop.
+        let presser = {
+            let desk = desk.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                desk.request_start()
+            })
+        };
+        assert!(desk.wait_for_start(Duration::from_secs(10)));
+        assert!(presser.join().unwrap());
+        assert!(!desk.wait_for_start(Duration::ZERO), "answered once");
+
+        desk.slide_starting("s-1");
+        assert!(!desk.request_start(), "a slide is running");
+        assert!(!desk.take_stop());
+        assert!(desk.request_stop());
+        assert!(desk.take_stop());
+        assert!(!desk.take_stop(), "answered once");
+        desk.slide_ended("stopped by the operator".into());
+        let state = desk.lock();
+        let live = state.live.as_ref().unwrap();
+        assert!(!live.running);
+        assert_eq!(live.ended.as_deref(), Some("stopped by the operator"));
+    }
+
+    #[test]
+    fn a_desk_that_cannot_start_slides_refuses_start() {
+        let desk = desk(false);
+        assert!(!desk.request_start());
+        assert!(!desk.wait_for_start(Duration::ZERO));
     }
 }
