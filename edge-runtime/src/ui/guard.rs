@@ -3,9 +3,9 @@
 //! - Bound to loopback (the default), only the board itself can connect; the `Host` header
 //!   must then name loopback too, so a web page elsewhere cannot reach the UI through a
 //!   DNS name re-pointed at 127.0.0.1 (DNS rebinding).
-//! - Bound to the network, every request from another machine must carry the access
-//!   token: the `leukoscope_token` cookie set by `/api/login`, or an `Authorization:
-//!   Bearer` header.
+//! - Bound to the network, every request must carry the access token (the
+//!   `leukoscope_token` cookie set by `/api/login`, or an `Authorization: Bearer` header),
+//!   except the board's own browser asking for a loopback name.
 //! - Every state-changing request is a `POST` with `Content-Type: application/json` and
 //!   `X-Leukoscope: 1`, and any `Origin` it has must be the UI's own. A page on another
 //!   site can send neither header without the browser asking first (a CORS preflight,
@@ -70,11 +70,10 @@ pub async fn guard(
     }
     let path = request.uri().path();
     let open_path = path == "/login" || path == "/api/login" || path.starts_with("/assets/");
-    if access.token.is_some()
-        && !peer.ip().is_loopback()
-        && !open_path
-        && !carries_token(&access, headers)
-    {
+    // The board's own screen needs no token, but only under a loopback name: a page that
+    // re-pointed its own DNS name at the board and runs in the board's browser does not.
+    let own_screen = peer.ip().is_loopback() && is_loopback_host(host);
+    if access.token.is_some() && !own_screen && !open_path && !carries_token(&access, headers) {
         return if path.starts_with("/api/") {
             error(
                 StatusCode::UNAUTHORIZED,

@@ -234,6 +234,14 @@ mod tests {
         r.body(Body::empty()).unwrap()
     }
 
+    /// A GET as the board's own browser sends it.
+    fn local(path: &str) -> Request<Body> {
+        Request::get(path)
+            .header(header::HOST, "127.0.0.1:8080")
+            .body(Body::empty())
+            .unwrap()
+    }
+
     fn login(token: &str) -> Request<Body> {
         Request::post("/api/login")
             .header(header::HOST, "10.0.0.5:8080")
@@ -277,11 +285,14 @@ mod tests {
             .unwrap();
         assert_eq!(send(&phone, bearer).await.0, StatusCode::OK);
 
-        // The board's own screen connects over loopback and needs no token.
+        // The board's own screen connects over loopback and needs no token...
         let screen = app(dir.path(), [127, 0, 0, 1]);
+        assert_eq!(send(&screen, local("/api/state")).await.0, StatusCode::OK);
+        // ...but a page in its browser reaching it under a foreign name (DNS rebinding)
+        // does.
         assert_eq!(
             send(&screen, get("/api/state", None)).await.0,
-            StatusCode::OK
+            StatusCode::UNAUTHORIZED
         );
     }
 
@@ -289,11 +300,7 @@ mod tests {
     async fn pages_are_served_with_their_guards() {
         let dir = tempfile::tempdir().unwrap();
         let screen = app(dir.path(), [127, 0, 0, 1]);
-        let response = screen
-            .clone()
-            .oneshot(get("/review/s-1", None))
-            .await
-            .unwrap();
+        let response = screen.clone().oneshot(local("/review/s-1")).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let headers = response.headers();
         assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
@@ -304,32 +311,32 @@ mod tests {
                 .contains("frame-ancestors 'none'")
         );
         assert_eq!(
-            send(&screen, get("/assets/live.html", None)).await.0,
+            send(&screen, local("/assets/live.html")).await.0,
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            send(&screen, get("/assets/nothing.js", None)).await.0,
+            send(&screen, local("/assets/nothing.js")).await.0,
             StatusCode::NOT_FOUND
         );
         // A slide that does not exist, and one whose id is not an id.
         assert_eq!(
-            send(&screen, get("/api/slides/s-1", None)).await.0,
+            send(&screen, local("/api/slides/s-1")).await.0,
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            send(&screen, get("/api/slides/.hidden", None)).await.0,
+            send(&screen, local("/api/slides/.hidden")).await.0,
             StatusCode::BAD_REQUEST
         );
         // Nothing to stop; a PUT is no way in.
         let stop = Request::post("/api/slide/stop")
-            .header(header::HOST, "10.0.0.5:8080")
+            .header(header::HOST, "127.0.0.1:8080")
             .header(header::CONTENT_TYPE, "application/json")
             .header(guard::REQUEST_HEADER, "1")
             .body(Body::from("{}"))
             .unwrap();
         assert_eq!(send(&screen, stop).await.0, StatusCode::CONFLICT);
         let put = Request::put("/api/slide/stop")
-            .header(header::HOST, "10.0.0.5:8080")
+            .header(header::HOST, "127.0.0.1:8080")
             .body(Body::empty())
             .unwrap();
         assert_eq!(send(&screen, put).await.0, StatusCode::METHOD_NOT_ALLOWED);
