@@ -21,8 +21,9 @@ function renderQuality(q) {
   if (!ok && q.remedy) box.append(el('span', { class: 'q-detail' }, q.remedy));
   const total = (q.accepted_frames || 0) + (q.rejected_frames || 0);
   const focus = typeof q.focus === 'number' ? q.focus.toFixed(0) : '–';
+  const clipped = typeof q.clipped_fraction === 'number' ? pct(q.clipped_fraction, 1) : '–';
   box.append(el('span', { class: 'q-detail' },
-    `Focus ${focus} · ${q.accepted_frames || 0} of ${total} frames accepted (${total ? pct(q.accepted_frames / total) : '–'})`));
+    `Focus ${focus} · clipped ${clipped} · ${q.accepted_frames || 0} of ${total} frames accepted (${total ? pct(q.accepted_frames / total) : '–'})`));
 }
 
 function renderCounts(s) {
