@@ -45,15 +45,7 @@ impl CellImages {
     /// Writes the picture of cell `id`, replacing any earlier one whole (written under a
     /// temporary name, then renamed).
     pub fn write(&self, id: u32, image: &RgbImage) -> io::Result<()> {
-        let mut jpeg = Vec::new();
-        JpegEncoder::new_with_quality(&mut jpeg, QUALITY)
-            .encode(
-                image.as_raw(),
-                image.width(),
-                image.height(),
-                ExtendedColorType::Rgb8,
-            )
-            .map_err(io::Error::other)?;
+        let jpeg = encode_jpeg(image, QUALITY).map_err(io::Error::other)?;
         fs::create_dir_all(&self.dir)?;
         let path = self.path(id);
         let temp = self.dir.join(format!(".cell-{id:04}.jpg.tmp"));
@@ -68,6 +60,18 @@ impl CellImages {
     pub fn read(&self, id: u32) -> io::Result<Vec<u8>> {
         fs::read(self.path(id))
     }
+}
+
+/// `image` as a JPEG of `quality` (1 to 100).
+pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, image::ImageError> {
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, quality).encode(
+        image.as_raw(),
+        image.width(),
+        image.height(),
+        ExtendedColorType::Rgb8,
+    )?;
+    Ok(jpeg)
 }
 
 /// Pictures queued for writing before the scan loop waits for the writer.

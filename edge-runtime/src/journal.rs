@@ -41,6 +41,37 @@ pub fn is_slide_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// A slide's journal file in a journal folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlideJournalFile {
+    /// The slide (the file's name without `.journal`).
+    pub slide: String,
+    /// The file.
+    pub path: PathBuf,
+    /// When it was last written.
+    pub modified: std::time::SystemTime,
+}
+
+/// The slide journals (`<slide>.journal`) in `dir`, newest first.
+pub fn slide_journals(dir: &Path) -> io::Result<Vec<SlideJournalFile>> {
+    let mut found: Vec<SlideJournalFile> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("journal") {
+                return None;
+            }
+            Some(SlideJournalFile {
+                slide: path.file_stem()?.to_str()?.to_string(),
+                modified: entry.metadata().and_then(|m| m.modified()).ok()?,
+                path,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.modified.cmp(&a.modified).then(b.slide.cmp(&a.slide)));
+    Ok(found)
+}
+
 /// One classified white cell, as it was counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellRecord {

@@ -36,7 +36,7 @@ use crate::report::{
     annotate,
 };
 use crate::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
-use crate::source::{ErrorKind, Frame, FrameSource, SourceError};
+use crate::source::{ErrorKind, Frame, FrameSource};
 use crate::track::{CellTracker, TrackError, TrackerConfig};
 
 /// Side, in pixels, of the cell thumbnails in the report.
@@ -737,7 +737,7 @@ fn thumbnail(frame: &RgbImage, centre: (f32, f32), bbox: [u32; 4], window: u32) 
 }
 
 /// `frame` shrunk to `width` pixels across (kept as it is when narrower).
-fn shrink(frame: &RgbImage, width: u32) -> RgbImage {
+pub(crate) fn shrink(frame: &RgbImage, width: u32) -> RgbImage {
     if frame.width() <= width || frame.height() == 0 {
         return frame.clone();
     }
@@ -751,9 +751,9 @@ fn shrink(frame: &RgbImage, width: u32) -> RgbImage {
 }
 
 /// An error and its causes on one line.
-fn error_chain(error: &SourceError) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
+    let mut cause = error.source();
     while let Some(c) = cause {
         text.push_str(": ");
         text.push_str(&c.to_string());
@@ -771,7 +771,7 @@ mod tests {
 
     use super::*;
     use crate::journal::tests::FillingDisk;
-    use crate::source::{Backoff, LinkEvent, Reconnecting};
+    use crate::source::{Backoff, LinkEvent, Reconnecting, SourceError};
 
     fn demo_model() -> VerifiedArtifact {
         let bytes = include_bytes!("../demo/synthetic-demo-int8.lsm");

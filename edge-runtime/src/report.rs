@@ -458,6 +458,11 @@ fn write_json_and_page(dir: &Path, json: &[u8], html: &str) -> Result<(), Report
     sync_dir(dir)
 }
 
+/// Now, as reports and review records write times: RFC 3339, UTC, whole seconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 /// Reads the report in `dir` back from its `report.json`.
 pub fn read_report(dir: &Path) -> Result<SlideReport, ReportError> {
     let path = dir.join(JSON_FILE);
@@ -1045,8 +1050,8 @@ fn write_gallery(
             let reviewed = r
                 .review
                 .as_ref()
-                .and_then(|review| review.verdicts.iter().rev().find(|(id, _)| *id == cell.id))
-                .map(|(_, verdict)| verdict_name(*verdict, &r.summary))
+                .and_then(|review| review.verdicts.iter().find(|(id, _)| *id == cell.id))
+                .map(|(_, verdict)| verdict.name(&r.summary.counts))
                 .filter(|name| *name != cell.class_name)
                 .map(|name| format!(" → <strong>{}</strong>", Esc(name)))
                 .unwrap_or_default();
@@ -1063,18 +1068,6 @@ fn write_gallery(
         writeln!(out, "</div>")?;
     }
     Ok(())
-}
-
-/// The name of a reviewer's verdict, with the class names of `summary`.
-fn verdict_name(verdict: ReviewVerdict, summary: &SlideSummary) -> &str {
-    match verdict {
-        ReviewVerdict::Class(c) => summary
-            .counts
-            .get(c as usize)
-            .map_or("unknown class", |count| count.name.as_str()),
-        ReviewVerdict::Unidentified => "unidentified",
-        ReviewVerdict::NotACell => "not a cell",
-    }
 }
 
 fn write_snapshots(

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{Journal, JournalEntry, JournalError};
 use crate::report::ReportCell;
-use crate::session::{SessionRules, SlideSummary, slide_call};
+use crate::session::{ClassCount, SessionRules, SlideSummary, slide_call};
 
 /// The review journal's file extension.
 pub const REVIEW_EXTENSION: &str = "review";
@@ -41,6 +41,17 @@ impl ReviewVerdict {
         class.map_or(ReviewVerdict::Unidentified, |c| {
             ReviewVerdict::Class(c as u32)
         })
+    }
+
+    /// What pages and reports call it, with the class names of a summary's `counts`.
+    pub fn name(self, counts: &[ClassCount]) -> &str {
+        match self {
+            ReviewVerdict::Class(c) => counts
+                .get(c as usize)
+                .map_or("unknown class", |count| count.name.as_str()),
+            ReviewVerdict::Unidentified => "unidentified",
+            ReviewVerdict::NotACell => "not a cell",
+        }
     }
 }
 
@@ -217,10 +228,7 @@ impl ReviewLog {
             source,
         })?;
         let (journal, _) = Journal::open(&path)?;
-        let mut state = ReviewState::default();
-        for entry in Journal::read_all(&path)? {
-            state.apply(entry, slide, &path)?;
-        }
+        let state = Self::read(dir, slide)?;
         Ok(ReviewLog {
             slide: slide.to_string(),
             path,
@@ -385,7 +393,7 @@ pub fn reviewed_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{ClassCount, SlideFlag, SlideSession};
+    use crate::session::{SlideFlag, SlideSession};
     use leukoscope_core::artifact::Calibration;
     use leukoscope_core::taxonomy::Taxonomy;
 

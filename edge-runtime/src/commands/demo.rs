@@ -17,9 +17,11 @@ use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::review::ReviewLog;
 use leukoscope_edge::session::{ClassCount, SessionRules};
 use leukoscope_edge::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
-use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
+use leukoscope_edge::ui::{Desk, DeskMode};
 
-use super::slide::{SlidePaths, print_result, scan_slide, start_ui, ui_token, write_slide};
+use super::slide::{
+    SlidePaths, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
+};
 
 /// The demonstration model: `tiny-cnn`, int8, trained on synthetic smear fields only by
 /// `leukoscope-train demo` (see `edge-runtime/demo/README.md`). It has never seen a
@@ -77,16 +79,7 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         }
         return demo_slide(&options, options.seed, &model, &settings, &paths, None);
     };
-    let desk = Desk::new(DeskConfig {
-        mode: DeskMode::Demo,
-        journals: paths.journals.clone(),
-        reports: paths.reports.clone(),
-        cells: paths.cells.clone(),
-        taxonomy: model.artifact.taxonomy.clone(),
-        rules: settings.session,
-        demonstration: true,
-        can_start: true,
-    });
+    let desk = slide_desk(DeskMode::Demo, &paths, &model, settings.session, true);
     let _server = start_ui(
         listen,
         ui_token(options.token_file.as_deref())?,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use leukoscope_edge::cell_images::CellImages;
+use leukoscope_edge::journal::slide_journals;
 use leukoscope_edge::report::read_report;
 use leukoscope_edge::review::{ReviewLog, ReviewVerdict};
 use leukoscope_edge::settings::BoardSettings;
@@ -75,14 +76,10 @@ pub fn export_corrections(options: ExportOptions) -> anyhow::Result<()> {
 /// Writes every cell of every signed-off slide under `paths` to `out/<class>/`, with its
 /// final (reviewed) class, and `out/corrections.csv` listing each.
 pub fn export(paths: &SlidePaths, out: &Path, corrected_only: bool) -> anyhow::Result<Exported> {
-    let mut slides: Vec<String> = fs::read_dir(&paths.journals)
+    let mut slides: Vec<String> = slide_journals(&paths.journals)
         .with_context(|| format!("reading the journal folder {}", paths.journals.display()))?
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            (path.extension()? == "journal").then_some(())?;
-            Some(path.file_stem()?.to_str()?.to_string())
-        })
+        .into_iter()
+        .map(|file| file.slide)
         .collect();
     slides.sort();
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

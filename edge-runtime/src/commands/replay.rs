@@ -8,11 +8,11 @@ use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::source::{Rate, ReplaySource};
-use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
+use leukoscope_edge::ui::DeskMode;
 
 use super::slide::{
-    SlidePaths, load_chosen_model, new_slide_id, print_result, scan_slide, start_ui, ui_token,
-    write_slide,
+    SlidePaths, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk, start_ui,
+    ui_token, write_slide,
 };
 
 /// Options of `replay`.
@@ -53,18 +53,9 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
     let mut source = ReplaySource::open(&options.frames, rate)?;
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
     let paths = SlidePaths::under(&options.out);
-    let desk = options.serve.map(|_| {
-        Desk::new(DeskConfig {
-            mode: DeskMode::Replay,
-            journals: paths.journals.clone(),
-            reports: paths.reports.clone(),
-            cells: paths.cells.clone(),
-            taxonomy: model.artifact.taxonomy.clone(),
-            rules: settings.session,
-            demonstration: leukoscope_edge::model::is_demonstration(&model.artifact),
-            can_start: false,
-        })
-    });
+    let desk = options
+        .serve
+        .map(|_| slide_desk(DeskMode::Replay, &paths, &model, settings.session, false));
     let _server = match (options.serve, &desk) {
         (Some(listen), Some(desk)) => {
             let token_file = options

@@ -9,18 +9,18 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context;
-use leukoscope_edge::journal::{Journal, JournalEntry};
+use leukoscope_edge::journal::{Journal, JournalEntry, slide_journals};
 use leukoscope_edge::model::load_model;
 use leukoscope_edge::pipeline::{Control, Resume};
 use leukoscope_edge::session::SlideFlag;
 use leukoscope_edge::settings::BoardSettings;
 use leukoscope_edge::source::{FrameSource, Rate, ReplaySource};
-use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
+use leukoscope_edge::ui::DeskMode;
 
 use super::panel::Panel;
 use super::replay::scan_settings;
 use super::slide::{
-    SlidePaths, new_slide_id, print_result, scan_slide, start_ui, ui_token, write_slide,
+    SlidePaths, new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
 };
 
 /// Options of `run`.
@@ -44,16 +44,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
         reports: board.reports_dir(),
         cells: board.cells_dir(),
     };
-    let desk = Desk::new(DeskConfig {
-        mode: DeskMode::Run,
-        journals: paths.journals.clone(),
-        reports: paths.reports.clone(),
-        cells: paths.cells.clone(),
-        taxonomy: model.artifact.taxonomy.clone(),
-        rules: board.session,
-        demonstration: leukoscope_edge::model::is_demonstration(&model.artifact),
-        can_start: true,
-    });
+    let desk = slide_desk(DeskMode::Run, &paths, &model, board.session, true);
     let token_file = options.token_file.clone().or(board.ui.token_file.clone());
     let _server = start_ui(
         options.listen.unwrap_or(board.ui.listen),
@@ -179,27 +170,12 @@ pub fn free_bytes(path: &Path) -> anyhow::Result<u64> {
 
 /// The newest slide whose journal has no end record.
 fn unfinished_slide(journals: &Path) -> anyhow::Result<Option<String>> {
-    let Ok(entries) = std::fs::read_dir(journals) else {
-        return Ok(None);
-    };
-    let mut newest: Option<(std::time::SystemTime, String)> = None;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("journal") {
-            continue;
-        }
-        let records =
-            Journal::read_all(&path).with_context(|| format!("reading {}", path.display()))?;
-        let finished = matches!(records.last(), Some(JournalEntry::SlideEnd(_)));
-        let modified = entry.metadata().and_then(|m| m.modified()).ok();
-        if let (false, Some(stem), Some(modified)) = (
-            finished,
-            path.file_stem().and_then(|s| s.to_str()),
-            modified,
-        ) && newest.as_ref().is_none_or(|(t, _)| modified > *t)
-        {
-            newest = Some((modified, stem.to_string()));
+    for file in slide_journals(journals).unwrap_or_default() {
+        let records = Journal::read_all(&file.path)
+            .with_context(|| format!("reading {}", file.path.display()))?;
+        if !matches!(records.last(), Some(JournalEntry::SlideEnd(_))) {
+            return Ok(Some(file.slide));
         }
     }
-    Ok(newest.map(|(_, id)| id))
+    Ok(None)
 }

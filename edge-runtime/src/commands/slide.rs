@@ -13,11 +13,11 @@ use leukoscope_edge::model::load_model;
 use leukoscope_edge::pipeline::{
     Control, FinishedSlide, Resume, ScanSettings, SlideScanner, open_slide_journal,
 };
-use leukoscope_edge::report::{ReportFiles, write_report};
+use leukoscope_edge::report::{ReportFiles, now_rfc3339, write_report};
 use leukoscope_edge::session::SlideFlag;
 use leukoscope_edge::settings::BoardSettings;
 use leukoscope_edge::source::FrameSource;
-use leukoscope_edge::ui::Desk;
+use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
 /// Where a slide's journal and report go.
 pub struct SlidePaths {
@@ -175,11 +175,6 @@ pub fn new_slide_id() -> String {
     format!("slide-{}", stamp.replace(['-', ':'], ""))
 }
 
-/// Now, RFC 3339 UTC.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
 /// Prints the slide's result for the operator.
 pub fn print_result(slide: &ScannedSlide) {
     let report = &slide.finished.report;
@@ -261,4 +256,25 @@ pub fn start_ui(
     let server = leukoscope_edge::ui::serve(listen, token, desk)?;
     println!("review UI at {}", server.url());
     Ok(server)
+}
+
+/// The UI's desk for slides kept under `paths`, scanned with `model` and judged by
+/// `rules`; `can_start` when the UI's Start can begin a slide.
+pub fn slide_desk(
+    mode: DeskMode,
+    paths: &SlidePaths,
+    model: &VerifiedArtifact,
+    rules: leukoscope_edge::session::SessionRules,
+    can_start: bool,
+) -> Arc<Desk> {
+    Desk::new(DeskConfig {
+        mode,
+        journals: paths.journals.clone(),
+        reports: paths.reports.clone(),
+        cells: paths.cells.clone(),
+        taxonomy: model.artifact.taxonomy.clone(),
+        rules,
+        demonstration: leukoscope_edge::model::is_demonstration(&model.artifact),
+        can_start,
+    })
 }

@@ -9,19 +9,19 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use image::ExtendedColorType;
-use image::codecs::jpeg::JpegEncoder;
 use leukoscope_core::artifact::Calibration;
-use leukoscope_core::raster::RgbImage;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::desk::{Desk, LiveFrame};
 use super::guard::{Access, TOKEN_COOKIE};
-use crate::cell_images::CellImages;
-use crate::journal::is_slide_id;
+use crate::cell_images::{CellImages, encode_jpeg};
+use crate::journal::{is_slide_id, slide_journals};
+use crate::pipeline::{error_chain, shrink};
 use crate::quality::Verdict;
-use crate::report::{ReportCell, ReportReview, SlideReport, annotate, read_report, review_page};
+use crate::report::{
+    ReportCell, ReportReview, SlideReport, annotate, now_rfc3339, read_report, review_page,
+};
 use crate::review::{
     Initials, ReviewError, ReviewLog, ReviewState, ReviewVerdict, reviewed_counts,
 };
@@ -82,17 +82,6 @@ fn review_refusal(e: ReviewError) -> Refusal {
         ReviewError::Journal(_) | ReviewError::Foreign { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (status, error_chain(&e))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 fn flag_json(flag: &SlideFlag) -> Value {
@@ -202,42 +191,15 @@ pub async fn frame(State(ui): Shared) -> Response {
 }
 
 fn encode_live(frame: &LiveFrame) -> Result<Vec<u8>, image::ImageError> {
-    let (w, h) = (frame.image.width(), frame.image.height());
-    let bad = || {
-        image::ImageError::Limits(image::error::LimitError::from_kind(
-            image::error::LimitErrorKind::DimensionError,
-        ))
-    };
-    let full = image::RgbImage::from_raw(w, h, frame.image.as_raw().to_vec()).ok_or_else(bad)?;
     // Shrunk first, boxes drawn after: outlines stay 3 pixels wide on the screen.
-    let (small, scale) = if w > LIVE_WIDTH {
-        let height = ((u64::from(h) * u64::from(LIVE_WIDTH)) / u64::from(w)).max(1) as u32;
-        let small = image::imageops::resize(
-            &full,
-            LIVE_WIDTH,
-            height,
-            image::imageops::FilterType::Triangle,
-        );
-        (small, f64::from(LIVE_WIDTH) / f64::from(w))
-    } else {
-        (full, 1.0)
-    };
-    let small =
-        RgbImage::from_raw(small.width(), small.height(), small.into_raw()).map_err(|_| bad())?;
+    let small = shrink(&frame.image, LIVE_WIDTH);
+    let scale = f64::from(small.width()) / f64::from(frame.image.width().max(1));
     let boxes: Vec<_> = frame
         .boxes
         .iter()
         .map(|b| (on_screen(b.bbox, scale), b.class))
         .collect();
-    let drawn = annotate(&small, &boxes);
-    let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(&mut jpeg, 80).encode(
-        drawn.as_raw(),
-        drawn.width(),
-        drawn.height(),
-        ExtendedColorType::Rgb8,
-    )?;
-    Ok(jpeg)
+    encode_jpeg(&annotate(&small, &boxes), 80)
 }
 
 /// A nucleus' box `[x, y, w, h]` in frame pixels as drawn on the live frame shrunk by
@@ -288,6 +250,19 @@ struct SlideRecord {
     summary: SlideSummary,
     running: bool,
     review: ReviewState,
+}
+
+impl SlideRecord {
+    /// Where the slide is: being scanned, to review, or signed off.
+    fn state(&self) -> &'static str {
+        if self.running {
+            "running"
+        } else if self.review.sign_off.is_some() {
+            "signed_off"
+        } else {
+            "finished"
+        }
+    }
 }
 
 /// The slide `id`: the live one while it is scanned, else its report; and its review.
@@ -351,19 +326,12 @@ fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
 }
 
 fn verdict_json(verdict: ReviewVerdict, summary: &SlideSummary) -> Value {
-    match verdict {
-        ReviewVerdict::Class(c) => json!({
-            "verdict": "class",
-            "class": c,
-            "name": summary.counts.get(c as usize).map_or("unknown class", |n| n.name.as_str()),
-        }),
-        ReviewVerdict::Unidentified => {
-            json!({ "verdict": "unidentified", "class": null, "name": "unidentified" })
-        }
-        ReviewVerdict::NotACell => {
-            json!({ "verdict": "not_a_cell", "class": null, "name": "not a cell" })
-        }
-    }
+    let (kind, class) = match verdict {
+        ReviewVerdict::Class(c) => ("class", Some(c)),
+        ReviewVerdict::Unidentified => ("unidentified", None),
+        ReviewVerdict::NotACell => ("not_a_cell", None),
+    };
+    json!({ "verdict": kind, "class": class, "name": verdict.name(&summary.counts) })
 }
 
 fn counts_json(summary: &SlideSummary, excluded: u32) -> Value {
@@ -384,13 +352,6 @@ fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
         &slide.review,
         &ui.desk.config.rules,
     );
-    let state = if slide.running {
-        "running"
-    } else if slide.review.sign_off.is_some() {
-        "signed_off"
-    } else {
-        "finished"
-    };
     let classes: Vec<Value> = slide
         .summary
         .counts
@@ -414,7 +375,7 @@ fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
         .collect();
     json!({
         "id": id,
-        "state": state,
+        "state": slide.state(),
         "classes": classes,
         "cells": cells,
         "machine": counts_json(&slide.summary, 0),
@@ -427,35 +388,26 @@ fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
 
 /// `GET /api/slides`: every slide with a report, and the live one; newest first.
 pub async fn slides(State(ui): Shared) -> Response {
-    let desk = &ui.desk;
-    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&desk.config.journals)
+    let files = slide_journals(&ui.desk.config.journals).unwrap_or_default();
+    let rows: Vec<Value> = files
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("journal") {
-                return None;
-            }
-            let id = path.file_stem()?.to_str()?.to_string();
-            let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
-            Some((modified, id))
-        })
-        .collect();
-    found.sort_by(|a, b| b.cmp(a));
-    let rows: Vec<Value> = found
-        .into_iter()
-        .filter_map(|(_, id)| {
-            let slide = load_slide(&ui, &id).ok()?;
-            let full = slide_json(&ui, &id, &slide);
+        .filter_map(|file| {
+            let slide = load_slide(&ui, &file.slide).ok()?;
+            let changed = reviewed_counts(
+                &slide.summary,
+                &slide.cells,
+                &slide.review,
+                &ui.desk.config.rules,
+            )
+            .changed;
             Some(json!({
-                "id": id,
-                "state": full["state"],
-                "classified": full["machine"]["classified"],
-                "unidentified": full["machine"]["unidentified"],
-                "flag": full["machine"]["flag"],
-                "reviewer": full["sign_off"]["initials"],
-                "corrections": full["corrections"],
+                "id": file.slide,
+                "state": slide.state(),
+                "classified": slide.summary.classified,
+                "unidentified": slide.summary.unidentified,
+                "flag": flag_json(&slide.summary.flag),
+                "reviewer": slide.review.sign_off.as_ref().map(|s| s.initials.as_str()),
+                "corrections": changed,
             }))
         })
         .collect();
@@ -500,7 +452,7 @@ pub async fn correct(
         let slide = load_slide(&ui, &id)?;
         let (cells, classes) = (slide.cells.len() as u32, slide.summary.counts.len());
         with_log(&ui, &id, |log| {
-            log.correct(cell, verdict, cells, classes, now())
+            log.correct(cell, verdict, cells, classes, now_rfc3339())
         })?;
         Ok(slide_json(&ui, &id, &load_slide(&ui, &id)?))
     })();
@@ -538,7 +490,7 @@ pub async fn sign_off(State(ui): Shared, Path(id): Path<String>, body: Bytes) ->
             Initials::parse(&parse::<SignOffBody>(&body)?.initials).map_err(review_refusal)?;
         let slide = load_slide(&ui, &id)?;
         with_log(&ui, &id, |log| {
-            log.sign_off(&initials, !slide.running, now())
+            log.sign_off(&initials, !slide.running, now_rfc3339())
         })?;
         let slide = load_slide(&ui, &id)?;
         let review = report_review(&ui, &slide);
@@ -670,8 +622,4 @@ pub async fn login(State(ui): Shared, body: Bytes) -> Response {
         axum::Json(json!({ "ok": true })),
     )
         .into_response()
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
