@@ -138,6 +138,17 @@ fn pm(mean: f64, std: f64, folds: u64) -> String {
     }
 }
 
+/// A change in F1 points, signed, to two places; a change that rounds to nothing reads
+/// "+0.00", not "-0.00", which would suggest a loss the figures do not show.
+fn points(change: f64) -> String {
+    let hundredths = (change * 100.0).round();
+    if hundredths == 0.0 {
+        "+0.00".into()
+    } else {
+        format!("{:+.2}", hundredths / 100.0)
+    }
+}
+
 /// The ALL class's sensitivity and specificity on the screen, as cells.
 fn screen_cells(row: &Row) -> (String, String) {
     let index = row.screen.classes.iter().position(|c| c == "ALL");
@@ -173,7 +184,7 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {folds} × {}, {}px | {}, {} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {:+.2} | {:.2} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {folds} × {}, {}px | {}, {} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} |",
             r.run,
             r.model,
             r.taxonomy,
@@ -187,7 +198,7 @@ fn table(rows: &[Row]) -> String {
             pm(m.macro_f1, s.macro_f1, n),
             pm(m.weighted_f1, s.weighted_f1, n),
             pm(r.float.mean.macro_f1, r.float.std.macro_f1, n),
-            (m.macro_f1 - r.float.mean.macro_f1) * 100.0,
+            points((m.macro_f1 - r.float.mean.macro_f1) * 100.0),
             r.params as f64 / 1e6,
             r.macs as f64 / 1e6,
             r.int8_bytes as f64 / 1024.0,
@@ -224,4 +235,18 @@ pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::points;
+
+    #[test]
+    fn a_change_in_points_is_signed_and_never_negative_zero() {
+        assert_eq!(points(0.374), "+0.37");
+        assert_eq!(points(-0.2345), "-0.23");
+        assert_eq!(points(-0.004), "+0.00");
+        assert_eq!(points(0.0), "+0.00");
+        assert_eq!(points(-0.006), "-0.01");
+    }
 }
