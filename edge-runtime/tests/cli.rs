@@ -3,7 +3,7 @@
 //! end with the same counts as a slide never interrupted.
 //!
 //! Under qemu-user without binfmt_misc, `LEUKOSCOPE_TEST_RUNNER` names the command that
-//! runs the Arm binary (see `journal_survives_kill.rs`).
+//! runs the Arm binary (see `common/mod.rs`).
 
 mod common;
 

@@ -8,19 +8,18 @@
 //! binary unless binfmt_misc has qemu registered; [`RUNNER_ENV`] then names the runner the
 //! writer is started through, as cargo starts the test itself.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::{RUNNER_ENV, under_runner};
 use leukoscope_edge::journal::{CellRecord, Journal, JournalEntry};
 
 const CHILD_ENV: &str = "LEUKOSCOPE_JOURNAL_CHILD";
-/// The command (program and arguments, split at whitespace) that runs this test binary
-/// when the machine cannot, e.g. `qemu-aarch64-static -cpu max -L /usr/aarch64-linux-gnu`:
-/// cargo's target runner starts the test, but not the writers the test starts.
-const RUNNER_ENV: &str = "LEUKOSCOPE_TEST_RUNNER";
 const ROUNDS: u32 = 20;
 /// Stops a writer the parent failed to kill from filling the disk.
 const CHILD_MAX_RECORDS: u64 = 1_000_000;
@@ -53,20 +52,6 @@ fn child_writer() {
         assert_eq!(index, i);
         writeln!(stdout, "committed {index}").expect("child reports");
         stdout.flush().expect("child flushes");
-    }
-}
-
-/// A command that starts this test binary, through [`RUNNER_ENV`]'s runner when it is set.
-fn self_command(exe: &Path) -> Command {
-    let runner = std::env::var(RUNNER_ENV).unwrap_or_default();
-    let mut parts = runner.split_whitespace();
-    match parts.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(parts).arg(exe);
-            command
-        }
-        None => Command::new(exe),
     }
 }
 
@@ -130,7 +115,7 @@ fn journal_survives_sigkill() {
     let mut reported = 0u64;
     let mut killed_mid_run = 0;
     for round in 0..ROUNDS {
-        let mut child = self_command(&exe)
+        let mut child = under_runner(&exe)
             .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())

@@ -1,18 +1,30 @@
 //! What the edge's integration tests share.
 
+use std::path::Path;
 use std::process::Command;
 
-/// The `leukoscope-edge` binary, through `LEUKOSCOPE_TEST_RUNNER` when one is set (under
-/// qemu-user without binfmt_misc the Arm binary needs it; see `journal_survives_kill.rs`).
-pub fn edge() -> Command {
-    let binary = env!("CARGO_BIN_EXE_leukoscope-edge");
-    match std::env::var("LEUKOSCOPE_TEST_RUNNER") {
-        Ok(runner) if !runner.trim().is_empty() => {
-            let mut parts = runner.split_whitespace();
-            let mut command = Command::new(parts.next().expect("a runner"));
-            command.args(parts).arg(binary);
+/// Names the command (program and arguments, split at whitespace) that runs this target's
+/// binaries when the machine cannot, e.g. `qemu-aarch64-static -cpu max -L
+/// /usr/aarch64-linux-gnu`: cargo's target runner starts the tests, but not the programs
+/// they start.
+pub const RUNNER_ENV: &str = "LEUKOSCOPE_TEST_RUNNER";
+
+/// A command that starts `program`, through [`RUNNER_ENV`]'s runner when one is set.
+pub fn under_runner(program: &Path) -> Command {
+    let runner = std::env::var(RUNNER_ENV).unwrap_or_default();
+    let mut parts = runner.split_whitespace();
+    match parts.next() {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.args(parts).arg(program);
             command
         }
-        _ => Command::new(binary),
+        None => Command::new(program),
     }
+}
+
+/// The `leukoscope-edge` binary.
+#[allow(dead_code)] // Not every test that includes this module starts the binary.
+pub fn edge() -> Command {
+    under_runner(Path::new(env!("CARGO_BIN_EXE_leukoscope-edge")))
 }
