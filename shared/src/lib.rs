@@ -5,6 +5,7 @@
 //! - [`raster`]: RGB pixel buffers.
 //! - [`preprocess`]: the one routine that turns an image into the model's input.
 //! - [`artifact`]: the `.lsm` model file.
+//! - `files` (feature `files`): decoding image files and replacing files atomically, one way for both sides.
 //! - `network` (feature `burn`): a spec built as a trainable burn module.
 //! - `synth` (feature `synth`): synthetic smears with ground truth.
 #![no_std]
@@ -16,6 +17,8 @@ extern crate std;
 
 pub mod artifact;
 pub mod engine;
+#[cfg(feature = "files")]
+pub mod files;
 #[cfg(feature = "burn")]
 pub mod network;
 pub mod preprocess;
