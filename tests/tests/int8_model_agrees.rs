@@ -11,7 +11,7 @@ use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_edge::model::load_model;
+use leukoscope_edge::io::model::load_model;
 use leukoscope_trainer::backend::CpuTrain;
 use leukoscope_trainer::export::{artifact, provenance, write_artifact};
 use leukoscope_trainer::fit::{Recipe, fit};

@@ -7,7 +7,7 @@ use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_edge::model::{ModelLoadError, load_model};
+use leukoscope_edge::io::model::{ModelLoadError, load_model};
 use leukoscope_trainer::backend::{Cpu, CpuTrain};
 use leukoscope_trainer::export::{artifact, provenance, write_artifact, write_atomically};
 use std::sync::Arc;

@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
-use leukoscope_edge::journal::{Journal, JournalEntry};
-use leukoscope_edge::pipeline::{
+use leukoscope_edge::io::source::{FrameSource, Rate, SyntheticSource};
+use leukoscope_edge::records::journal::{Journal, JournalEntry};
+use leukoscope_edge::report::write_report;
+use leukoscope_edge::scan::pipeline::{
     Control, Resume, ScanEnd, ScanSettings, SlideScanner, open_slide_journal,
 };
-use leukoscope_edge::report::write_report;
-use leukoscope_edge::source::{FrameSource, Rate, SyntheticSource};
 
 #[test]
 fn synthetic_slide_to_report_matches_its_ground_truth() {

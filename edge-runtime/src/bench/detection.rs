@@ -19,7 +19,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use leukoscope_core::raster::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{CellDetector, DetectError, DetectorConfig};
+use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
 
 /// The peer's exit status when OpenCV or numpy cannot be imported.
 const PEER_MISSING_EXIT: i32 = 3;
@@ -473,7 +473,7 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, paths, "file names must sort in frame order");
         for (frame, path) in frames.iter().zip(&paths) {
-            let back = crate::frame::load_frame(path).expect("frame reads back");
+            let back = crate::io::frame::load_frame(path).expect("frame reads back");
             assert_eq!(&back, frame, "{}", path.display());
         }
         let kept = dir.0.clone();

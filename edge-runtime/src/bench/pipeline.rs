@@ -7,11 +7,11 @@ use std::time::Instant;
 use leukoscope_core::artifact::VerifiedArtifact;
 use serde::Serialize;
 
-use crate::cell_images::CellImages;
-use crate::journal::Journal;
-use crate::pipeline::{PipelineError, Resume, ScanSettings, SlideScanner};
-use crate::session::SessionRules;
-use crate::source::Frame;
+use crate::io::source::Frame;
+use crate::records::cell_images::CellImages;
+use crate::records::journal::Journal;
+use crate::scan::pipeline::{PipelineError, Resume, ScanSettings, SlideScanner};
+use crate::scan::session::SessionRules;
 
 /// What `bench --pipeline` measures, as its `--json` writes it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

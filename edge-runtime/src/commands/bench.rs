@@ -13,9 +13,9 @@ use leukoscope_edge::bench::pipeline::measure_pipeline;
 use leukoscope_edge::bench::{
     BenchOptions, BenchReport, BenchRow, cpu_ghz, measure, onnxruntime_rows, peak_macs_per_cycle,
 };
-use leukoscope_edge::model::load_model;
-use leukoscope_edge::pipeline::ScanSettings;
-use leukoscope_edge::source::Frame;
+use leukoscope_edge::io::model::load_model;
+use leukoscope_edge::io::source::Frame;
+use leukoscope_edge::scan::pipeline::ScanSettings;
 
 use super::demo::demo_model;
 

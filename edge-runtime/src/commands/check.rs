@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use leukoscope_core::artifact::PublicKey;
 use leukoscope_core::engine::Engine;
-use leukoscope_edge::model::{DEVELOPMENT_KEY_WARNING, is_demonstration, is_development_key};
-use leukoscope_edge::settings::BoardSettings;
+use leukoscope_edge::io::model::{DEVELOPMENT_KEY_WARNING, is_demonstration, is_development_key};
+use leukoscope_edge::io::settings::BoardSettings;
 
 use super::bench::kernels;
 use super::run::{check_storage, free_bytes};
@@ -103,7 +103,7 @@ pub fn check(options: CheckOptions) -> anyhow::Result<()> {
 fn check_camera(board: &BoardSettings) -> anyhow::Result<()> {
     #[cfg(feature = "camera")]
     {
-        use leukoscope_edge::source::{CameraSource, FrameSource};
+        use leukoscope_edge::io::source::{CameraSource, FrameSource};
         let mut camera = CameraSource::open(board.camera_config())?;
         let frame = camera
             .next_frame()
@@ -135,7 +135,7 @@ fn check_pins(board: &BoardSettings) -> anyhow::Result<()> {
         let config = board
             .linux_board_config()
             .context("pins are set but give no board config")?;
-        leukoscope_edge::board_io::linux::open_linux_board(&config)?;
+        leukoscope_edge::io::board_io::linux::open_linux_board(&config)?;
         println!(
             "pins       {}: LED {}, buzzer {}, button {}, PWM {}/{}",
             pins.gpio_chip.display(),

@@ -13,10 +13,10 @@ use anyhow::Context;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy, VerifiedArtifact};
 use leukoscope_core::synth::SlideOptions;
 use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
-use leukoscope_edge::review::ReviewLog;
-use leukoscope_edge::session::{ClassCount, SessionRules};
-use leukoscope_edge::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
+use leukoscope_edge::io::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
+use leukoscope_edge::records::review::ReviewLog;
+use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
+use leukoscope_edge::scan::session::{ClassCount, SessionRules};
 use leukoscope_edge::ui::{Desk, DeskMode};
 
 use super::slide::{

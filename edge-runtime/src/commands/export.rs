@@ -6,11 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use leukoscope_edge::cell_images::CellImages;
-use leukoscope_edge::journal::slide_journals;
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::records::cell_images::CellImages;
+use leukoscope_edge::records::journal::slide_journals;
+use leukoscope_edge::records::review::{ReviewLog, ReviewVerdict};
 use leukoscope_edge::report::read_report;
-use leukoscope_edge::review::{ReviewLog, ReviewVerdict};
-use leukoscope_edge::settings::BoardSettings;
 
 use super::slide::SlidePaths;
 

@@ -7,15 +7,15 @@ use std::rc::Rc;
 #[cfg(feature = "linux-board")]
 use std::time::{Duration, Instant};
 
-use leukoscope_edge::settings::BoardSettings;
-use leukoscope_edge::source::FrameSource;
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::io::source::FrameSource;
 #[cfg(feature = "camera")]
-use leukoscope_edge::source::{CameraSource, LinkEvent, Reconnecting};
+use leukoscope_edge::io::source::{CameraSource, LinkEvent, Reconnecting};
 
 /// The controls.
 pub struct Panel {
     #[cfg(feature = "linux-board")]
-    board: Option<(leukoscope_edge::board_io::linux::LinuxBoard, Instant)>,
+    board: Option<(leukoscope_edge::io::board_io::linux::LinuxBoard, Instant)>,
 }
 
 impl Panel {
@@ -25,7 +25,7 @@ impl Panel {
         {
             let board = match settings.linux_board_config() {
                 Some(config) => {
-                    let mut io = leukoscope_edge::board_io::linux::open_linux_board(&config)?;
+                    let mut io = leukoscope_edge::io::board_io::linux::open_linux_board(&config)?;
                     let illumination = settings.pins.as_ref().map_or(0.8, |p| p.illumination);
                     io.set_illumination((illumination * 100.0).round() as u8)
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -65,7 +65,7 @@ impl Panel {
     pub fn wait_for_start(&mut self, mut ui_start: impl FnMut() -> bool) -> anyhow::Result<bool> {
         #[cfg(feature = "linux-board")]
         if let Some((io, t0)) = &mut self.board {
-            use leukoscope_edge::board_io::Status;
+            use leukoscope_edge::io::board_io::Status;
             io.set_status(Status::Ready, t0.elapsed())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("ready: press the start button to scan a slide");
@@ -95,7 +95,7 @@ impl Panel {
     fn show(&mut self, attention: bool) -> anyhow::Result<()> {
         #[cfg(feature = "linux-board")]
         if let Some((io, t0)) = &mut self.board {
-            use leukoscope_edge::board_io::Status;
+            use leukoscope_edge::io::board_io::Status;
             let status = if attention {
                 Status::Attention
             } else {

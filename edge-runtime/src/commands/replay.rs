@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use leukoscope_core::artifact::PublicKey;
-use leukoscope_edge::pipeline::{Control, Resume, ScanSettings};
-use leukoscope_edge::settings::{BoardSettings, ClassifyDevice};
-use leukoscope_edge::source::{Rate, ReplaySource};
+use leukoscope_edge::io::settings::{BoardSettings, ClassifyDevice};
+use leukoscope_edge::io::source::{Rate, ReplaySource};
+use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::ui::DeskMode;
 
 use super::slide::{

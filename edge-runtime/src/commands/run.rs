@@ -9,12 +9,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context;
-use leukoscope_edge::journal::{Journal, JournalEntry, slide_journals};
-use leukoscope_edge::model::load_model;
-use leukoscope_edge::pipeline::{Control, Resume};
-use leukoscope_edge::session::SlideFlag;
-use leukoscope_edge::settings::BoardSettings;
-use leukoscope_edge::source::{FrameSource, Rate, ReplaySource};
+use leukoscope_edge::io::model::load_model;
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::io::source::{FrameSource, Rate, ReplaySource};
+use leukoscope_edge::records::journal::{Journal, JournalEntry, slide_journals};
+use leukoscope_edge::scan::pipeline::{Control, Resume};
+use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::DeskMode;
 
 use super::panel::Panel;

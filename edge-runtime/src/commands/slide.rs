@@ -7,16 +7,16 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use leukoscope_core::artifact::{PublicKey, TrustPolicy, VerifiedArtifact};
-use leukoscope_edge::cell_images::CellImages;
-use leukoscope_edge::journal::is_slide_id;
-use leukoscope_edge::model::load_model;
-use leukoscope_edge::pipeline::{
+use leukoscope_edge::io::model::load_model;
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::io::source::FrameSource;
+use leukoscope_edge::records::cell_images::CellImages;
+use leukoscope_edge::records::journal::is_slide_id;
+use leukoscope_edge::report::{ReportFiles, now_rfc3339, write_report};
+use leukoscope_edge::scan::pipeline::{
     Control, FinishedSlide, Resume, ScanSettings, SlideScanner, open_slide_journal,
 };
-use leukoscope_edge::report::{ReportFiles, now_rfc3339, write_report};
-use leukoscope_edge::session::SlideFlag;
-use leukoscope_edge::settings::BoardSettings;
-use leukoscope_edge::source::FrameSource;
+use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
 /// Where a slide's journal and report go.
@@ -59,7 +59,7 @@ pub fn scan_slide(
     resume: Resume,
     paths: &SlidePaths,
     desk: Option<&Arc<Desk>>,
-    mut on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::pipeline::FrameOutcome) -> Control,
+    mut on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::scan::pipeline::FrameOutcome) -> Control,
 ) -> anyhow::Result<(FinishedSlide, PathBuf)> {
     check_slide_id(slide_id)?;
     let (journal, earlier, journal_path) = open_slide_journal(&paths.journals, slide_id)?;
@@ -264,7 +264,7 @@ pub fn slide_desk(
     mode: DeskMode,
     paths: &SlidePaths,
     model: &VerifiedArtifact,
-    rules: leukoscope_edge::session::SessionRules,
+    rules: leukoscope_edge::scan::session::SessionRules,
     can_start: bool,
 ) -> Arc<Desk> {
     Desk::new(DeskConfig {
@@ -274,7 +274,7 @@ pub fn slide_desk(
         cells: paths.cells.clone(),
         taxonomy: model.artifact.taxonomy.clone(),
         rules,
-        demonstration: leukoscope_edge::model::is_demonstration(&model.artifact),
+        demonstration: leukoscope_edge::io::model::is_demonstration(&model.artifact),
         can_start,
     })
 }

@@ -15,17 +15,17 @@ use serde_json::{Value, json};
 
 use super::desk::{Desk, LiveFrame};
 use super::guard::{Access, TOKEN_COOKIE};
-use crate::cell_images::{CellImages, encode_jpeg};
-use crate::journal::{is_slide_id, slide_journals};
-use crate::pipeline::{error_chain, shrink};
-use crate::quality::Verdict;
+use crate::records::cell_images::{CellImages, encode_jpeg};
+use crate::records::journal::{is_slide_id, slide_journals};
+use crate::records::review::{
+    Initials, ReviewError, ReviewLog, ReviewState, ReviewVerdict, reviewed_counts,
+};
 use crate::report::{
     ReportCell, ReportReview, SlideReport, annotate, now_rfc3339, read_report, review_page,
 };
-use crate::review::{
-    Initials, ReviewError, ReviewLog, ReviewState, ReviewVerdict, reviewed_counts,
-};
-use crate::session::{SlideFlag, SlideSession, SlideSummary};
+use crate::scan::pipeline::{error_chain, shrink};
+use crate::scan::quality::Verdict;
+use crate::scan::session::{SlideFlag, SlideSession, SlideSummary};
 
 /// Width the live frame is shrunk to before it is sent: enough for a tablet, light for the
 /// board to encode several times a second.

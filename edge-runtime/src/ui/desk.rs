@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::taxonomy::Taxonomy;
 
-use crate::journal::JournalStorage;
-use crate::pipeline::{FrameOutcome, SlideScanner};
-use crate::quality::FrameQuality;
+use crate::io::source::{Frame, FrameSource, SourceError};
+use crate::records::journal::JournalStorage;
+use crate::records::review::ReviewLog;
 use crate::report::{ReportCell, SlideReport};
-use crate::review::ReviewLog;
-use crate::session::{SessionRules, SlideSummary};
-use crate::source::{Frame, FrameSource, SourceError};
+use crate::scan::pipeline::{FrameOutcome, SlideScanner};
+use crate::scan::quality::FrameQuality;
+use crate::scan::session::{SessionRules, SlideSummary};
 
 /// How long after the live page last asked for the frame the scan loop keeps copying
 /// frames for it.

@@ -37,7 +37,7 @@ use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::DetectedCell;
+use crate::scan::detect::DetectedCell;
 
 /// How [`CellTracker`] registers frames and matches cells, as `[track]` in a board's
 /// `board.toml` sets it.
@@ -754,7 +754,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::detect::{CellDetector, DetectorConfig};
+    use crate::scan::detect::{CellDetector, DetectorConfig};
     use leukoscope_core::synth::{SlideFrame, SlideOptions, SyntheticSlide};
 
     fn slide(seed: u64, step_fraction: f32) -> SyntheticSlide {
@@ -1035,7 +1035,7 @@ mod timing {
     use std::time::Instant;
 
     use super::*;
-    use crate::detect::{CellDetector, DetectorConfig};
+    use crate::scan::detect::{CellDetector, DetectorConfig};
     use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
 
     /// Time per 1920x1080 frame of detection and of tracking, one thread; run with

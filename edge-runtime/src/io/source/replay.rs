@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::frame::load_frame;
+use crate::io::frame::load_frame;
 
 use super::clock::{Clock, Pacer, SystemClock};
 use super::{Frame, FrameSource, Rate, SourceError};

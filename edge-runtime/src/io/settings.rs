@@ -22,11 +22,11 @@ use std::time::Duration;
 use leukoscope_core::artifact::{PublicKey, TrustPolicy};
 use serde::{Deserialize, Deserializer};
 
-use crate::detect::{CellDetector, DetectError, DetectorConfig};
-use crate::quality::QualityThresholds;
-use crate::session::SessionRules;
-use crate::source::Backoff;
-use crate::track::{CellTracker, TrackError, TrackerConfig};
+use crate::io::source::Backoff;
+use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
+use crate::scan::quality::QualityThresholds;
+use crate::scan::session::SessionRules;
+use crate::scan::track::{CellTracker, TrackError, TrackerConfig};
 
 /// Everything a board's `board.toml` sets.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -624,8 +624,8 @@ impl BoardSettings {
 
     /// The camera's settings for the V4L2 frame source.
     #[cfg(feature = "camera")]
-    pub fn camera_config(&self) -> crate::source::CameraConfig {
-        use crate::source::{CameraConfig, PixelFormat};
+    pub fn camera_config(&self) -> crate::io::source::CameraConfig {
+        use crate::io::source::{CameraConfig, PixelFormat};
         let c = &self.camera;
         CameraConfig {
             device: c.device.clone(),
@@ -643,9 +643,9 @@ impl BoardSettings {
 
     /// The pins for the Linux board I/O; `None` when the file has no `[pins]`.
     #[cfg(feature = "linux-board")]
-    pub fn linux_board_config(&self) -> Option<crate::board_io::linux::LinuxBoardConfig> {
-        use crate::board_io::linux::LinuxBoardConfig;
-        use crate::board_io::{BoardConfig, ButtonWiring};
+    pub fn linux_board_config(&self) -> Option<crate::io::board_io::linux::LinuxBoardConfig> {
+        use crate::io::board_io::linux::LinuxBoardConfig;
+        use crate::io::board_io::{BoardConfig, ButtonWiring};
         let p = self.pins.as_ref()?;
         Some(LinuxBoardConfig {
             gpio_chip: p.gpio_chip.clone(),
@@ -1063,7 +1063,7 @@ mod tests {
     #[cfg(feature = "linux-board")]
     #[test]
     fn pins_become_the_linux_board_config() {
-        use crate::board_io::ButtonWiring;
+        use crate::io::board_io::ButtonWiring;
         let s = parse(
             "[pins]\ngpio_chip = \"/dev/gpiochip4\"\nstatus_led_line = 17\nbuzzer_line = 27\n\
              button_line = 22\nbutton_active_low = false\npwm_chip = 2\npwm_channel = 1\n\
@@ -1087,7 +1087,7 @@ mod tests {
     #[cfg(feature = "camera")]
     #[test]
     fn camera_settings_become_the_camera_config() {
-        use crate::source::PixelFormat;
+        use crate::io::source::PixelFormat;
         let s = parse("[camera]\nwidth = 1280\nheight = 720\npixel_format = \"yuyv\"\nfps = 15\ntimeout_ms = 500\nbuffers = 6\n")
             .unwrap();
         let c = s.camera_config();

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::{Journal, JournalEntry, JournalError};
+use crate::records::journal::{Journal, JournalEntry, JournalError};
 use crate::report::ReportCell;
-use crate::session::{ClassCount, SessionRules, SlideSummary, slide_call};
+use crate::scan::session::{ClassCount, SessionRules, SlideSummary, slide_call};
 
 /// The review journal's file extension.
 pub const REVIEW_EXTENSION: &str = "review";
@@ -393,7 +393,7 @@ pub fn reviewed_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{SlideFlag, SlideSession};
+    use crate::scan::session::{SlideFlag, SlideSession};
     use leukoscope_core::artifact::Calibration;
     use leukoscope_core::taxonomy::Taxonomy;
 

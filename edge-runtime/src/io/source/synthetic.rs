@@ -122,7 +122,7 @@ impl<C: Clock> FrameSource for SyntheticSource<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::ErrorKind;
+    use crate::io::source::ErrorKind;
 
     fn small() -> SlideOptions {
         SlideOptions {

@@ -17,7 +17,7 @@ use v4l::video::Capture;
 use v4l::video::capture::Parameters;
 use v4l::{Device, FourCC};
 
-use crate::frame::decode_frame;
+use crate::io::frame::decode_frame;
 
 use super::yuyv::yuyv_to_rgb;
 use super::{Frame, FrameSource, SourceError};
@@ -272,7 +272,7 @@ fn is_gone(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::ErrorKind;
+    use crate::io::source::ErrorKind;
 
     #[test]
     fn lost_devices_are_told_from_refusals() {

@@ -13,7 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::model::{DEVELOPMENT_KEY_WARNING, is_development_key};
+use crate::io::model::{DEVELOPMENT_KEY_WARNING, is_development_key};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use image::codecs::png::PngEncoder;
@@ -22,9 +22,9 @@ use leukoscope_core::raster::RgbImage;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::quality::{QualityTally, RejectReason};
-use crate::review::{ReviewVerdict, ReviewedCounts, SignOffRecord};
-use crate::session::{ClassCount, SlideFlag, SlideSummary};
+use crate::records::review::{ReviewVerdict, ReviewedCounts, SignOffRecord};
+use crate::scan::quality::{QualityTally, RejectReason};
+use crate::scan::session::{ClassCount, SlideFlag, SlideSummary};
 
 /// What every page and the JSON of a report made with the synthetic demo model say first.
 pub const DEMONSTRATION_WARNING: &str = "SYNTHETIC DEMONSTRATION MODEL — not for patients";
@@ -1127,8 +1127,8 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::quality::{QualityThresholds, Verdict};
-    use crate::session::{DISCLAIMER, StopReason};
+    use crate::scan::quality::{QualityThresholds, Verdict};
+    use crate::scan::session::{DISCLAIMER, StopReason};
 
     const NASTY_ID: &str = "<script>alert(1)</script>";
 
@@ -1244,8 +1244,8 @@ mod tests {
 
     #[test]
     fn a_review_rewrites_the_report_with_both_counts_and_the_reviewer() {
-        use crate::review::{ReviewState, reviewed_counts};
-        use crate::session::SessionRules;
+        use crate::records::review::{ReviewState, reviewed_counts};
+        use crate::scan::session::SessionRules;
         let dir = tempfile::tempdir().unwrap();
         let report = sample(false, None);
         write_report(dir.path(), &report, &thumbnails(), &[snapshot()]).unwrap();
@@ -1487,7 +1487,7 @@ mod tests {
     #[test]
     fn a_model_signed_with_the_development_key_says_so() {
         let mut report = sample(false, None);
-        report.model.signed_by = Some(crate::model::DEVELOPMENT_KEY.into());
+        report.model.signed_by = Some(crate::io::model::DEVELOPMENT_KEY.into());
         let (_dir, _, html) = write(&report);
         assert!(
             html.contains(DEVELOPMENT_KEY_WARNING),

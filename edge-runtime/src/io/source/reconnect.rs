@@ -256,7 +256,7 @@ mod tests {
 
     use super::super::clock::fake::FakeClock;
     use super::*;
-    use crate::frame::FrameError;
+    use crate::io::frame::FrameError;
 
     /// What the fake camera does on each call.
     enum Step {

@@ -21,23 +21,23 @@ use leukoscope_core::raster::RgbImage;
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::Serialize;
 
-use crate::cell_images::{CellImageWriter, CellImages};
-use crate::classify::{CellClassifier, ClassifyError};
-use crate::detect::{CellDetector, DetectError, DetectorConfig};
-use crate::journal::{
+use crate::io::model::is_demonstration;
+use crate::io::source::{ErrorKind, Frame, FrameSource};
+use crate::records::cell_images::{CellImageWriter, CellImages};
+use crate::records::journal::{
     CellRecord, FrameRecord, Journal, JournalEntry, JournalError, JournalStorage, SlideEndRecord,
-};
-use crate::model::is_demonstration;
-use crate::quality::{
-    FrameQuality, QualityGate, QualityTally, QualityThresholds, SlideAdvice, Verdict,
 };
 use crate::report::{
     CellThumbnail, ModelInfo, QualityStats, ReportCell, SlideReport, Snapshot, StageTimings,
     annotate,
 };
-use crate::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
-use crate::source::{ErrorKind, Frame, FrameSource};
-use crate::track::{CellTracker, TrackError, TrackerConfig};
+use crate::scan::classify::{CellClassifier, ClassifyError};
+use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
+use crate::scan::quality::{
+    FrameQuality, QualityGate, QualityTally, QualityThresholds, SlideAdvice, Verdict,
+};
+use crate::scan::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
+use crate::scan::track::{CellTracker, TrackError, TrackerConfig};
 
 /// Side, in pixels, of the cell thumbnails in the report.
 const THUMBNAIL_SIDE: u32 = 96;
@@ -76,7 +76,7 @@ impl Default for ScanSettings {
             track: TrackerConfig::default(),
             session: SessionRules::default(),
             threads: 1,
-            batch: crate::classify::DEFAULT_BATCH,
+            batch: crate::scan::classify::DEFAULT_BATCH,
             snapshots: 4,
             gpu: false,
         }
@@ -606,7 +606,7 @@ impl<S: JournalStorage> SlideScanner<S> {
 
     /// Scans frames from `source` until the slide should stop, the source ends or fails,
     /// or `after_frame` says to stop. Frames the source could not deliver (a bad file) are
-    /// skipped; a lost camera is the source's to ride out ([`crate::source::Reconnecting`]).
+    /// skipped; a lost camera is the source's to ride out ([`crate::io::source::Reconnecting`]).
     pub fn scan(
         &mut self,
         source: &mut dyn FrameSource,
@@ -770,11 +770,14 @@ mod tests {
     use leukoscope_core::synth::{Defect, SlideOptions, SyntheticSlide};
 
     use super::*;
-    use crate::journal::tests::FillingDisk;
-    use crate::source::{Backoff, LinkEvent, Reconnecting, SourceError};
+    use crate::io::source::{Backoff, LinkEvent, Reconnecting, SourceError};
+    use crate::records::journal::tests::FillingDisk;
 
     fn demo_model() -> VerifiedArtifact {
-        let bytes = include_bytes!("../demo/synthetic-demo-int8.lsm");
+        let bytes = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/demo/synthetic-demo-int8.lsm"
+        ));
         ModelArtifact::decode(bytes, &TrustPolicy::any()).expect("the demo model verifies")
     }
 
@@ -1000,7 +1003,10 @@ mod tests {
         let ScanEnd::Advice(advice) = &end else {
             panic!("{end:?}");
         };
-        assert_eq!(advice.reason, crate::quality::RejectReason::OutOfFocus);
+        assert_eq!(
+            advice.reason,
+            crate::scan::quality::RejectReason::OutOfFocus
+        );
         // It ends as soon as the advice holds: after the fewest frames it needs.
         assert_eq!(
             scanner.tally().frames(),

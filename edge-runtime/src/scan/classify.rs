@@ -17,7 +17,7 @@ use leukoscope_core::preprocess::{Preprocess, PreprocessError, Scratch};
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::spec::InputSpec;
 
-use crate::detect::DetectedCell;
+use crate::scan::detect::DetectedCell;
 
 /// Why a model cannot classify cells on this board.
 #[derive(Debug, thiserror::Error)]
@@ -332,7 +332,10 @@ mod tests {
 
     fn demo() -> ModelArtifact {
         ModelArtifact::decode(
-            include_bytes!("../demo/synthetic-demo-int8.lsm"),
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/demo/synthetic-demo-int8.lsm"
+            )),
             &TrustPolicy::any(),
         )
         .expect("demo model")

@@ -103,10 +103,10 @@ pub enum JournalEntry {
     /// The slide is finished; nothing more is recorded for it.
     SlideEnd(SlideEndRecord),
     /// A reviewer's verdict on a counted cell; only in a slide's review journal
-    /// ([`crate::review`]).
-    Correction(crate::review::CorrectionRecord),
+    /// ([`crate::records::review`]).
+    Correction(crate::records::review::CorrectionRecord),
     /// A reviewer signed the slide off; only in a slide's review journal.
-    SignOff(crate::review::SignOffRecord),
+    SignOff(crate::records::review::SignOffRecord),
 }
 
 /// A frame of a slide, once every cell it brought is recorded.
@@ -117,7 +117,7 @@ pub struct FrameRecord {
     /// The frame's index in its source.
     pub frame: u64,
     /// What the quality gate measured and decided.
-    pub quality: crate::quality::FrameQuality,
+    pub quality: crate::scan::quality::FrameQuality,
 }
 
 /// The end of a slide.

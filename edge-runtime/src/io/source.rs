@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::synth::SynthError;
 
-use crate::frame::FrameError;
+use crate::io::frame::FrameError;
 
 #[cfg(feature = "camera")]
 pub use camera::{CameraConfig, CameraSource, PixelFormat};

@@ -1,0 +1,21 @@
+//! One slide, frame by frame: is the frame fit to read, where are its white cells, which of
+//! them are new, what is each, and what does the slide add up to.
+//!
+//! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most
+//!   frames fail.
+//! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology,
+//!   splitting).
+//! - [`track`]: registering consecutive frames and counting each cell once across them.
+//! - [`classify`]: the model's window around each found cell, batched through the int8
+//!   engine.
+//! - [`session`]: one slide's counts, malignant share with its interval, stop rule and
+//!   referral flag.
+//! - [`pipeline`]: the stages strung together, every cell journalled before it counts;
+//!   resumed after a crash.
+
+pub mod classify;
+pub mod detect;
+pub mod pipeline;
+pub mod quality;
+pub mod session;
+pub mod track;
