@@ -17,7 +17,8 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{RUNNER_ENV, under_runner};
-use leukoscope_edge::records::journal::{CellRecord, Journal, JournalEntry};
+use leukoscope_edge::records::journal::Journal;
+use leukoscope_edge::records::{CellRecord, JournalEntry};
 
 const CHILD_ENV: &str = "LEUKOSCOPE_JOURNAL_CHILD";
 const ROUNDS: u32 = 20;

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
 use leukoscope_edge::io::source::{FrameSource, Rate, SyntheticSource};
-use leukoscope_edge::records::journal::{Journal, JournalEntry};
+use leukoscope_edge::records::JournalEntry;
+use leukoscope_edge::records::journal::{Journal, open_slide_journal};
+use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::report::write_report;
-use leukoscope_edge::scan::pipeline::{
-    Control, Resume, ScanEnd, ScanSettings, SlideScanner, open_slide_journal,
-};
+use leukoscope_edge::scan::pipeline::{Control, Resume, ScanEnd, ScanSettings, SlideScanner};
 
 #[test]
 fn synthetic_slide_to_report_matches_its_ground_truth() {
@@ -33,7 +33,7 @@ fn synthetic_slide_to_report_matches_its_ground_truth() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (journal, earlier, journal_path) =
-        open_slide_journal(&dir.path().join("journals"), "e2e").expect("journal");
+        open_slide_journal(&DataDir::new(dir.path()), "e2e").expect("journal");
     let mut scanner = SlideScanner::new(
         "e2e",
         &model,

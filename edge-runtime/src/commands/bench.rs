@@ -19,20 +19,74 @@ use leukoscope_edge::scan::pipeline::ScanSettings;
 
 use super::demo::demo_model;
 
+/// Options of `bench`.
+#[derive(clap::Args)]
 pub struct BenchArgs {
+    /// The .lsm model (int8 or float); with --pipeline, default the demo model.
+    #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Measure the whole pipeline instead of inference alone.
+    #[arg(long)]
+    pub pipeline: bool,
+    /// With --pipeline: frames measured.
+    #[arg(long, default_value_t = 120)]
+    pub frames: usize,
+    /// With --pipeline: frames given to the OpenCV comparison.
+    #[arg(long, default_value_t = 20)]
+    pub detection_frames: usize,
+    /// With --pipeline: seeds the synthetic slide.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// With --pipeline: the OpenCV peer script.
+    #[arg(long, default_value = "bench/opencv_detect_peer.py")]
+    pub opencv_peer: PathBuf,
+    /// The float .lsm of the same model, for the f32 engine's rows when --model is int8.
+    #[arg(long)]
     pub float_model: Option<PathBuf>,
+    /// The model as float ONNX (`leukoscope-train export-onnx`), for ONNX Runtime fp32.
+    #[arg(long)]
     pub onnx: Option<PathBuf>,
+    /// The model as int8 QDQ ONNX (`export-onnx --int8`), for ONNX Runtime int8.
+    #[arg(long)]
     pub onnx_int8: Option<PathBuf>,
+    /// Images per call (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub batches: Vec<usize>,
+    /// Thread counts (comma-separated); with --pipeline the first is used, 0 for all
+    /// cores.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
-    pub options: BenchOptions,
+    /// Untimed calls per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Timed calls per configuration.
+    #[arg(long, default_value_t = 40)]
+    pub iters: usize,
+    /// Also write the figures here as JSON.
+    #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The ONNX Runtime peer script.
+    #[arg(long, default_value = "bench/onnxruntime_peer.py")]
     pub peer: PathBuf,
+    /// Python interpreter with onnxruntime (and OpenCV for --pipeline) installed.
+    #[arg(long, default_value = "python3")]
     pub python: String,
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.pipeline {
+        bench_pipeline(&args)
+    } else {
+        bench_inference(&args)
+    }
+}
+
+/// Inference latency and throughput of our engines beside ONNX Runtime on the same model.
+fn bench_inference(args: &BenchArgs) -> anyhow::Result<()> {
+    let options = BenchOptions {
+        warmup: args.warmup,
+        iterations: args.iters,
+    };
     anyhow::ensure!(
         args.batches.iter().chain(&args.threads).all(|&n| n > 0),
         "batches and thread counts must be at least 1"
@@ -73,7 +127,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         );
         for &threads in &args.threads {
             for &batch in &args.batches {
-                results.push(measure(engine, name, batch, threads, args.options)?);
+                results.push(measure(engine, name, batch, threads, options)?);
             }
         }
     }
@@ -89,7 +143,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             input.height as usize,
             input.width as usize,
         ],
-        args.options,
+        options,
     ) {
         Ok(rows) => results.extend(rows),
         Err(why) => println!("ONNX Runtime rows left out: {why}"),
@@ -165,27 +219,15 @@ pub fn kernels(engine: &Engine) -> String {
     }
 }
 
-/// Options of `bench --pipeline`.
-pub struct PipelineArgs {
-    pub model: Option<PathBuf>,
-    pub frames: usize,
-    pub threads: usize,
-    pub seed: u64,
-    pub json: Option<PathBuf>,
-    pub python: String,
-    pub opencv_peer: PathBuf,
-    pub detection_frames: usize,
-}
-
 /// The whole pipeline on synthetic full-HD frames (about five white cells each), then the
 /// detection stage beside OpenCV on the same frames.
-pub fn bench_pipeline(args: PipelineArgs) -> anyhow::Result<()> {
+fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.frames >= 2, "--frames must be at least 2");
     let model = match &args.model {
         Some(path) => load_model(path, &TrustPolicy::any())?,
         None => demo_model()?,
     };
-    let threads = match args.threads {
+    let threads = match args.threads.first().copied().unwrap_or(0) {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };

@@ -15,13 +15,22 @@ use super::run::{check_storage, free_bytes};
 use super::slide::load_chosen_model;
 
 /// Options of `check`.
-pub struct CheckOptions {
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The board's settings.
+    #[arg(long)]
     pub board: Option<PathBuf>,
+    /// The .lsm model (default: the --board's, else the shipped
+    /// models/b-all-4-edge-s.lsm when run from the repository's root).
+    #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Ed25519 public key (64 hex digits) whose signature is required; repeatable.
+    /// Default: the --board's trusted keys; without either, unsigned models pass.
+    #[arg(long = "trust", value_name = "KEY")]
     pub trusted_keys: Vec<PublicKey>,
 }
 
-pub fn check(options: CheckOptions) -> anyhow::Result<()> {
+pub fn check(options: CheckArgs) -> anyhow::Result<()> {
     let board = options
         .board
         .as_deref()

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -14,30 +13,44 @@ use leukoscope_core::artifact::{ModelArtifact, TrustPolicy, VerifiedArtifact};
 use leukoscope_core::synth::SlideOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_edge::io::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
-use leukoscope_edge::records::review::ReviewLog;
+use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::session::{ClassCount, SessionRules};
 use leukoscope_edge::ui::{Desk, DeskMode};
 
-use super::slide::{
-    SlidePaths, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
-};
+use super::slide::{UiArgs, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide};
 
 /// The demonstration model: `tiny-cnn`, int8, trained on synthetic smear fields only by
 /// `leukoscope-train demo` (see `edge-runtime/demo/README.md`). It has never seen a
 /// patient's cells.
-const DEMO_MODEL: &[u8] = include_bytes!("../../demo/synthetic-demo-int8.lsm");
+const DEMO_MODEL: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/demo/synthetic-demo-int8.lsm"
+));
 
-/// Options of the demo.
-pub struct DemoOptions {
+/// Options of `demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where the journal and the report go.
+    #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
+    /// Seeds the synthetic slide.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Share of the slide's white cells that are blasts (Early Pre-B, Pre-B, Pro-B in
+    /// equal parts), 0 to 1.
+    #[arg(long, default_value_t = 0.4)]
     pub blast_share: f32,
+    /// Cells whose top probability is below this go to the unidentified bin (the demo
+    /// model carries no calibrated threshold).
+    #[arg(long, default_value_t = 0.6)]
     pub unidentified_below: f32,
-    /// Serve the UI here and keep serving after the slide (a new slide per Start).
-    pub serve: Option<SocketAddr>,
-    /// The UI's access token file (for a non-loopback address).
-    pub token_file: Option<PathBuf>,
+    /// Serve the technician's web UI at --listen while the slide is scanned (at a
+    /// camera's pace), and keep serving for review; Start there scans another slide.
+    #[arg(long)]
+    pub serve: bool,
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 /// The bundled demonstration model, verified like any other.
@@ -46,7 +59,7 @@ pub fn demo_model() -> anyhow::Result<VerifiedArtifact> {
         .context("the bundled demonstration model does not verify (a damaged build?)")
 }
 
-pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
+pub fn demo(options: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         (0.0..=1.0).contains(&options.blast_share),
         "--blast-share must be between 0 and 1"
@@ -55,7 +68,7 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     println!(
         "SYNTHETIC DEMONSTRATION - not for patients: a synthetic slide, classified by a model trained on synthetic smears only"
     );
-    let paths = SlidePaths::under(&options.out);
+    let data = DataDir::new(&options.out);
     let settings = ScanSettings {
         session: SessionRules {
             unidentified_below: Some(options.unidentified_below),
@@ -64,38 +77,31 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         threads: std::thread::available_parallelism().map_or(1, usize::from),
         ..ScanSettings::default()
     };
-    let Some(listen) = options.serve else {
+    let Some(listen) = options.serve.then_some(options.ui.listen) else {
         // The demo is repeatable: a new run replaces the last one of the same seed, its
         // review included.
         let slide_id = slide_id(options.seed);
-        for old in [
-            paths.journals.join(format!("{slide_id}.journal")),
-            ReviewLog::path(&paths.journals, &slide_id),
-        ] {
+        for old in [data.journal(&slide_id), data.review_journal(&slide_id)] {
             if old.exists() {
                 std::fs::remove_file(&old)
                     .with_context(|| format!("removing {}", old.display()))?;
             }
         }
-        return demo_slide(&options, options.seed, &model, &settings, &paths, None);
+        return demo_slide(&options, options.seed, &model, &settings, &data, None);
     };
-    let desk = slide_desk(DeskMode::Demo, &paths, &model, settings.session, true);
+    let desk = slide_desk(DeskMode::Demo, &data, &model, settings.session, true);
     let _server = start_ui(
         listen,
-        ui_token(options.token_file.as_deref())?,
+        ui_token(options.ui.token_file.as_deref())?,
         desk.clone(),
     )?;
     // Served slides are kept for review: each new one takes the next seed not yet used.
     let mut seed = options.seed;
     loop {
-        while paths
-            .journals
-            .join(format!("{}.journal", slide_id(seed)))
-            .exists()
-        {
+        while data.journal(&slide_id(seed)).exists() {
             seed += 1;
         }
-        demo_slide(&options, seed, &model, &settings, &paths, Some(&desk))?;
+        demo_slide(&options, seed, &model, &settings, &data, Some(&desk))?;
         println!(
             "review it in the UI; Start there scans another synthetic slide (Ctrl-C ends the demo)"
         );
@@ -109,11 +115,11 @@ fn slide_id(seed: u64) -> String {
 
 /// Scans and reports the synthetic slide of `seed`.
 fn demo_slide(
-    options: &DemoOptions,
+    options: &DemoArgs,
     seed: u64,
     model: &VerifiedArtifact,
     settings: &ScanSettings,
-    paths: &SlidePaths,
+    data: &DataDir,
     desk: Option<&Arc<Desk>>,
 ) -> anyhow::Result<()> {
     let b = options.blast_share / 3.0;
@@ -142,7 +148,7 @@ fn demo_slide(
         settings.clone(),
         &mut source,
         Resume::SkipDone,
-        paths,
+        data,
         desk,
         |scanner, _| {
             frames += 1;
@@ -158,7 +164,7 @@ fn demo_slide(
     let (mut finished, journal) = scanned?;
     finished.report.truth = Some(truth_counts(&taxonomy, &seen.borrow()));
     let reason = finished.end.describe();
-    let written = write_slide(finished, journal, paths);
+    let written = write_slide(finished, journal, data);
     if let Some(desk) = desk {
         desk.slide_ended(match &written {
             Ok(_) => reason,

@@ -7,22 +7,25 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use leukoscope_edge::io::settings::BoardSettings;
-use leukoscope_edge::records::cell_images::CellImages;
-use leukoscope_edge::records::journal::slide_journals;
-use leukoscope_edge::records::review::{ReviewLog, ReviewVerdict};
+use leukoscope_edge::records::ReviewVerdict;
+use leukoscope_edge::records::layout::DataDir;
+use leukoscope_edge::records::review::ReviewLog;
 use leukoscope_edge::report::read_report;
 
-use super::slide::SlidePaths;
-
 /// Options of `export-corrections`.
-pub struct ExportOptions {
-    /// The data folder (journals/, reports/, cells/), or...
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The data folder holding slides/, reports/ and cells/ (a demo's or replay's --out).
+    #[arg(long, conflicts_with = "board", required_unless_present = "board")]
     pub data: Option<PathBuf>,
-    /// ...the board whose storage folder holds them.
+    /// The board's settings: export from its storage folder.
+    #[arg(long)]
     pub board: Option<PathBuf>,
-    /// Where the class folders go.
+    /// Where the class folders and corrections.csv go.
+    #[arg(long)]
     pub out: PathBuf,
     /// Only the cells the reviewer changed.
+    #[arg(long)]
     pub corrected_only: bool,
 }
 
@@ -41,20 +44,13 @@ pub struct Exported {
     pub unreadable: usize,
 }
 
-pub fn export_corrections(options: ExportOptions) -> anyhow::Result<()> {
-    let paths = match (&options.data, &options.board) {
-        (Some(dir), None) => SlidePaths::under(dir),
-        (None, Some(board)) => {
-            let board = BoardSettings::load(board)?;
-            SlidePaths {
-                journals: board.journal_dir(),
-                reports: board.reports_dir(),
-                cells: board.cells_dir(),
-            }
-        }
+pub fn export_corrections(options: ExportArgs) -> anyhow::Result<()> {
+    let data = match (&options.data, &options.board) {
+        (Some(dir), None) => DataDir::new(dir),
+        (None, Some(board)) => BoardSettings::load(board)?.data_dir(),
         _ => anyhow::bail!("give the data folder (--data) or the board's settings (--board)"),
     };
-    let exported = export(&paths, &options.out, options.corrected_only)?;
+    let exported = export(&data, &options.out, options.corrected_only)?;
     println!(
         "{} signed-off slides: {} cell pictures written to {} ({} corrected by the reviewer), {} left out (unidentified, not a cell{}), {} unreadable",
         exported.slides,
@@ -73,11 +69,12 @@ pub fn export_corrections(options: ExportOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes every cell of every signed-off slide under `paths` to `out/<class>/`, with its
+/// Writes every cell of every signed-off slide in `data` to `out/<class>/`, with its
 /// final (reviewed) class, and `out/corrections.csv` listing each.
-pub fn export(paths: &SlidePaths, out: &Path, corrected_only: bool) -> anyhow::Result<Exported> {
-    let mut slides: Vec<String> = slide_journals(&paths.journals)
-        .with_context(|| format!("reading the journal folder {}", paths.journals.display()))?
+pub fn export(data: &DataDir, out: &Path, corrected_only: bool) -> anyhow::Result<Exported> {
+    let mut slides: Vec<String> = data
+        .slide_journals()
+        .with_context(|| format!("reading the journal folder {}", data.journals().display()))?
         .into_iter()
         .map(|file| file.slide)
         .collect();
@@ -88,15 +85,15 @@ pub fn export(paths: &SlidePaths, out: &Path, corrected_only: bool) -> anyhow::R
     );
     let mut exported = Exported::default();
     for slide in slides {
-        let review = ReviewLog::read(&paths.journals, &slide)?;
+        let review = ReviewLog::read(data, &slide)?;
         let Some(sign_off) = &review.sign_off else {
             continue;
         };
-        let report = read_report(&paths.reports.join(&slide)).with_context(|| {
+        let report = read_report(&data.report(&slide)).with_context(|| {
             format!("slide {slide} was signed off but its report cannot be read")
         })?;
         exported.slides += 1;
-        let images = CellImages::new(&paths.cells, &slide);
+        let images = data.cell_images(&slide);
         for cell in &report.cells {
             let verdict = review.final_verdict(cell);
             let changed = verdict != ReviewVerdict::of_machine(cell.class);

@@ -1,37 +1,58 @@
 //! `leukoscope-edge replay`: a folder of frames (a slide scanned elsewhere, or recorded on
 //! the board) through the whole pipeline, as the board would see them from its camera.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::io::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::io::source::{Rate, ReplaySource};
+use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::ui::DeskMode;
 
 use super::slide::{
-    SlidePaths, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk, start_ui,
+    UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk, start_ui,
     ui_token, write_slide,
 };
 
 /// Options of `replay`.
-pub struct ReplayOptions {
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The folder of frames.
+    #[arg(long)]
     pub frames: PathBuf,
+    /// The .lsm model (default: the --board's model, else the shipped
+    /// models/b-all-4-edge-s.lsm when run from the repository's root).
+    #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Take thresholds, frame scale and trusted keys from this board's settings.
+    #[arg(long)]
     pub board: Option<PathBuf>,
+    /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
+    #[arg(long = "trust", value_name = "KEY")]
     pub trusted_keys: Vec<PublicKey>,
+    /// The slide's id (default: from the clock). Replaying the same id again resumes
+    /// that slide's journal.
+    #[arg(long)]
     pub slide: Option<String>,
+    /// Frames per second (default: as fast as possible).
+    #[arg(long)]
     pub fps: Option<f64>,
-    pub micrometres_per_pixel: Option<f32>,
+    /// Micrometres per pixel of the frames (default: the board's, else 0.42).
+    #[arg(long)]
+    pub um_per_px: Option<f32>,
+    /// Where the journal and the report go.
+    #[arg(long, default_value = "out/replay")]
     pub out: PathBuf,
-    /// Serve the UI here during the slide and keep serving it afterwards, for review.
-    pub serve: Option<SocketAddr>,
-    /// The UI's access token file (default: the board's).
-    pub token_file: Option<PathBuf>,
+    /// Serve the technician's web UI at --listen during the slide and afterwards, for
+    /// review (until Ctrl-C).
+    #[arg(long)]
+    pub serve: bool,
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
-pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
+pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     let board = options
         .board
         .as_deref()
@@ -40,7 +61,7 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
     let mut settings = board
         .as_ref()
         .map_or_else(ScanSettings::default, scan_settings);
-    if let Some(um) = options.micrometres_per_pixel {
+    if let Some(um) = options.um_per_px {
         settings.detect.um_per_px = um;
         settings.track.um_per_px = um;
     }
@@ -52,13 +73,13 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         .unwrap_or_default();
     let mut source = ReplaySource::open(&options.frames, rate)?;
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
-    let paths = SlidePaths::under(&options.out);
-    let desk = options
-        .serve
-        .map(|_| slide_desk(DeskMode::Replay, &paths, &model, settings.session, false));
-    let _server = match (options.serve, &desk) {
+    let data = DataDir::new(&options.out);
+    let serve = options.serve.then_some(options.ui.listen);
+    let desk = serve.map(|_| slide_desk(DeskMode::Replay, &data, &model, settings.session, false));
+    let _server = match (serve, &desk) {
         (Some(listen), Some(desk)) => {
             let token_file = options
+                .ui
                 .token_file
                 .or_else(|| board.as_ref().and_then(|b| b.ui.token_file.clone()));
             Some(start_ui(
@@ -75,12 +96,12 @@ pub fn replay(options: ReplayOptions) -> anyhow::Result<()> {
         settings,
         &mut source,
         Resume::SkipDone,
-        &paths,
+        &data,
         desk.as_ref(),
         |_, _| Control::Continue,
     )?;
     let reason = scanned.0.end.describe();
-    let written = write_slide(scanned.0, scanned.1, &paths);
+    let written = write_slide(scanned.0, scanned.1, &data);
     if let Some(desk) = &desk {
         desk.slide_ended(match &written {
             Ok(_) => reason,

@@ -12,7 +12,9 @@ use anyhow::Context;
 use leukoscope_edge::io::model::load_model;
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::{FrameSource, Rate, ReplaySource};
-use leukoscope_edge::records::journal::{Journal, JournalEntry, slide_journals};
+use leukoscope_edge::records::JournalEntry;
+use leukoscope_edge::records::journal::Journal;
+use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume};
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::DeskMode;
@@ -20,31 +22,41 @@ use leukoscope_edge::ui::DeskMode;
 use super::panel::Panel;
 use super::replay::scan_settings;
 use super::slide::{
-    SlidePaths, new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
+    new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
 };
 
 /// Options of `run`.
-pub struct RunOptions {
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The board's settings.
+    #[arg(long)]
     pub board: PathBuf,
+    /// The slide's id (letters, digits, '-', '_', '.'; never a patient's name).
+    /// Default: from the clock.
+    #[arg(long)]
     pub slide: Option<String>,
+    /// Read frames from this folder instead of the camera (a bench test of a board).
+    #[arg(long)]
     pub frames: Option<PathBuf>,
+    /// With --frames: frames per second to replay at (default: as fast as possible).
+    #[arg(long)]
     pub fps: Option<f64>,
-    /// Where the UI listens (default: the board's `[ui] listen`).
+    /// Where the technician's web UI listens (default: the board's [ui] listen, else
+    /// 127.0.0.1:8080). An address other than loopback needs an access token.
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// The UI's access token file (default: the board's `[ui] token_file`).
+    /// File holding the UI's access token (default: the board's [ui] token_file, else
+    /// the LEUKOSCOPE_UI_TOKEN variable).
+    #[arg(long)]
     pub token_file: Option<PathBuf>,
 }
 
-pub fn run(options: RunOptions) -> anyhow::Result<()> {
+pub fn run(options: RunArgs) -> anyhow::Result<()> {
     let board = BoardSettings::load(&options.board)?;
     check_storage(&board)?;
     let model = load_model(&board.model.path, &board.trust_policy())?;
-    let paths = SlidePaths {
-        journals: board.journal_dir(),
-        reports: board.reports_dir(),
-        cells: board.cells_dir(),
-    };
-    let desk = slide_desk(DeskMode::Run, &paths, &model, board.session, true);
+    let data = board.data_dir();
+    let desk = slide_desk(DeskMode::Run, &data, &model, board.session, true);
     let token_file = options.token_file.clone().or(board.ui.token_file.clone());
     let _server = start_ui(
         options.listen.unwrap_or(board.ui.listen),
@@ -56,7 +68,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
     let mut slide = options.slide.clone();
     // Read once: a slide this process scans ends before the next starts, so only one found
     // at start-up can be unfinished (a slide named with --slide goes first).
-    let mut resumed = unfinished_slide(&paths.journals)?;
+    let mut resumed = unfinished_slide(&data)?;
     loop {
         let slide_id = match slide.take() {
             Some(id) => {
@@ -107,7 +119,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
             scan_settings(&board),
             &mut source,
             resume,
-            &paths,
+            &data,
             Some(&desk),
             |_, _| {
                 if panel.borrow_mut().stop_pressed() {
@@ -118,7 +130,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
             },
         );
         let scanned =
-            match scanned.and_then(|(finished, journal)| write_slide(finished, journal, &paths)) {
+            match scanned.and_then(|(finished, journal)| write_slide(finished, journal, &data)) {
                 Ok(scanned) => scanned,
                 Err(e) => {
                     desk.slide_ended(format!("failed: {e:#}"));
@@ -142,8 +154,9 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
 /// The storage folder exists, is writable and has the configured free space.
 pub fn check_storage(board: &BoardSettings) -> anyhow::Result<()> {
     let dir = &board.storage.dir;
-    std::fs::create_dir_all(board.journal_dir())
-        .and_then(|()| std::fs::create_dir_all(board.reports_dir()))
+    let data = board.data_dir();
+    std::fs::create_dir_all(data.journals())
+        .and_then(|()| std::fs::create_dir_all(data.reports()))
         .with_context(|| format!("storage {}: cannot create its folders", dir.display()))?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok")
@@ -169,8 +182,8 @@ pub fn free_bytes(path: &Path) -> anyhow::Result<u64> {
 }
 
 /// The newest slide whose journal has no end record.
-fn unfinished_slide(journals: &Path) -> anyhow::Result<Option<String>> {
-    for file in slide_journals(journals).unwrap_or_default() {
+fn unfinished_slide(data: &DataDir) -> anyhow::Result<Option<String>> {
+    for file in data.slide_journals().unwrap_or_default() {
         let records = Journal::read_all(&file.path)
             .with_context(|| format!("reading {}", file.path.display()))?;
         if !matches!(records.last(), Some(JournalEntry::SlideEnd(_))) {

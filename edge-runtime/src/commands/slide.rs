@@ -1,6 +1,7 @@
 //! Scanning one slide from a source to a written report: shared by `run`, `replay` and
 //! `demo`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,34 +11,23 @@ use leukoscope_core::artifact::{PublicKey, TrustPolicy, VerifiedArtifact};
 use leukoscope_edge::io::model::load_model;
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::FrameSource;
-use leukoscope_edge::records::cell_images::CellImages;
-use leukoscope_edge::records::journal::is_slide_id;
-use leukoscope_edge::report::{ReportFiles, now_rfc3339, write_report};
-use leukoscope_edge::scan::pipeline::{
-    Control, FinishedSlide, Resume, ScanSettings, SlideScanner, open_slide_journal,
-};
+use leukoscope_edge::records::journal::open_slide_journal;
+use leukoscope_edge::records::layout::{DataDir, is_slide_id};
+use leukoscope_edge::records::now_rfc3339;
+use leukoscope_edge::report::{ReportFiles, write_report};
+use leukoscope_edge::scan::pipeline::{Control, FinishedSlide, Resume, ScanSettings, SlideScanner};
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
-/// Where a slide's journal and report go.
-pub struct SlidePaths {
-    /// Folder of the slide journals.
-    pub journals: PathBuf,
-    /// Folder the slide's report folder is made in.
-    pub reports: PathBuf,
-    /// Folder of the slides' cell pictures.
-    pub cells: PathBuf,
-}
-
-impl SlidePaths {
-    /// The folders under one data folder: `journals/`, `reports/`, `cells/`.
-    pub fn under(dir: &std::path::Path) -> Self {
-        SlidePaths {
-            journals: dir.join("journals"),
-            reports: dir.join("reports"),
-            cells: dir.join("cells"),
-        }
-    }
+/// Where the web UI listens, for `demo --serve` and `replay --serve`.
+#[derive(clap::Args)]
+pub struct UiArgs {
+    /// Where the web UI listens. An address other than loopback needs an access token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// File holding the UI's access token (default: the LEUKOSCOPE_UI_TOKEN variable).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// A slide scanned and reported.
@@ -57,12 +47,12 @@ pub fn scan_slide(
     settings: ScanSettings,
     source: &mut dyn FrameSource,
     resume: Resume,
-    paths: &SlidePaths,
+    data: &DataDir,
     desk: Option<&Arc<Desk>>,
     mut on_frame: impl FnMut(&SlideScanner, &leukoscope_edge::scan::pipeline::FrameOutcome) -> Control,
 ) -> anyhow::Result<(FinishedSlide, PathBuf)> {
     check_slide_id(slide_id)?;
-    let (journal, earlier, journal_path) = open_slide_journal(&paths.journals, slide_id)?;
+    let (journal, earlier, journal_path) = open_slide_journal(data, slide_id)?;
     if !earlier.is_empty() {
         println!(
             "slide {slide_id}: resuming from its journal ({} records kept)",
@@ -70,7 +60,7 @@ pub fn scan_slide(
         );
     }
     let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?
-        .keep_cell_images(CellImages::new(&paths.cells, slide_id));
+        .keep_cell_images(data.cell_images(slide_id));
     println!("slide {slide_id}: scanning {}", source.describe());
     let described = source.describe();
     let end = match desk {
@@ -107,13 +97,13 @@ pub fn scan_slide(
     Ok((finished, journal_path))
 }
 
-/// Writes the slide's report under `paths.reports`.
+/// Writes the slide's report in the data folder.
 pub fn write_slide(
     finished: FinishedSlide,
     journal: PathBuf,
-    paths: &SlidePaths,
+    data: &DataDir,
 ) -> anyhow::Result<ScannedSlide> {
-    let dir = paths.reports.join(&finished.report.slide_id);
+    let dir = data.report(&finished.report.slide_id);
     let files = write_report(
         &dir,
         &finished.report,
@@ -249,7 +239,7 @@ pub fn ui_token(token_file: Option<&std::path::Path>) -> anyhow::Result<Option<S
 
 /// Starts the UI on `desk` and says where it is (tests and scripts read the line).
 pub fn start_ui(
-    listen: std::net::SocketAddr,
+    listen: SocketAddr,
     token: Option<String>,
     desk: Arc<Desk>,
 ) -> anyhow::Result<leukoscope_edge::ui::UiServer> {
@@ -258,20 +248,18 @@ pub fn start_ui(
     Ok(server)
 }
 
-/// The UI's desk for slides kept under `paths`, scanned with `model` and judged by
+/// The UI's desk for slides kept in `data`, scanned with `model` and judged by
 /// `rules`; `can_start` when the UI's Start can begin a slide.
 pub fn slide_desk(
     mode: DeskMode,
-    paths: &SlidePaths,
+    data: &DataDir,
     model: &VerifiedArtifact,
     rules: leukoscope_edge::scan::session::SessionRules,
     can_start: bool,
 ) -> Arc<Desk> {
     Desk::new(DeskConfig {
         mode,
-        journals: paths.journals.clone(),
-        reports: paths.reports.clone(),
-        cells: paths.cells.clone(),
+        data: data.clone(),
         taxonomy: model.artifact.taxonomy.clone(),
         rules,
         demonstration: leukoscope_edge::io::model::is_demonstration(&model.artifact),

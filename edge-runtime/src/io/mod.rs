@@ -1,7 +1,9 @@
 //! The board's side of the world: where frames come from, what the board's settings say,
 //! the controls wired to it and the model file it runs.
 //!
-//! - [`frame`]: decoding captured or replayed frames into the core's pixel buffers.
+//! Frames are decoded by the core's one image decoder (`leukoscope_core::files`), the
+//! trainer's too: a file the trainer refuses (a truncated JPEG) is refused here as well.
+//!
 //! - [`source`]: where frames come from (V4L2 camera, replayed folder, synthetic slide),
 //!   riding out a lost camera.
 //! - [`settings`]: the board's settings (`board.toml`): camera, model and trusted keys,
@@ -10,7 +12,6 @@
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
 
 pub mod board_io;
-pub mod frame;
 pub mod model;
 pub mod settings;
 pub mod source;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::synth::SynthError;
 
-use crate::io::frame::FrameError;
+use leukoscope_core::files::ImageFileError;
 
 #[cfg(feature = "camera")]
 pub use camera::{CameraConfig, CameraSource, PixelFormat};
@@ -118,7 +118,7 @@ pub enum SourceError {
     },
     /// A frame file or a captured frame could not be decoded; the source moves past it.
     #[error("skipped a frame: {0}")]
-    BadFrame(#[from] FrameError),
+    BadFrame(#[from] ImageFileError),
     /// A raw captured frame did not hold the picture its format promised.
     #[error("skipped a frame from {device}: {problem}")]
     BadRawFrame {
@@ -183,32 +183,4 @@ impl SourceError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_and_error_kinds() {
-        assert_eq!(
-            Rate::per_second(4.0).unwrap(),
-            Rate::Every(Duration::from_millis(250))
-        );
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(matches!(
-                Rate::per_second(bad),
-                Err(SourceError::BadRate { .. })
-            ));
-        }
-        let lost = SourceError::Disconnected {
-            device: "/dev/video0".into(),
-            cause: std::io::Error::from_raw_os_error(19),
-        };
-        assert_eq!(lost.kind(), ErrorKind::Retry);
-        assert!(lost.to_string().contains("/dev/video0"));
-        let bad = SourceError::BadRawFrame {
-            device: "cam".into(),
-            problem: YuyvError::Short { needed: 8, got: 4 },
-        };
-        assert_eq!(bad.kind(), ErrorKind::Skip);
-        assert_eq!(SourceError::BadRate { fps: 0.0 }.kind(), ErrorKind::Fatal);
-    }
-}
+mod tests;

@@ -15,16 +15,15 @@ use serde_json::{Value, json};
 
 use super::desk::{Desk, LiveFrame};
 use super::guard::{Access, TOKEN_COOKIE};
-use crate::records::cell_images::{CellImages, encode_jpeg};
-use crate::records::journal::{is_slide_id, slide_journals};
-use crate::records::review::{
-    Initials, ReviewError, ReviewLog, ReviewState, ReviewVerdict, reviewed_counts,
-};
+use super::reply::{error, ok};
+use crate::records::cell_images::encode_jpeg;
+use crate::records::layout::is_slide_id;
+use crate::records::review::{Initials, ReviewError, ReviewLog, ReviewState};
+use crate::records::{ReportCell, ReviewVerdict, Verdict, now_rfc3339};
 use crate::report::{
-    ReportCell, ReportReview, SlideReport, annotate, now_rfc3339, read_report, review_page,
+    ReportReview, SlideReport, annotate, error_chain, read_report, review_page, reviewed_counts,
+    shrink, verdict_name,
 };
-use crate::scan::pipeline::{error_chain, shrink};
-use crate::scan::quality::Verdict;
 use crate::scan::session::{SlideFlag, SlideSession, SlideSummary};
 
 /// Width the live frame is shrunk to before it is sent: enough for a tablet, light for the
@@ -40,20 +39,6 @@ pub struct Ui {
 }
 
 type Shared = State<Arc<Ui>>;
-
-/// An error as the pages show it: `{"error": "..."}` with `status`.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(json!({ "error": message.into() })),
-    )
-        .into_response()
-}
-
-fn ok(value: Value) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], axum::Json(value)).into_response()
-}
 
 type Refusal = (StatusCode, String);
 
@@ -289,7 +274,7 @@ fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
             let report = match records.reports.get(id) {
                 Some(report) => report.clone(),
                 None => {
-                    let dir = desk.config.reports.join(id);
+                    let dir = desk.config.data.report(id);
                     if !dir.join(crate::report::JSON_FILE).is_file() {
                         return Err((
                             StatusCode::NOT_FOUND,
@@ -315,7 +300,7 @@ fn load_slide(ui: &Ui, id: &str) -> Result<SlideRecord, Refusal> {
     };
     let review = match records.reviews.get(id) {
         Some(log) => log.state().clone(),
-        None => ReviewLog::read(&desk.config.journals, id).map_err(review_refusal)?,
+        None => ReviewLog::read(&desk.config.data, id).map_err(review_refusal)?,
     };
     Ok(SlideRecord {
         cells,
@@ -331,7 +316,7 @@ fn verdict_json(verdict: ReviewVerdict, summary: &SlideSummary) -> Value {
         ReviewVerdict::Unidentified => ("unidentified", None),
         ReviewVerdict::NotACell => ("not_a_cell", None),
     };
-    json!({ "verdict": kind, "class": class, "name": verdict.name(&summary.counts) })
+    json!({ "verdict": kind, "class": class, "name": verdict_name(verdict, &summary.counts) })
 }
 
 fn counts_json(summary: &SlideSummary, excluded: u32) -> Value {
@@ -388,7 +373,7 @@ fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
 
 /// `GET /api/slides`: every slide with a report, and the live one; newest first.
 pub async fn slides(State(ui): Shared) -> Response {
-    let files = slide_journals(&ui.desk.config.journals).unwrap_or_default();
+    let files = ui.desk.config.data.slide_journals().unwrap_or_default();
     let rows: Vec<Value> = files
         .into_iter()
         .filter_map(|file| {
@@ -467,7 +452,7 @@ fn with_log(
 ) -> Result<(), Refusal> {
     let mut records = ui.desk.records();
     if !records.reviews.contains_key(id) {
-        let log = ReviewLog::open(&ui.desk.config.journals, id).map_err(review_refusal)?;
+        let log = ReviewLog::open(&ui.desk.config.data, id).map_err(review_refusal)?;
         records.reviews.insert(id.to_string(), log);
     }
     let log = records.reviews.get_mut(id).ok_or((
@@ -494,7 +479,7 @@ pub async fn sign_off(State(ui): Shared, Path(id): Path<String>, body: Bytes) ->
         })?;
         let slide = load_slide(&ui, &id)?;
         let review = report_review(&ui, &slide);
-        crate::report::write_review(&ui.desk.config.reports.join(&id), review).map_err(|e| {
+        crate::report::write_review(&ui.desk.config.data.report(&id), review).map_err(|e| {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!(
@@ -537,7 +522,7 @@ pub async fn report(State(ui): Shared, Path(id): Path<String>) -> Response {
                 "the report is written when the slide ends".to_string(),
             ));
         }
-        let dir = ui.desk.config.reports.join(&id);
+        let dir = ui.desk.config.data.report(&id);
         let unchanged = slide.review.sign_off.is_some() || slide.review.verdicts.is_empty();
         let html = if unchanged {
             std::fs::read_to_string(dir.join(crate::report::HTML_FILE)).map_err(|e| {
@@ -581,7 +566,7 @@ pub async fn cell_image(State(ui): Shared, Path((id, file)): Path<(String, Strin
     else {
         return error(StatusCode::NOT_FOUND, "no such picture");
     };
-    match CellImages::new(&ui.desk.config.cells, &id).read(cell) {
+    match ui.desk.config.data.cell_images(&id).read(cell) {
         Ok(jpeg) => (
             [
                 (header::CONTENT_TYPE, "image/jpeg"),

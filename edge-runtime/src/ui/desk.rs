@@ -7,7 +7,6 @@
 //! watching the live page; the reports and review journals have a lock of their own.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,10 +15,11 @@ use leukoscope_core::taxonomy::Taxonomy;
 
 use crate::io::source::{Frame, FrameSource, SourceError};
 use crate::records::journal::JournalStorage;
+use crate::records::layout::DataDir;
 use crate::records::review::ReviewLog;
-use crate::report::{ReportCell, SlideReport};
+use crate::records::{FrameQuality, ReportCell};
+use crate::report::SlideReport;
 use crate::scan::pipeline::{FrameOutcome, SlideScanner};
-use crate::scan::quality::FrameQuality;
 use crate::scan::session::{SessionRules, SlideSummary};
 
 /// How long after the live page last asked for the frame the scan loop keeps copying
@@ -53,12 +53,8 @@ impl DeskMode {
 pub struct DeskConfig {
     /// Which command serves it.
     pub mode: DeskMode,
-    /// The slides' journals (and review journals).
-    pub journals: PathBuf,
-    /// The slides' report folders.
-    pub reports: PathBuf,
-    /// The pictures of the counted cells.
-    pub cells: PathBuf,
+    /// Where the slides' journals, reports and cell pictures are.
+    pub data: DataDir,
     /// The model's classes.
     pub taxonomy: Taxonomy,
     /// The stop rule and the flag's rule: the reviewed counts are judged by the same.
@@ -344,56 +340,4 @@ impl FrameSource for WatchedSource<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn desk(can_start: bool) -> Arc<Desk> {
-        Desk::new(DeskConfig {
-            mode: DeskMode::Run,
-            journals: PathBuf::from("j"),
-            reports: PathBuf::from("r"),
-            cells: PathBuf::from("c"),
-            taxonomy: Taxonomy::b_all_4(),
-            rules: SessionRules::default(),
-            demonstration: false,
-            can_start,
-        })
-    }
-
-    #[test]
-    fn start_and_stop_requests_reach_the_scan_loop_once_each() {
-        let desk = desk(true);
-        assert!(!desk.wait_for_start(Duration::ZERO));
-        assert!(!desk.request_stop(), "nothing runs yet");
-        // A press from another thread wakes a waiting scan loop.
-        let presser = {
-            let desk = desk.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50));
-                desk.request_start()
-            })
-        };
-        assert!(desk.wait_for_start(Duration::from_secs(10)));
-        assert!(presser.join().unwrap());
-        assert!(!desk.wait_for_start(Duration::ZERO), "answered once");
-
-        desk.slide_starting("s-1");
-        assert!(!desk.request_start(), "a slide is running");
-        assert!(!desk.take_stop());
-        assert!(desk.request_stop());
-        assert!(desk.take_stop());
-        assert!(!desk.take_stop(), "answered once");
-        desk.slide_ended("stopped by the operator".into());
-        let state = desk.lock();
-        let live = state.live.as_ref().unwrap();
-        assert!(!live.running);
-        assert_eq!(live.ended.as_deref(), Some("stopped by the operator"));
-    }
-
-    #[test]
-    fn a_desk_that_cannot_start_slides_refuses_start() {
-        let desk = desk(false);
-        assert!(!desk.request_start());
-        assert!(!desk.wait_for_start(Duration::ZERO));
-    }
-}
+mod tests;

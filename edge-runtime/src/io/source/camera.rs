@@ -17,7 +17,7 @@ use v4l::video::Capture;
 use v4l::video::capture::Parameters;
 use v4l::{Device, FourCC};
 
-use crate::io::frame::decode_frame;
+use leukoscope_core::files::decode_rgb;
 
 use super::yuyv::yuyv_to_rgb;
 use super::{Frame, FrameSource, SourceError};
@@ -192,7 +192,7 @@ impl FrameSource for CameraSource {
                 let bytes = &buffer[..(meta.bytesused as usize).min(buffer.len())];
                 let image = match self.config.format {
                     PixelFormat::Mjpeg => {
-                        decode_frame(bytes, Path::new(&self.name)).map_err(SourceError::from)
+                        decode_rgb(bytes, Path::new(&self.name)).map_err(SourceError::from)
                     }
                     PixelFormat::Yuyv => {
                         yuyv_to_rgb(bytes, width, height, stride).map_err(|problem| {
@@ -270,31 +270,4 @@ fn is_gone(e: &io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::io::source::ErrorKind;
-
-    #[test]
-    fn lost_devices_are_told_from_refusals() {
-        for code in [ENODEV, ENXIO, EIO, ESHUTDOWN, 2] {
-            assert!(is_gone(&io::Error::from_raw_os_error(code)), "{code}");
-        }
-        assert!(is_gone(&io::ErrorKind::TimedOut.into()));
-        // EINVAL (a format the driver rejects) and EACCES are not disconnections.
-        assert!(!is_gone(&io::Error::from_raw_os_error(22)));
-        assert!(!is_gone(&io::Error::from_raw_os_error(13)));
-    }
-
-    #[test]
-    fn a_missing_camera_at_start_is_a_setup_error() {
-        let config = CameraConfig {
-            device: PathBuf::from("/dev/leukoscope-no-such-camera"),
-            ..CameraConfig::default()
-        };
-        let Err(err) = CameraSource::open(config) else {
-            panic!("opened a camera that does not exist");
-        };
-        assert_eq!(err.kind(), ErrorKind::Fatal);
-        assert!(err.to_string().contains("no-such-camera"), "{err}");
-    }
-}
+mod tests;

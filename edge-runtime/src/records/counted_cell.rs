@@ -1,0 +1,26 @@
+//! A counted cell as the report, the review and the UI see it.
+
+use serde::{Deserialize, Serialize};
+
+/// One counted cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportCell {
+    /// The cell's number on the slide (the tracker's id).
+    pub id: u32,
+    /// The frame the cell was classified in.
+    pub frame: u64,
+    /// The cell's box in frame pixels: `[x, y, width, height]`.
+    pub bbox: [u32; 4],
+    /// The class counted, `None` when the cell went to the unidentified bin.
+    pub class: Option<usize>,
+    /// The class's display name (or "unidentified").
+    pub class_name: String,
+    /// The top probability.
+    pub confidence: f32,
+    /// The probability of each class, in the taxonomy's order.
+    pub probabilities: Vec<f32>,
+    /// The thumbnail's file name under the report folder, e.g. `cells/cell-0007.png`.
+    /// [`write_report`](crate::report::write_report) sets it from the thumbnails it writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+}

@@ -1,0 +1,111 @@
+//! The entries of a slide's journal and of its review journal, as they are encoded.
+//!
+//! Postcard is not self-describing: a field added, removed or reordered here changes the
+//! bytes of every entry, so any change of shape is a new journal format version
+//! (`records/journal/tests.rs` holds the golden bytes of every entry and fails on one).
+
+use serde::{Deserialize, Serialize};
+
+use super::frame_quality::FrameQuality;
+
+/// One classified white cell, as it was counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    /// The slide the cell is on.
+    pub slide: String,
+    /// The frame (field of view) of the slide the cell was found in.
+    pub frame: u64,
+    /// The cell's box in frame pixels: x, y, width, height.
+    pub bbox: [u32; 4],
+    /// The model's probability for each class of its taxonomy, in taxonomy order.
+    pub probabilities: Vec<f32>,
+    /// SHA-256 digest of the model artifact that classified the cell.
+    pub model_digest: [u8; 32],
+}
+
+/// One journal entry.
+///
+/// Postcard encodes the variant as its position, so new kinds of entry (reviewer corrections,
+/// slide start and end) are only ever added at the end; reordering or removing a variant is a
+/// format break and needs a new [`FORMAT_VERSION`](super::journal::FORMAT_VERSION).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum JournalEntry {
+    /// A classified cell.
+    Cell(CellRecord),
+    /// A frame fully dealt with: judged by the quality gate and, if accepted, every new
+    /// cell in it recorded. After a restart the slide resumes after the last such frame.
+    Frame(FrameRecord),
+    /// The slide is finished; nothing more is recorded for it.
+    SlideEnd(SlideEndRecord),
+    /// A reviewer's verdict on a counted cell; only in a slide's review journal
+    /// ([`super::review`]).
+    Correction(CorrectionRecord),
+    /// A reviewer signed the slide off; only in a slide's review journal.
+    SignOff(SignOffRecord),
+}
+
+/// A frame of a slide, once every cell it brought is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// The slide.
+    pub slide: String,
+    /// The frame's index in its source.
+    pub frame: u64,
+    /// What the quality gate measured and decided.
+    pub quality: FrameQuality,
+}
+
+/// The end of a slide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlideEndRecord {
+    /// The slide.
+    pub slide: String,
+    /// Why it ended, in words ("200 cells classified", "stopped by the operator").
+    pub reason: String,
+}
+
+/// What the reviewer says a counted cell is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewVerdict {
+    /// A class of the slide's taxonomy, by index.
+    Class(u32),
+    /// The reviewer cannot tell either: the unidentified bin.
+    Unidentified,
+    /// Not a white cell (debris, stain, a smudge): left out of every count.
+    NotACell,
+}
+
+impl ReviewVerdict {
+    /// The verdict as the machine's call of a cell: its class, or unidentified.
+    pub fn of_machine(class: Option<usize>) -> Self {
+        class.map_or(ReviewVerdict::Unidentified, |c| {
+            ReviewVerdict::Class(c as u32)
+        })
+    }
+}
+
+/// A reviewer's verdict on one cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionRecord {
+    /// The slide.
+    pub slide: String,
+    /// The cell's id on the slide ([`ReportCell::id`](super::ReportCell::id)).
+    pub cell: u32,
+    /// What the reviewer says it is.
+    pub verdict: ReviewVerdict,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// A reviewer's sign-off of a slide.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOffRecord {
+    /// The slide.
+    pub slide: String,
+    /// The reviewer's initials (never a name: see [`Initials`](super::review::Initials)).
+    pub initials: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}

@@ -1,0 +1,338 @@
+use super::*;
+use crate::records::CellRecord;
+use proptest::prelude::*;
+
+fn cell(index: u64) -> JournalEntry {
+    JournalEntry::Cell(CellRecord {
+        slide: format!("slide-{}", index % 7),
+        frame: index / 3,
+        bbox: [index as u32, 2 * index as u32, 40, 44],
+        probabilities: vec![0.25, 0.5, (index % 10) as f32 / 10.0, 0.125],
+        model_digest: [index as u8; 32],
+    })
+}
+
+fn write_journal(path: &Path, count: u64) -> Vec<u64> {
+    let (mut journal, recovery) = Journal::open(path).expect("open new journal");
+    assert_eq!(recovery, Recovery::default());
+    let mut ends = Vec::new();
+    for i in 0..count {
+        assert_eq!(journal.append(&cell(i)).expect("append"), i);
+        ends.push(journal.committed_len());
+    }
+    ends
+}
+
+#[test]
+fn many_records_round_trip_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cells.journal");
+    write_journal(&path, 500);
+    let (mut journal, recovery) = Journal::open(&path).expect("reopen");
+    assert_eq!(
+        recovery,
+        Recovery {
+            records: 500,
+            dropped_tail_bytes: 0
+        }
+    );
+    assert_eq!(
+        journal.append(&cell(500)).expect("append after reopen"),
+        500
+    );
+    let entries = Journal::read_all(&path).expect("read");
+    assert_eq!(entries.len(), 501);
+    for (i, entry) in entries.iter().enumerate() {
+        assert_eq!(entry, &cell(i as u64));
+    }
+}
+
+#[test]
+fn every_truncation_point_keeps_exactly_the_whole_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = dir.path().join("full.journal");
+    let ends = write_journal(&full, 3);
+    let bytes = std::fs::read(&full).expect("read");
+    for cut in 0..=bytes.len() {
+        let path = dir.path().join("cut.journal");
+        std::fs::write(&path, &bytes[..cut]).expect("write cut");
+        let (_, recovery) = Journal::open(&path).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
+        let whole = ends.iter().filter(|&&end| end <= cut as u64).count() as u64;
+        assert_eq!(recovery.records, whole, "cut at {cut}");
+        let kept = if cut as u64 <= HEADER_LEN {
+            HEADER_LEN
+        } else {
+            ends.iter()
+                .copied()
+                .filter(|&end| end <= cut as u64)
+                .max()
+                .unwrap_or(HEADER_LEN)
+        };
+        assert_eq!(
+            recovery.dropped_tail_bytes,
+            (cut as u64).saturating_sub(kept),
+            "cut at {cut}"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).expect("stat").len(),
+            kept,
+            "cut at {cut}"
+        );
+        let entries = Journal::read_all(&path).expect("read after recovery");
+        assert_eq!(entries, (0..whole).map(cell).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn flipped_byte_in_last_record_is_a_torn_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cells.journal");
+    let ends = write_journal(&path, 3);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[ends[1] as usize + FRAME_HEADER_LEN + 3] ^= 0x40;
+    std::fs::write(&path, &bytes).expect("write");
+    let (_, recovery) = Journal::open(&path).expect("open");
+    assert_eq!(recovery.records, 2);
+    assert_eq!(recovery.dropped_tail_bytes, ends[2] - ends[1]);
+}
+
+#[test]
+fn flipped_byte_in_middle_record_is_named_damage_and_nothing_is_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cells.journal");
+    let ends = write_journal(&path, 3);
+    let mut bytes = std::fs::read(&path).expect("read");
+    for at in [
+        ends[0] as usize + 1,
+        ends[0] as usize + FRAME_HEADER_LEN + 5,
+    ] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x01;
+        std::fs::write(&path, &damaged).expect("write");
+        match Journal::open(&path) {
+            Err(JournalError::Corrupt {
+                offset,
+                records_before,
+                ..
+            }) => {
+                assert_eq!((offset, records_before), (ends[0], 1));
+            }
+            other => panic!("flip at {at}: expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            damaged,
+            "file must be untouched"
+        );
+        assert!(matches!(
+            Journal::read_all(&path),
+            Err(JournalError::Corrupt { .. })
+        ));
+    }
+    bytes[0] = b'X';
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(matches!(
+        Journal::open(&path),
+        Err(JournalError::NotAJournal { .. })
+    ));
+}
+
+#[test]
+fn zero_filled_tail_is_torn_not_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cells.journal");
+    let ends = write_journal(&path, 2);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes.extend_from_slice(&[0; 4096]);
+    std::fs::write(&path, &bytes).expect("write");
+    let (_, recovery) = Journal::open(&path).expect("open");
+    assert_eq!(
+        recovery,
+        Recovery {
+            records: 2,
+            dropped_tail_bytes: 4096
+        }
+    );
+    assert_eq!(std::fs::metadata(&path).expect("stat").len(), ends[1]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn random_tail_never_panics_nor_loses_records(
+        count in 0u64..6,
+        tail in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cells.journal");
+        let ends = write_journal(&path, count);
+        let committed = ends.last().copied().unwrap_or(HEADER_LEN);
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&path, &bytes).expect("write");
+        // Random bytes could (with odds of about 2^-32 per offset) form a whole frame; the
+        // journal then reports damage instead of recovering, which loses nothing either.
+        match Journal::open(&path) {
+            Ok((_, recovery)) => {
+                prop_assert!(recovery.records >= count);
+                let entries = Journal::read_all(&path).expect("read");
+                prop_assert_eq!(&entries[..count as usize], &(0..count).map(cell).collect::<Vec<_>>()[..]);
+                if recovery.records == count {
+                    prop_assert_eq!(recovery.dropped_tail_bytes, tail.len() as u64);
+                    prop_assert_eq!(std::fs::metadata(&path).expect("stat").len(), committed);
+                }
+            }
+            Err(JournalError::Corrupt { records_before, .. }) => {
+                prop_assert!(records_before >= count);
+                prop_assert_eq!(std::fs::read(&path).expect("read"), bytes);
+            }
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+}
+
+/// A file that takes `budget` more bytes and then fails the way a full disk does, after
+/// writing what fits (so a half frame reaches the file, as it would on a real disk).
+pub(crate) struct FillingDisk {
+    pub(crate) file: File,
+    pub(crate) budget: usize,
+}
+
+impl Read for FillingDisk {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+impl Seek for FillingDisk {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+impl Write for FillingDisk {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.budget == 0 {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
+        let n = self.file.write(&buf[..buf.len().min(self.budget)])?;
+        self.budget -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+impl JournalStorage for FillingDisk {
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+#[test]
+fn full_disk_stops_the_slide_and_leaves_a_clean_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cells.journal");
+    let ends = write_journal(&path, 4);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open");
+    // Room for one more record and half of the next.
+    let frame_len = (ends[3] - ends[2]) as usize;
+    let disk = FillingDisk {
+        file,
+        budget: frame_len + frame_len / 2,
+    };
+    let (mut journal, _) = Journal::from_storage(disk, &path).expect("open on filling disk");
+    assert_eq!(journal.append(&cell(4)).expect("fits"), 4);
+    let err = journal.append(&cell(5)).expect_err("disk full");
+    assert!(matches!(err, JournalError::Full { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("full") && message.contains("slide has stopped"),
+        "{message}"
+    );
+    assert!(matches!(
+        journal.append(&cell(5)),
+        Err(JournalError::Stopped { .. })
+    ));
+    drop(journal);
+
+    let (_, recovery) = Journal::open(&path).expect("reopen after full disk");
+    assert_eq!(
+        recovery,
+        Recovery {
+            records: 5,
+            dropped_tail_bytes: 0
+        }
+    );
+    let entries = Journal::read_all(&path).expect("read");
+    assert_eq!(entries, (0..5).map(cell).collect::<Vec<_>>());
+}
+
+/// Reads from a real journal but writes to `/dev/full`, whose every write fails with the
+/// kernel's own ENOSPC.
+#[cfg(target_os = "linux")]
+struct DevFull {
+    journal: File,
+    full: File,
+}
+
+#[cfg(target_os = "linux")]
+impl Read for DevFull {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.journal.read(buf)
+    }
+}
+#[cfg(target_os = "linux")]
+impl Seek for DevFull {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.journal.seek(pos)
+    }
+}
+#[cfg(target_os = "linux")]
+impl Write for DevFull {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.full.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.full.flush()
+    }
+}
+#[cfg(target_os = "linux")]
+impl JournalStorage for DevFull {
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.journal.set_len(len)
+    }
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.journal.sync_data()
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn real_enospc_from_dev_full_is_named_full() {
+    let Ok(full) = OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("no /dev/full here; skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cells.journal");
+    write_journal(&path, 2);
+    let journal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open");
+    let (mut journal, _) = Journal::from_storage(DevFull { journal, full }, &path).expect("open");
+    let err = journal.append(&cell(2)).expect_err("ENOSPC");
+    assert!(matches!(err, JournalError::Full { .. }), "{err:?}");
+    drop(journal);
+    assert_eq!(
+        Journal::read_all(&path).expect("read"),
+        (0..2).map(cell).collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,80 @@
+//! A slide's counts after its review: the machine's count with every verdict of the
+//! reviewer applied, and the flag the same rule gives them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::review::ReviewState;
+use crate::records::{ReportCell, ReviewVerdict};
+use crate::scan::session::{ClassCount, SessionRules, SlideSummary, slide_call};
+
+/// What pages and reports call `verdict`, with the class names of a summary's `counts`.
+pub fn verdict_name(verdict: ReviewVerdict, counts: &[ClassCount]) -> &str {
+    match verdict {
+        ReviewVerdict::Class(c) => counts
+            .get(c as usize)
+            .map_or("unknown class", |count| count.name.as_str()),
+        ReviewVerdict::Unidentified => "unidentified",
+        ReviewVerdict::NotACell => "not a cell",
+    }
+}
+
+/// A slide's counts after its review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewedCounts {
+    /// The counts, share and flag with every verdict applied (fields and the stop reason
+    /// are the machine's).
+    pub summary: SlideSummary,
+    /// Cells the reviewer said are not white cells, left out of every count.
+    pub excluded: u32,
+    /// Cells whose final verdict differs from the machine's call.
+    pub changed: u32,
+}
+
+/// The machine's count `machine` of `cells` with the reviewer's verdicts in `review`
+/// applied, the flag decided by `rules` as for the machine's count.
+pub fn reviewed_counts(
+    machine: &SlideSummary,
+    cells: &[ReportCell],
+    review: &ReviewState,
+    rules: &SessionRules,
+) -> ReviewedCounts {
+    let mut summary = machine.clone();
+    for count in &mut summary.counts {
+        count.cells = 0;
+    }
+    summary.unidentified = 0;
+    let (mut excluded, mut changed, mut classified, mut malignant) = (0u32, 0u32, 0u32, 0u32);
+    for cell in cells {
+        let verdict = review.final_verdict(cell);
+        if verdict != ReviewVerdict::of_machine(cell.class) {
+            changed += 1;
+        }
+        match verdict {
+            ReviewVerdict::Class(class) => match summary.counts.get_mut(class as usize) {
+                Some(count) => {
+                    count.cells += 1;
+                    classified += 1;
+                    malignant += u32::from(count.malignant);
+                }
+                // Only a record naming a class the taxonomy lacks gets here, and
+                // `ReviewLog::correct` refuses those: count it where no class claims it.
+                None => summary.unidentified += 1,
+            },
+            ReviewVerdict::Unidentified => summary.unidentified += 1,
+            ReviewVerdict::NotACell => excluded += 1,
+        }
+    }
+    let call = slide_call(malignant, classified, rules);
+    summary.classified = classified;
+    summary.malignant_share = call.malignant_share;
+    summary.wilson_95 = call.wilson_95;
+    summary.flag = call.flag;
+    ReviewedCounts {
+        summary,
+        excluded,
+        changed,
+    }
+}
+
+#[cfg(test)]
+mod tests;

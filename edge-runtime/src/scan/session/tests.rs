@@ -1,0 +1,205 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn close(actual: (f64, f64), expected: (f64, f64)) -> bool {
+    (actual.0 - expected.0).abs() < 1e-5 && (actual.1 - expected.1).abs() < 1e-5
+}
+
+#[test]
+fn wilson_matches_hand_computed_values() {
+    // (k, n, low, high), from centre = (p + z²/2n) / (1 + z²/n) and
+    // half = z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²) with z = 1.959964.
+    for (k, n, low, high) in [
+        (0, 10, 0.0, 0.27753),
+        (5, 10, 0.23659, 0.76341),
+        (10, 10, 0.72247, 1.0),
+        (20, 200, 0.06567, 0.14941),
+        (1, 1, 0.20655, 1.0),
+    ] {
+        let got = wilson_interval(k, n, Z_95);
+        assert!(close(got, (low, high)), "{k}/{n}: {got:?}");
+    }
+    assert_eq!(wilson_interval(0, 0, Z_95), (0.0, 1.0));
+}
+
+proptest! {
+    #[test]
+    fn wilson_brackets_the_share(trials in 1u32..100_000, k in 0u32..100_000) {
+        let k = k % (trials + 1);
+        let p = f64::from(k) / f64::from(trials);
+        let (low, high) = wilson_interval(k, trials, Z_95);
+        prop_assert!((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high));
+        prop_assert!(low <= p && p <= high, "{low} {p} {high}");
+    }
+}
+
+fn session(rules: SessionRules) -> SlideSession {
+    SlideSession::new(
+        "slide-7",
+        Taxonomy::b_all_4(),
+        rules,
+        &Calibration {
+            temperature: 1.0,
+            unidentified_below: 0.6,
+        },
+    )
+}
+
+/// A confident call for `class` of the four.
+fn sure(class: usize) -> [f32; 4] {
+    let mut p = [0.02; 4];
+    p[class] = 0.94;
+    p
+}
+
+#[test]
+fn unsure_cells_go_to_the_unidentified_bin() {
+    let mut s = session(SessionRules::default());
+    assert_eq!(
+        s.record_cell(&[0.5, 0.3, 0.1, 0.1]),
+        Ok(CellCall {
+            class: None,
+            confidence: 0.5
+        })
+    );
+    assert_eq!(s.record_cell(&sure(2)).map(|c| c.class), Ok(Some(2)));
+    // The calibration's threshold applies unless the rules set their own.
+    let mut strict = session(SessionRules {
+        unidentified_below: Some(0.95),
+        ..SessionRules::default()
+    });
+    assert_eq!(strict.record_cell(&sure(2)).map(|c| c.class), Ok(None));
+
+    let summary = s.summary();
+    assert_eq!((summary.unidentified, summary.classified), (1, 1));
+    assert_eq!(summary.counts[2].cells, 1);
+    assert_eq!(summary.counts[2].name, "Pre-B");
+    assert_eq!(summary.unidentified_below, 0.6);
+}
+
+#[test]
+fn scores_that_do_not_fit_are_refused_and_not_counted() {
+    let mut s = session(SessionRules::default());
+    assert!(matches!(
+        s.record_cell(&[0.5, 0.5]),
+        Err(SessionError::ClassCount {
+            got: 2,
+            expected: 4,
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.record_cell(&[f32::NAN, 0.9, 0.0, 0.0]),
+        Err(SessionError::NotAProbability { class: 0, .. })
+    ));
+    assert!(s.record_cell(&[0.1, 1.5, 0.0, 0.0]).is_err());
+    let summary = s.summary();
+    assert_eq!((summary.unidentified, summary.classified), (0, 0));
+}
+
+#[test]
+fn stops_after_enough_cells_or_fields() {
+    let rules = SessionRules {
+        stop_after_cells: 5,
+        max_fields: 3,
+        ..SessionRules::default()
+    };
+    let mut by_cells = session(rules);
+    by_cells.record_field();
+    for _ in 0..4 {
+        by_cells.record_cell(&sure(0)).expect("valid scores");
+    }
+    // Unidentified cells do not count towards the stop.
+    by_cells
+        .record_cell(&[0.4, 0.4, 0.1, 0.1])
+        .expect("valid scores");
+    assert_eq!(by_cells.should_stop(), None);
+    by_cells.record_cell(&sure(0)).expect("valid scores");
+    assert_eq!(
+        by_cells.should_stop(),
+        Some(StopReason::EnoughCells { cells: 5 })
+    );
+
+    let mut by_fields = session(rules);
+    by_fields.record_cell(&sure(1)).expect("valid scores");
+    by_fields.record_field();
+    by_fields.record_field();
+    assert_eq!(by_fields.should_stop(), None);
+    by_fields.record_field();
+    assert_eq!(
+        by_fields.should_stop(),
+        Some(StopReason::FieldLimit { fields: 3 })
+    );
+    assert_eq!(
+        by_fields.summary().stopped,
+        Some(StopReason::FieldLimit { fields: 3 })
+    );
+}
+
+/// A session with `benign` Benign cells and `malignant` Pre-B cells.
+fn counted(benign: u32, malignant: u32) -> SlideSummary {
+    let mut s = session(SessionRules::default());
+    for _ in 0..benign {
+        s.record_cell(&sure(0)).expect("valid scores");
+    }
+    for _ in 0..malignant {
+        s.record_cell(&sure(2)).expect("valid scores");
+    }
+    s.summary()
+}
+
+#[test]
+fn flag_follows_the_interval_and_the_count() {
+    // 40 of 200: share 0.20, interval about (0.151, 0.261), low end above 0.10.
+    let high = counted(160, 40);
+    assert_eq!(high.flag, SlideFlag::SuspiciousRefer { cells: 200 });
+    assert!((high.malignant_share - 0.2).abs() < 1e-12);
+    assert!(high.wilson_95.0 > 0.15 && high.wilson_95.1 < 0.27);
+
+    // 20 of 200: share 0.10, but its interval reaches down to 0.066.
+    assert_eq!(counted(180, 20).flag, SlideFlag::NoEvidence { cells: 200 });
+    assert_eq!(counted(200, 0).flag, SlideFlag::NoEvidence { cells: 200 });
+
+    // All malignant, but on too few cells for a call.
+    assert_eq!(
+        counted(0, 60).flag,
+        SlideFlag::Insufficient {
+            cells: 60,
+            needed: 100
+        }
+    );
+    let empty = counted(0, 0);
+    assert_eq!((empty.malignant_share, empty.wilson_95), (0.0, (0.0, 1.0)));
+    assert!(matches!(
+        empty.flag,
+        SlideFlag::Insufficient { cells: 0, .. }
+    ));
+}
+
+#[test]
+fn every_output_says_a_reader_must_confirm() {
+    let summary = counted(160, 40);
+    assert!(summary.disclaimer.contains("trained reader"));
+    let json = serde_json::to_value(&summary).expect("summary serializes");
+    assert_eq!(json["disclaimer"], DISCLAIMER);
+    assert_eq!(json["flag"]["flag"], "suspicious_refer");
+    assert_eq!(json["flag"]["cells"], 200);
+    assert_eq!(json["counts"][2]["name"], "Pre-B");
+    assert!(
+        SlideFlag::SuspiciousRefer { cells: 200 }
+            .to_string()
+            .contains("refer (based on 200 classified cells)")
+    );
+}
+
+#[test]
+fn rules_read_from_config_with_defaults_for_missing_keys() {
+    let rules: SessionRules =
+        serde_json::from_str(r#"{"stop_after_cells": 300, "unidentified_below": 0.7}"#)
+            .expect("valid rules");
+    assert_eq!(rules.stop_after_cells, 300);
+    assert_eq!(rules.unidentified_below, Some(0.7));
+    assert_eq!(rules.min_cells_for_call, 100);
+    assert!(serde_json::from_str::<SessionRules>(r#"{"stop_after": 3}"#).is_err());
+}

@@ -1,0 +1,159 @@
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt;
+
+use super::*;
+use crate::records::layout::DataDir;
+use leukoscope_core::taxonomy::Taxonomy;
+
+const TOKEN: &str = "a-token-of-twenty-chars";
+
+/// The whole app bound to the network with a token, as `peer` reaches it.
+fn app(dir: &std::path::Path, peer: [u8; 4]) -> Router {
+    let desk = Desk::new(DeskConfig {
+        mode: DeskMode::Run,
+        data: DataDir::new(dir),
+        taxonomy: Taxonomy::b_all_4(),
+        rules: Default::default(),
+        demonstration: false,
+        can_start: true,
+    });
+    let access = Arc::new(Access {
+        token: Some(TOKEN.into()),
+        bound: "0.0.0.0:8080".parse().unwrap(),
+    });
+    router(Arc::new(api::Ui {
+        desk,
+        access: access.clone(),
+    }))
+    .layer(middleware::from_fn_with_state(access, guard::guard))
+    .layer(MockConnectInfo(SocketAddr::from((peer, 50000))))
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Option<String>) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string());
+    (response.status(), cookie)
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path).header(header::HOST, "10.0.0.5:8080");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+/// A GET as the board's own browser sends it.
+fn local(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::HOST, "127.0.0.1:8080")
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn login(token: &str) -> Request<Body> {
+    Request::post("/api/login")
+        .header(header::HOST, "10.0.0.5:8080")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(guard::REQUEST_HEADER, "1")
+        .body(Body::from(format!(r#"{{"token":"{token}"}}"#)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_network_needs_the_token_and_the_board_itself_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let phone = app(dir.path(), [10, 0, 0, 9]);
+    assert_eq!(
+        send(&phone, get("/api/state", None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = send(&phone, get("/live", None)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // The login page and its assets are open; a wrong token gets nothing.
+    assert_eq!(send(&phone, get("/login", None)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&phone, get("/assets/app.css", None)).await.0,
+        StatusCode::OK
+    );
+    let (status, cookie) = send(&phone, login("not-the-token-at-all")).await;
+    assert_eq!((status, cookie), (StatusCode::UNAUTHORIZED, None));
+    let (status, cookie) = send(&phone, login(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = cookie.expect("a cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(
+        send(&phone, get("/api/state", Some(pair))).await.0,
+        StatusCode::OK
+    );
+    let bearer = Request::get("/api/slides")
+        .header(header::HOST, "10.0.0.5:8080")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&phone, bearer).await.0, StatusCode::OK);
+
+    // The board's own screen connects over loopback and needs no token...
+    let screen = app(dir.path(), [127, 0, 0, 1]);
+    assert_eq!(send(&screen, local("/api/state")).await.0, StatusCode::OK);
+    // ...but a page in its browser reaching it under a foreign name (DNS rebinding)
+    // does.
+    assert_eq!(
+        send(&screen, get("/api/state", None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn pages_are_served_with_their_guards() {
+    let dir = tempfile::tempdir().unwrap();
+    let screen = app(dir.path(), [127, 0, 0, 1]);
+    let response = screen.clone().oneshot(local("/review/s-1")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(
+        send(&screen, local("/assets/live.html")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&screen, local("/assets/nothing.js")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // A slide that does not exist, and one whose id is not an id.
+    assert_eq!(
+        send(&screen, local("/api/slides/s-1")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&screen, local("/api/slides/.hidden")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Nothing to stop; a PUT is no way in.
+    let stop = Request::post("/api/slide/stop")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(guard::REQUEST_HEADER, "1")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&screen, stop).await.0, StatusCode::CONFLICT);
+    let put = Request::put("/api/slide/stop")
+        .header(header::HOST, "127.0.0.1:8080")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&screen, put).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
