@@ -2,16 +2,20 @@
 //! and the journal (with its syncs), frame after frame as a slide is scanned.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use leukoscope_core::artifact::VerifiedArtifact;
 use serde::Serialize;
 
 use crate::io::source::Frame;
+use crate::records::Verdict;
 use crate::records::cell_images::CellImages;
 use crate::records::journal::Journal;
+use crate::scan::detect::CellDetector;
 use crate::scan::pipeline::{PipelineError, Resume, ScanSettings, SlideScanner};
+use crate::scan::quality::QualityGate;
 use crate::scan::session::SessionRules;
+use crate::scan::track::CellTracker;
 
 /// What `bench --pipeline` measures, as its `--json` writes it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -123,6 +127,58 @@ pub fn measure_pipeline(
         cells_classified: scanner.session().summary().classified,
         threads,
         model: model.artifact.spec.name.clone(),
+    })
+}
+
+/// The stages that read a frame coarsely (the quality gate, detection, tracking), timed two
+/// ways on the same frames in the same run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FrontStages {
+    /// Milliseconds per frame with the frame shrunk once and its blocks shared, as the
+    /// pipeline runs them.
+    pub shared_ms: f64,
+    /// Milliseconds per frame with each stage shrinking the frame itself.
+    pub separate_ms: f64,
+}
+
+/// Times the gate, detection and tracking over `frames`, `rounds` times each way,
+/// alternating, so that both ways see the same load on the machine.
+pub fn measure_front_stages(
+    frames: &[Frame],
+    settings: &ScanSettings,
+    rounds: usize,
+) -> Result<FrontStages, PipelineError> {
+    let gate = QualityGate::new(settings.quality);
+    let mut detector = CellDetector::new(settings.detect)?;
+    let mut tracker = CellTracker::new(settings.track)?;
+    let mut blocks = detector.frame_blocks();
+    let (mut shared, mut separate) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds.max(1) {
+        tracker.reset();
+        let started = Instant::now();
+        for frame in frames {
+            blocks.shrink(&frame.image);
+            if gate.assess_in(&frame.image, &blocks).verdict == Verdict::Accepted {
+                let cells = detector.detect_in(&blocks);
+                tracker.observe_in(&blocks, &cells);
+            }
+        }
+        shared += started.elapsed();
+        tracker.reset();
+        let started = Instant::now();
+        for frame in frames {
+            if gate.assess(&frame.image).verdict == Verdict::Accepted {
+                let cells = detector.detect(&frame.image);
+                tracker.observe(&frame.image, &cells);
+            }
+        }
+        separate += started.elapsed();
+    }
+    let per_frame =
+        |d: Duration| d.as_secs_f64() * 1e3 / (rounds.max(1) * frames.len().max(1)) as f64;
+    Ok(FrontStages {
+        shared_ms: per_frame(shared),
+        separate_ms: per_frame(separate),
     })
 }
 

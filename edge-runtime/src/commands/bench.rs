@@ -9,7 +9,7 @@ use leukoscope_core::artifact::TrustPolicy;
 use leukoscope_core::engine::{Engine, Precision};
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
 use leukoscope_edge::bench::detection::compare_detection;
-use leukoscope_edge::bench::pipeline::measure_pipeline;
+use leukoscope_edge::bench::pipeline::{measure_front_stages, measure_pipeline};
 use leukoscope_edge::bench::{
     BenchOptions, BenchReport, BenchRow, cpu_ghz, measure, onnxruntime_rows, peak_macs_per_cycle,
 };
@@ -276,6 +276,13 @@ fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
         "  per frame: quality {:.2} ms, detect {:.2} ms, track {:.2} ms, classify {:.2} ms, journal {:.2} ms, report {:.2} ms",
         s.quality, s.detect, s.track, s.classify, s.journal, s.report
     );
+    let front = measure_front_stages(&frames[warmup..], &settings, 3)?;
+    println!(
+        "  gate + detect + track: {:.2} ms per frame with the frame's blocks shared, {:.2} ms with each stage shrinking it itself ({:.2}x)",
+        front.shared_ms,
+        front.separate_ms,
+        front.shared_ms / front.separate_ms.max(1e-9)
+    );
     let detection_frames: Vec<_> = frames[warmup..]
         .iter()
         .take(args.detection_frames)
@@ -293,6 +300,7 @@ fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let mut value = serde_json::to_value(&result)?;
         value["detection"] = serde_json::to_value(&detection)?;
+        value["front_stages"] = serde_json::to_value(front)?;
         std::fs::write(path, serde_json::to_vec_pretty(&value)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());

@@ -42,6 +42,8 @@ use leukoscope_core::raster::RgbImage;
 use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
 
+use super::blocks::FrameBlocks;
+
 /// How [`CellDetector`] finds nuclei, as `[detect]` in a board's `board.toml` sets it.
 ///
 /// Defaults suit the core's synthetic smears and the reference images they imitate
@@ -160,6 +162,8 @@ pub struct CellDetector {
     /// Split depth in chamfer units (3 per mask pixel).
     split_depth: u32,
     scratch: Scratch,
+    /// The frame's blocks when the detector shrinks frames itself ([`CellDetector::detect`]).
+    blocks: FrameBlocks,
     last: FrameStats,
 }
 
@@ -178,13 +182,6 @@ pub struct FrameStats {
 
 #[derive(Clone, Debug, Default)]
 struct Scratch {
-    /// Block sums, interleaved RGB, `mw * mh * 3`.
-    sums: Vec<u16>,
-    /// One row of column sums while shrinking (at most 255 x 8, so `u16`: twice the lanes
-    /// of `u32` in the vectorized add).
-    row: Vec<u16>,
-    /// Histograms of the block sums, per channel.
-    levels: Vec<u32>,
     /// Nuclear density per block.
     density: Vec<f32>,
     /// Density tables by block sum: nuclear share and total, per channel.
@@ -218,7 +215,7 @@ struct Component {
 /// Bins of the Otsu histogram over nuclear density `0..OTSU_MAX`.
 const OTSU_BINS: usize = 256;
 const OTSU_MAX: f32 = 3.0;
-/// Largest shrink factor; block sums must fit in `u16` (255 * 64 = 16320).
+/// Largest shrink factor: the density tables have `255 f^2 + 1` entries a channel.
 const MAX_FACTOR: u32 = 8;
 
 impl CellDetector {
@@ -288,6 +285,7 @@ impl CellDetector {
             um2_per_block: block_um * block_um,
             split_depth: (3.0 * c.split_depth_um / block_um).round() as u32,
             scratch: Scratch::default(),
+            blocks: FrameBlocks::new(factor, c.glass_percentile),
             last: FrameStats::default(),
             config,
         })
@@ -308,22 +306,44 @@ impl CellDetector {
         self.last
     }
 
-    /// The white cells in `frame`, by nucleus, in no particular order. A frame smaller
-    /// than 3x3 blocks, or one with nothing stained, gives none.
+    /// Working memory for a frame's blocks as this detector reads them (its block size and
+    /// glass percentile), for the pipeline to shrink each frame once for every stage.
+    pub fn frame_blocks(&self) -> FrameBlocks {
+        FrameBlocks::new(self.factor, self.config.glass_percentile)
+    }
+
+    /// The white cells in `frame`, by nucleus, in no particular order (the frame shrunk
+    /// here; see [`CellDetector::detect_in`]).
     pub fn detect(&mut self, frame: &RgbImage) -> Vec<DetectedCell> {
-        let f = self.factor;
-        let (mw, mh) = (frame.width() / f, frame.height() / f);
+        let mut blocks = std::mem::replace(&mut self.blocks, FrameBlocks::new(1, 100.0));
+        blocks.shrink(frame);
+        let cells = self.detect_in(&blocks);
+        self.blocks = blocks;
+        cells
+    }
+
+    /// The white cells of a frame already shrunk into `blocks` (made by
+    /// [`CellDetector::frame_blocks`]). A frame smaller than 3x3 blocks, or one with nothing
+    /// stained, gives none.
+    ///
+    /// # Panics
+    /// When `blocks` has another block size than this detector's: a programming error.
+    pub fn detect_in(&mut self, blocks: &FrameBlocks) -> Vec<DetectedCell> {
+        assert_eq!(
+            blocks.factor(),
+            self.factor,
+            "the frame's blocks must be made by CellDetector::frame_blocks"
+        );
+        let (mw, mh) = blocks.size();
         self.last = FrameStats::default();
         let mut cells = Vec::new();
         if mw < 3 || mh < 3 {
             return cells;
         }
-        shrink(frame, f, mw, mh, &mut self.scratch);
-        let s = &mut self.scratch;
-        let glass = glass_levels(&s.sums, f, self.config.glass_percentile, &mut s.levels);
+        let glass = blocks.glass();
         self.last.glass = glass;
         self.build_tables(glass);
-        let (threshold, stained) = self.nuclear_density(mw, mh);
+        let (threshold, stained) = self.nuclear_density(blocks.sums());
         self.last.threshold = threshold;
         self.last.stained_fraction = stained as f32 / (mw as f32 * mh as f32);
         if stained == 0 {
@@ -376,18 +396,17 @@ impl CellDetector {
 
     /// Nuclear density of every block, and the threshold over the stained ones; also the
     /// number of stained blocks.
-    fn nuclear_density(&mut self, mw: u32, mh: u32) -> (f32, u32) {
+    fn nuclear_density(&mut self, sums: &[u16]) -> (f32, u32) {
         let s = &mut self.scratch;
-        let n = mw as usize * mh as usize;
         s.density.clear();
-        s.density.reserve(n);
+        s.density.reserve(sums.len() / 3);
         let mut histogram = [0u32; OTSU_BINS];
         let mut stained = 0u32;
         let [n0, n1, n2] = &s.nuclear_lut;
         let [t0, t1, t2] = &s.total_lut;
         let limit = self.config.stained_density;
         let scale = OTSU_BINS as f32 / OTSU_MAX;
-        for px in s.sums.chunks_exact(3) {
+        for px in sums.chunks_exact(3) {
             let (r, g, b) = (px[0] as usize, px[1] as usize, px[2] as usize);
             let d = n0[r] + n1[g] + n2[b];
             s.density.push(d);
@@ -532,69 +551,6 @@ fn unmixing_row(nucleus: [f32; 3], counter: [f32; 3]) -> Result<[f32; 3], Detect
         inverse[(0, 1)] as f32,
         inverse[(0, 2)] as f32,
     ])
-}
-
-/// Sums `f` x `f` blocks of `frame` into `s.sums` (`mw` x `mh` blocks, RGB interleaved);
-/// the right and bottom remainders are left out.
-fn shrink(frame: &RgbImage, f: u32, mw: u32, mh: u32, s: &mut Scratch) {
-    let (f_, mw_) = (f as usize, mw as usize);
-    let width = frame.width() as usize * 3;
-    let raw = frame.as_raw();
-    s.sums.clear();
-    s.sums.reserve(mw_ * mh as usize * 3);
-    s.row.clear();
-    s.row.resize(mw_ * f_ * 3, 0);
-    for by in 0..mh as usize {
-        s.row.fill(0);
-        // Column sums of the block row over its `f` rows; the used part of each row only.
-        for y in by * f_..(by + 1) * f_ {
-            let src = &raw[y * width..y * width + mw_ * f_ * 3];
-            for (acc, &v) in s.row.iter_mut().zip(src) {
-                *acc += u16::from(v);
-            }
-        }
-        for block in s.row.chunks_exact(f_ * 3) {
-            // At most 255 * 64 with `f` at most 8.
-            let mut rgb = [0u16; 3];
-            for px in block.chunks_exact(3) {
-                rgb[0] += px[0];
-                rgb[1] += px[1];
-                rgb[2] += px[2];
-            }
-            s.sums.extend_from_slice(&rgb);
-        }
-    }
-}
-
-/// The `percentile` of each channel's block means, 0 to 255. The histograms count block
-/// sums as they are (`255 f^2 + 1` bins a channel), which spares a division per value.
-fn glass_levels(sums: &[u16], f: u32, percentile: f32, histogram: &mut Vec<u32>) -> [f32; 3] {
-    let f2 = f * f;
-    let bins = 255 * f2 as usize + 1;
-    histogram.clear();
-    histogram.resize(3 * bins, 0);
-    let (red, rest) = histogram.split_at_mut(bins);
-    let (green, blue) = rest.split_at_mut(bins);
-    for px in sums.chunks_exact(3) {
-        // Sums are at most 255 f^2, so every index is in range.
-        red[usize::from(px[0])] += 1;
-        green[usize::from(px[1])] += 1;
-        blue[usize::from(px[2])] += 1;
-    }
-    let count = (sums.len() / 3) as f32;
-    let wanted = (count * percentile / 100.0).ceil().max(1.0) as u32;
-    let mut glass = [255.0; 3];
-    for (level, channel) in glass.iter_mut().zip(histogram.chunks_exact(bins)) {
-        let mut seen = 0;
-        for (sum, &n) in channel.iter().enumerate() {
-            seen += n;
-            if seen >= wanted {
-                *level = sum as f32 / f2 as f32;
-                break;
-            }
-        }
-    }
-    glass
 }
 
 /// Otsu's threshold: the bin that best splits the histogram into two classes (the first

@@ -1,6 +1,8 @@
 //! One slide, frame by frame: is the frame fit to read, where are its white cells, which of
 //! them are new, what is each, and what does the slide add up to.
 //!
+//! - [`blocks`]: the frame shrunk once, and its glass level, for the three stages that
+//!   read it coarsely (the gate, the detector, the tracker).
 //! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most
 //!   frames fail.
 //! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology,
@@ -13,6 +15,7 @@
 //! - [`pipeline`]: the stages strung together, every cell journalled before it counts;
 //!   resumed after a crash.
 
+pub mod blocks;
 pub mod classify;
 pub mod detect;
 pub mod pipeline;

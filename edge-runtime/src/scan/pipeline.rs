@@ -31,6 +31,7 @@ use crate::report::{
     CellThumbnail, ModelInfo, QualityStats, SlideReport, Snapshot, StageTimings, annotate,
     error_chain, shrink,
 };
+use crate::scan::blocks::FrameBlocks;
 use crate::scan::classify::{CellClassifier, ClassifyError};
 use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::scan::quality::{QualityGate, QualityTally, QualityThresholds, SlideAdvice};
@@ -235,6 +236,9 @@ pub struct SlideScanner<S: JournalStorage = File> {
     slide_id: String,
     settings: ScanSettings,
     gate: QualityGate,
+    /// The frame's block sums, made once per frame for the gate, the detector and the
+    /// tracker.
+    blocks: FrameBlocks,
     tally: QualityTally,
     focus_sum: f64,
     clipped_sum: f64,
@@ -286,12 +290,14 @@ impl<S: JournalStorage> SlideScanner<S> {
             settings.gpu,
         )?
         .with_batch(settings.batch);
+        let detector = CellDetector::new(settings.detect)?;
         let mut scanner = SlideScanner {
             gate: QualityGate::new(settings.quality),
+            blocks: detector.frame_blocks(),
             tally: QualityTally::default(),
             focus_sum: 0.0,
             clipped_sum: 0.0,
-            detector: CellDetector::new(settings.detect)?,
+            detector,
             tracker: CellTracker::new(settings.track)?,
             model: ModelInfo {
                 name: artifact.spec.name.clone(),
@@ -449,8 +455,9 @@ impl<S: JournalStorage> SlideScanner<S> {
         let index = match (self.resume, self.done_before) {
             (Resume::SkipDone, Some(done)) if frame.index <= done => {
                 if self.accepted_before.contains(&frame.index) {
-                    let detections = self.detector.detect(&frame.image);
-                    self.tracker.observe(&frame.image, &detections);
+                    self.blocks.shrink(&frame.image);
+                    let detections = self.detector.detect_in(&self.blocks);
+                    self.tracker.observe_in(&self.blocks, &detections);
                 }
                 return Ok(FrameOutcome {
                     frame: frame.index,
@@ -475,17 +482,18 @@ impl<S: JournalStorage> SlideScanner<S> {
             clock = now;
         };
 
-        let quality = self.gate.assess(image);
+        self.blocks.shrink(image);
+        let quality = self.gate.assess_in(image, &self.blocks);
         lap(&mut stages.quality);
         let mut counted = Vec::new();
         let mut detected = 0;
         let mut boxes = Vec::new();
         if quality.verdict == Verdict::Accepted {
-            let detections = self.detector.detect(image);
+            let detections = self.detector.detect_in(&self.blocks);
             detected = detections.len();
             boxes = detections.iter().map(|d| d.bbox).collect();
             lap(&mut stages.detect);
-            let mut new = self.tracker.observe(image, &detections);
+            let mut new = self.tracker.observe_in(&self.blocks, &detections);
             if !self.recorded_unfinished.is_empty() {
                 let recorded = std::mem::take(&mut self.recorded_unfinished);
                 new.retain(|n| !recorded.contains(&(index, n.cell.bbox)));

@@ -2,7 +2,8 @@
 //! most of a slide's frames are not.
 //!
 //! Every measure is taken on a grey (and colour) copy shrunk by whole-block averaging to
-//! about [`QualityThresholds::analysis_width`] pixels across. Averaging blocks removes
+//! about [`QualityThresholds::analysis_width`] pixels across, read from the frame's block
+//! sums ([`FrameBlocks`]) the detector and the tracker share. Averaging blocks removes
 //! sensor noise that would otherwise pass for sharpness, and a 1920x1080 frame then costs
 //! one pass over its bytes plus a few tens of thousands of small-image operations.
 
@@ -11,6 +12,7 @@ use std::fmt;
 use leukoscope_core::raster::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use super::blocks::FrameBlocks;
 use crate::records::{FrameQuality, RejectReason, Verdict};
 
 /// The limits a frame must meet, as `[quality]` in a board's `board.toml` sets them.
@@ -21,8 +23,10 @@ use crate::records::{FrameQuality, RejectReason, Verdict};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QualityThresholds {
-    /// Width, in pixels, the frame is shrunk to before measuring (default 320). Frames
-    /// narrower than this are measured as they are.
+    /// Width, in pixels, the frame is shrunk to before measuring (default 320), met as
+    /// nearly as whole groups of the detector's blocks allow (1920-pixel frames: groups of
+    /// 2x2 blocks of 3 pixels). A frame narrower than this is measured on the detector's
+    /// blocks as they are.
     pub analysis_width: u32,
     /// Least variance of the Laplacian of the shrunk grey frame (grey levels 0 to 255)
     /// for a frame to count as in focus (default 1000). Sharp 1920x1080 synthetic frames
@@ -72,9 +76,9 @@ impl Default for QualityThresholds {
 /// Pixel level treated as clipped: JPEG round trips can turn a saturated 255 into 253.
 const CLIP_LEVEL: u8 = 253;
 
-/// Share of the brightest shrunk pixels skipped when finding the glass level, so a few
-/// specular or hot pixels do not set it.
-const GLASS_PERCENTILE_SKIP: f32 = 0.01;
+/// The glass level's percentile when the gate shrinks a frame itself: the brightest 1 % of
+/// blocks are skipped, so a few specular or hot pixels do not set it.
+const GLASS_PERCENTILE: f32 = 99.0;
 
 /// Judges frames against fixed thresholds.
 #[derive(Clone, Debug, Default)]
@@ -93,16 +97,32 @@ impl QualityGate {
         &self.thresholds
     }
 
-    /// Measures a frame and decides whether to classify it.
+    /// Measures a frame and decides whether to classify it (the frame shrunk here; see
+    /// [`QualityGate::assess_in`]).
+    pub fn assess(&self, frame: &RgbImage) -> FrameQuality {
+        let mut blocks = FrameBlocks::new(self.analysis_factor(frame.width()), GLASS_PERCENTILE);
+        blocks.shrink(frame);
+        self.assess_in(frame, &blocks)
+    }
+
+    /// The block side, in pixels, of the copy the gate measures a frame of `width` on.
+    fn analysis_factor(&self, width: u32) -> u32 {
+        width.div_ceil(self.thresholds.analysis_width.max(1)).max(1)
+    }
+
+    /// Measures `frame`, already shrunk into `blocks`, and decides whether to classify it.
+    /// The gate reads the blocks in groups as near to its analysis width as whole groups
+    /// allow.
     ///
     /// Exposure is tested first, because clipping and darkness flatten the detail the other
     /// measures read; then emptiness, because bare glass has no edges and would otherwise
     /// be blamed on the focus, which is the wrong advice. Bare glass clips at a normal
     /// exposure, so a clipped frame counts as overexposed only when some structure is
     /// left in it; a flat white frame reads as empty.
-    pub fn assess(&self, frame: &RgbImage) -> FrameQuality {
+    pub fn assess_in(&self, frame: &RgbImage, blocks: &FrameBlocks) -> FrameQuality {
         let t = &self.thresholds;
-        let small = Shrunk::of(frame, t.analysis_width);
+        let group = blocks.per_side(self.analysis_factor(frame.width()));
+        let small = Shrunk::of(blocks, group);
         let clipped_fraction = clipped_fraction(frame);
         let brightness = small.mean_grey();
         let stained_fraction = small.stained_fraction(t.stained_transmission);
@@ -142,56 +162,40 @@ fn clipped_fraction(frame: &RgbImage) -> f32 {
     clipped as f32 / pixels as f32
 }
 
-/// A frame shrunk by averaging square blocks: colour and grey, row-major.
+/// A frame shrunk by averaging square blocks: colour and grey, row-major, and the glass
+/// level of its blocks.
 struct Shrunk {
     width: usize,
     height: usize,
     rgb: Vec<[f32; 3]>,
     grey: Vec<f32>,
+    glass: [f32; 3],
 }
 
 impl Shrunk {
-    /// Averages `factor`x`factor` blocks, the factor chosen so the result is at most about
-    /// `target_width` wide; the right and bottom remainders are dropped.
-    fn of(frame: &RgbImage, target_width: u32) -> Self {
-        let (fw, fh) = (frame.width() as usize, frame.height() as usize);
-        let factor = fw.div_ceil(target_width.max(1) as usize).max(1);
-        let (width, height) = (fw / factor, fh / factor);
-        let mut rgb = vec![[0.0f32; 3]; width * height];
-        // One row of block sums, reused for every block row.
-        let mut sums = vec![[0u32; 3]; width];
-        let view = frame.view();
-        let scale = 1.0 / (factor * factor) as f32;
-        for (by, out) in rgb.chunks_exact_mut(width.max(1)).take(height).enumerate() {
-            sums.iter_mut().for_each(|s| *s = [0; 3]);
-            for y in by * factor..(by + 1) * factor {
-                let row = view.row(y as u32);
-                for (sum, block) in sums.iter_mut().zip(row.chunks_exact(3 * factor)) {
-                    for px in block.chunks_exact(3) {
-                        sum[0] += u32::from(px[0]);
-                        sum[1] += u32::from(px[1]);
-                        sum[2] += u32::from(px[2]);
-                    }
-                }
-            }
-            for (o, s) in out.iter_mut().zip(&sums) {
-                *o = [
-                    s[0] as f32 * scale,
-                    s[1] as f32 * scale,
-                    s[2] as f32 * scale,
-                ];
-            }
-        }
+    /// Means of `group` x `group` groups of `blocks`.
+    fn of(blocks: &FrameBlocks, group: u32) -> Self {
+        let side = (group * blocks.factor()) as f32;
+        let scale = 1.0 / (side * side);
+        let mut rgb = Vec::new();
+        let (width, height) = blocks.coarsen(group, |_, _, s| {
+            rgb.push([
+                s[0] as f32 * scale,
+                s[1] as f32 * scale,
+                s[2] as f32 * scale,
+            ]);
+        });
         // Rec. 601 luma, as the synthetic smears' own focus test uses.
         let grey = rgb
             .iter()
             .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
             .collect();
         Shrunk {
-            width,
-            height,
+            width: width as usize,
+            height: height as usize,
             rgb,
             grey,
+            glass: blocks.glass(),
         }
     }
 
@@ -236,35 +240,13 @@ impl Shrunk {
         if self.rgb.is_empty() {
             return 0.0;
         }
-        let glass = self.glass_level();
-        let limit = glass.map(|g| g * transmission);
+        let limit = self.glass.map(|g| g * transmission);
         let stained = self
             .rgb
             .iter()
             .filter(|p| p[0] < limit[0] || p[1] < limit[1] || p[2] < limit[2])
             .count();
         stained as f32 / self.rgb.len() as f32
-    }
-
-    /// Per channel, the level below which all but the brightest 1 % of blocks lie.
-    fn glass_level(&self) -> [f32; 3] {
-        let mut histograms = [[0u32; 256]; 3];
-        for p in &self.rgb {
-            for (h, &v) in histograms.iter_mut().zip(p) {
-                h[(v as usize).min(255)] += 1;
-            }
-        }
-        let skip = (self.rgb.len() as f32 * GLASS_PERCENTILE_SKIP) as u32;
-        histograms.map(|h| {
-            let mut seen = 0;
-            for level in (0..256).rev() {
-                seen += h[level];
-                if seen > skip {
-                    return level as f32;
-                }
-            }
-            0.0
-        })
     }
 }
 

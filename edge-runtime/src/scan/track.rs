@@ -3,7 +3,8 @@
 //! the same cell seen again.
 //!
 //! **Registration** is phase correlation of grey copies of consecutive frames shrunk by
-//! whole-block averaging to about [`TrackerConfig::register_width`] pixels across: the
+//! whole-block averaging to about [`TrackerConfig::register_width`] pixels across (groups of
+//! the frame's shared blocks, [`FrameBlocks`]): the
 //! normalized cross-power spectrum of two frames is a pure phase ramp whose inverse FFT
 //! peaks at the stage's motion. A Tukey window (flat, with tapered edges) keeps the frame's
 //! edges from making a peak at zero motion while leaving the narrow overlap of a scan,
@@ -12,8 +13,8 @@
 //! whose overlap correlates best (zero-mean normalized correlation of the pixels both
 //! frames see) wins, the next peaks being tried only when none of those correlates well
 //! enough; the share of the peak's height that spills into its higher neighbour gives the
-//! fraction of a block (about a tenth of a pixel per frame on the synthetic scans, so about
-//! a third of a pixel over a row of a scan). When no reading correlates at least
+//! fraction of a block (about a fifth of a pixel per frame on the synthetic scans at the
+//! default width, so about half a pixel over a row of a scan). When no reading correlates at least
 //! [`TrackerConfig::min_correlation`] over at least [`TrackerConfig::min_overlap`] of the
 //! frame (no overlap, an empty or blurred frame), the frame cannot be placed: the tracker
 //! starts a new map (a *segment*), and cells seen in both maps are counted twice. The
@@ -37,7 +38,8 @@ use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
-use crate::scan::detect::DetectedCell;
+use super::blocks::FrameBlocks;
+use super::detect::DetectedCell;
 
 /// How [`CellTracker`] registers frames and matches cells, as `[track]` in a board's
 /// `board.toml` sets it.
@@ -46,8 +48,10 @@ use crate::scan::detect::DetectedCell;
 pub struct TrackerConfig {
     /// Micrometres per pixel of the frames (default 0.42).
     pub um_per_px: f32,
-    /// Width, in pixels, frames are shrunk to for registration (default 480; 1920-pixel
-    /// frames are shrunk by 4). Smaller is faster and less precise.
+    /// Width, in pixels, frames are shrunk to for registration (default 320; 1920-pixel
+    /// frames are shrunk by 6, two of the detector's 3-pixel blocks). Smaller is faster
+    /// and less precise; the width is met as nearly as whole groups of the detector's
+    /// blocks allow.
     pub register_width: u32,
     /// Least zero-mean normalized correlation, -1 to 1, of the overlap of two frames for
     /// the motion between them to be trusted (default 0.5; consecutive frames of one scan
@@ -68,7 +72,7 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             um_per_px: 0.42,
-            register_width: 480,
+            register_width: 320,
             min_correlation: 0.5,
             min_overlap: 0.03,
             match_radius_um: 5.0,
@@ -131,6 +135,8 @@ struct Known {
 pub struct CellTracker {
     config: TrackerConfig,
     registrar: Registrar,
+    /// The frame's blocks when the tracker shrinks frames itself ([`CellTracker::observe`]).
+    blocks: FrameBlocks,
     /// Top-left corner of the current frame in the segment's coordinates.
     origin: (f64, f64),
     segment: u32,
@@ -180,6 +186,7 @@ impl CellTracker {
         let radius = f64::from(c.match_radius_um / c.um_per_px);
         Ok(CellTracker {
             registrar: Registrar::new(c.register_width),
+            blocks: FrameBlocks::new(1, 100.0),
             origin: (0.0, 0.0),
             segment: 0,
             cells: Vec::new(),
@@ -228,12 +235,33 @@ impl CellTracker {
     }
 
     /// Places `frame` on the slide and returns the cells of `detections` (found in this
-    /// frame) seen for the first time, whole.
+    /// frame) seen for the first time, whole (the frame shrunk here; see
+    /// [`CellTracker::observe_in`]).
     pub fn observe(&mut self, frame: &RgbImage, detections: &[DetectedCell]) -> Vec<NewCell> {
+        let factor = self.registrar.factor_for(frame.width());
+        if self.blocks.factor() != factor {
+            self.blocks = FrameBlocks::new(factor, 100.0);
+        }
+        let mut blocks = std::mem::replace(&mut self.blocks, FrameBlocks::new(1, 100.0));
+        blocks.shrink(frame);
+        let new = self.observe_in(&blocks, detections);
+        self.blocks = blocks;
+        new
+    }
+
+    /// Places the frame shrunk into `blocks` on the slide and returns the cells of
+    /// `detections` (found in it) seen for the first time, whole. The frame is registered
+    /// on groups of blocks as near to [`TrackerConfig::register_width`] across as whole
+    /// groups allow.
+    pub fn observe_in(
+        &mut self,
+        blocks: &FrameBlocks,
+        detections: &[DetectedCell],
+    ) -> Vec<NewCell> {
         let first = self.last.is_none();
         let registration =
             self.registrar
-                .register(frame, self.config.min_correlation, self.config.min_overlap);
+                .register(blocks, self.config.min_correlation, self.config.min_overlap);
         let registration = match registration {
             Some(r) => r,
             None => Registration {
@@ -252,14 +280,14 @@ impl CellTracker {
             self.grid.clear();
         }
         self.last = Some(registration);
-        self.match_cells(frame, detections)
+        self.match_cells(blocks.frame_size(), detections)
     }
 
     /// Matches the whole cells among `detections` to known cells, nearest first, and
     /// records and returns the rest as new.
-    fn match_cells(&mut self, frame: &RgbImage, detections: &[DetectedCell]) -> Vec<NewCell> {
+    fn match_cells(&mut self, frame_size: (u32, u32), detections: &[DetectedCell]) -> Vec<NewCell> {
         let margin = self.config.border_margin_um / self.config.um_per_px;
-        let (w, h) = (frame.width() as f32, frame.height() as f32);
+        let (w, h) = (frame_size.0 as f32, frame_size.1 as f32);
         let whole = |d: &DetectedCell| {
             let [x, y, bw, bh] = d.bbox;
             !d.touches_border
@@ -367,7 +395,9 @@ const TAPER: f32 = 0.1;
 /// grey copy and spectrum, and all working memory.
 struct Registrar {
     target_width: u32,
-    /// Shrink factor and shrunk size of the frames seen; a change of frame size starts over.
+    /// Blocks per side of a registration pixel, its side in frame pixels, and the shrunk
+    /// size of the frames seen; a change of frame size starts over.
+    group: u32,
     factor: u32,
     size: (usize, usize),
     frame_size: (u32, u32),
@@ -389,13 +419,13 @@ struct Registrar {
     surface: Vec<Complex32>,
     work: Vec<Complex32>,
     scratch: Vec<Complex32>,
-    row_sums: Vec<u32>,
 }
 
 impl Registrar {
     fn new(target_width: u32) -> Self {
         Registrar {
             target_width,
+            group: 1,
             factor: 1,
             size: (0, 0),
             frame_size: (0, 0),
@@ -414,7 +444,6 @@ impl Registrar {
             surface: Vec::new(),
             work: Vec::new(),
             scratch: Vec::new(),
-            row_sums: Vec::new(),
         }
     }
 
@@ -423,18 +452,19 @@ impl Registrar {
     /// `frame` becomes the previous frame.
     fn register(
         &mut self,
-        frame: &RgbImage,
+        blocks: &FrameBlocks,
         min_correlation: f32,
         min_overlap: f32,
     ) -> Option<Registration> {
-        if (frame.width(), frame.height()) != self.frame_size {
-            self.resize(frame.width(), frame.height());
+        let group = blocks.per_side(self.factor_for(blocks.frame_size().0));
+        if blocks.frame_size() != self.frame_size || group * blocks.factor() != self.factor {
+            self.resize(blocks, group);
         }
         let (w, h) = self.size;
         if w < 8 || h < 8 {
             return None;
         }
-        self.shrink(frame);
+        self.shrink(blocks);
         self.transform();
         let result = if self.has_previous {
             self.best_motion(min_correlation, min_overlap)
@@ -447,14 +477,19 @@ impl Registrar {
         result
     }
 
-    /// Plans FFTs and windows for frames of `width` x `height`.
-    fn resize(&mut self, width: u32, height: u32) {
-        self.frame_size = (width, height);
-        self.factor = width.div_ceil(self.target_width).max(1);
-        let (w, h) = (
-            (width / self.factor) as usize,
-            (height / self.factor) as usize,
-        );
+    /// The side, in frame pixels, of a registration pixel for frames `width` across.
+    fn factor_for(&self, width: u32) -> u32 {
+        width.div_ceil(self.target_width).max(1)
+    }
+
+    /// Plans FFTs and windows for frames like the one in `blocks`, registered on `group` x
+    /// `group` groups of its blocks.
+    fn resize(&mut self, blocks: &FrameBlocks, group: u32) {
+        self.frame_size = blocks.frame_size();
+        self.group = group;
+        self.factor = group * blocks.factor();
+        let (mw, mh) = blocks.size();
+        let (w, h) = ((mw / group) as usize, (mh / group) as usize);
         self.size = (w, h);
         self.has_previous = false;
         if w < 8 || h < 8 {
@@ -483,29 +518,12 @@ impl Registrar {
         self.previous_spectrum = vec![Complex32::default(); w * h];
     }
 
-    /// Block-averaged grey (R + G + B) of `frame` into `grey`, zero mean.
-    fn shrink(&mut self, frame: &RgbImage) {
+    /// Block-summed grey (R + G + B) of the frame in `blocks` into `grey`, zero mean.
+    fn shrink(&mut self, blocks: &FrameBlocks) {
         let (w, h) = self.size;
-        let f = self.factor as usize;
-        let stride = frame.width() as usize * 3;
-        let raw = frame.as_raw();
         self.grey.clear();
-        self.row_sums.clear();
-        self.row_sums.resize(w * f * 3, 0);
-        for by in 0..h {
-            self.row_sums.fill(0);
-            for y in by * f..(by + 1) * f {
-                let src = &raw[y * stride..][..w * f * 3];
-                for (acc, &v) in self.row_sums.iter_mut().zip(src) {
-                    *acc += u32::from(v);
-                }
-            }
-            self.grey.extend(
-                self.row_sums
-                    .chunks_exact(f * 3)
-                    .map(|block| block.iter().sum::<u32>() as f32),
-            );
-        }
+        let grey = &mut self.grey;
+        blocks.coarsen(self.group, |_, _, s| grey.push((s[0] + s[1] + s[2]) as f32));
         let mean = self.grey.iter().map(|&v| f64::from(v)).sum::<f64>() / (w * h) as f64;
         let mean = mean as f32;
         for v in &mut self.grey {

@@ -272,7 +272,7 @@ fn bad_settings_are_named() {
     let parsed: TrackerConfig =
         serde_json::from_str(r#"{"match_radius_um": 6.0}"#).expect("partial config");
     assert_eq!(parsed.match_radius_um, 6.0);
-    assert_eq!(parsed.register_width, 480);
+    assert_eq!(parsed.register_width, 320);
     assert!(serde_json::from_str::<TrackerConfig>(r#"{"radius": 6.0}"#).is_err());
 }
 
