@@ -1,5 +1,8 @@
 use super::*;
-use crate::records::CellRecord;
+use crate::records::{
+    CellRecord, CorrectionRecord, FrameQuality, FrameRecord, RejectReason, ReviewVerdict,
+    SignOffRecord, SlideEndRecord, Verdict,
+};
 use proptest::prelude::*;
 
 fn cell(index: u64) -> JournalEntry {
@@ -335,4 +338,119 @@ fn real_enospc_from_dev_full_is_named_full() {
         Journal::read_all(&path).expect("read"),
         (0..2).map(cell).collect::<Vec<_>>()
     );
+}
+
+/// One entry of every kind and every variant inside one, with fixed values: the slide
+/// journal's cells, frames (each verdict) and end, and the review journal's corrections
+/// (each verdict) and sign-off.
+fn every_kind_of_entry() -> Vec<JournalEntry> {
+    let slide = || "S-0042".to_string();
+    let quality = |verdict| FrameQuality {
+        focus: 1234.5,
+        clipped_fraction: 0.0625,
+        brightness: 201.25,
+        stained_fraction: 0.375,
+        verdict,
+    };
+    let mut entries = vec![JournalEntry::Cell(CellRecord {
+        slide: slide(),
+        frame: 300,
+        bbox: [1917, 20, 131, 4],
+        probabilities: vec![0.5, 0.25, 0.125, 0.125],
+        model_digest: core::array::from_fn(|i| i as u8 * 7),
+    })];
+    entries.extend(
+        std::iter::once(Verdict::Accepted)
+            .chain(RejectReason::ALL.map(Verdict::Rejected))
+            .enumerate()
+            .map(|(i, verdict)| {
+                JournalEntry::Frame(FrameRecord {
+                    slide: slide(),
+                    frame: 300 + i as u64,
+                    quality: quality(verdict),
+                })
+            }),
+    );
+    entries.push(JournalEntry::SlideEnd(SlideEndRecord {
+        slide: slide(),
+        reason: "200 cells classified".into(),
+    }));
+    for (cell, verdict) in [
+        ReviewVerdict::Class(2),
+        ReviewVerdict::Unidentified,
+        ReviewVerdict::NotACell,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        entries.push(JournalEntry::Correction(CorrectionRecord {
+            slide: slide(),
+            cell: cell as u32 + 130,
+            verdict,
+            at: "2026-12-02T12:00:00Z".into(),
+        }));
+    }
+    entries.push(JournalEntry::SignOff(SignOffRecord {
+        slide: slide(),
+        initials: "A.B".into(),
+        at: "2026-12-02T12:05:00Z".into(),
+    }));
+    entries
+}
+
+fn golden_path(version: u16) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("src/records/journal/golden/journal-v{version}.bin"))
+}
+
+/// The bytes this program writes for [`every_kind_of_entry`] are the committed golden file
+/// of its format version: a persisted type that changes shape (a field added, removed or
+/// retyped, a variant reordered) changes them, and must come with a new version.
+#[test]
+fn golden_bytes_pin_every_entry_of_this_format_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("golden.journal");
+    let (mut journal, _) = Journal::open(&path).unwrap();
+    journal.append_all(&every_kind_of_entry()).unwrap();
+    drop(journal);
+    let written = std::fs::read(&path).unwrap();
+    let golden = golden_path(FORMAT_VERSION);
+    if std::env::var_os("LEUKOSCOPE_BLESS").is_some() {
+        std::fs::write(&golden, &written).unwrap();
+    }
+    let expected = std::fs::read(&golden).unwrap_or_else(|e| {
+        panic!(
+            "no golden journal for format version {FORMAT_VERSION} ({e}): write {} with \
+             LEUKOSCOPE_BLESS=1 cargo test -p leukoscope-edge golden, and document the \
+             version in docs/journal.md",
+            golden.display()
+        )
+    });
+    assert!(
+        written == expected,
+        "the journal's bytes changed: a persisted type (records/) changed shape. Journals on \
+         boards in the field were written in the old shape, so bump journal::FORMAT_VERSION, \
+         keep reading the old version, document both in docs/journal.md, and write the new \
+         golden file with LEUKOSCOPE_BLESS=1"
+    );
+}
+
+/// Every committed golden journal, of this version and older, still reads back: a board
+/// updated in the field reads what it wrote before.
+#[test]
+fn every_golden_journal_reads_back() {
+    for version in 1..=FORMAT_VERSION {
+        let path = golden_path(version);
+        let entries = Journal::read_all(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(entries, every_kind_of_entry(), "{}", path.display());
+    }
+    // The layout documented in docs/journal.md, byte for byte, for the first frame.
+    let bytes = std::fs::read(golden_path(1)).unwrap();
+    assert_eq!(&bytes[..10], b"LKSJRNL\0\x01\x00");
+    let len = u32::from_le_bytes(bytes[10..14].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(bytes[14..18].try_into().unwrap());
+    assert_eq!(crc, crc32fast::hash(&bytes[18..18 + len]));
+    // `Cell` is variant 0, then the slide id as a varint length and its bytes.
+    assert_eq!(&bytes[18..26], b"\x00\x06S-0042");
 }
