@@ -146,6 +146,19 @@ impl JournalStorage for File {
     }
 }
 
+/// A journal held in memory: for reading a journal's bytes from elsewhere (a fuzzer, a copy
+/// taken off a board) with the same recovery as a file.
+impl JournalStorage for io::Cursor<Vec<u8>> {
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        self.get_mut().resize(len, 0);
+        Ok(())
+    }
+    fn sync_data(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An open journal, positioned after its last committed record.
 #[derive(Debug)]
 pub struct Journal<S: JournalStorage = File> {

@@ -441,8 +441,8 @@ fn golden_bytes_pin_every_entry_of_this_format_version() {
 fn every_golden_journal_reads_back() {
     for version in 1..=FORMAT_VERSION {
         let path = golden_path(version);
-        let entries = Journal::read_all(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let entries =
+            Journal::read_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(entries, every_kind_of_entry(), "{}", path.display());
     }
     // The layout documented in docs/journal.md, byte for byte, for the first frame.
@@ -453,4 +453,18 @@ fn every_golden_journal_reads_back() {
     assert_eq!(crc, crc32fast::hash(&bytes[18..18 + len]));
     // `Cell` is variant 0, then the slide id as a varint length and its bytes.
     assert_eq!(&bytes[18..26], b"\x00\x06S-0042");
+}
+
+#[test]
+fn a_journal_in_memory_recovers_as_a_file_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cells.journal");
+    let ends = write_journal(&path, 4);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(ends[2] as usize + 5);
+    let (journal, recovery) = Journal::from_storage(io::Cursor::new(bytes), "copy").unwrap();
+    assert_eq!(recovery.records, 3);
+    assert_eq!(recovery.dropped_tail_bytes, 5);
+    assert_eq!(journal.committed_len(), ends[2]);
+    assert_eq!(journal.storage.get_ref().len() as u64, ends[2]);
 }
