@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
+use leukoscope_core::files::AtomicWrite;
 use leukoscope_core::raster::RgbImage;
 
 /// JPEG quality of the pictures: high enough that a retrained model sees what the board's
@@ -43,17 +44,12 @@ impl CellImages {
     }
 
     /// Writes the picture of cell `id`, replacing any earlier one whole (written under a
-    /// temporary name, then renamed).
+    /// temporary name, then renamed; not synced, see the module's doc).
     pub fn write(&self, id: u32, image: &RgbImage) -> io::Result<()> {
         let jpeg = encode_jpeg(image, QUALITY).map_err(io::Error::other)?;
-        fs::create_dir_all(&self.dir)?;
-        let path = self.path(id);
-        let temp = self.dir.join(format!(".cell-{id:04}.jpg.tmp"));
-        fs::write(&temp, &jpeg)
-            .and_then(|()| fs::rename(&temp, &path))
-            .inspect_err(|_| {
-                let _ = fs::remove_file(&temp);
-            })
+        AtomicWrite::durable()
+            .unsynced()
+            .write(&self.path(id), &jpeg)
     }
 
     /// The JPEG bytes of cell `id`'s picture, if there is one.

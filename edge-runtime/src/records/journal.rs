@@ -11,6 +11,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use leukoscope_core::files::sync_dir;
+
 use super::entry::JournalEntry;
 use super::layout::DataDir;
 
@@ -381,8 +383,8 @@ fn write_error(path: PathBuf, source: io::Error) -> JournalError {
 
 fn sync_parent_dir(path: &Path) -> io::Result<()> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
-        _ => File::open(".")?.sync_all(),
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
     }
 }
 
