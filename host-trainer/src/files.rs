@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use leukoscope_core::files::load_rgb;
 use leukoscope_core::preprocess::Preprocess;
 
 use crate::augment::{Augment, sample_rng};
-use crate::images::load_rgb;
 use crate::loader::SampleSource;
 
 /// Image files with labels, as a [`SampleSource`].

@@ -2,7 +2,6 @@
 //!
 //! - [`backend`]: which burn backend trains (CPU through `flex`, NVIDIA GPUs through `cuda`).
 //! - [`bench`](mod@bench): training throughput, measured the way the PyTorch peer measures it.
-//! - [`images`]: decoding image files into the core's pixel buffers.
 //! - [`loader`]: batches prepared on worker threads, repeatable under a seed.
 //! - [`dataset`]: labelled image sets on disk, their near-duplicate groups, group-aware splits.
 //! - [`augment`]: random flips, turns, rotation, zoom, stain and colour jitter and blur of source images.
@@ -29,7 +28,6 @@ pub mod examples;
 pub mod export;
 pub mod files;
 pub mod fit;
-pub mod images;
 pub mod loader;
 pub mod loss;
 pub mod metrics;

@@ -46,7 +46,7 @@ fn image_files_give_identical_tensors_on_trainer_and_edge() {
         let field = synth::field(class, 5, &FieldOptions::default()).unwrap();
         let path = dir.path().join(name);
         save(&field.image, &path);
-        let on_trainer = leukoscope_trainer::images::load_rgb(&path).unwrap();
+        let on_trainer = leukoscope_core::files::load_rgb(&path).unwrap();
         let on_edge = leukoscope_edge::frame::load_frame(&path).unwrap();
         assert_eq!(on_trainer, on_edge, "{name}: decoded pixels differ");
         for (size, preprocess) in [224, 96]
@@ -92,7 +92,7 @@ fn a_window_of_a_frame_gives_the_tensor_of_the_same_crop_saved_for_training() {
 
     let on_edge = leukoscope_edge::frame::load_frame(&frame_path).unwrap();
     let window = on_edge.view().window(x, y, side, side);
-    let on_trainer = leukoscope_trainer::images::load_rgb(&crop_path).unwrap();
+    let on_trainer = leukoscope_core::files::load_rgb(&crop_path).unwrap();
     for preprocess in variants(224, &on_trainer) {
         let a = preprocess.run_to_vec(on_trainer.view()).unwrap();
         let b = preprocess.run_to_vec(window).unwrap();

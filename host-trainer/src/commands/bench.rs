@@ -107,8 +107,7 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
         });
     }
     if let Some(path) = &options.json {
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        super::write_file(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
     }
     Ok(())
 }

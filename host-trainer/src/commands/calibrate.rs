@@ -8,7 +8,6 @@ use leukoscope_core::artifact::{Metric, ModelArtifact};
 use leukoscope_core::engine::Engine;
 use leukoscope_trainer::calibration::{fit_temperature, probabilities, unidentified_threshold};
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::metrics::evaluate;
 use leukoscope_trainer::quantization::engine_logits;
@@ -110,8 +109,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         .metrics
         .retain(|m| !m.name.starts_with("calibration_") && !m.name.starts_with("cv_"));
     model.provenance.metrics.extend(metrics);
-    write_atomically(&args.out, &model.encode()?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    super::write_file(&args.out, &model.encode()?)?;
     println!("wrote {} (unsigned: sign it again)", args.out.display());
     Ok(())
 }

@@ -13,7 +13,6 @@ use leukoscope_core::engine::Engine;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::calibration::probabilities;
 use leukoscope_trainer::dataset::{Dataset, ScanOptions, group_k_fold};
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::Keep;
 use leukoscope_trainer::metrics::{Evaluation, Summary, coarsen, evaluate, summarize};
@@ -171,7 +170,7 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         int8.provenance.metrics.extend(comparison.metrics());
         let bytes = int8.encode().context("the int8 model is inconsistent")?;
         sizes.push(bytes.len());
-        write_atomically(&dir.join("model-int8.lsm"), &bytes)?;
+        super::write_file(&dir.join("model-int8.lsm"), &bytes)?;
         agreement.push(comparison.top1_agreement);
         floats.push(comparison.float);
         int8s.push(comparison.int8);

@@ -12,7 +12,6 @@ use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::DeviceChoice;
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::fit::Recipe;
 use leukoscope_trainer::quantization::{compare, quantize_artifact};
 use leukoscope_trainer::schedule::Schedule;
@@ -136,8 +135,7 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         .context("quantizing the demo model")?;
     let comparison = compare(&verified.artifact, &int8, valid.as_ref())?;
     let int8_path = out.join("model-int8.lsm");
-    write_atomically(&int8_path, &int8.encode()?)
-        .with_context(|| format!("writing {}", int8_path.display()))?;
+    super::write_file(&int8_path, &int8.encode()?)?;
     println!(
         "int8 model {}: macro F1 {:.4} (float {:.4}), top-1 agreement {:.1} %; total {:.0} s",
         int8_path.display(),

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::onnx::{self, OnnxForm};
 use prost::Message;
 
@@ -47,7 +46,7 @@ pub fn run(args: ExportOnnxArgs) -> anyhow::Result<()> {
     let exported = onnx::export(&model, form)
         .with_context(|| format!("cannot export {} as ONNX", args.model.display()))?;
     let bytes = exported.encode_to_vec();
-    write_atomically(&args.out, &bytes)?;
+    super::write_file(&args.out, &bytes)?;
 
     let graph = exported.graph.unwrap_or_default();
     let mut ops: BTreeMap<&str, usize> = BTreeMap::new();

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{ModelArtifact, SigningKey, TrustPolicy, sign};
 
-use leukoscope_trainer::export::{write_atomically, write_atomically_with_mode};
+use leukoscope_core::files::AtomicWrite;
+
+use super::write_file;
 
 /// Writes a new key pair: `NAME.key` (secret, readable by the owner only) and `NAME.pub`.
 pub fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
@@ -28,12 +30,16 @@ pub fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
         .and_then(|mut f| f.read_exact(&mut seed))
         .context("cannot read the system's random source /dev/urandom")?;
     let key = SigningKey::from_secret(&seed);
-    write_atomically_with_mode(
-        &secret_path,
-        format!("{}\n", hex::encode(key.secret())).as_bytes(),
-        0o600,
-    )?;
-    write_atomically(&public_path, format!("{}\n", key.public_key()).as_bytes())?;
+    // Owner-only before it appears under its name: never readable by others, not even for
+    // a moment.
+    AtomicWrite::durable()
+        .mode(0o600)
+        .write(
+            &secret_path,
+            format!("{}\n", hex::encode(key.secret())).as_bytes(),
+        )
+        .with_context(|| format!("cannot write {}", secret_path.display()))?;
+    write_file(&public_path, format!("{}\n", key.public_key()).as_bytes())?;
     println!(
         "secret key  {} (keep it off the boards)",
         secret_path.display()
@@ -69,7 +75,7 @@ pub fn sign_model(key: &Path, model: &Path, out: Option<PathBuf>) -> anyhow::Res
         .with_context(|| format!("{} is refused", model.display()))?;
     let signed = sign(&bytes, &key)?;
     let out = out.unwrap_or_else(|| model.to_owned());
-    write_atomically(&out, &signed)?;
+    write_file(&out, &signed)?;
     println!(
         "signed {} (digest {}) with {}",
         out.display(),

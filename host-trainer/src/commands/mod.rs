@@ -11,3 +11,14 @@ pub mod quantize;
 pub mod results;
 pub mod run;
 pub mod train;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Replaces `path` with `bytes` atomically (the core's one way to), naming the file in any
+/// error.
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    leukoscope_core::files::write_atomically(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, group_holdout};
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{Progress, Recipe};
 use leukoscope_trainer::quantization::{
@@ -257,7 +256,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     }
     let bytes = int8.encode().context("the int8 model is inconsistent")?;
     let float_size = float.encode()?.len();
-    write_atomically(&out, &bytes)?;
+    super::write_file(&out, &bytes)?;
     println!(
         "wrote {} ({:.2} MB, {:.2}x smaller than the float artifact)",
         out.display(),

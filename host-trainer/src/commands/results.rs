@@ -12,7 +12,6 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::metrics::Summary;
 use leukoscope_trainer::optim::OptimizerKind;
 use serde::Serialize;
@@ -225,13 +224,13 @@ pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
     let md = table(&rows);
     match &args.out {
         Some(path) => {
-            write_atomically(path, md.as_bytes())?;
+            super::write_file(path, md.as_bytes())?;
             println!("wrote {}", path.display());
         }
         None => print!("{md}"),
     }
     if let Some(path) = &args.json {
-        write_atomically(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+        super::write_file(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -13,7 +13,7 @@ use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::ModelSpec;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::{CpuTrain, DeviceChoice};
-use leukoscope_trainer::export::{artifact, provenance, write_artifact, write_atomically};
+use leukoscope_trainer::export::{artifact, provenance, write_artifact};
 use leukoscope_trainer::fit::{Checkpoints, Progress, Recipe, Trained, fit};
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{Evaluation, coarsen, evaluate};
@@ -102,7 +102,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
             plan.dir.display()
         );
     }
-    write_atomically(
+    super::write_file(
         &config_path,
         serde_json::to_string_pretty(&plan.config)?.as_bytes(),
     )?;
@@ -303,7 +303,7 @@ fn metric(name: &str, value: f64) -> Metric {
 
 /// Writes `value` as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    write_atomically(path, serde_json::to_string_pretty(value)?.as_bytes())
+    super::write_file(path, serde_json::to_string_pretty(value)?.as_bytes())
 }
 
 /// Reads a JSON file, naming it in any error.

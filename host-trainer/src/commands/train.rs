@@ -240,7 +240,7 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         "folds": folds,
         "device": args.device.to_string(),
         "recipe": recipe,
-        "dataset_sha256": hex(&dataset.fingerprint.sha256),
+        "dataset_sha256": hex::encode(dataset.fingerprint.sha256),
         "images": dataset.samples.len(),
         "groups": dataset.groups,
         "skipped": dataset.skipped.len(),
@@ -253,10 +253,6 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         recipe,
         config,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn run_split(

@@ -9,7 +9,6 @@ pub mod markdown;
 pub mod plots;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -161,23 +160,12 @@ pub fn write_epoch_metrics(dir: &Path, records: &[EpochRecord]) -> Result<(), Re
     write_atomically(&path, &json)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// Replaces `path` with `bytes` atomically, naming the file in the error.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let io = |source| ReportError::Io {
+    leukoscope_core::files::write_atomically(path, bytes).map_err(|source| ReportError::Io {
         path: path.to_owned(),
         source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]
