@@ -58,6 +58,21 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+/// Written as the word the command line takes, so a run's configuration names its device
+/// the way `--device` did.
+impl serde::Serialize for DeviceChoice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        word.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl DeviceChoice {
     /// Whether this build can train on the device.
     pub fn available(self) -> bool {

@@ -37,10 +37,13 @@ pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> anyhow::Result<(
     write_atomically(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// This program and its version, as models and run folders record it.
+pub const TOOL: &str = concat!("leukoscope-train ", env!("CARGO_PKG_VERSION"));
+
 /// Provenance stamped with this program's name, version and the time.
 pub fn provenance(training_config: String) -> Provenance {
     Provenance {
-        tool: format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
+        tool: TOOL.into(),
         git_commit: option_env!("LEUKOSCOPE_GIT_COMMIT")
             .unwrap_or("unknown")
             .into(),

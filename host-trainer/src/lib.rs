@@ -18,6 +18,8 @@
 //! - [`onnx`]: a model written as ONNX (float, or int8 in QDQ form) for other runtimes.
 //! - [`metrics`]: confusion matrices, per-class and macro figures, ROC AUC, calibration, fold summaries.
 //! - [`report`]: epoch metrics files, PNG plots and the markdown run report.
+//! - [`run_dir`]: the run folder's layout and its typed `config.json`, for every command that
+//!   writes or reads one.
 
 pub mod augment;
 pub mod backend;
@@ -35,5 +37,6 @@ pub mod onnx;
 pub mod optim;
 pub mod quantization;
 pub mod report;
+pub mod run_dir;
 pub mod schedule;
 pub mod synthetic;

@@ -28,6 +28,12 @@ impl Figure {
             file: file.into(),
         }
     }
+
+    /// A figure from its caption and the plot's path, a file in the report's own folder.
+    pub fn in_folder(caption: impl Into<String>, path: &Path) -> Self {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        Figure::new(caption, file)
+    }
 }
 
 /// Everything the report shows, already computed; the report itself computes nothing but
