@@ -208,7 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => commands::quantize::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Results(args) => commands::results::run(args),
-        Command::Export { model, out } => commands::eval::export(&model, &out),
+        Command::Export { model, out } => commands::export::export(&model, &out),
         Command::Keygen { out, force } => commands::keys::keygen(&out, force),
         Command::Sign { key, model, out } => commands::keys::sign_model(&key, &model, out),
         Command::Cv {

@@ -12,11 +12,12 @@ use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::DeviceChoice;
+use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::fit::Recipe;
 use leukoscope_trainer::quantization::{compare, quantize_artifact};
+use leukoscope_trainer::run_dir::{RunConfig, RunDir, RunKind, SyntheticRun};
 use leukoscope_trainer::schedule::Schedule;
 use leukoscope_trainer::synthetic::synthetic_fields;
-use serde_json::json;
 
 use super::run::{RunPlan, execute};
 
@@ -40,7 +41,8 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         seed,
         device,
     } = options;
-    if out.join("config.json").exists() {
+    let run = RunDir::new(&out);
+    if run.config().exists() {
         bail!(
             "{} already holds a run; remove it or choose another --out",
             out.display()
@@ -82,19 +84,18 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let plan = RunPlan {
         held_out: true,
         name: format!("SYNTHETIC DEMONSTRATION: {} on {name}", spec.name),
-        dir: out.clone(),
-        config: json!({
-            "tool": format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
-            "mode": "demo",
-            "data": name,
-            "taxonomy": taxonomy.name,
-            "model": spec.name,
-            "input_size": size,
-            "preprocess": preprocess,
-            "per_class": per_class,
-            "recipe": recipe,
-            "device": device.to_string(),
-        }),
+        dir: run.clone(),
+        config: RunConfig {
+            tool: TOOL.into(),
+            kind: RunKind::Demo(SyntheticRun { per_class }),
+            data: name.clone().into(),
+            taxonomy: taxonomy.name.clone(),
+            model: spec.name.clone(),
+            input_size: size,
+            preprocess: preprocess.clone(),
+            device,
+            recipe: recipe.clone(),
+        },
         spec,
         taxonomy,
         preprocess,
@@ -134,7 +135,7 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let (int8, _) = quantize_artifact(&verified.artifact, train.as_ref(), Calibrator::MinMax)
         .context("quantizing the demo model")?;
     let comparison = compare(&verified.artifact, &int8, valid.as_ref())?;
-    let int8_path = out.join("model-int8.lsm");
+    let int8_path = run.model_int8();
     super::write_file(&int8_path, &int8.encode()?)?;
     println!(
         "int8 model {}: macro F1 {:.4} (float {:.4}), top-1 agreement {:.1} %; total {:.0} s",

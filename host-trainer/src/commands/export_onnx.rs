@@ -7,7 +7,7 @@ use anyhow::Context;
 use leukoscope_trainer::onnx::{self, OnnxForm};
 use prost::Message;
 
-use super::eval::load;
+use super::model::load;
 
 /// Options of `export-onnx`.
 #[derive(clap::Args)]

@@ -2,11 +2,12 @@
 
 pub mod bench;
 pub mod calibrate;
-pub mod cv_int8;
 pub mod demo;
 pub mod eval;
+pub mod export;
 pub mod export_onnx;
 pub mod keys;
+pub mod model;
 pub mod quantize;
 pub mod results;
 pub mod run;

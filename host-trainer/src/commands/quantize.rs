@@ -1,21 +1,25 @@
 //! `leukoscope-train quantize`: a trained float model to an int8 artifact, with its float and
-//! int8 figures side by side.
+//! int8 figures side by side; every fold of a cross-validation at once
+//! ([`cross_validation`]).
 
-use std::path::{Path, PathBuf};
+mod cross_validation;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_trainer::augment::Augment;
-use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, group_holdout};
+use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{Progress, Recipe};
 use leukoscope_trainer::quantization::{
     Comparison, compare, engine_matches_burn, fine_tune_quantized, quantize_artifact,
 };
 
-use super::eval::load;
-use super::run::read_json;
+use leukoscope_trainer::run_dir::RunDir;
+
+use super::model::{load, run_config};
 
 /// Macro F1 points int8 may lose before the command warns.
 const TOLERATED_DROP_POINTS: f64 = 1.0;
@@ -66,48 +70,8 @@ pub struct QuantizeArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The run folder's resolved configuration, when `model` is a run folder.
-pub(super) fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Value>> {
-    let path = model.join("config.json");
-    if !model.is_dir() || !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(read_json(&path)?))
-}
-
-/// Whether `a` and `b` name the same existing folder.
-pub(super) fn same_folder(a: &Path, b: &Path) -> bool {
-    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
-}
-
-/// The run's hold-out split, when the run (with configuration `config`) trained on `data`.
-pub(super) fn run_split(
-    config: &serde_json::Value,
-    data: &Path,
-    dataset: &Dataset,
-) -> anyhow::Result<Option<(Vec<usize>, Vec<usize>)>> {
-    let (Some(run_data), Some(fraction), Some(seed)) = (
-        config["data"].as_str(),
-        config["valid_fraction"].as_f64(),
-        config["recipe"]["seed"]
-            .as_u64()
-            .or_else(|| config["seed"].as_u64()),
-    ) else {
-        return Ok(None);
-    };
-    // A run without hold-out trained on every image: there is no split to reproduce.
-    if fraction == 0.0 {
-        return Ok(None);
-    }
-    if !same_folder(Path::new(run_data), data) {
-        return Ok(None);
-    }
-    let split = group_holdout(dataset, fraction, seed)?;
-    Ok(Some((split.train, split.valid)))
-}
-
 /// `count` indices spread evenly over `indices` (all of them if there are fewer).
-pub(super) fn spread(indices: &[usize], count: usize) -> Vec<usize> {
+fn spread(indices: &[usize], count: usize) -> Vec<usize> {
     if indices.len() <= count {
         return indices.to_vec();
     }
@@ -117,8 +81,8 @@ pub(super) fn spread(indices: &[usize], count: usize) -> Vec<usize> {
 }
 
 pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
-    if super::cv_int8::is_cv_folder(&options.model) {
-        return super::cv_int8::run(&options);
+    if RunDir::new(&options.model).is_cross_validation() {
+        return cross_validation::run(&options);
     }
     let out = options
         .out
@@ -129,18 +93,15 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
         bail!("{} is already an int8 model", options.model.display());
     }
     println!("model {} ({origin})", float.spec.name);
-    let mut scan = ScanOptions {
-        format: options.format,
-        ..ScanOptions::default()
-    };
     let config = run_config(&options.model)?;
     // The run's own grouping, so its split is reproduced exactly.
-    if let Some(d) = config
-        .as_ref()
-        .and_then(|c| c["near_duplicate_distance"].as_u64())
-    {
-        scan.near_duplicate_distance = d as u32;
-    }
+    let scan = match &config {
+        Some(config) => config.scan_options(options.format),
+        None => ScanOptions {
+            format: options.format,
+            ..ScanOptions::default()
+        },
+    };
     let dataset = Dataset::open(&options.calib, &float.taxonomy, &scan)?;
     println!("{}", dataset.summary());
     let files = |indices: &[usize], data: &Dataset| {
@@ -155,20 +116,20 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     let all: Vec<usize> = (0..dataset.samples.len()).collect();
     let valid_dataset;
     let split = match &config {
-        Some(config) => run_split(config, &options.calib, &dataset)?,
+        Some(config) => config.holdout_split(&options.calib, &dataset)?,
         None => None,
     };
     let on_calibration_images = options.valid.is_none() && split.is_none();
     let (calibration, validation, training) = match (&options.valid, split) {
-        (None, Some((train, valid))) => {
+        (None, Some(split)) => {
             println!(
                 "calibrating on the run's training split, measuring on its validation split ({} images)",
-                valid.len()
+                split.valid.len()
             );
             (
-                files(&spread(&train, options.calib_images), &dataset),
-                files(&valid, &dataset),
-                train,
+                files(&spread(&split.train, options.calib_images), &dataset),
+                files(&split.valid, &dataset),
+                split.train,
             )
         }
         (Some(valid), _) => {

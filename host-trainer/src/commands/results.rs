@@ -12,13 +12,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
+use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::metrics::Summary;
-use leukoscope_trainer::optim::OptimizerKind;
+use leukoscope_trainer::run_dir::{Int8CrossValidation, RunDir, read_json};
 use serde::Serialize;
 
-use super::cv_int8::{Int8CrossValidation, SUMMARY};
-use super::eval::load;
-use super::run::read_json;
+use super::model::load;
 
 /// Options of `results`.
 #[derive(clap::Args)]
@@ -87,36 +86,41 @@ fn latency_ms(model: &ModelArtifact, runs: usize) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2])
 }
 
+/// The loss as the table has always named it: the name of its kind.
+fn loss_name(loss: &LossKind) -> &'static str {
+    match loss {
+        LossKind::CrossEntropy { .. } => "CrossEntropy",
+        LossKind::Tversky { .. } => "Tversky",
+        LossKind::KlDivergence { .. } => "KlDivergence",
+        LossKind::Focal { .. } => "Focal",
+    }
+}
+
 fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
-    let cv_int8: Int8CrossValidation = read_json(&cv.join(SUMMARY)).with_context(|| {
+    let run = RunDir::new(cv);
+    let cv_int8: Int8CrossValidation = read_json(&run.int8_summary()).with_context(|| {
         format!(
             "run `leukoscope-train quantize --model {} --calib DATA` first",
             cv.display()
         )
     })?;
-    let config: serde_json::Value = read_json(&cv.join("fold-1/config.json"))?;
-    let recipe = &config["recipe"];
-    let model_path = cv.join("fold-1/model-int8.lsm");
+    let first = run.fold(1);
+    let config = first.read_config()?;
+    let model_path = first.model_int8();
     let (model, _) = load(&model_path)?;
     let analysis = model.spec.analyze()?;
-    let word = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(o) => o.keys().cloned().collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    };
     Ok(Row {
         run: cv
             .file_name()
             .map_or_else(|| cv.display().to_string(), |n| n.to_string_lossy().into()),
-        model: config["model"].as_str().unwrap_or_default().into(),
-        taxonomy: config["taxonomy"].as_str().unwrap_or_default().into(),
+        model: config.model,
+        taxonomy: config.taxonomy,
         folds_run: cv_int8.folds_run,
         folds: cv_int8.folds,
-        epochs: recipe["epochs"].as_u64().unwrap_or_default(),
-        input_size: config["input_size"].as_u64().unwrap_or_default(),
-        optimizer: serde_json::from_value::<OptimizerKind>(recipe["optimizer"].clone())
-            .map_or_else(|_| word(&recipe["optimizer"]), |o| o.to_string()),
-        loss: word(&recipe["loss"]),
+        epochs: config.recipe.epochs as u64,
+        input_size: config.input_size.into(),
+        optimizer: config.recipe.optimizer.to_string(),
+        loss: loss_name(&config.recipe.loss).into(),
         screen: cv_int8.int8_binary.unwrap_or_else(|| cv_int8.int8.clone()),
         float: cv_int8.float,
         int8: cv_int8.int8,

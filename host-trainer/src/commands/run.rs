@@ -2,7 +2,7 @@
 //! a checkpoint every epoch, the best model as a `.lsm`, validation figures, plots and
 //! `report.md`. `train`, each fold of `cv` and `demo` all go through here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -18,13 +18,14 @@ use leukoscope_trainer::fit::{Checkpoints, Progress, Recipe, Trained, fit};
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{Evaluation, coarsen, evaluate};
 use leukoscope_trainer::report::{self, Figure, ReportInput};
+use leukoscope_trainer::run_dir::{RunConfig, RunDir, write_json};
 
 /// Everything a run needs besides its data.
 pub struct RunPlan {
     /// Shown in reports.
     pub name: String,
     /// The run folder.
-    pub dir: PathBuf,
+    pub dir: RunDir,
     /// The network.
     pub spec: ModelSpec,
     /// Its classes.
@@ -46,7 +47,7 @@ pub struct RunPlan {
     /// The data's identity.
     pub fingerprint: DatasetFingerprint,
     /// The resolved configuration, written to `config.json` and into the model.
-    pub config: serde_json::Value,
+    pub config: RunConfig,
 }
 
 /// What a run produced.
@@ -93,29 +94,21 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     valid: Arc<V>,
     device: &B::Device,
 ) -> anyhow::Result<RunResult> {
-    std::fs::create_dir_all(&plan.dir)
-        .with_context(|| format!("cannot create the run folder {}", plan.dir.display()))?;
-    let config_path = plan.dir.join("config.json");
-    if config_path.exists() && !plan.resume {
+    let run = &plan.dir;
+    std::fs::create_dir_all(run.path())
+        .with_context(|| format!("cannot create the run folder {}", run.path().display()))?;
+    if run.config().exists() && !plan.resume {
         bail!(
             "{} already holds a run; pass --resume to continue it or choose another --out",
-            plan.dir.display()
+            run.path().display()
         );
     }
-    super::write_file(
-        &config_path,
-        serde_json::to_string_pretty(&plan.config)?.as_bytes(),
-    )?;
+    run.write_config(&plan.config)?;
 
-    // What must not change for a resume: everything but the number of epochs.
-    let mut identity = plan.config.clone();
-    if let Some(recipe) = identity.get_mut("recipe").and_then(|r| r.as_object_mut()) {
-        recipe.remove("epochs");
-    }
     let checkpoints = Checkpoints {
-        dir: plan.dir.join("checkpoint"),
+        dir: run.checkpoint(),
         resume: plan.resume,
-        identity: serde_json::to_string(&identity)?,
+        identity: plan.config.resume_identity()?,
     };
     let epochs = plan.recipe.epochs;
     let train_len = train.len() as u64;
@@ -159,7 +152,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
             }
         }
         Progress::Resumed { epoch } => {
-            println!("resuming {} after epoch {epoch}", plan.dir.display());
+            println!("resuming {} after epoch {epoch}", run.path().display());
         }
     };
     let trained: Trained<B::InnerBackend> = fit::<B, S, V>(
@@ -190,7 +183,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         None
     };
 
-    let mut provenance = provenance(serde_json::to_string(&plan.config)?);
+    let mut provenance = provenance(plan.config.to_json()?);
     provenance.dataset = plan.fingerprint.clone();
     let e = &trained.evaluation;
     // Figures on images the model trained on must not pass for validation figures in
@@ -222,44 +215,47 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         plan.preprocess.clone(),
         provenance,
     );
-    let model_path = plan.dir.join("model.lsm");
+    let model_path = run.model();
     write_artifact(&model, &model_path)?;
 
-    write_json(&plan.dir.join("evaluation.json"), e)?;
+    write_json(&run.evaluation(), e)?;
     if let Some(b) = &binary {
-        write_json(&plan.dir.join("evaluation-binary.json"), b)?;
+        write_json(&run.evaluation_binary(), b)?;
     }
-    report::write_epoch_metrics(&plan.dir, &trained.history)?;
+    report::write_epoch_metrics(run.path(), &trained.history)?;
     let mut figures = Vec::new();
-    let mut figure = |file: &str, title: &str| {
-        figures.push(Figure {
-            file: file.into(),
-            caption: title.into(),
-        });
-        plan.dir.join(file)
+    let mut figure = |path: PathBuf, caption: &str| {
+        figures.push(Figure::in_folder(caption, &path));
+        path
     };
-    report::plot_curves(&figure("curves.png", "Learning curves"), &trained.history)?;
-    report::plot_confusion(&figure("confusion.png", "Validation confusion matrix"), e)?;
+    report::plot_curves(
+        &figure(run.curves_png(), "Learning curves"),
+        &trained.history,
+    )?;
+    report::plot_confusion(
+        &figure(run.confusion_png(), "Validation confusion matrix"),
+        e,
+    )?;
     report::plot_roc(
-        &figure("roc.png", "Validation ROC, one class against the rest"),
+        &figure(run.roc_png(), "Validation ROC, one class against the rest"),
         &trained.probabilities,
         &trained.labels,
         &plan.taxonomy,
     )?;
     if let Some(b) = &binary {
         report::plot_confusion(
-            &figure("confusion-binary.png", "Binary screen confusion matrix"),
+            &figure(run.confusion_binary_png(), "Binary screen confusion matrix"),
             b,
         )?;
     }
     report::write_report(
-        &plan.dir,
+        run.path(),
         &ReportInput {
             held_out: plan.held_out,
             run_name: plan.name.clone(),
             dataset: plan.dataset_summary.clone(),
             split: plan.split_summary.clone(),
-            config_json: serde_json::to_string_pretty(&plan.config)?,
+            config_json: plan.config.to_json_pretty()?,
             epochs: trained.history.clone(),
             evaluation: e.clone(),
             binary: binary.clone(),
@@ -284,7 +280,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
             b.per_class[1].sensitivity, b.per_class[1].specificity
         ))
     );
-    println!("run folder {} (model.lsm, report.md)", plan.dir.display());
+    println!("run folder {} (model.lsm, report.md)", run.path().display());
     Ok(RunResult {
         evaluation: trained.evaluation,
         binary,
@@ -299,15 +295,4 @@ fn metric(name: &str, value: f64) -> Metric {
         name: name.into(),
         value,
     }
-}
-
-/// Writes `value` as pretty JSON, atomically.
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    super::write_file(path, serde_json::to_string_pretty(value)?.as_bytes())
-}
-
-/// Reads a JSON file, naming it in any error.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
 }

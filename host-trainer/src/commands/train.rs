@@ -14,16 +14,18 @@ use leukoscope_trainer::backend::DeviceChoice;
 use leukoscope_trainer::dataset::{
     Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout, group_k_fold,
 };
+use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::metrics::{evaluate, summarize};
 use leukoscope_trainer::optim::OptimizerKind;
 use leukoscope_trainer::report::{self, Figure, ReportInput};
+use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind, write_json};
 use leukoscope_trainer::schedule::Schedule;
 use serde_json::json;
 
-use super::run::{RunPlan, RunResult, execute, write_json};
+use super::run::{RunPlan, RunResult, execute};
 
 /// The data, model and recipe flags shared by `train` and `cv`.
 #[derive(Args, Clone, Debug)]
@@ -147,10 +149,12 @@ struct Setup {
     preprocess: Preprocess,
     spec: leukoscope_core::spec::ModelSpec,
     recipe: Recipe,
-    config: serde_json::Value,
+    config: RunConfig,
 }
 
-fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<Setup> {
+/// Reads the data and resolves the run's configuration: of `train`, or of `cv` when
+/// `folds` (of which the first `run_folds` are trained) is given.
+fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
     let smoothing = args
         .label_smoothing
@@ -216,7 +220,7 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         imbalance: args.imbalance,
         early_stopping: args.early_stopping,
         seed: args.seed,
-        keep: if mode == "train" && args.valid_fraction == 0.0 {
+        keep: if folds.is_none() && args.valid_fraction == 0.0 {
             Keep::Last
         } else {
             args.keep
@@ -224,27 +228,33 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         initial_weights: None,
         fake_quant: None,
     };
-    let config = json!({
-        "tool": format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
-        "mode": mode,
-        "data": args.data,
-        "format": dataset.format.name(),
-        "taxonomy": taxonomy.name,
-        "model": spec.name,
-        "input_size": args.input_size,
-        "input_kind": kind.as_str(),
-        "preprocess": preprocess,
-        "augment": args.augment,
-        "near_duplicate_distance": scan.near_duplicate_distance,
-        "valid_fraction": if folds.is_none() { Some(args.valid_fraction) } else { None },
-        "folds": folds,
-        "device": args.device.to_string(),
-        "recipe": recipe,
-        "dataset_sha256": hex::encode(dataset.fingerprint.sha256),
-        "images": dataset.samples.len(),
-        "groups": dataset.groups,
-        "skipped": dataset.skipped.len(),
-    });
+    let images = ImageRun {
+        format: dataset.format,
+        input_kind: kind,
+        augment: args.augment.clone(),
+        near_duplicate_distance: scan.near_duplicate_distance,
+        valid_fraction: folds.is_none().then_some(args.valid_fraction),
+        folds: folds.map(|(folds, _)| folds),
+        run_folds: folds.map(|(_, run_folds)| run_folds),
+        dataset_sha256: dataset.fingerprint.sha256,
+        images: dataset.samples.len(),
+        groups: dataset.groups,
+        skipped: dataset.skipped.len(),
+    };
+    let config = RunConfig {
+        tool: TOOL.into(),
+        kind: match folds {
+            None => RunKind::Train(images),
+            Some(_) => RunKind::Cv(images),
+        },
+        data: args.data.clone(),
+        taxonomy: taxonomy.name.clone(),
+        model: spec.name.clone(),
+        input_size: args.input_size,
+        preprocess: preprocess.clone(),
+        device: args.device,
+        recipe: recipe.clone(),
+    };
     Ok(Setup {
         dataset,
         taxonomy,
@@ -260,7 +270,7 @@ fn run_split(
     args: &TrainArgs,
     split: &Split,
     name: String,
-    dir: PathBuf,
+    dir: RunDir,
     resume: bool,
 ) -> anyhow::Result<RunResult> {
     let mut split_summary = describe_split(&setup.dataset, split);
@@ -309,7 +319,7 @@ fn run_split(
 
 /// `train`: one model on a group-aware hold-out split.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let setup = setup(&args, "train", None)?;
+    let setup = setup(&args, None)?;
     let split = if args.valid_fraction == 0.0 {
         println!(
             "no hold-out: training on all {} images and keeping the last epoch; the figures below are on the training images and say nothing about new ones",
@@ -324,7 +334,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         group_holdout(&setup.dataset, args.valid_fraction, args.seed)?
     };
     let name = format!("{} on {}", setup.spec.name, args.data.display());
-    run_split(&setup, &args, &split, name, args.out.clone(), args.resume)?;
+    let run = RunDir::new(&args.out);
+    run_split(&setup, &args, &split, name, run, args.resume)?;
     Ok(())
 }
 
@@ -334,8 +345,7 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
     if run_folds == 0 || run_folds > folds {
         bail!("--run-folds must be between 1 and --folds ({folds})");
     }
-    let mut setup = setup(&args, "cv", Some(folds))?;
-    setup.config["run_folds"] = json!(run_folds);
+    let setup = setup(&args, Some((folds, run_folds)))?;
     let mut splits = group_k_fold(&setup.dataset, folds, args.seed)?;
     splits.truncate(run_folds);
     let of_folds = if run_folds < folds {
@@ -343,7 +353,8 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
     } else {
         folds.to_string()
     };
-    if args.out.join("summary.json").exists() && !args.resume {
+    let cv = RunDir::new(&args.out);
+    if cv.summary().exists() && !args.resume {
         bail!(
             "{} already holds a cross-validation; pass --resume or choose another --out",
             args.out.display()
@@ -352,9 +363,9 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
     let mut results = Vec::with_capacity(run_folds);
     for (k, split) in splits.iter().enumerate() {
         println!("\n== fold {} of {folds} ==", k + 1);
-        let dir = args.out.join(format!("fold-{}", k + 1));
+        let dir = cv.fold(k + 1);
         // A finished fold resumes at its last epoch and only re-exports its best model.
-        let resume = args.resume && dir.join("config.json").exists();
+        let resume = args.resume && dir.config().exists();
         let name = format!(
             "{} fold {}/{folds} on {}",
             setup.spec.name,
@@ -383,7 +394,7 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
         .then(|| summarize(&binaries))
         .transpose()?;
     write_json(
-        &args.out.join("summary.json"),
+        &cv.summary(),
         &json!({
             "folds": folds,
             "folds_run": run_folds,
@@ -393,16 +404,16 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
             "per_fold": evaluations,
         }),
     )?;
-    write_json(&args.out.join("config.json"), &setup.config)?;
-    report::plot_confusion(&args.out.join("confusion-pooled.png"), &pooled)?;
+    cv.write_config(&setup.config)?;
+    report::plot_confusion(&cv.confusion_pooled_png(), &pooled)?;
     report::plot_roc(
-        &args.out.join("roc-pooled.png"),
+        &cv.roc_pooled_png(),
         &probabilities,
         &labels,
         &setup.taxonomy,
     )?;
     report::write_report(
-        &args.out,
+        cv.path(),
         &ReportInput {
             held_out: true,
             run_name: format!(
@@ -416,17 +427,17 @@ pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow
                 "{of_folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
                 args.seed
             ),
-            config_json: serde_json::to_string_pretty(&setup.config)?,
+            config_json: setup.config.to_json_pretty()?,
             epochs: Vec::new(),
             evaluation: pooled.clone(),
             binary: None,
             cross_validation: Some(summary.clone()),
             figures: vec![
-                Figure::new(
+                Figure::in_folder(
                     "Pooled out-of-fold confusion matrix",
-                    "confusion-pooled.png",
+                    &cv.confusion_pooled_png(),
                 ),
-                Figure::new("Pooled out-of-fold ROC", "roc-pooled.png"),
+                Figure::in_folder("Pooled out-of-fold ROC", &cv.roc_pooled_png()),
             ],
         },
     )?;

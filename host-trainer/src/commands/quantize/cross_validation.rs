@@ -6,124 +6,51 @@
 //! all the data and can only keep its last epoch, and choosing the best epoch on the fold
 //! that then measures it would flatter the figures.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context, bail};
 use leukoscope_core::engine::Engine;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::calibration::probabilities;
-use leukoscope_trainer::dataset::{Dataset, ScanOptions, group_k_fold};
+use leukoscope_trainer::dataset::{Dataset, group_k_fold};
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::Keep;
-use leukoscope_trainer::metrics::{Evaluation, Summary, coarsen, evaluate, summarize};
+use leukoscope_trainer::metrics::{coarsen, evaluate, summarize};
 use leukoscope_trainer::quantization::{compare, engine_logits, quantize_artifact};
-use serde::{Deserialize, Serialize};
+use leukoscope_trainer::run_dir::{Int8CrossValidation, OutOfFoldLogits, RunDir, write_json};
 
-use super::eval::checkpoint_artifact;
-use super::quantize::{QuantizeArgs, run_config, same_folder, spread};
-use super::run::write_json;
+use super::{QuantizeArgs, spread};
+use crate::commands::model::checkpoint_artifact;
+use crate::commands::write_file;
 
-/// Where the pooled out-of-fold int8 logits go, for `calibrate --cv`.
-pub const OUT_OF_FOLD_LOGITS: &str = "int8/out-of-fold-logits.json";
-
-/// Where the fold-by-fold figures go.
-pub const SUMMARY: &str = "int8/summary.json";
-
-/// What `quantize --model CV` measured: float and int8 figures of each fold's last
-/// epoch on its own held-out fold.
-#[derive(Serialize, Deserialize)]
-pub struct Int8CrossValidation {
-    /// Folds of the split.
-    pub folds: u64,
-    /// Folds trained and measured (the first ones).
-    pub folds_run: u64,
-    /// The epoch measured in each fold: always "last".
-    pub epoch: String,
-    /// The activation calibrator of the int8 models.
-    pub calibrator: String,
-    /// Training images each fold calibrated on.
-    pub calib_images: usize,
-    /// Float figures, mean and std over folds.
-    pub float: Summary,
-    /// Int8 figures, mean and std over folds.
-    pub int8: Summary,
-    /// The int8 Benign-vs-ALL screen; `None` when the class set is already binary.
-    pub int8_binary: Option<Summary>,
-    /// Int8 figures of every held-out image at once.
-    pub int8_pooled_out_of_fold: Evaluation,
-    /// Share of held-out images where float and int8 agree, per fold.
-    pub top1_agreement: Vec<f64>,
-    /// Size of each fold's int8 artifact.
-    pub int8_bytes: Vec<usize>,
-    /// Per-fold figures behind the summaries.
-    pub float_per_fold: Vec<Evaluation>,
-    /// Per-fold int8 figures.
-    pub int8_per_fold: Vec<Evaluation>,
-    /// Per-fold int8 screen figures.
-    pub int8_binary_per_fold: Vec<Evaluation>,
-}
-
-/// Every held-out image's int8 logits, each scored by the fold model that did not train
-/// on it.
-#[derive(Serialize, Deserialize)]
-pub struct OutOfFoldLogits {
-    /// The class set the logits score.
-    pub taxonomy: String,
-    /// True classes.
-    pub labels: Vec<u32>,
-    /// Raw int8-engine logits (temperature 1), one row per image.
-    pub logits: Vec<Vec<f32>>,
-}
-
-/// Whether `path` is a cross-validation folder (holds `fold-1`).
-pub fn is_cv_folder(path: &Path) -> bool {
-    path.join("fold-1").join("config.json").is_file()
-}
-
-/// The fold folders of `cv`, in order.
-fn fold_dirs(cv: &Path) -> Vec<PathBuf> {
-    (1..)
-        .map(|k| cv.join(format!("fold-{k}")))
-        .take_while(|d| d.join("config.json").is_file())
-        .collect()
-}
-
+/// Quantizes and measures every fold of the cross-validation `options.model`.
 pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
-    let cv = &options.model;
+    let cv = RunDir::new(&options.model);
     if options.valid.is_some() || options.out.is_some() || options.qat_epochs > 0 {
         bail!(
             "{} is a cross-validation folder: each fold is measured on its own held-out fold and written as fold-k/model-int8.lsm, so --valid, --out and --qat-epochs do not apply",
-            cv.display()
+            cv.path().display()
         );
     }
-    let dirs = fold_dirs(cv);
-    let config = run_config(&dirs[0])?.context("the first fold has no config.json")?;
-    let (Some(folds), Some(seed), Some(data)) = (
-        config["folds"].as_u64(),
-        config["recipe"]["seed"].as_u64(),
-        config["data"].as_str(),
-    ) else {
+    let dirs = cv.folds();
+    let first = dirs.first().context("the cross-validation has no fold")?;
+    let config = first.read_config()?;
+    let Some(folds) = config.folds() else {
         bail!(
-            "{} does not say its folds, seed and data",
-            dirs[0].join("config.json").display()
+            "{} is of a `{}` run, not of a fold of `cv`",
+            first.config().display(),
+            config.mode()
         );
     };
-    if !same_folder(Path::new(data), &options.calib) {
+    if !config.trained_on(&options.calib) {
         bail!(
-            "the folds were trained on {data}; pass that folder as --calib so each fold is measured on its own held-out part"
+            "the folds were trained on {}; pass that folder as --calib so each fold is measured on its own held-out part",
+            config.data.display()
         );
     }
-    let taxonomy = Taxonomy::named(config["taxonomy"].as_str().unwrap_or_default())?;
-    let mut scan = ScanOptions {
-        format: options.format,
-        ..ScanOptions::default()
-    };
-    if let Some(d) = config["near_duplicate_distance"].as_u64() {
-        scan.near_duplicate_distance = d as u32;
-    }
+    let taxonomy = Taxonomy::named(&config.taxonomy)?;
+    let scan = config.scan_options(options.format);
     let dataset = Dataset::open(&options.calib, &taxonomy, &scan)?;
     println!("{}", dataset.summary());
-    let splits = group_k_fold(&dataset, folds as usize, seed)?;
+    let splits = group_k_fold(&dataset, folds, config.recipe.seed)?;
     let binary_taxonomy = Taxonomy::all_binary();
     let (mut floats, mut int8s, mut binaries) = (Vec::new(), Vec::new(), Vec::new());
     let (mut agreement, mut sizes) = (Vec::new(), Vec::new());
@@ -133,7 +60,7 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         logits: Vec::new(),
     };
     for (dir, split) in dirs.iter().zip(&splits) {
-        println!("\n== {} (last epoch) ==", dir.display());
+        println!("\n== {} (last epoch) ==", dir.path().display());
         let float = checkpoint_artifact(dir, Keep::Last)?;
         let files = |indices: &[usize]| {
             ImageFiles::new(
@@ -170,7 +97,7 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         int8.provenance.metrics.extend(comparison.metrics());
         let bytes = int8.encode().context("the int8 model is inconsistent")?;
         sizes.push(bytes.len());
-        super::write_file(&dir.join("model-int8.lsm"), &bytes)?;
+        write_file(&dir.model_int8(), &bytes)?;
         agreement.push(comparison.top1_agreement);
         floats.push(comparison.float);
         int8s.push(comparison.int8);
@@ -194,7 +121,7 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         println!("int8 binary screen (Benign vs ALL):\n{b}");
     }
     let summary = Int8CrossValidation {
-        folds,
+        folds: folds as u64,
         folds_run: dirs.len() as u64,
         epoch: "last".into(),
         calibrator: options.calibrator.name(),
@@ -209,12 +136,11 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         int8_per_fold: int8s,
         int8_binary_per_fold: binaries,
     };
-    std::fs::create_dir_all(cv.join("int8"))?;
-    write_json(&cv.join(SUMMARY), &summary)?;
-    write_json(&cv.join(OUT_OF_FOLD_LOGITS), &pooled)?;
+    write_json(&cv.int8_summary(), &summary)?;
+    write_json(&cv.int8_out_of_fold_logits(), &pooled)?;
     println!(
         "wrote {} and each fold's model-int8.lsm",
-        cv.join(SUMMARY).display()
+        cv.int8_summary().display()
     );
     Ok(())
 }
