@@ -15,7 +15,7 @@ use leukoscope_trainer::run_dir::{Int8CrossValidation, OutOfFoldLogits, RunDir, 
 
 use super::model::{load, run_config};
 
-/// Options of `calibrate`.
+/// `calibrate`'s flags: the model, the held-out images (or folds) and the precision to keep.
 #[derive(clap::Args)]
 pub struct CalibrateArgs {
     /// The model: a .lsm file (float or int8) or a run folder.
@@ -43,6 +43,7 @@ pub struct CalibrateArgs {
     pub out: PathBuf,
 }
 
+/// Fits the temperature and the threshold, prints what they change and writes the model.
 pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.precision > 0.0 && args.precision <= 1.0,

@@ -21,26 +21,40 @@ use leukoscope_trainer::synthetic::synthetic_fields;
 
 use super::run::{RunPlan, execute};
 
-/// Options of the demo.
-pub struct DemoOptions {
+/// `demo`'s flags: where, how many synthetic fields, how long, at what size.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Run folder.
+    #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
+    /// Synthetic training fields per class (validation uses a quarter as many).
+    #[arg(long, default_value_t = 400)]
     pub per_class: usize,
+    /// Passes over the training fields.
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Side of the synthetic fields and of the network input, in pixels at the
+    /// 4-class data's scale (0.42 um per pixel).
+    #[arg(long, default_value_t = 96)]
     pub size: u32,
+    /// Seeds the fields, the weights and the shuffling.
+    #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// cpu, or cuda[:N] in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
 }
 
 /// Trains the tiny CNN on synthetic fields, checks it on held-out ones, and exports it.
-pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
-    let DemoOptions {
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let DemoArgs {
         out,
         per_class,
         epochs,
         size,
         seed,
         device,
-    } = options;
+    } = args;
     let run = RunDir::new(&out);
     if run.config().exists() {
         bail!(

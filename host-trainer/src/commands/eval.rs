@@ -16,20 +16,36 @@ use leukoscope_trainer::run_dir::write_json;
 
 use super::model::load;
 
-/// Options of `eval`.
-pub struct EvalOptions {
+/// `eval`'s flags: the model, the labelled images and the class set to score in.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The .lsm model, or a run folder holding model.lsm (default: the shipped
+    /// model, from the repository's root).
+    #[arg(long, default_value = "models/b-all-4-edge-s.lsm")]
     pub model: PathBuf,
+    /// The labelled dataset (same layouts as `train`).
+    #[arg(long)]
     pub data: PathBuf,
+    /// How to read --data: auto, folders, cnmc, all-idb or csv.
+    #[arg(long, default_value = "auto")]
     pub format: DatasetFormat,
+    /// Score in this class set instead of the model's (all-binary maps Benign to
+    /// Normal and the B-ALL subtypes to ALL).
+    #[arg(long)]
     pub taxonomy: Option<String>,
+    /// Write the figures here as JSON.
+    #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Images per inference batch.
+    #[arg(long, default_value_t = 32)]
     pub batch: usize,
 }
 
-pub fn run(options: EvalOptions) -> anyhow::Result<()> {
-    let (model, origin) = load(&options.model)?;
+/// Scores the model on every image of `--data` and prints (and writes) the figures.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let (model, origin) = load(&args.model)?;
 
-    let target = match &options.taxonomy {
+    let target = match &args.taxonomy {
         Some(name) if *name != model.taxonomy.name => Some(Taxonomy::named(name)?),
         _ => None,
     };
@@ -37,17 +53,15 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
     // to a coarser --taxonomy after prediction), else in the --taxonomy's (C-NMC's
     // hem/all folders for a 4-class model, say).
     let scan = ScanOptions {
-        format: options.format,
+        format: args.format,
         ..ScanOptions::default()
     };
-    let (dataset, labelled_in_target) = match (
-        Dataset::open(&options.data, &model.taxonomy, &scan),
-        &target,
-    ) {
-        (Ok(d), _) => (d, false),
-        (Err(_), Some(t)) => (Dataset::open(&options.data, t, &scan)?, true),
-        (Err(e), None) => return Err(e.into()),
-    };
+    let (dataset, labelled_in_target) =
+        match (Dataset::open(&args.data, &model.taxonomy, &scan), &target) {
+            (Ok(d), _) => (d, false),
+            (Err(_), Some(t)) => (Dataset::open(&args.data, t, &scan)?, true),
+            (Err(e), None) => return Err(e.into()),
+        };
     println!("{}", dataset.summary());
     let files = Arc::new(ImageFiles::new(
         dataset.samples.iter().map(|s| (s.path.clone(), s.label)),
@@ -61,7 +75,7 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
     } else {
         let device = Default::default();
         let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
-        predict_source(&network, files, options.batch, &device)
+        predict_source(&network, files, args.batch, &device)
     };
     let skipped = (dataset.skipped.len() + unreadable) as u64;
     let evaluation = match &target {
@@ -111,7 +125,7 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
             "note: the model was trained on this dataset (same fingerprint), so these figures include images it learnt from and flatter it; held-out figures are in its run's report and, for the shipped model, in docs/results.md"
         );
     }
-    if let Some(path) = &options.json {
+    if let Some(path) = &args.json {
         write_json(path, &evaluation)?;
         println!("wrote {}", path.display());
     }

@@ -9,7 +9,7 @@ use prost::Message;
 
 use super::model::load;
 
-/// Options of `export-onnx`.
+/// `export-onnx`'s flags: the model, the file and which ONNX form.
 #[derive(clap::Args)]
 pub struct ExportOnnxArgs {
     /// The model: a .lsm file, a run folder holding model.lsm, or a run folder whose

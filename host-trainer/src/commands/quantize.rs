@@ -24,7 +24,8 @@ use super::model::{load, run_config};
 /// Macro F1 points int8 may lose before the command warns.
 const TOLERATED_DROP_POINTS: f64 = 1.0;
 
-/// Options of `quantize`.
+/// `quantize`'s flags: the float model, the images to calibrate and measure on, the
+/// calibrator and the optional fine-tuning.
 #[derive(clap::Args)]
 pub struct QuantizeArgs {
     /// The float model: a .lsm file, a run folder, or a run folder's checkpoint. A
@@ -80,29 +81,31 @@ fn spread(indices: &[usize], count: usize) -> Vec<usize> {
         .collect()
 }
 
-pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
-    if RunDir::new(&options.model).is_cross_validation() {
-        return cross_validation::run(&options);
+/// Quantizes the model (every fold of a cross-validation folder), prints the float and
+/// int8 figures and writes the int8 model.
+pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
+    if RunDir::new(&args.model).is_cross_validation() {
+        return cross_validation::run(&args);
     }
-    let out = options
+    let out = args
         .out
         .clone()
         .context("--out is required: where to write the int8 model")?;
-    let (float, origin) = load(&options.model)?;
+    let (float, origin) = load(&args.model)?;
     if float.quantized.is_some() {
-        bail!("{} is already an int8 model", options.model.display());
+        bail!("{} is already an int8 model", args.model.display());
     }
     println!("model {} ({origin})", float.spec.name);
-    let config = run_config(&options.model)?;
+    let config = run_config(&args.model)?;
     // The run's own grouping, so its split is reproduced exactly.
     let scan = match &config {
-        Some(config) => config.scan_options(options.format),
+        Some(config) => config.scan_options(args.format),
         None => ScanOptions {
-            format: options.format,
+            format: args.format,
             ..ScanOptions::default()
         },
     };
-    let dataset = Dataset::open(&options.calib, &float.taxonomy, &scan)?;
+    let dataset = Dataset::open(&args.calib, &float.taxonomy, &scan)?;
     println!("{}", dataset.summary());
     let files = |indices: &[usize], data: &Dataset| {
         ImageFiles::new(
@@ -116,18 +119,18 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     let all: Vec<usize> = (0..dataset.samples.len()).collect();
     let valid_dataset;
     let split = match &config {
-        Some(config) => config.holdout_split(&options.calib, &dataset)?,
+        Some(config) => config.holdout_split(&args.calib, &dataset)?,
         None => None,
     };
-    let on_calibration_images = options.valid.is_none() && split.is_none();
-    let (calibration, validation, training) = match (&options.valid, split) {
+    let on_calibration_images = args.valid.is_none() && split.is_none();
+    let (calibration, validation, training) = match (&args.valid, split) {
         (None, Some(split)) => {
             println!(
                 "calibrating on the run's training split, measuring on its validation split ({} images)",
                 split.valid.len()
             );
             (
-                files(&spread(&split.train, options.calib_images), &dataset),
+                files(&spread(&split.train, args.calib_images), &dataset),
                 files(&split.valid, &dataset),
                 split.train,
             )
@@ -136,7 +139,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
             valid_dataset = Dataset::open(valid, &float.taxonomy, &scan)?;
             let indices: Vec<usize> = (0..valid_dataset.samples.len()).collect();
             (
-                files(&spread(&all, options.calib_images), &dataset),
+                files(&spread(&all, args.calib_images), &dataset),
                 files(&indices, &valid_dataset),
                 all.clone(),
             )
@@ -146,7 +149,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
                 "note: no --valid folder and no run split: the figures below are measured on the calibration folder"
             );
             (
-                files(&spread(&all, options.calib_images), &dataset),
+                files(&spread(&all, args.calib_images), &dataset),
                 files(&all, &dataset),
                 all.clone(),
             )
@@ -154,10 +157,10 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     };
     println!(
         "calibrating ({}) on {} images ...",
-        options.calibrator.name(),
+        args.calibrator.name(),
         leukoscope_trainer::loader::SampleSource::len(&calibration)
     );
-    let (mut int8, unreadable) = quantize_artifact(&float, &calibration, options.calibrator)?;
+    let (mut int8, unreadable) = quantize_artifact(&float, &calibration, args.calibrator)?;
     if unreadable > 0 {
         println!("  {unreadable} calibration images could not be read and were skipped");
     }
@@ -167,11 +170,11 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     );
     let mut comparison = compare(&float, &int8, &validation)?;
     print_comparison(&comparison);
-    if options.qat_epochs > 0 {
+    if args.qat_epochs > 0 {
         println!();
         println!(
             "quantization-aware fine-tuning: {} epochs at learning rate {} ...",
-            options.qat_epochs, options.qat_lr
+            args.qat_epochs, args.qat_lr
         );
         let augment = Augment::default_recipe().with_masks(&float.preprocess.masks);
         let train = Arc::new(ImageFiles::new(
@@ -182,9 +185,9 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
             Some(augment),
         ));
         let recipe = Recipe {
-            learning_rate: options.qat_lr,
+            learning_rate: args.qat_lr,
             warmup_epochs: 0.0,
-            ..Recipe::new(options.qat_epochs, options.batch, options.seed)
+            ..Recipe::new(args.qat_epochs, args.batch, args.seed)
         };
         let tuned = fine_tune_quantized(
             &float,
@@ -201,7 +204,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
                 }
             },
         )?;
-        let (tuned_int8, _) = quantize_artifact(&tuned, &calibration, options.calibrator)?;
+        let (tuned_int8, _) = quantize_artifact(&tuned, &calibration, args.calibrator)?;
         let tuned_comparison = compare(&float, &tuned_int8, &validation)?;
         println!("after fine-tuning (f32 column: the model before fine-tuning):");
         print_comparison(&tuned_comparison);

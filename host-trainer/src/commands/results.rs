@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::model::load;
 
-/// Options of `results`.
+/// `results`' flags: the cross-validation folders, the latency runs and the outputs.
 #[derive(clap::Args)]
 pub struct ResultsArgs {
     /// Cross-validation folders (of `cv`, then `quantize --model CV`), one row each, in
@@ -211,6 +211,7 @@ fn table(rows: &[Row]) -> String {
     md
 }
 
+/// Builds one row per `--cv` folder and prints or writes the table.
 pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
     if args.latency_runs == 0 {
         bail!("--latency-runs must be at least 1");

@@ -1,10 +1,10 @@
-//! `leukoscope-train train` and `leukoscope-train cv`: training on image folders with a
-//! group-aware hold-out split, or k-fold cross-validation with one model per fold.
+//! `leukoscope-train train`: one model trained on image folders with a group-aware
+//! hold-out split; the data, model and recipe flags and the setup it shares with `cv`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, Preset, PresetOptions};
@@ -12,18 +12,15 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::backend::DeviceChoice;
 use leukoscope_trainer::dataset::{
-    Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout, group_k_fold,
+    Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout,
 };
 use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
 use leukoscope_trainer::loss::LossKind;
-use leukoscope_trainer::metrics::{evaluate, summarize};
 use leukoscope_trainer::optim::OptimizerKind;
-use leukoscope_trainer::report::{self, Figure, ReportInput};
-use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind, write_json};
+use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind};
 use leukoscope_trainer::schedule::Schedule;
-use serde_json::json;
 
 use super::run::{RunPlan, RunResult, execute};
 
@@ -143,18 +140,18 @@ pub enum InputKindArg {
 }
 
 /// The parts every run of one invocation shares.
-struct Setup {
-    dataset: Dataset,
-    taxonomy: Taxonomy,
-    preprocess: Preprocess,
-    spec: leukoscope_core::spec::ModelSpec,
-    recipe: Recipe,
-    config: RunConfig,
+pub(super) struct Setup {
+    pub dataset: Dataset,
+    pub taxonomy: Taxonomy,
+    pub preprocess: Preprocess,
+    pub spec: leukoscope_core::spec::ModelSpec,
+    pub recipe: Recipe,
+    pub config: RunConfig,
 }
 
 /// Reads the data and resolves the run's configuration: of `train`, or of `cv` when
 /// `folds` (of which the first `run_folds` are trained) is given.
-fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::Result<Setup> {
+pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
     let smoothing = args
         .label_smoothing
@@ -265,7 +262,8 @@ fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::Result<Setu
     })
 }
 
-fn run_split(
+/// Trains one model of `setup` on `split` into the run folder `dir`.
+pub(super) fn run_split(
     setup: &Setup,
     args: &TrainArgs,
     split: &Split,
@@ -318,7 +316,7 @@ fn run_split(
 }
 
 /// `train`: one model on a group-aware hold-out split.
-pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let setup = setup(&args, None)?;
     let split = if args.valid_fraction == 0.0 {
         println!(
@@ -336,115 +334,5 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let name = format!("{} on {}", setup.spec.name, args.data.display());
     let run = RunDir::new(&args.out);
     run_split(&setup, &args, &split, name, run, args.resume)?;
-    Ok(())
-}
-
-/// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure; only
-/// the first `run_folds` folds are trained when that is fewer.
-pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow::Result<()> {
-    if run_folds == 0 || run_folds > folds {
-        bail!("--run-folds must be between 1 and --folds ({folds})");
-    }
-    let setup = setup(&args, Some((folds, run_folds)))?;
-    let mut splits = group_k_fold(&setup.dataset, folds, args.seed)?;
-    splits.truncate(run_folds);
-    let of_folds = if run_folds < folds {
-        format!("{run_folds} of {folds}")
-    } else {
-        folds.to_string()
-    };
-    let cv = RunDir::new(&args.out);
-    if cv.summary().exists() && !args.resume {
-        bail!(
-            "{} already holds a cross-validation; pass --resume or choose another --out",
-            args.out.display()
-        );
-    }
-    let mut results = Vec::with_capacity(run_folds);
-    for (k, split) in splits.iter().enumerate() {
-        println!("\n== fold {} of {folds} ==", k + 1);
-        let dir = cv.fold(k + 1);
-        // A finished fold resumes at its last epoch and only re-exports its best model.
-        let resume = args.resume && dir.config().exists();
-        let name = format!(
-            "{} fold {}/{folds} on {}",
-            setup.spec.name,
-            k + 1,
-            args.data.display()
-        );
-        results.push(run_split(&setup, &args, split, name, dir, resume)?);
-    }
-    let evaluations: Vec<_> = results.iter().map(|r| r.evaluation.clone()).collect();
-    let summary = summarize(&evaluations)?;
-    // Every image (of the folds run) is validated exactly once: pool the out-of-fold
-    // predictions too.
-    let probabilities: Vec<Vec<f32>> = results
-        .iter()
-        .flat_map(|r| r.probabilities.clone())
-        .collect();
-    let labels: Vec<u32> = results.iter().flat_map(|r| r.labels.clone()).collect();
-    let pooled = evaluate(
-        &probabilities,
-        &labels,
-        &setup.taxonomy,
-        setup.dataset.skipped.len() as u64,
-    )?;
-    let binaries: Vec<_> = results.iter().filter_map(|r| r.binary.clone()).collect();
-    let binary_summary = (binaries.len() == results.len())
-        .then(|| summarize(&binaries))
-        .transpose()?;
-    write_json(
-        &cv.summary(),
-        &json!({
-            "folds": folds,
-            "folds_run": run_folds,
-            "summary": summary,
-            "binary_summary": binary_summary,
-            "pooled_out_of_fold": pooled,
-            "per_fold": evaluations,
-        }),
-    )?;
-    cv.write_config(&setup.config)?;
-    report::plot_confusion(&cv.confusion_pooled_png(), &pooled)?;
-    report::plot_roc(
-        &cv.roc_pooled_png(),
-        &probabilities,
-        &labels,
-        &setup.taxonomy,
-    )?;
-    report::write_report(
-        cv.path(),
-        &ReportInput {
-            held_out: true,
-            run_name: format!(
-                "{}-fold cross-validation of {} on {}",
-                of_folds,
-                setup.spec.name,
-                args.data.display()
-            ),
-            dataset: setup.dataset.summary(),
-            split: format!(
-                "{of_folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
-                args.seed
-            ),
-            config_json: setup.config.to_json_pretty()?,
-            epochs: Vec::new(),
-            evaluation: pooled.clone(),
-            binary: None,
-            cross_validation: Some(summary.clone()),
-            figures: vec![
-                Figure::in_folder(
-                    "Pooled out-of-fold confusion matrix",
-                    &cv.confusion_pooled_png(),
-                ),
-                Figure::in_folder("Pooled out-of-fold ROC", &cv.roc_pooled_png()),
-            ],
-        },
-    )?;
-    println!("\n{of_folds}-fold cross-validation, mean ± std over folds:\n{summary}");
-    if let Some(b) = &binary_summary {
-        println!("binary screen (Benign vs ALL):\n{b}");
-    }
-    println!("results in {}", args.out.display());
     Ok(())
 }

@@ -21,10 +21,10 @@ use super::{QuantizeArgs, spread};
 use crate::commands::model::checkpoint_artifact;
 use crate::commands::write_file;
 
-/// Quantizes and measures every fold of the cross-validation `options.model`.
-pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
-    let cv = RunDir::new(&options.model);
-    if options.valid.is_some() || options.out.is_some() || options.qat_epochs > 0 {
+/// Quantizes and measures every fold of the cross-validation `args.model`.
+pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
+    let cv = RunDir::new(&args.model);
+    if args.valid.is_some() || args.out.is_some() || args.qat_epochs > 0 {
         bail!(
             "{} is a cross-validation folder: each fold is measured on its own held-out fold and written as fold-k/model-int8.lsm, so --valid, --out and --qat-epochs do not apply",
             cv.path().display()
@@ -40,15 +40,15 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
             config.mode()
         );
     };
-    if !config.trained_on(&options.calib) {
+    if !config.trained_on(&args.calib) {
         bail!(
             "the folds were trained on {}; pass that folder as --calib so each fold is measured on its own held-out part",
             config.data.display()
         );
     }
     let taxonomy = Taxonomy::named(&config.taxonomy)?;
-    let scan = config.scan_options(options.format);
-    let dataset = Dataset::open(&options.calib, &taxonomy, &scan)?;
+    let scan = config.scan_options(args.format);
+    let dataset = Dataset::open(&args.calib, &taxonomy, &scan)?;
     println!("{}", dataset.summary());
     let splits = group_k_fold(&dataset, folds, config.recipe.seed)?;
     let binary_taxonomy = Taxonomy::all_binary();
@@ -71,9 +71,9 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
                 None,
             )
         };
-        let calibration = files(&spread(&split.train, options.calib_images));
+        let calibration = files(&spread(&split.train, args.calib_images));
         let held_out = files(&split.valid);
-        let (mut int8, _) = quantize_artifact(&float, &calibration, options.calibrator)?;
+        let (mut int8, _) = quantize_artifact(&float, &calibration, args.calibrator)?;
         let comparison = compare(&float, &int8, &held_out)?;
         println!(
             "held-out fold of {} images: macro F1 f32 {:.4}, int8 {:.4}; top-1 agreement {:.4}",
@@ -124,8 +124,8 @@ pub fn run(options: &QuantizeArgs) -> anyhow::Result<()> {
         folds: folds as u64,
         folds_run: dirs.len() as u64,
         epoch: "last".into(),
-        calibrator: options.calibrator.name(),
-        calib_images: options.calib_images,
+        calibrator: args.calibrator.name(),
+        calib_images: args.calib_images,
         float: float_summary,
         int8: int8_summary,
         int8_binary: binary_summary,
