@@ -7,7 +7,7 @@
 //! - [`augment`]: random flips, turns, rotation, zoom, stain and colour jitter and blur of source images.
 //! - [`examples`]: preprocessed examples held in memory.
 //! - [`synthetic`]: training sets drawn from the core's synthetic smear generator.
-//! - [`files`]: samples read from image files, augmented and preprocessed.
+//! - [`image_files`]: labelled image files as training samples: decoded, augmented, preprocessed.
 //! - [`fit`]: the training loop: losses, optimizers, schedules, validation, checkpoints.
 //! - [`loss`]: cross-entropy, Tversky, KL-divergence and focal losses, with class weights.
 //! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
@@ -28,8 +28,8 @@ pub mod calibration;
 pub mod dataset;
 pub mod examples;
 pub mod export;
-pub mod files;
 pub mod fit;
+pub mod image_files;
 pub mod loader;
 pub mod loss;
 pub mod metrics;

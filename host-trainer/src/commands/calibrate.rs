@@ -8,7 +8,7 @@ use leukoscope_core::artifact::{Metric, ModelArtifact};
 use leukoscope_core::engine::Engine;
 use leukoscope_trainer::calibration::{fit_temperature, probabilities, unidentified_threshold};
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
-use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::metrics::evaluate;
 use leukoscope_trainer::quantization::engine_logits;
 use leukoscope_trainer::run_dir::{Int8CrossValidation, OutOfFoldLogits, RunDir, read_json};

@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
-use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{Progress, Recipe};
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::quantization::{
     Comparison, compare, engine_matches_burn, fine_tune_quantized, quantize_artifact,
 };

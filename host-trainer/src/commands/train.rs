@@ -15,8 +15,8 @@ use leukoscope_trainer::dataset::{
     Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout,
 };
 use leukoscope_trainer::export::TOOL;
-use leukoscope_trainer::files::ImageFiles;
 use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::optim::OptimizerKind;
 use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind};
