@@ -1,10 +1,9 @@
 //! Packing a trained network into a `.lsm` artifact.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use burn::tensor::backend::Backend;
-use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance};
+use leukoscope_core::artifact::{ArtifactError, Calibration, ModelArtifact, Provenance};
 use leukoscope_core::files::write_atomically;
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
@@ -28,13 +27,31 @@ pub fn artifact<B: Backend>(
     }
 }
 
+/// Why a model could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Its parts disagree, so it does not encode (the edge would refuse it).
+    #[error("the trained model is inconsistent")]
+    Inconsistent(#[source] ArtifactError),
+    /// The file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Encodes `artifact` and writes it to `path` atomically: a crash or a full disk leaves
 /// either the old file or the new one, never half of one.
-pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> anyhow::Result<()> {
-    let bytes = artifact
-        .encode()
-        .context("the trained model is inconsistent")?;
-    write_atomically(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> Result<(), ExportError> {
+    let bytes = artifact.encode().map_err(ExportError::Inconsistent)?;
+    write_atomically(path, &bytes).map_err(|source| ExportError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// This program and its version, as models and run folders record it.
