@@ -28,12 +28,10 @@ pub struct CvArgs {
 /// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure; only
 /// the first `run_folds` folds are trained when that is fewer.
 pub fn run(args: CvArgs) -> anyhow::Result<()> {
-    let CvArgs {
-        train: args,
-        folds,
-        run_folds,
-    } = args;
-    let run_folds = run_folds.unwrap_or(folds);
+    let folds = args.folds;
+    let run_folds = args.run_folds.unwrap_or(folds);
+    // From here on, the flags every fold trains with.
+    let args = args.train;
     if run_folds == 0 || run_folds > folds {
         bail!("--run-folds must be between 1 and --folds ({folds})");
     }

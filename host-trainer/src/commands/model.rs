@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{Metric, ModelArtifact, Provenance, TrustPolicy};
+use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::Cpu;
 use leukoscope_trainer::fit::{Keep, has_checkpoint, network_from_checkpoint};
 use leukoscope_trainer::metrics::Evaluation;
@@ -59,7 +60,7 @@ pub fn checkpoint_artifact(run: &RunDir, which: Keep) -> anyhow::Result<ModelArt
         );
     }
     let config = run.read_config()?;
-    let taxonomy = leukoscope_core::taxonomy::Taxonomy::named(&config.taxonomy)?;
+    let taxonomy = Taxonomy::named(&config.taxonomy)?;
     let network = network_from_checkpoint::<Cpu>(&run.checkpoint(), which, &Default::default())?;
     let artifact = leukoscope_trainer::export::artifact(
         &network,

@@ -9,12 +9,11 @@ use anyhow::{Context, bail};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use leukoscope_core::artifact::{DatasetFingerprint, Metric};
-use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::ModelSpec;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::{CpuTrain, DeviceChoice};
 use leukoscope_trainer::export::{artifact, provenance, write_artifact};
-use leukoscope_trainer::fit::{Checkpoints, Progress, Recipe, Trained, fit};
+use leukoscope_trainer::fit::{Checkpoints, Progress, Trained, fit};
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{Evaluation, coarsen, evaluate};
 use leukoscope_trainer::report::{self, Figure, ReportInput};
@@ -30,12 +29,6 @@ pub struct RunPlan {
     pub spec: ModelSpec,
     /// Its classes.
     pub taxonomy: Taxonomy,
-    /// How images become inputs (stored in the model).
-    pub preprocess: Preprocess,
-    /// How to train.
-    pub recipe: Recipe,
-    /// Where.
-    pub device: DeviceChoice,
     /// Continue from the run folder's checkpoint.
     pub resume: bool,
     /// One line on the data.
@@ -46,7 +39,8 @@ pub struct RunPlan {
     pub held_out: bool,
     /// The data's identity.
     pub fingerprint: DatasetFingerprint,
-    /// The resolved configuration, written to `config.json` and into the model.
+    /// The resolved configuration (the preprocessing stored in the model, the recipe, the
+    /// device), written to `config.json` and into the model.
     pub config: RunConfig,
 }
 
@@ -70,7 +64,7 @@ pub fn execute<S: SampleSource, V: SampleSource>(
     train: Arc<S>,
     valid: Arc<V>,
 ) -> anyhow::Result<RunResult> {
-    match plan.device {
+    match plan.config.device {
         DeviceChoice::Cpu => execute_on::<CpuTrain, S, V>(plan, train, valid, &Default::default()),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda(index) => execute_on::<leukoscope_trainer::backend::GpuTrain, S, V>(
@@ -110,7 +104,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         resume: plan.resume,
         identity: plan.config.resume_identity()?,
     };
-    let epochs = plan.recipe.epochs;
+    let epochs = plan.config.recipe.epochs;
     let train_len = train.len() as u64;
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -160,7 +154,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         &plan.taxonomy,
         train,
         valid,
-        &plan.recipe,
+        &plan.config.recipe,
         device,
         Some(&checkpoints),
         &mut observer,
@@ -212,7 +206,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     let model = artifact(
         &trained.best,
         plan.taxonomy.clone(),
-        plan.preprocess.clone(),
+        plan.config.preprocess.clone(),
         provenance,
     );
     let model_path = run.model();
@@ -266,7 +260,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     if trained.stopped_early {
         println!(
             "stopped early: no better validation macro F1 for {} epochs",
-            plan.recipe.early_stopping.unwrap_or(0)
+            plan.config.recipe.early_stopping.unwrap_or(0)
         );
     }
     println!(

@@ -143,9 +143,8 @@ pub enum InputKindArg {
 pub(super) struct Setup {
     pub dataset: Dataset,
     pub taxonomy: Taxonomy,
-    pub preprocess: Preprocess,
     pub spec: leukoscope_core::spec::ModelSpec,
-    pub recipe: Recipe,
+    /// Also the preprocessing and recipe every run uses.
     pub config: RunConfig,
 }
 
@@ -248,16 +247,14 @@ pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::
         taxonomy: taxonomy.name.clone(),
         model: spec.name.clone(),
         input_size: args.input_size,
-        preprocess: preprocess.clone(),
+        preprocess,
         device: args.device,
-        recipe: recipe.clone(),
+        recipe,
     };
     Ok(Setup {
         dataset,
         taxonomy,
-        preprocess,
         spec,
-        recipe,
         config,
     })
 }
@@ -285,16 +282,19 @@ pub(super) fn run_split(
             })
             .collect()
     };
-    let augment = (args.augment != Augment::none())
-        .then(|| args.augment.clone().with_masks(&setup.preprocess.masks));
+    let augment = (args.augment != Augment::none()).then(|| {
+        args.augment
+            .clone()
+            .with_masks(&setup.config.preprocess.masks)
+    });
     let train = Arc::new(ImageFiles::new(
         samples(&split.train),
-        setup.preprocess.clone(),
+        setup.config.preprocess.clone(),
         augment,
     ));
     let valid = Arc::new(ImageFiles::new(
         samples(&split.valid),
-        setup.preprocess.clone(),
+        setup.config.preprocess.clone(),
         None,
     ));
     let plan = RunPlan {
@@ -303,9 +303,6 @@ pub(super) fn run_split(
         dir,
         spec: setup.spec.clone(),
         taxonomy: setup.taxonomy.clone(),
-        preprocess: setup.preprocess.clone(),
-        recipe: setup.recipe.clone(),
-        device: args.device,
         resume,
         dataset_summary: setup.dataset.summary(),
         split_summary,
