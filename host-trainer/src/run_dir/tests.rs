@@ -2,10 +2,12 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use leukoscope_core::spec::InputKind;
+use leukoscope_core::synth::{self, CLASS_NAMES, FieldOptions};
+use leukoscope_core::taxonomy::Taxonomy;
 
 use super::*;
 use crate::backend::DeviceChoice;
-use crate::dataset::DatasetFormat;
+use crate::dataset::{Dataset, DatasetFormat, group_holdout};
 use crate::fit::Keep;
 
 /// A `config.json` written by the version before [`RunConfig`] existed.
@@ -253,4 +255,45 @@ fn json_files_are_written_atomically_and_read_back_naming_the_file() {
     std::fs::write(cv.int8_summary(), "{}").unwrap();
     let err = read_json::<Int8CrossValidation>(&cv.int8_summary()).unwrap_err();
     assert!(chain(&err).contains("summary.json"), "{}", chain(&err));
+}
+
+#[test]
+fn the_hold_out_split_is_reproduced_only_on_the_run_s_own_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let options = FieldOptions {
+        size: 64,
+        ..FieldOptions::default()
+    };
+    for (class, name) in CLASS_NAMES.iter().enumerate() {
+        std::fs::create_dir_all(data.join(name)).unwrap();
+        for i in 0..5 {
+            let field = synth::field(class as u32, 100 * class as u64 + i, &options).unwrap();
+            image::RgbImage::from_raw(
+                field.image.width(),
+                field.image.height(),
+                field.image.as_raw().to_vec(),
+            )
+            .unwrap()
+            .save(data.join(name).join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+    let mut config = RunConfig::read(&fixture("train-config.json")).unwrap();
+    config.data = data.clone();
+    let scan = config.scan_options(DatasetFormat::Auto);
+    let dataset = Dataset::open(&data, &Taxonomy::b_all_4(), &scan).unwrap();
+
+    let split = config.holdout_split(&data, &dataset).unwrap().unwrap();
+    assert_eq!(split, group_holdout(&dataset, 0.2, 42).unwrap());
+    assert!(!split.valid.is_empty());
+    // Another folder, no hold-out, or folds instead: nothing to reproduce.
+    assert_eq!(config.holdout_split(dir.path(), &dataset).unwrap(), None);
+    let mut all = RunConfig::read(&fixture("train-all-data-config.json")).unwrap();
+    all.data = data.clone();
+    assert_eq!(all.holdout_split(&data, &dataset).unwrap(), None);
+    let mut fold = RunConfig::read(&fixture("cv-fold-config.json")).unwrap();
+    fold.data = data.clone();
+    assert!(fold.trained_on(&data));
+    assert_eq!(fold.holdout_split(&data, &dataset).unwrap(), None);
 }
