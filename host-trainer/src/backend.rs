@@ -58,6 +58,21 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+/// Written as the word the command line takes, so a run's configuration names its device
+/// the way `--device` did.
+impl serde::Serialize for DeviceChoice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        word.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl DeviceChoice {
     /// Whether this build can train on the device.
     pub fn available(self) -> bool {
@@ -69,22 +84,4 @@ impl DeviceChoice {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_strings() {
-        assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
-        assert_eq!(
-            "cuda".parse::<DeviceChoice>().unwrap(),
-            DeviceChoice::Cuda(0)
-        );
-        assert_eq!(
-            "CUDA:3".parse::<DeviceChoice>().unwrap(),
-            DeviceChoice::Cuda(3)
-        );
-        assert!("cuda:x".parse::<DeviceChoice>().is_err());
-        assert!("tpu".parse::<DeviceChoice>().is_err());
-        assert_eq!(DeviceChoice::Cuda(2).to_string(), "cuda:2");
-    }
-}
+mod tests;

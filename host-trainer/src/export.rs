@@ -1,10 +1,10 @@
 //! Packing a trained network into a `.lsm` artifact.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use burn::tensor::backend::Backend;
-use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance};
+use leukoscope_core::artifact::{ArtifactError, Calibration, ModelArtifact, Provenance};
+use leukoscope_core::files::write_atomically;
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::taxonomy::Taxonomy;
@@ -27,53 +27,40 @@ pub fn artifact<B: Backend>(
     }
 }
 
+/// Why a model could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Its parts disagree, so it does not encode (the edge would refuse it).
+    #[error("the trained model is inconsistent")]
+    Inconsistent(#[source] ArtifactError),
+    /// The file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Encodes `artifact` and writes it to `path` atomically: a crash or a full disk leaves
 /// either the old file or the new one, never half of one.
-pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> anyhow::Result<()> {
-    let bytes = artifact
-        .encode()
-        .context("the trained model is inconsistent")?;
-    write_atomically(path, &bytes)
+pub fn write_artifact(artifact: &ModelArtifact, path: &Path) -> Result<(), ExportError> {
+    let bytes = artifact.encode().map_err(ExportError::Inconsistent)?;
+    write_atomically(path, &bytes).map_err(|source| ExportError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`;
-/// the file is readable by all (0644 on Unix).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomically_with_mode(path, bytes, 0o644)
-}
-
-/// [`write_atomically`] with Unix permissions `mode` set before the file appears (0600 for
-/// a secret key: it is never readable by others, not even for a moment).
-pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("cannot set the permissions of {}", path.display()))?;
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    tmp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
-}
+/// This program and its version, as models and run folders record it.
+pub const TOOL: &str = concat!("leukoscope-train ", env!("CARGO_PKG_VERSION"));
 
 /// Provenance stamped with this program's name, version and the time.
 pub fn provenance(training_config: String) -> Provenance {
     Provenance {
-        tool: format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
+        tool: TOOL.into(),
         git_commit: option_env!("LEUKOSCOPE_GIT_COMMIT")
             .unwrap_or("unknown")
             .into(),

@@ -583,6 +583,12 @@ fn restore<B: AutodiffBackend>(
     Ok((network, optimizer, state, best))
 }
 
+/// Whether the checkpoint folder `dir` holds a complete checkpoint (its state file is
+/// written last).
+pub fn has_checkpoint(dir: &Path) -> bool {
+    dir.join(STATE).is_file()
+}
+
 /// The kept (`Best`) or the latest (`Last`) network saved in the checkpoint folder `dir`,
 /// of a run that may still be going or was interrupted.
 pub fn network_from_checkpoint<B: Backend>(

@@ -2,13 +2,12 @@
 //!
 //! - [`backend`]: which burn backend trains (CPU through `flex`, NVIDIA GPUs through `cuda`).
 //! - [`bench`](mod@bench): training throughput, measured the way the PyTorch peer measures it.
-//! - [`images`]: decoding image files into the core's pixel buffers.
 //! - [`loader`]: batches prepared on worker threads, repeatable under a seed.
 //! - [`dataset`]: labelled image sets on disk, their near-duplicate groups, group-aware splits.
 //! - [`augment`]: random flips, turns, rotation, zoom, stain and colour jitter and blur of source images.
 //! - [`examples`]: preprocessed examples held in memory.
 //! - [`synthetic`]: training sets drawn from the core's synthetic smear generator.
-//! - [`files`]: samples read from image files, augmented and preprocessed.
+//! - [`image_files`]: labelled image files as training samples: decoded, augmented, preprocessed.
 //! - [`fit`]: the training loop: losses, optimizers, schedules, validation, checkpoints.
 //! - [`loss`]: cross-entropy, Tversky, KL-divergence and focal losses, with class weights.
 //! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
@@ -19,6 +18,8 @@
 //! - [`onnx`]: a model written as ONNX (float, or int8 in QDQ form) for other runtimes.
 //! - [`metrics`]: confusion matrices, per-class and macro figures, ROC AUC, calibration, fold summaries.
 //! - [`report`]: epoch metrics files, PNG plots and the markdown run report.
+//! - [`run_dir`]: the run folder's layout and its typed `config.json`, for every command that
+//!   writes or reads one.
 
 pub mod augment;
 pub mod backend;
@@ -27,9 +28,8 @@ pub mod calibration;
 pub mod dataset;
 pub mod examples;
 pub mod export;
-pub mod files;
 pub mod fit;
-pub mod images;
+pub mod image_files;
 pub mod loader;
 pub mod loss;
 pub mod metrics;
@@ -37,5 +37,6 @@ pub mod onnx;
 pub mod optim;
 pub mod quantization;
 pub mod report;
+pub mod run_dir;
 pub mod schedule;
 pub mod synthetic;

@@ -2,6 +2,7 @@
 //! sign, load on the edge under a trust policy, and refuse every altered copy by name.
 
 use leukoscope_core::artifact::{self, ArtifactError, SigningKey, TrustPolicy};
+use leukoscope_core::files::write_atomically;
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
@@ -9,7 +10,7 @@ use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_edge::io::model::{ModelLoadError, load_model};
 use leukoscope_trainer::backend::{Cpu, CpuTrain};
-use leukoscope_trainer::export::{artifact, provenance, write_artifact, write_atomically};
+use leukoscope_trainer::export::{artifact, provenance, write_artifact};
 use std::sync::Arc;
 
 use leukoscope_trainer::fit::{Recipe, fit, predict_source};

@@ -6,6 +6,9 @@ use std::path::Path;
 use leukoscope_core::preprocess::{MacenkoTarget, Preprocess, ReinhardTarget, StainNormalization};
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::synth::{self, FieldOptions, SlideOptions, SyntheticSlide};
+use leukoscope_edge::io::source::{FrameSource, Rate, ReplaySource};
+use leukoscope_trainer::image_files::ImageFiles;
+use leukoscope_trainer::loader::SampleSource;
 
 fn save(image: &RgbImage, path: &Path) {
     image::RgbImage::from_raw(image.width(), image.height(), image.as_raw().to_vec())
@@ -40,20 +43,24 @@ fn variants(size: u32, reference: &RgbImage) -> Vec<Preprocess> {
 
 #[test]
 fn image_files_give_identical_tensors_on_trainer_and_edge() {
+    // The trainer reads a labelled file as a training sample; the edge reads the same file
+    // as a frame of a replayed folder. Both must reach the network as the same numbers.
     let dir = tempfile::tempdir().unwrap();
     let reference = synth::field(0, 99, &FieldOptions::default()).unwrap().image;
     for (class, name) in [(1, "field.jpg"), (3, "field.png")] {
         let field = synth::field(class, 5, &FieldOptions::default()).unwrap();
-        let path = dir.path().join(name);
+        let folder = dir.path().join(name.replace('.', "-"));
+        std::fs::create_dir(&folder).unwrap();
+        let path = folder.join(name);
         save(&field.image, &path);
-        let on_trainer = leukoscope_trainer::images::load_rgb(&path).unwrap();
-        let on_edge = leukoscope_core::files::load_rgb(&path).unwrap();
-        assert_eq!(on_trainer, on_edge, "{name}: decoded pixels differ");
+        let mut replay = ReplaySource::open(&folder, Rate::Unlimited).unwrap();
+        let on_edge = replay.next_frame().unwrap().expect("the folder's frame").image;
         for (size, preprocess) in [224, 96]
             .into_iter()
             .flat_map(|s| variants(s, &reference).into_iter().map(move |p| (s, p)))
         {
-            let a = preprocess.run_to_vec(on_trainer.view()).unwrap();
+            let on_trainer = ImageFiles::new([(path.clone(), class)], preprocess.clone(), None);
+            let a = on_trainer.input(0, 0, 7).unwrap();
             let b = preprocess.run_to_vec(on_edge.view()).unwrap();
             assert_eq!(
                 bits(&a),
@@ -92,7 +99,7 @@ fn a_window_of_a_frame_gives_the_tensor_of_the_same_crop_saved_for_training() {
 
     let on_edge = leukoscope_core::files::load_rgb(&frame_path).unwrap();
     let window = on_edge.view().window(x, y, side, side);
-    let on_trainer = leukoscope_trainer::images::load_rgb(&crop_path).unwrap();
+    let on_trainer = leukoscope_core::files::load_rgb(&crop_path).unwrap();
     for preprocess in variants(224, &on_trainer) {
         let a = preprocess.run_to_vec(on_trainer.view()).unwrap();
         let b = preprocess.run_to_vec(window).unwrap();

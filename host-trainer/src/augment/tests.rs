@@ -780,7 +780,7 @@ fn thread_cpu_ns() -> u64 {
 #[ignore = "writes a contact sheet to look at"]
 fn contact_sheet() {
     let image = match std::env::var_os("AUGMENT_SHEET_SOURCE") {
-        Some(path) => crate::images::load_rgb(std::path::Path::new(&path)).unwrap(),
+        Some(path) => leukoscope_core::files::load_rgb(std::path::Path::new(&path)).unwrap(),
         None => field(1, 1234),
     };
     // A recipe as JSON, to try other amplitudes by eye.

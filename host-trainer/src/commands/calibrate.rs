@@ -8,17 +8,14 @@ use leukoscope_core::artifact::{Metric, ModelArtifact};
 use leukoscope_core::engine::Engine;
 use leukoscope_trainer::calibration::{fit_temperature, probabilities, unidentified_threshold};
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
-use leukoscope_trainer::export::write_atomically;
-use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::metrics::evaluate;
 use leukoscope_trainer::quantization::engine_logits;
+use leukoscope_trainer::run_dir::{Int8CrossValidation, OutOfFoldLogits, RunDir, read_json};
 
-use super::cv_int8::{Int8CrossValidation, OUT_OF_FOLD_LOGITS, OutOfFoldLogits, SUMMARY};
-use super::eval::load;
-use super::quantize::{run_config, run_split};
-use super::run::read_json;
+use super::model::{load, run_config};
 
-/// Options of `calibrate`.
+/// `calibrate`'s flags: the model, the held-out images (or folds) and the precision to keep.
 #[derive(clap::Args)]
 pub struct CalibrateArgs {
     /// The model: a .lsm file (float or int8) or a run folder.
@@ -46,6 +43,7 @@ pub struct CalibrateArgs {
     pub out: PathBuf,
 }
 
+/// Fits the temperature and the threshold, prints what they change and writes the model.
 pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.precision > 0.0 && args.precision <= 1.0,
@@ -110,8 +108,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         .metrics
         .retain(|m| !m.name.starts_with("calibration_") && !m.name.starts_with("cv_"));
     model.provenance.metrics.extend(metrics);
-    write_atomically(&args.out, &model.encode()?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    super::write_file(&args.out, &model.encode()?)?;
     println!("wrote {} (unsigned: sign it again)", args.out.display());
     Ok(())
 }
@@ -119,7 +116,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
 /// The int8 cross-validation figures of the recipe (`quantize --model CV`), for the
 /// provenance of a model trained with it on all the data.
 fn cross_validation_metrics(cv: &Path) -> anyhow::Result<Vec<Metric>> {
-    let summary: Int8CrossValidation = read_json(&cv.join(SUMMARY))?;
+    let summary: Int8CrossValidation = read_json(&RunDir::new(cv).int8_summary())?;
     let (mean, std) = (&summary.int8.mean, &summary.int8.std);
     let mut figures = vec![
         ("cv_folds", summary.folds_run as f64),
@@ -148,7 +145,7 @@ fn cross_validation_metrics(cv: &Path) -> anyhow::Result<Vec<Metric>> {
 
 /// The pooled out-of-fold int8 logits that `quantize --model CV` wrote into `cv`.
 fn out_of_fold_logits(cv: &Path, taxonomy: &str) -> anyhow::Result<(Vec<Vec<f32>>, Vec<u32>)> {
-    let path = cv.join(OUT_OF_FOLD_LOGITS);
+    let path = RunDir::new(cv).int8_out_of_fold_logits();
     let pooled: OutOfFoldLogits = read_json(&path).with_context(|| {
         format!(
             "run `leukoscope-train quantize --model {} --calib DATA` first",
@@ -183,14 +180,15 @@ fn held_out_logits(
         ..ScanOptions::default()
     };
     let dataset = Dataset::open(data, &model.taxonomy, &scan)?;
-    let indices = match run_config(path)? {
-        Some(config) => match run_split(&config, data, &dataset)? {
-            Some((_, valid)) => {
-                println!("the run's validation split: {} images", valid.len());
-                valid
-            }
-            None => (0..dataset.samples.len()).collect(),
-        },
+    let split = match run_config(path)? {
+        Some(config) => config.holdout_split(data, &dataset)?,
+        None => None,
+    };
+    let indices = match split {
+        Some(split) => {
+            println!("the run's validation split: {} images", split.valid.len());
+            split.valid
+        }
         None => (0..dataset.samples.len()).collect(),
     };
     let held_out = ImageFiles::new(

@@ -12,36 +12,51 @@ use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_core::synth::FieldOptions;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::DeviceChoice;
-use leukoscope_trainer::export::write_atomically;
+use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::fit::Recipe;
 use leukoscope_trainer::quantization::{compare, quantize_artifact};
+use leukoscope_trainer::run_dir::{RunConfig, RunDir, RunKind, SyntheticRun};
 use leukoscope_trainer::schedule::Schedule;
 use leukoscope_trainer::synthetic::synthetic_fields;
-use serde_json::json;
 
 use super::run::{RunPlan, execute};
 
-/// Options of the demo.
-pub struct DemoOptions {
+/// `demo`'s flags: where, how many synthetic fields, how long, at what size.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Run folder.
+    #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
+    /// Synthetic training fields per class (validation uses a quarter as many).
+    #[arg(long, default_value_t = 400)]
     pub per_class: usize,
+    /// Passes over the training fields.
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Side of the synthetic fields and of the network input, in pixels at the
+    /// 4-class data's scale (0.42 um per pixel).
+    #[arg(long, default_value_t = 96)]
     pub size: u32,
+    /// Seeds the fields, the weights and the shuffling.
+    #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// cpu, or cuda[:N] in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
 }
 
 /// Trains the tiny CNN on synthetic fields, checks it on held-out ones, and exports it.
-pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
-    let DemoOptions {
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let DemoArgs {
         out,
         per_class,
         epochs,
         size,
         seed,
         device,
-    } = options;
-    if out.join("config.json").exists() {
+    } = args;
+    let run = RunDir::new(&out);
+    if run.config().exists() {
         bail!(
             "{} already holds a run; remove it or choose another --out",
             out.display()
@@ -83,24 +98,20 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let plan = RunPlan {
         held_out: true,
         name: format!("SYNTHETIC DEMONSTRATION: {} on {name}", spec.name),
-        dir: out.clone(),
-        config: json!({
-            "tool": format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
-            "mode": "demo",
-            "data": name,
-            "taxonomy": taxonomy.name,
-            "model": spec.name,
-            "input_size": size,
-            "preprocess": preprocess,
-            "per_class": per_class,
-            "recipe": recipe,
-            "device": device.to_string(),
-        }),
+        dir: run.clone(),
+        config: RunConfig {
+            tool: TOOL.into(),
+            kind: RunKind::Demo(SyntheticRun { per_class }),
+            data: name.clone().into(),
+            taxonomy: taxonomy.name.clone(),
+            model: spec.name.clone(),
+            input_size: size,
+            preprocess: preprocess.clone(),
+            device,
+            recipe,
+        },
         spec,
         taxonomy,
-        preprocess,
-        recipe,
-        device,
         resume: false,
         dataset_summary: format!(
             "{} synthetic training fields, {} per class (no patient images)",
@@ -135,9 +146,8 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let (int8, _) = quantize_artifact(&verified.artifact, train.as_ref(), Calibrator::MinMax)
         .context("quantizing the demo model")?;
     let comparison = compare(&verified.artifact, &int8, valid.as_ref())?;
-    let int8_path = out.join("model-int8.lsm");
-    write_atomically(&int8_path, &int8.encode()?)
-        .with_context(|| format!("writing {}", int8_path.display()))?;
+    let int8_path = run.model_int8();
+    super::write_file(&int8_path, &int8.encode()?)?;
     println!(
         "int8 model {}: macro F1 {:.4} (float {:.4}), top-1 agreement {:.1} %; total {:.0} s",
         int8_path.display(),

@@ -1,139 +1,51 @@
 //! `leukoscope-train eval`: a model's figures on a labelled folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
-use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
 use leukoscope_core::engine::Engine;
 use leukoscope_core::network::Network;
-use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::Cpu;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
-use leukoscope_trainer::files::ImageFiles;
-use leukoscope_trainer::fit::{Keep, network_from_checkpoint, predict_source};
+use leukoscope_trainer::fit::predict_source;
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::metrics::{coarsen, evaluate};
 use leukoscope_trainer::quantization::engine_probabilities;
+use leukoscope_trainer::run_dir::write_json;
 
-use super::run::{read_json, write_json};
+use super::model::load;
 
-/// Options of `eval`.
-pub struct EvalOptions {
+/// `eval`'s flags: the model, the labelled images and the class set to score in.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The .lsm model, or a run folder holding model.lsm (default: the shipped
+    /// model, from the repository's root).
+    #[arg(long, default_value = "models/b-all-4-edge-s.lsm")]
     pub model: PathBuf,
+    /// The labelled dataset (same layouts as `train`).
+    #[arg(long)]
     pub data: PathBuf,
+    /// How to read --data: auto, folders, cnmc, all-idb or csv.
+    #[arg(long, default_value = "auto")]
     pub format: DatasetFormat,
+    /// Score in this class set instead of the model's (all-binary maps Benign to
+    /// Normal and the B-ALL subtypes to ALL).
+    #[arg(long)]
     pub taxonomy: Option<String>,
+    /// Write the figures here as JSON.
+    #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Images per inference batch.
+    #[arg(long, default_value_t = 32)]
     pub batch: usize,
 }
 
-/// The model behind `path`: a `.lsm` file; a run folder's `model.lsm`; or, for a run
-/// that has not finished, the best network of its checkpoint.
-pub(super) fn load(path: &Path) -> anyhow::Result<(ModelArtifact, String)> {
-    let file = if path.is_dir() {
-        path.join("model.lsm")
-    } else {
-        path.to_owned()
-    };
-    if file.exists() || !path.is_dir() {
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let verified = ModelArtifact::decode(&bytes, &TrustPolicy::any())
-            .with_context(|| format!("{} is refused", file.display()))?;
-        return Ok((
-            verified.artifact,
-            format!("{} (digest {})", file.display(), verified.digest),
-        ));
-    }
-    let artifact = checkpoint_artifact(path, Keep::Best)?;
-    Ok((
-        artifact,
-        format!(
-            "best network of the checkpoint in {}",
-            path.join("checkpoint").display()
-        ),
-    ))
-}
+/// Scores the model on every image of `--data` and prints (and writes) the figures.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let (model, origin) = load(&args.model)?;
 
-/// The kept (`Best`) or latest (`Last`) network of the run folder `run`'s checkpoint, as
-/// a float artifact carrying the run's preprocessing and provenance.
-pub(super) fn checkpoint_artifact(run: &Path, which: Keep) -> anyhow::Result<ModelArtifact> {
-    let checkpoint = run.join("checkpoint");
-    let config_path = run.join("config.json");
-    if !checkpoint.join("state.json").exists() || !config_path.exists() {
-        bail!(
-            "{} is neither a model file nor a run folder with a model or a checkpoint",
-            run.display()
-        );
-    }
-    let config: serde_json::Value = read_json(&config_path)?;
-    let taxonomy = Taxonomy::named(config["taxonomy"].as_str().unwrap_or_default())?;
-    let preprocess: Preprocess = serde_json::from_value(config["preprocess"].clone())
-        .with_context(|| format!("{} has no valid preprocessing", config_path.display()))?;
-    let network = network_from_checkpoint::<Cpu>(&checkpoint, which, &Default::default())?;
-    let artifact = leukoscope_trainer::export::artifact(
-        &network,
-        taxonomy,
-        preprocess,
-        run_provenance(run, &config)?,
-    );
-    artifact.validate()?;
-    Ok(artifact)
-}
-
-/// What a run folder says about its model: the configuration, the dataset fingerprint and
-/// the validation figures of its best epoch (when the run got that far).
-fn run_provenance(
-    run: &Path,
-    config: &serde_json::Value,
-) -> anyhow::Result<leukoscope_core::artifact::Provenance> {
-    use leukoscope_core::artifact::{DatasetFingerprint, Metric};
-    let mut provenance = leukoscope_trainer::export::provenance(config.to_string());
-    let mut sha256 = [0u8; 32];
-    if let Some(hex_digest) = config["dataset_sha256"].as_str() {
-        // A run folder written by this tool always holds a valid digest; anything else is
-        // left as zeros rather than refused, since the model itself is intact.
-        let _ = hex::decode_to_slice(hex_digest, &mut sha256);
-    }
-    provenance.dataset = DatasetFingerprint {
-        name: config["data"].as_str().unwrap_or_default().into(),
-        images: config["images"].as_u64().unwrap_or_default(),
-        sha256,
-    };
-    // As the run itself names them: a run without hold-out evaluated its training images.
-    let on = if config["valid_fraction"].as_f64() == Some(0.0) {
-        "training_images"
-    } else {
-        "valid"
-    };
-    if let Ok(bytes) = std::fs::read(run.join("evaluation.json"))
-        && let Ok(evaluation) = serde_json::from_slice::<serde_json::Value>(&bytes)
-    {
-        for name in ["accuracy", "macro_f1", "weighted_f1"] {
-            if let Some(value) = evaluation[name].as_f64() {
-                provenance.metrics.push(Metric {
-                    name: format!("{on}_{name}"),
-                    value,
-                });
-            }
-        }
-    }
-    Ok(provenance)
-}
-
-/// `export`: the model behind `path` written to `out` in this version's format.
-pub fn export(path: &Path, out: &Path) -> anyhow::Result<()> {
-    let (model, origin) = load(path)?;
-    leukoscope_trainer::export::write_artifact(&model, out)?;
-    println!("wrote {} from {origin}", out.display());
-    Ok(())
-}
-
-pub fn run(options: EvalOptions) -> anyhow::Result<()> {
-    let (model, origin) = load(&options.model)?;
-
-    let target = match &options.taxonomy {
+    let target = match &args.taxonomy {
         Some(name) if *name != model.taxonomy.name => Some(Taxonomy::named(name)?),
         _ => None,
     };
@@ -141,17 +53,15 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
     // to a coarser --taxonomy after prediction), else in the --taxonomy's (C-NMC's
     // hem/all folders for a 4-class model, say).
     let scan = ScanOptions {
-        format: options.format,
+        format: args.format,
         ..ScanOptions::default()
     };
-    let (dataset, labelled_in_target) = match (
-        Dataset::open(&options.data, &model.taxonomy, &scan),
-        &target,
-    ) {
-        (Ok(d), _) => (d, false),
-        (Err(_), Some(t)) => (Dataset::open(&options.data, t, &scan)?, true),
-        (Err(e), None) => return Err(e.into()),
-    };
+    let (dataset, labelled_in_target) =
+        match (Dataset::open(&args.data, &model.taxonomy, &scan), &target) {
+            (Ok(d), _) => (d, false),
+            (Err(_), Some(t)) => (Dataset::open(&args.data, t, &scan)?, true),
+            (Err(e), None) => return Err(e.into()),
+        };
     println!("{}", dataset.summary());
     let files = Arc::new(ImageFiles::new(
         dataset.samples.iter().map(|s| (s.path.clone(), s.label)),
@@ -165,7 +75,7 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
     } else {
         let device = Default::default();
         let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
-        predict_source(&network, files, options.batch, &device)
+        predict_source(&network, files, args.batch, &device)
     };
     let skipped = (dataset.skipped.len() + unreadable) as u64;
     let evaluation = match &target {
@@ -215,7 +125,7 @@ pub fn run(options: EvalOptions) -> anyhow::Result<()> {
             "note: the model was trained on this dataset (same fingerprint), so these figures include images it learnt from and flatter it; held-out figures are in its run's report and, for the shipped model, in docs/results.md"
         );
     }
-    if let Some(path) = &options.json {
+    if let Some(path) = &args.json {
         write_json(path, &evaluation)?;
         println!("wrote {}", path.display());
     }

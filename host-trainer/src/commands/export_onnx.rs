@@ -4,13 +4,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use leukoscope_trainer::export::write_atomically;
 use leukoscope_trainer::onnx::{self, OnnxForm};
 use prost::Message;
 
-use super::eval::load;
+use super::model::load;
 
-/// Options of `export-onnx`.
+/// `export-onnx`'s flags: the model, the file and which ONNX form.
 #[derive(clap::Args)]
 pub struct ExportOnnxArgs {
     /// The model: a .lsm file, a run folder holding model.lsm, or a run folder whose
@@ -47,7 +46,7 @@ pub fn run(args: ExportOnnxArgs) -> anyhow::Result<()> {
     let exported = onnx::export(&model, form)
         .with_context(|| format!("cannot export {} as ONNX", args.model.display()))?;
     let bytes = exported.encode_to_vec();
-    write_atomically(&args.out, &bytes)?;
+    super::write_file(&args.out, &bytes)?;
 
     let graph = exported.graph.unwrap_or_default();
     let mut ops: BTreeMap<&str, usize> = BTreeMap::new();

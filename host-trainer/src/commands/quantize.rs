@@ -1,27 +1,31 @@
 //! `leukoscope-train quantize`: a trained float model to an int8 artifact, with its float and
-//! int8 figures side by side.
+//! int8 figures side by side; every fold of a cross-validation at once
+//! ([`cross_validation`]).
 
-use std::path::{Path, PathBuf};
+mod cross_validation;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use leukoscope_core::engine::quantize::Calibrator;
 use leukoscope_trainer::augment::Augment;
-use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, group_holdout};
-use leukoscope_trainer::export::write_atomically;
-use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
 use leukoscope_trainer::fit::{Progress, Recipe};
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::quantization::{
     Comparison, compare, engine_matches_burn, fine_tune_quantized, quantize_artifact,
 };
 
-use super::eval::load;
-use super::run::read_json;
+use leukoscope_trainer::run_dir::RunDir;
+
+use super::model::{load, run_config};
 
 /// Macro F1 points int8 may lose before the command warns.
 const TOLERATED_DROP_POINTS: f64 = 1.0;
 
-/// Options of `quantize`.
+/// `quantize`'s flags: the float model, the images to calibrate and measure on, the
+/// calibrator and the optional fine-tuning.
 #[derive(clap::Args)]
 pub struct QuantizeArgs {
     /// The float model: a .lsm file, a run folder, or a run folder's checkpoint. A
@@ -67,48 +71,8 @@ pub struct QuantizeArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The run folder's resolved configuration, when `model` is a run folder.
-pub(super) fn run_config(model: &Path) -> anyhow::Result<Option<serde_json::Value>> {
-    let path = model.join("config.json");
-    if !model.is_dir() || !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(read_json(&path)?))
-}
-
-/// Whether `a` and `b` name the same existing folder.
-pub(super) fn same_folder(a: &Path, b: &Path) -> bool {
-    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
-}
-
-/// The run's hold-out split, when the run (with configuration `config`) trained on `data`.
-pub(super) fn run_split(
-    config: &serde_json::Value,
-    data: &Path,
-    dataset: &Dataset,
-) -> anyhow::Result<Option<(Vec<usize>, Vec<usize>)>> {
-    let (Some(run_data), Some(fraction), Some(seed)) = (
-        config["data"].as_str(),
-        config["valid_fraction"].as_f64(),
-        config["recipe"]["seed"]
-            .as_u64()
-            .or_else(|| config["seed"].as_u64()),
-    ) else {
-        return Ok(None);
-    };
-    // A run without hold-out trained on every image: there is no split to reproduce.
-    if fraction == 0.0 {
-        return Ok(None);
-    }
-    if !same_folder(Path::new(run_data), data) {
-        return Ok(None);
-    }
-    let split = group_holdout(dataset, fraction, seed)?;
-    Ok(Some((split.train, split.valid)))
-}
-
 /// `count` indices spread evenly over `indices` (all of them if there are fewer).
-pub(super) fn spread(indices: &[usize], count: usize) -> Vec<usize> {
+fn spread(indices: &[usize], count: usize) -> Vec<usize> {
     if indices.len() <= count {
         return indices.to_vec();
     }
@@ -117,32 +81,31 @@ pub(super) fn spread(indices: &[usize], count: usize) -> Vec<usize> {
         .collect()
 }
 
-pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
-    if super::cv_int8::is_cv_folder(&options.model) {
-        return super::cv_int8::run(&options);
+/// Quantizes the model (every fold of a cross-validation folder), prints the float and
+/// int8 figures and writes the int8 model.
+pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
+    if RunDir::new(&args.model).is_cross_validation() {
+        return cross_validation::run(&args);
     }
-    let out = options
+    let out = args
         .out
         .clone()
         .context("--out is required: where to write the int8 model")?;
-    let (float, origin) = load(&options.model)?;
+    let (float, origin) = load(&args.model)?;
     if float.quantized.is_some() {
-        bail!("{} is already an int8 model", options.model.display());
+        bail!("{} is already an int8 model", args.model.display());
     }
     println!("model {} ({origin})", float.spec.name);
-    let mut scan = ScanOptions {
-        format: options.format,
-        ..ScanOptions::default()
-    };
-    let config = run_config(&options.model)?;
+    let config = run_config(&args.model)?;
     // The run's own grouping, so its split is reproduced exactly.
-    if let Some(d) = config
-        .as_ref()
-        .and_then(|c| c["near_duplicate_distance"].as_u64())
-    {
-        scan.near_duplicate_distance = d as u32;
-    }
-    let dataset = Dataset::open(&options.calib, &float.taxonomy, &scan)?;
+    let scan = match &config {
+        Some(config) => config.scan_options(args.format),
+        None => ScanOptions {
+            format: args.format,
+            ..ScanOptions::default()
+        },
+    };
+    let dataset = Dataset::open(&args.calib, &float.taxonomy, &scan)?;
     println!("{}", dataset.summary());
     let files = |indices: &[usize], data: &Dataset| {
         ImageFiles::new(
@@ -156,27 +119,27 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     let all: Vec<usize> = (0..dataset.samples.len()).collect();
     let valid_dataset;
     let split = match &config {
-        Some(config) => run_split(config, &options.calib, &dataset)?,
+        Some(config) => config.holdout_split(&args.calib, &dataset)?,
         None => None,
     };
-    let on_calibration_images = options.valid.is_none() && split.is_none();
-    let (calibration, validation, training) = match (&options.valid, split) {
-        (None, Some((train, valid))) => {
+    let on_calibration_images = args.valid.is_none() && split.is_none();
+    let (calibration, validation, training) = match (&args.valid, split) {
+        (None, Some(split)) => {
             println!(
                 "calibrating on the run's training split, measuring on its validation split ({} images)",
-                valid.len()
+                split.valid.len()
             );
             (
-                files(&spread(&train, options.calib_images), &dataset),
-                files(&valid, &dataset),
-                train,
+                files(&spread(&split.train, args.calib_images), &dataset),
+                files(&split.valid, &dataset),
+                split.train,
             )
         }
         (Some(valid), _) => {
             valid_dataset = Dataset::open(valid, &float.taxonomy, &scan)?;
             let indices: Vec<usize> = (0..valid_dataset.samples.len()).collect();
             (
-                files(&spread(&all, options.calib_images), &dataset),
+                files(&spread(&all, args.calib_images), &dataset),
                 files(&indices, &valid_dataset),
                 all.clone(),
             )
@@ -186,7 +149,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
                 "note: no --valid folder and no run split: the figures below are measured on the calibration folder"
             );
             (
-                files(&spread(&all, options.calib_images), &dataset),
+                files(&spread(&all, args.calib_images), &dataset),
                 files(&all, &dataset),
                 all.clone(),
             )
@@ -194,10 +157,10 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     };
     println!(
         "calibrating ({}) on {} images ...",
-        options.calibrator.name(),
+        args.calibrator.name(),
         leukoscope_trainer::loader::SampleSource::len(&calibration)
     );
-    let (mut int8, unreadable) = quantize_artifact(&float, &calibration, options.calibrator)?;
+    let (mut int8, unreadable) = quantize_artifact(&float, &calibration, args.calibrator)?;
     if unreadable > 0 {
         println!("  {unreadable} calibration images could not be read and were skipped");
     }
@@ -207,11 +170,11 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     );
     let mut comparison = compare(&float, &int8, &validation)?;
     print_comparison(&comparison);
-    if options.qat_epochs > 0 {
+    if args.qat_epochs > 0 {
         println!();
         println!(
             "quantization-aware fine-tuning: {} epochs at learning rate {} ...",
-            options.qat_epochs, options.qat_lr
+            args.qat_epochs, args.qat_lr
         );
         let augment = Augment::default_recipe().with_masks(&float.preprocess.masks);
         let train = Arc::new(ImageFiles::new(
@@ -222,9 +185,9 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
             Some(augment),
         ));
         let recipe = Recipe {
-            learning_rate: options.qat_lr,
+            learning_rate: args.qat_lr,
             warmup_epochs: 0.0,
-            ..Recipe::new(options.qat_epochs, options.batch, options.seed)
+            ..Recipe::new(args.qat_epochs, args.batch, args.seed)
         };
         let tuned = fine_tune_quantized(
             &float,
@@ -241,7 +204,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
                 }
             },
         )?;
-        let (tuned_int8, _) = quantize_artifact(&tuned, &calibration, options.calibrator)?;
+        let (tuned_int8, _) = quantize_artifact(&tuned, &calibration, args.calibrator)?;
         let tuned_comparison = compare(&float, &tuned_int8, &validation)?;
         println!("after fine-tuning (f32 column: the model before fine-tuning):");
         print_comparison(&tuned_comparison);
@@ -257,7 +220,7 @@ pub fn run(options: QuantizeArgs) -> anyhow::Result<()> {
     }
     let bytes = int8.encode().context("the int8 model is inconsistent")?;
     let float_size = float.encode()?.len();
-    write_atomically(&out, &bytes)?;
+    super::write_file(&out, &bytes)?;
     println!(
         "wrote {} ({:.2} MB, {:.2}x smaller than the float artifact)",
         out.display(),

@@ -12,16 +12,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
-use leukoscope_trainer::export::write_atomically;
+use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::metrics::Summary;
-use leukoscope_trainer::optim::OptimizerKind;
+use leukoscope_trainer::run_dir::{Int8CrossValidation, RunDir, read_json};
 use serde::Serialize;
 
-use super::cv_int8::{Int8CrossValidation, SUMMARY};
-use super::eval::load;
-use super::run::read_json;
+use super::model::load;
 
-/// Options of `results`.
+/// `results`' flags: the cross-validation folders, the latency runs and the outputs.
 #[derive(clap::Args)]
 pub struct ResultsArgs {
     /// Cross-validation folders (of `cv`, then `quantize --model CV`), one row each, in
@@ -88,36 +86,41 @@ fn latency_ms(model: &ModelArtifact, runs: usize) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2])
 }
 
+/// The loss as the table has always named it: the name of its kind.
+fn loss_name(loss: &LossKind) -> &'static str {
+    match loss {
+        LossKind::CrossEntropy { .. } => "CrossEntropy",
+        LossKind::Tversky { .. } => "Tversky",
+        LossKind::KlDivergence { .. } => "KlDivergence",
+        LossKind::Focal { .. } => "Focal",
+    }
+}
+
 fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
-    let cv_int8: Int8CrossValidation = read_json(&cv.join(SUMMARY)).with_context(|| {
+    let run = RunDir::new(cv);
+    let cv_int8: Int8CrossValidation = read_json(&run.int8_summary()).with_context(|| {
         format!(
             "run `leukoscope-train quantize --model {} --calib DATA` first",
             cv.display()
         )
     })?;
-    let config: serde_json::Value = read_json(&cv.join("fold-1/config.json"))?;
-    let recipe = &config["recipe"];
-    let model_path = cv.join("fold-1/model-int8.lsm");
+    let first = run.fold(1);
+    let config = first.read_config()?;
+    let model_path = first.model_int8();
     let (model, _) = load(&model_path)?;
     let analysis = model.spec.analyze()?;
-    let word = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(o) => o.keys().cloned().collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    };
     Ok(Row {
         run: cv
             .file_name()
             .map_or_else(|| cv.display().to_string(), |n| n.to_string_lossy().into()),
-        model: config["model"].as_str().unwrap_or_default().into(),
-        taxonomy: config["taxonomy"].as_str().unwrap_or_default().into(),
+        model: config.model,
+        taxonomy: config.taxonomy,
         folds_run: cv_int8.folds_run,
         folds: cv_int8.folds,
-        epochs: recipe["epochs"].as_u64().unwrap_or_default(),
-        input_size: config["input_size"].as_u64().unwrap_or_default(),
-        optimizer: serde_json::from_value::<OptimizerKind>(recipe["optimizer"].clone())
-            .map_or_else(|_| word(&recipe["optimizer"]), |o| o.to_string()),
-        loss: word(&recipe["loss"]),
+        epochs: config.recipe.epochs as u64,
+        input_size: config.input_size.into(),
+        optimizer: config.recipe.optimizer.to_string(),
+        loss: loss_name(&config.recipe.loss).into(),
         screen: cv_int8.int8_binary.unwrap_or_else(|| cv_int8.int8.clone()),
         float: cv_int8.float,
         int8: cv_int8.int8,
@@ -208,6 +211,7 @@ fn table(rows: &[Row]) -> String {
     md
 }
 
+/// Builds one row per `--cv` folder and prints or writes the table.
 pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
     if args.latency_runs == 0 {
         bail!("--latency-runs must be at least 1");
@@ -225,28 +229,17 @@ pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
     let md = table(&rows);
     match &args.out {
         Some(path) => {
-            write_atomically(path, md.as_bytes())?;
+            super::write_file(path, md.as_bytes())?;
             println!("wrote {}", path.display());
         }
         None => print!("{md}"),
     }
     if let Some(path) = &args.json {
-        write_atomically(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+        super::write_file(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::points;
-
-    #[test]
-    fn a_change_in_points_is_signed_and_never_negative_zero() {
-        assert_eq!(points(0.374), "+0.37");
-        assert_eq!(points(-0.2345), "-0.23");
-        assert_eq!(points(-0.004), "+0.00");
-        assert_eq!(points(0.0), "+0.00");
-        assert_eq!(points(-0.006), "-0.01");
-    }
-}
+mod tests;

@@ -2,39 +2,33 @@
 //! a checkpoint every epoch, the best model as a `.lsm`, validation figures, plots and
 //! `report.md`. `train`, each fold of `cv` and `demo` all go through here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use leukoscope_core::artifact::{DatasetFingerprint, Metric};
-use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::ModelSpec;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::{CpuTrain, DeviceChoice};
-use leukoscope_trainer::export::{artifact, provenance, write_artifact, write_atomically};
-use leukoscope_trainer::fit::{Checkpoints, Progress, Recipe, Trained, fit};
+use leukoscope_trainer::export::{artifact, provenance, write_artifact};
+use leukoscope_trainer::fit::{Checkpoints, Progress, Trained, fit};
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{Evaluation, coarsen, evaluate};
 use leukoscope_trainer::report::{self, Figure, ReportInput};
+use leukoscope_trainer::run_dir::{RunConfig, RunDir, write_json};
 
 /// Everything a run needs besides its data.
 pub struct RunPlan {
     /// Shown in reports.
     pub name: String,
     /// The run folder.
-    pub dir: PathBuf,
+    pub dir: RunDir,
     /// The network.
     pub spec: ModelSpec,
     /// Its classes.
     pub taxonomy: Taxonomy,
-    /// How images become inputs (stored in the model).
-    pub preprocess: Preprocess,
-    /// How to train.
-    pub recipe: Recipe,
-    /// Where.
-    pub device: DeviceChoice,
     /// Continue from the run folder's checkpoint.
     pub resume: bool,
     /// One line on the data.
@@ -45,8 +39,9 @@ pub struct RunPlan {
     pub held_out: bool,
     /// The data's identity.
     pub fingerprint: DatasetFingerprint,
-    /// The resolved configuration, written to `config.json` and into the model.
-    pub config: serde_json::Value,
+    /// The resolved configuration (the preprocessing stored in the model, the recipe, the
+    /// device), written to `config.json` and into the model.
+    pub config: RunConfig,
 }
 
 /// What a run produced.
@@ -69,7 +64,7 @@ pub fn execute<S: SampleSource, V: SampleSource>(
     train: Arc<S>,
     valid: Arc<V>,
 ) -> anyhow::Result<RunResult> {
-    match plan.device {
+    match plan.config.device {
         DeviceChoice::Cpu => execute_on::<CpuTrain, S, V>(plan, train, valid, &Default::default()),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda(index) => execute_on::<leukoscope_trainer::backend::GpuTrain, S, V>(
@@ -93,31 +88,23 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     valid: Arc<V>,
     device: &B::Device,
 ) -> anyhow::Result<RunResult> {
-    std::fs::create_dir_all(&plan.dir)
-        .with_context(|| format!("cannot create the run folder {}", plan.dir.display()))?;
-    let config_path = plan.dir.join("config.json");
-    if config_path.exists() && !plan.resume {
+    let run = &plan.dir;
+    std::fs::create_dir_all(run.path())
+        .with_context(|| format!("cannot create the run folder {}", run.path().display()))?;
+    if run.config().exists() && !plan.resume {
         bail!(
             "{} already holds a run; pass --resume to continue it or choose another --out",
-            plan.dir.display()
+            run.path().display()
         );
     }
-    write_atomically(
-        &config_path,
-        serde_json::to_string_pretty(&plan.config)?.as_bytes(),
-    )?;
+    run.write_config(&plan.config)?;
 
-    // What must not change for a resume: everything but the number of epochs.
-    let mut identity = plan.config.clone();
-    if let Some(recipe) = identity.get_mut("recipe").and_then(|r| r.as_object_mut()) {
-        recipe.remove("epochs");
-    }
     let checkpoints = Checkpoints {
-        dir: plan.dir.join("checkpoint"),
+        dir: run.checkpoint(),
         resume: plan.resume,
-        identity: serde_json::to_string(&identity)?,
+        identity: plan.config.resume_identity()?,
     };
-    let epochs = plan.recipe.epochs;
+    let epochs = plan.config.recipe.epochs;
     let train_len = train.len() as u64;
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -159,7 +146,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
             }
         }
         Progress::Resumed { epoch } => {
-            println!("resuming {} after epoch {epoch}", plan.dir.display());
+            println!("resuming {} after epoch {epoch}", run.path().display());
         }
     };
     let trained: Trained<B::InnerBackend> = fit::<B, S, V>(
@@ -167,7 +154,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         &plan.taxonomy,
         train,
         valid,
-        &plan.recipe,
+        &plan.config.recipe,
         device,
         Some(&checkpoints),
         &mut observer,
@@ -190,7 +177,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         None
     };
 
-    let mut provenance = provenance(serde_json::to_string(&plan.config)?);
+    let mut provenance = provenance(plan.config.to_json()?);
     provenance.dataset = plan.fingerprint.clone();
     let e = &trained.evaluation;
     // Figures on images the model trained on must not pass for validation figures in
@@ -219,47 +206,50 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     let model = artifact(
         &trained.best,
         plan.taxonomy.clone(),
-        plan.preprocess.clone(),
+        plan.config.preprocess.clone(),
         provenance,
     );
-    let model_path = plan.dir.join("model.lsm");
+    let model_path = run.model();
     write_artifact(&model, &model_path)?;
 
-    write_json(&plan.dir.join("evaluation.json"), e)?;
+    write_json(&run.evaluation(), e)?;
     if let Some(b) = &binary {
-        write_json(&plan.dir.join("evaluation-binary.json"), b)?;
+        write_json(&run.evaluation_binary(), b)?;
     }
-    report::write_epoch_metrics(&plan.dir, &trained.history)?;
+    report::write_epoch_metrics(run.path(), &trained.history)?;
     let mut figures = Vec::new();
-    let mut figure = |file: &str, title: &str| {
-        figures.push(Figure {
-            file: file.into(),
-            caption: title.into(),
-        });
-        plan.dir.join(file)
+    let mut figure = |path: PathBuf, caption: &str| {
+        figures.push(Figure::in_folder(caption, &path));
+        path
     };
-    report::plot_curves(&figure("curves.png", "Learning curves"), &trained.history)?;
-    report::plot_confusion(&figure("confusion.png", "Validation confusion matrix"), e)?;
+    report::plot_curves(
+        &figure(run.curves_png(), "Learning curves"),
+        &trained.history,
+    )?;
+    report::plot_confusion(
+        &figure(run.confusion_png(), "Validation confusion matrix"),
+        e,
+    )?;
     report::plot_roc(
-        &figure("roc.png", "Validation ROC, one class against the rest"),
+        &figure(run.roc_png(), "Validation ROC, one class against the rest"),
         &trained.probabilities,
         &trained.labels,
         &plan.taxonomy,
     )?;
     if let Some(b) = &binary {
         report::plot_confusion(
-            &figure("confusion-binary.png", "Binary screen confusion matrix"),
+            &figure(run.confusion_binary_png(), "Binary screen confusion matrix"),
             b,
         )?;
     }
     report::write_report(
-        &plan.dir,
+        run.path(),
         &ReportInput {
             held_out: plan.held_out,
             run_name: plan.name.clone(),
             dataset: plan.dataset_summary.clone(),
             split: plan.split_summary.clone(),
-            config_json: serde_json::to_string_pretty(&plan.config)?,
+            config_json: plan.config.to_json_pretty()?,
             epochs: trained.history.clone(),
             evaluation: e.clone(),
             binary: binary.clone(),
@@ -270,7 +260,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
     if trained.stopped_early {
         println!(
             "stopped early: no better validation macro F1 for {} epochs",
-            plan.recipe.early_stopping.unwrap_or(0)
+            plan.config.recipe.early_stopping.unwrap_or(0)
         );
     }
     println!(
@@ -284,7 +274,7 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
             b.per_class[1].sensitivity, b.per_class[1].specificity
         ))
     );
-    println!("run folder {} (model.lsm, report.md)", plan.dir.display());
+    println!("run folder {} (model.lsm, report.md)", run.path().display());
     Ok(RunResult {
         evaluation: trained.evaluation,
         binary,
@@ -299,15 +289,4 @@ fn metric(name: &str, value: f64) -> Metric {
         name: name.into(),
         value,
     }
-}
-
-/// Writes `value` as pretty JSON, atomically.
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    write_atomically(path, serde_json::to_string_pretty(value)?.as_bytes())
-}
-
-/// Reads a JSON file, naming it in any error.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
 }

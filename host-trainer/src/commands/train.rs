@@ -1,10 +1,10 @@
-//! `leukoscope-train train` and `leukoscope-train cv`: training on image folders with a
-//! group-aware hold-out split, or k-fold cross-validation with one model per fold.
+//! `leukoscope-train train`: one model trained on image folders with a group-aware
+//! hold-out split; the data, model and recipe flags and the setup it shares with `cv`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, Preset, PresetOptions};
@@ -12,18 +12,17 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::backend::DeviceChoice;
 use leukoscope_trainer::dataset::{
-    Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout, group_k_fold,
+    Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout,
 };
-use leukoscope_trainer::files::ImageFiles;
+use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
+use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loss::LossKind;
-use leukoscope_trainer::metrics::{evaluate, summarize};
 use leukoscope_trainer::optim::OptimizerKind;
-use leukoscope_trainer::report::{self, Figure, ReportInput};
+use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind};
 use leukoscope_trainer::schedule::Schedule;
-use serde_json::json;
 
-use super::run::{RunPlan, RunResult, execute, write_json};
+use super::run::{RunPlan, RunResult, execute};
 
 /// The data, model and recipe flags shared by `train` and `cv`.
 #[derive(Args, Clone, Debug)]
@@ -141,16 +140,17 @@ pub enum InputKindArg {
 }
 
 /// The parts every run of one invocation shares.
-struct Setup {
-    dataset: Dataset,
-    taxonomy: Taxonomy,
-    preprocess: Preprocess,
-    spec: leukoscope_core::spec::ModelSpec,
-    recipe: Recipe,
-    config: serde_json::Value,
+pub(super) struct Setup {
+    pub dataset: Dataset,
+    pub taxonomy: Taxonomy,
+    pub spec: leukoscope_core::spec::ModelSpec,
+    /// Also the preprocessing and recipe every run uses.
+    pub config: RunConfig,
 }
 
-fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<Setup> {
+/// Reads the data and resolves the run's configuration: of `train`, or of `cv` when
+/// `folds` (of which the first `run_folds` are trained) is given.
+pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
     let smoothing = args
         .label_smoothing
@@ -216,7 +216,7 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         imbalance: args.imbalance,
         early_stopping: args.early_stopping,
         seed: args.seed,
-        keep: if mode == "train" && args.valid_fraction == 0.0 {
+        keep: if folds.is_none() && args.valid_fraction == 0.0 {
             Keep::Last
         } else {
             args.keep
@@ -224,47 +224,48 @@ fn setup(args: &TrainArgs, mode: &str, folds: Option<usize>) -> anyhow::Result<S
         initial_weights: None,
         fake_quant: None,
     };
-    let config = json!({
-        "tool": format!("leukoscope-train {}", env!("CARGO_PKG_VERSION")),
-        "mode": mode,
-        "data": args.data,
-        "format": dataset.format.name(),
-        "taxonomy": taxonomy.name,
-        "model": spec.name,
-        "input_size": args.input_size,
-        "input_kind": kind.as_str(),
-        "preprocess": preprocess,
-        "augment": args.augment,
-        "near_duplicate_distance": scan.near_duplicate_distance,
-        "valid_fraction": if folds.is_none() { Some(args.valid_fraction) } else { None },
-        "folds": folds,
-        "device": args.device.to_string(),
-        "recipe": recipe,
-        "dataset_sha256": hex(&dataset.fingerprint.sha256),
-        "images": dataset.samples.len(),
-        "groups": dataset.groups,
-        "skipped": dataset.skipped.len(),
-    });
+    let images = ImageRun {
+        format: dataset.format,
+        input_kind: kind,
+        augment: args.augment.clone(),
+        near_duplicate_distance: scan.near_duplicate_distance,
+        valid_fraction: folds.is_none().then_some(args.valid_fraction),
+        folds: folds.map(|(folds, _)| folds),
+        run_folds: folds.map(|(_, run_folds)| run_folds),
+        dataset_sha256: dataset.fingerprint.sha256,
+        images: dataset.samples.len(),
+        groups: dataset.groups,
+        skipped: dataset.skipped.len(),
+    };
+    let config = RunConfig {
+        tool: TOOL.into(),
+        kind: match folds {
+            None => RunKind::Train(images),
+            Some(_) => RunKind::Cv(images),
+        },
+        data: args.data.clone(),
+        taxonomy: taxonomy.name.clone(),
+        model: spec.name.clone(),
+        input_size: args.input_size,
+        preprocess,
+        device: args.device,
+        recipe,
+    };
     Ok(Setup {
         dataset,
         taxonomy,
-        preprocess,
         spec,
-        recipe,
         config,
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn run_split(
+/// Trains one model of `setup` on `split` into the run folder `dir`.
+pub(super) fn run_split(
     setup: &Setup,
     args: &TrainArgs,
     split: &Split,
     name: String,
-    dir: PathBuf,
+    dir: RunDir,
     resume: bool,
 ) -> anyhow::Result<RunResult> {
     let mut split_summary = describe_split(&setup.dataset, split);
@@ -281,16 +282,19 @@ fn run_split(
             })
             .collect()
     };
-    let augment = (args.augment != Augment::none())
-        .then(|| args.augment.clone().with_masks(&setup.preprocess.masks));
+    let augment = (args.augment != Augment::none()).then(|| {
+        args.augment
+            .clone()
+            .with_masks(&setup.config.preprocess.masks)
+    });
     let train = Arc::new(ImageFiles::new(
         samples(&split.train),
-        setup.preprocess.clone(),
+        setup.config.preprocess.clone(),
         augment,
     ));
     let valid = Arc::new(ImageFiles::new(
         samples(&split.valid),
-        setup.preprocess.clone(),
+        setup.config.preprocess.clone(),
         None,
     ));
     let plan = RunPlan {
@@ -299,9 +303,6 @@ fn run_split(
         dir,
         spec: setup.spec.clone(),
         taxonomy: setup.taxonomy.clone(),
-        preprocess: setup.preprocess.clone(),
-        recipe: setup.recipe.clone(),
-        device: args.device,
         resume,
         dataset_summary: setup.dataset.summary(),
         split_summary,
@@ -312,8 +313,8 @@ fn run_split(
 }
 
 /// `train`: one model on a group-aware hold-out split.
-pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let setup = setup(&args, "train", None)?;
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let setup = setup(&args, None)?;
     let split = if args.valid_fraction == 0.0 {
         println!(
             "no hold-out: training on all {} images and keeping the last epoch; the figures below are on the training images and say nothing about new ones",
@@ -328,116 +329,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         group_holdout(&setup.dataset, args.valid_fraction, args.seed)?
     };
     let name = format!("{} on {}", setup.spec.name, args.data.display());
-    run_split(&setup, &args, &split, name, args.out.clone(), args.resume)?;
-    Ok(())
-}
-
-/// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure; only
-/// the first `run_folds` folds are trained when that is fewer.
-pub fn cross_validate(args: TrainArgs, folds: usize, run_folds: usize) -> anyhow::Result<()> {
-    if run_folds == 0 || run_folds > folds {
-        bail!("--run-folds must be between 1 and --folds ({folds})");
-    }
-    let mut setup = setup(&args, "cv", Some(folds))?;
-    setup.config["run_folds"] = json!(run_folds);
-    let mut splits = group_k_fold(&setup.dataset, folds, args.seed)?;
-    splits.truncate(run_folds);
-    let of_folds = if run_folds < folds {
-        format!("{run_folds} of {folds}")
-    } else {
-        folds.to_string()
-    };
-    if args.out.join("summary.json").exists() && !args.resume {
-        bail!(
-            "{} already holds a cross-validation; pass --resume or choose another --out",
-            args.out.display()
-        );
-    }
-    let mut results = Vec::with_capacity(run_folds);
-    for (k, split) in splits.iter().enumerate() {
-        println!("\n== fold {} of {folds} ==", k + 1);
-        let dir = args.out.join(format!("fold-{}", k + 1));
-        // A finished fold resumes at its last epoch and only re-exports its best model.
-        let resume = args.resume && dir.join("config.json").exists();
-        let name = format!(
-            "{} fold {}/{folds} on {}",
-            setup.spec.name,
-            k + 1,
-            args.data.display()
-        );
-        results.push(run_split(&setup, &args, split, name, dir, resume)?);
-    }
-    let evaluations: Vec<_> = results.iter().map(|r| r.evaluation.clone()).collect();
-    let summary = summarize(&evaluations)?;
-    // Every image (of the folds run) is validated exactly once: pool the out-of-fold
-    // predictions too.
-    let probabilities: Vec<Vec<f32>> = results
-        .iter()
-        .flat_map(|r| r.probabilities.clone())
-        .collect();
-    let labels: Vec<u32> = results.iter().flat_map(|r| r.labels.clone()).collect();
-    let pooled = evaluate(
-        &probabilities,
-        &labels,
-        &setup.taxonomy,
-        setup.dataset.skipped.len() as u64,
-    )?;
-    let binaries: Vec<_> = results.iter().filter_map(|r| r.binary.clone()).collect();
-    let binary_summary = (binaries.len() == results.len())
-        .then(|| summarize(&binaries))
-        .transpose()?;
-    write_json(
-        &args.out.join("summary.json"),
-        &json!({
-            "folds": folds,
-            "folds_run": run_folds,
-            "summary": summary,
-            "binary_summary": binary_summary,
-            "pooled_out_of_fold": pooled,
-            "per_fold": evaluations,
-        }),
-    )?;
-    write_json(&args.out.join("config.json"), &setup.config)?;
-    report::plot_confusion(&args.out.join("confusion-pooled.png"), &pooled)?;
-    report::plot_roc(
-        &args.out.join("roc-pooled.png"),
-        &probabilities,
-        &labels,
-        &setup.taxonomy,
-    )?;
-    report::write_report(
-        &args.out,
-        &ReportInput {
-            held_out: true,
-            run_name: format!(
-                "{}-fold cross-validation of {} on {}",
-                of_folds,
-                setup.spec.name,
-                args.data.display()
-            ),
-            dataset: setup.dataset.summary(),
-            split: format!(
-                "{of_folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
-                args.seed
-            ),
-            config_json: serde_json::to_string_pretty(&setup.config)?,
-            epochs: Vec::new(),
-            evaluation: pooled.clone(),
-            binary: None,
-            cross_validation: Some(summary.clone()),
-            figures: vec![
-                Figure::new(
-                    "Pooled out-of-fold confusion matrix",
-                    "confusion-pooled.png",
-                ),
-                Figure::new("Pooled out-of-fold ROC", "roc-pooled.png"),
-            ],
-        },
-    )?;
-    println!("\n{of_folds}-fold cross-validation, mean ± std over folds:\n{summary}");
-    if let Some(b) = &binary_summary {
-        println!("binary screen (Benign vs ALL):\n{b}");
-    }
-    println!("results in {}", args.out.display());
+    let run = RunDir::new(&args.out);
+    run_split(&setup, &args, &split, name, run, args.resume)?;
     Ok(())
 }

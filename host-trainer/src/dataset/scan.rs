@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use leukoscope_core::files::decode_rgb;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::{Candidate, hashing};
-use crate::images::decode_rgb;
 
 /// What is known of a file that decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,8 @@ pub(super) fn scan(candidates: &[Candidate]) -> Vec<Result<Facts, String>> {
 fn examine(path: &Path) -> Result<Facts, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
     let sha256 = Sha256::digest(&bytes).into();
-    // The trainer's own decoder decides: a file is kept only if training can read it.
+    // The decoder training reads with (the core's, the board's too) decides: a file is kept
+    // only if training can read it.
     let image = decode_rgb(&bytes, path).map_err(|e| match std::error::Error::source(&e) {
         Some(cause) => cause.to_string(),
         None => e.to_string(),

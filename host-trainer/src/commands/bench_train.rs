@@ -9,17 +9,39 @@ use leukoscope_core::spec::{Preset, PresetOptions};
 use leukoscope_trainer::backend::{CpuTrain, DeviceChoice};
 use leukoscope_trainer::bench::{Throughput, train_throughput};
 
-/// Options of the benchmark.
-pub struct BenchOptions {
+/// `bench-train`'s flags: the networks, the batch and input, the steps, the device and the
+/// PyTorch peer.
+#[derive(clap::Args)]
+pub struct BenchTrainArgs {
+    /// Presets to measure (repeat the flag).
+    #[arg(long = "model", default_values = ["edge-s", "resnet50"])]
     pub models: Vec<Preset>,
+    /// Side of the square input.
+    #[arg(long, default_value_t = 224)]
     pub size: u32,
+    /// Examples per step.
+    #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 10)]
     pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
     pub warmup: usize,
+    /// CPU threads for both engines (0: all cores).
+    #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// cpu, or cuda[:N] in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
-    pub peer_script: PathBuf,
+    /// The PyTorch peer script.
+    #[arg(long, default_value = "bench/pytorch_peer.py")]
+    pub peer: PathBuf,
+    /// Python interpreter with torch installed.
+    #[arg(long, default_value = "python3")]
     pub python: String,
+    /// Also write the figures here as JSON.
+    #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
@@ -33,43 +55,44 @@ struct Row {
     ratio: Option<f64>,
 }
 
-pub fn run(options: BenchOptions) -> anyhow::Result<()> {
-    if options.threads > 0 {
+/// Measures every `--model` on both sides and prints the table.
+pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
+    if args.threads > 0 {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads)
+            .num_threads(args.threads)
             .build_global()
             .context("setting the thread count")?;
     }
     let threads = rayon::current_num_threads();
     println!(
         "training throughput, batch {}, {}x{} input, {} threads, median of {} steps after {} warm-up",
-        options.batch, options.size, options.size, threads, options.steps, options.warmup
+        args.batch, args.size, args.size, threads, args.steps, args.warmup
     );
     println!(
         "{:<14} {:>9} {:>16} {:>16} {:>8}",
         "model", "GMACs", "leukoscope img/s", "pytorch img/s", "ratio"
     );
     let mut rows = Vec::new();
-    for preset in &options.models {
+    for preset in &args.models {
         let spec = preset.build(&PresetOptions {
-            input_size: options.size,
+            input_size: args.size,
             ..PresetOptions::field(4)
         });
-        let ours = match options.device {
+        let ours = match args.device {
             DeviceChoice::Cpu => train_throughput::<CpuTrain>(
                 &spec,
-                options.batch,
-                options.warmup,
-                options.steps,
+                args.batch,
+                args.warmup,
+                args.steps,
                 &Default::default(),
                 "cpu",
             )?,
             #[cfg(feature = "cuda")]
             DeviceChoice::Cuda(index) => train_throughput::<leukoscope_trainer::backend::GpuTrain>(
                 &spec,
-                options.batch,
-                options.warmup,
-                options.steps,
+                args.batch,
+                args.warmup,
+                args.steps,
                 &burn::backend::cuda::CudaDevice::new(index),
                 &format!("cuda:{index}"),
             )?,
@@ -78,7 +101,7 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
                 bail!("this build has no CUDA support; build with --features cuda")
             }
         };
-        let peer = peer(&options, &spec, threads);
+        let peer = peer(&args, &spec, threads);
         let pytorch = match peer {
             Ok(t) => Some(t),
             Err(e) => {
@@ -99,49 +122,48 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
         );
         rows.push(Row {
             model: preset.name().into(),
-            input: options.size,
+            input: args.size,
             macs: spec.macs()?,
             ours,
             pytorch,
             ratio,
         });
     }
-    if let Some(path) = &options.json {
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(path) = &args.json {
+        super::write_file(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
     }
     Ok(())
 }
 
 /// Runs the PyTorch script on the same spec and parses its one-line JSON answer.
 fn peer(
-    options: &BenchOptions,
+    args: &BenchTrainArgs,
     spec: &leukoscope_core::spec::ModelSpec,
     threads: usize,
 ) -> anyhow::Result<Throughput> {
-    if !Path::new(&options.peer_script).exists() {
+    if !Path::new(&args.peer).exists() {
         bail!(
             "{} not found (run from the repository root)",
-            options.peer_script.display()
+            args.peer.display()
         );
     }
     let dir = tempfile::tempdir()?;
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(spec)?)?;
-    let device = match options.device {
+    let device = match args.device {
         DeviceChoice::Cpu => "cpu".to_string(),
         DeviceChoice::Cuda(i) => format!("cuda:{i}"),
     };
-    let output = Command::new(&options.python)
-        .arg(&options.peer_script)
+    let output = Command::new(&args.python)
+        .arg(&args.peer)
         .args(["--spec", &spec_path.to_string_lossy()])
-        .args(["--batch", &options.batch.to_string()])
-        .args(["--steps", &options.steps.to_string()])
-        .args(["--warmup", &options.warmup.to_string()])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(["--device", &device])
         .output()
-        .with_context(|| format!("running {}", options.python))?;
+        .with_context(|| format!("running {}", args.python))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         bail!(

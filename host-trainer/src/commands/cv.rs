@@ -1,0 +1,140 @@
+//! `leukoscope-train cv`: k-fold cross-validation by group, one model per fold (each a run
+//! folder of its own), then the mean ± std of every figure and the pooled out-of-fold ones.
+
+use anyhow::bail;
+use clap::Args;
+use leukoscope_trainer::dataset::group_k_fold;
+use leukoscope_trainer::metrics::{evaluate, summarize};
+use leukoscope_trainer::report::{self, Figure, ReportInput};
+use leukoscope_trainer::run_dir::{RunDir, write_json};
+use serde_json::json;
+
+use super::train::{TrainArgs, run_split, setup};
+
+/// `cv`'s flags: `train`'s, and how many folds.
+#[derive(Args, Clone, Debug)]
+pub struct CvArgs {
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Train only the first N folds of the --folds split (for models too slow for
+    /// all of them); the summary is over those N and says so.
+    #[arg(long)]
+    pub run_folds: Option<usize>,
+}
+
+/// `cv`: k-fold cross-validation, one model per fold, mean ± std of every figure; only
+/// the first `run_folds` folds are trained when that is fewer.
+pub fn run(args: CvArgs) -> anyhow::Result<()> {
+    let folds = args.folds;
+    let run_folds = args.run_folds.unwrap_or(folds);
+    // From here on, the flags every fold trains with.
+    let args = args.train;
+    if run_folds == 0 || run_folds > folds {
+        bail!("--run-folds must be between 1 and --folds ({folds})");
+    }
+    let setup = setup(&args, Some((folds, run_folds)))?;
+    let mut splits = group_k_fold(&setup.dataset, folds, args.seed)?;
+    splits.truncate(run_folds);
+    let of_folds = if run_folds < folds {
+        format!("{run_folds} of {folds}")
+    } else {
+        folds.to_string()
+    };
+    let cv = RunDir::new(&args.out);
+    if cv.summary().exists() && !args.resume {
+        bail!(
+            "{} already holds a cross-validation; pass --resume or choose another --out",
+            args.out.display()
+        );
+    }
+    let mut results = Vec::with_capacity(run_folds);
+    for (k, split) in splits.iter().enumerate() {
+        println!("\n== fold {} of {folds} ==", k + 1);
+        let dir = cv.fold(k + 1);
+        // A finished fold resumes at its last epoch and only re-exports its best model.
+        let resume = args.resume && dir.config().exists();
+        let name = format!(
+            "{} fold {}/{folds} on {}",
+            setup.spec.name,
+            k + 1,
+            args.data.display()
+        );
+        results.push(run_split(&setup, &args, split, name, dir, resume)?);
+    }
+    let evaluations: Vec<_> = results.iter().map(|r| r.evaluation.clone()).collect();
+    let summary = summarize(&evaluations)?;
+    // Every image (of the folds run) is validated exactly once: pool the out-of-fold
+    // predictions too.
+    let probabilities: Vec<Vec<f32>> = results
+        .iter()
+        .flat_map(|r| r.probabilities.clone())
+        .collect();
+    let labels: Vec<u32> = results.iter().flat_map(|r| r.labels.clone()).collect();
+    let pooled = evaluate(
+        &probabilities,
+        &labels,
+        &setup.taxonomy,
+        setup.dataset.skipped.len() as u64,
+    )?;
+    let binaries: Vec<_> = results.iter().filter_map(|r| r.binary.clone()).collect();
+    let binary_summary = (binaries.len() == results.len())
+        .then(|| summarize(&binaries))
+        .transpose()?;
+    write_json(
+        &cv.summary(),
+        &json!({
+            "folds": folds,
+            "folds_run": run_folds,
+            "summary": summary,
+            "binary_summary": binary_summary,
+            "pooled_out_of_fold": pooled,
+            "per_fold": evaluations,
+        }),
+    )?;
+    cv.write_config(&setup.config)?;
+    report::plot_confusion(&cv.confusion_pooled_png(), &pooled)?;
+    report::plot_roc(
+        &cv.roc_pooled_png(),
+        &probabilities,
+        &labels,
+        &setup.taxonomy,
+    )?;
+    report::write_report(
+        cv.path(),
+        &ReportInput {
+            held_out: true,
+            run_name: format!(
+                "{}-fold cross-validation of {} on {}",
+                of_folds,
+                setup.spec.name,
+                args.data.display()
+            ),
+            dataset: setup.dataset.summary(),
+            split: format!(
+                "{of_folds} stratified group folds (seed {}); figures below pool the out-of-fold predictions",
+                args.seed
+            ),
+            config_json: setup.config.to_json_pretty()?,
+            epochs: Vec::new(),
+            evaluation: pooled.clone(),
+            binary: None,
+            cross_validation: Some(summary.clone()),
+            figures: vec![
+                Figure::in_folder(
+                    "Pooled out-of-fold confusion matrix",
+                    &cv.confusion_pooled_png(),
+                ),
+                Figure::in_folder("Pooled out-of-fold ROC", &cv.roc_pooled_png()),
+            ],
+        },
+    )?;
+    println!("\n{of_folds}-fold cross-validation, mean ± std over folds:\n{summary}");
+    if let Some(b) = &binary_summary {
+        println!("binary screen (Benign vs ALL):\n{b}");
+    }
+    println!("results in {}", args.out.display());
+    Ok(())
+}
