@@ -54,7 +54,11 @@ fn image_files_give_identical_tensors_on_trainer_and_edge() {
         let path = folder.join(name);
         save(&field.image, &path);
         let mut replay = ReplaySource::open(&folder, Rate::Unlimited).unwrap();
-        let on_edge = replay.next_frame().unwrap().expect("the folder's frame").image;
+        let on_edge = replay
+            .next_frame()
+            .unwrap()
+            .expect("the folder's frame")
+            .image;
         for (size, preprocess) in [224, 96]
             .into_iter()
             .flat_map(|s| variants(s, &reference).into_iter().map(move |p| (s, p)))
