@@ -4,7 +4,10 @@
 //! - [`taxonomy`]: the class sets and how their labels map onto each other.
 //! - [`raster`]: RGB pixel buffers.
 //! - [`preprocess`]: the one routine that turns an image into the model's input.
+//! - [`params`]: a network's weights and int8 quantization parameters, as data.
 //! - [`artifact`]: the `.lsm` model file.
+//! - [`engine`]: runs a model on a CPU, in f32 (the reference) or int8, with kernels per
+//!   instruction set.
 //! - `network` (feature `burn`): a spec built as a trainable burn module.
 //! - `synth` (feature `synth`): synthetic smears with ground truth.
 #![no_std]
@@ -18,6 +21,7 @@ pub mod artifact;
 pub mod engine;
 #[cfg(feature = "burn")]
 pub mod network;
+pub mod params;
 pub mod preprocess;
 pub mod raster;
 pub mod spec;

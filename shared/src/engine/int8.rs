@@ -7,13 +7,12 @@ use alloc::vec::Vec;
 
 use super::graph::{ConvGeometry, Graph, StepOp};
 use super::kernels::{
-    DepthwiseShape, Isa, OutputStage, PackedMatrix, Requant, depthwise_i8, gemm_i8,
-    gemm_scratch_len,
+    DepthwiseShape, Isa, OutputStage, PackedMatrix, depthwise_i8, gemm_i8, gemm_scratch_len,
 };
 use super::plan::Plan;
-use super::quantized::{QParams, QuantizedModel, QuantizedStep, SUM_SHIFT};
 use super::window::{for_each_pool_window, im2col};
 use super::{Observer, Workspace, with_step_slices};
+use crate::params::{QParams, QuantizedModel, QuantizedStep, Requant, SUM_SHIFT};
 use crate::spec::Pool2d;
 
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //!
 //! - [`graph`]: the spec lowered for execution (batch norm folded, ReLU fused).
 //! - [`plan`]: every activation's place in one arena, fixed at load.
-//! - [`quantized`]: the int8 parameters an artifact stores.
+//! - [`quantized`]: an int8 model checked against the lowered graph.
 //! - [`quantize`]: calibration and post-training quantization.
 //! - [`kernels`]: the integer kernels, scalar and SIMD.
 //!
@@ -24,10 +24,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::artifact::ModelArtifact;
+use crate::params::{QuantizationMismatch, QuantizedModel};
 use crate::spec::SpecError;
 use graph::{ConvParams, Graph, StepOp, ValueIndex};
 use plan::Plan;
-use quantized::{QuantizationMismatch, QuantizedModel};
 
 pub use kernels::Isa;
 

@@ -3,9 +3,9 @@ use alloc::vec::Vec;
 
 use super::graph::{StepOp, lower};
 use super::quantize::{ActivationStats, Calibrator, Quantizer};
-use super::quantized::{QParams, QuantizedStep};
 use super::*;
-use crate::artifact::{Calibration, ModelArtifact, Provenance, Weights};
+use crate::artifact::{Calibration, ModelArtifact, Provenance};
+use crate::params::{QParams, QuantizedStep, Weights};
 use crate::preprocess::Preprocess;
 use crate::spec::{ModelSpec, ParamRole, Preset, PresetOptions};
 use crate::taxonomy::Taxonomy;

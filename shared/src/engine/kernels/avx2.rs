@@ -17,9 +17,9 @@
 
 use core::arch::x86_64::*;
 
-#[cfg(doc)]
-use super::Requant;
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
+#[cfg(doc)]
+use crate::params::Requant;
 
 /// Rows per GEMM micro-kernel (and per packed weight tile).
 pub(super) const TILE_ROWS: usize = 4;

@@ -18,9 +18,11 @@
 
 use core::arch::x86_64::*;
 
+#[cfg(doc)]
+use super::requant::RowStage;
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 #[cfg(doc)]
-use super::{Requant, requant::RowStage};
+use crate::params::Requant;
 
 /// Rows per GEMM micro-kernel (and per packed weight tile).
 pub(super) const TILE_ROWS: usize = 6;

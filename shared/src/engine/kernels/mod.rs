@@ -7,7 +7,8 @@
 //! bytes exactly, for every input, which the tests check on random shapes and data.
 //!
 //! - `isa`: which instruction sets this CPU has ([`Isa`]).
-//! - `requant`: fixed-point requantization ([`Requant`], [`OutputStage`]).
+//! - `requant`: the requantizing output stage ([`OutputStage`]) and the vector kernels' exact
+//!   forms of it.
 //! - `packed`: GEMM weights packed at load ([`PackedMatrix`]).
 //! - `scalar`: the reference kernels.
 //! - `avx2`, `avx512` (x86-64) and `neon` (AArch64): the SIMD kernels.
@@ -36,7 +37,7 @@ mod tests;
 
 pub use isa::Isa;
 pub use packed::PackedMatrix;
-pub use requant::{OutputStage, Requant};
+pub use requant::OutputStage;
 
 /// Bytes of scratch that [`gemm_i8`] needs for a `k x n` right-hand side with weights
 /// packed for `isa` (the right-hand side is repacked there); the engine allocates it once.

@@ -19,10 +19,10 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-#[cfg(doc)]
-use super::Requant;
 use super::padded::{MAX_WORDS, Plan, RING, Ring};
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
+#[cfg(doc)]
+use crate::params::Requant;
 
 /// Rows per GEMM micro-kernel (and per packed weight tile).
 pub(super) const TILE_ROWS: usize = 8;

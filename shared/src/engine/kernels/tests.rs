@@ -10,6 +10,7 @@ use proptest::collection::vec as pvec;
 use proptest::prelude::*;
 
 use super::*;
+use crate::params::Requant;
 
 /// A small deterministic generator for the fixed-shape tests (xorshift64*).
 struct Lcg(u64);
