@@ -16,8 +16,7 @@ fn naive_im2col(g: &ConvGeometry, channels: usize, x: &[i8], pad: i8) -> Vec<i8>
                             - g.padding[0] as isize;
                         let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
                             - g.padding[1] as isize;
-                        let inside =
-                            (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                        let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
                         cols.push(if inside {
                             x[c * h * w + iy as usize * w + ix as usize]
                         } else {
