@@ -153,7 +153,10 @@ const BLOCK: usize = 128;
 /// `c (m x n) = a (m x k) * b (k x n)`, all row-major, vectorized for AVX2 where the CPU
 /// has it (AVX-512 measured no faster for these loops).
 fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    Isa::Avx2.vectorize(|| gemm_portable(m, k, n, a, b, c));
+    Isa::Avx2.vectorize(
+        #[inline(always)]
+        || gemm_portable(m, k, n, a, b, c),
+    );
 }
 
 /// Four output rows at a time over a block of columns: each loaded row of `b` feeds four

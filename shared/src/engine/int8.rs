@@ -203,11 +203,14 @@ impl Program {
         let arena = &mut ws.arena_i8[..];
         let input_grid = self.values[0];
         let quantized = &mut arena[plan.range(graph, 0)];
-        self.isa.vectorize(|| {
-            for (q, &x) in quantized.iter_mut().zip(input) {
-                *q = input_grid.quantize(x);
-            }
-        });
+        self.isa.vectorize(
+            #[inline(always)]
+            || {
+                for (q, &x) in quantized.iter_mut().zip(input) {
+                    *q = input_grid.quantize(x);
+                }
+            },
+        );
         // Observing (calibration checks, debugging) dequantizes every value; it allocates,
         // which plain runs never do.
         let mut real = Vec::new();
@@ -413,12 +416,18 @@ fn sum(
             if m == 1 << SUM_SHIFT && z == zero_out {
                 dst.copy_from_slice(input);
             } else {
-                isa.vectorize(|| rescale(input, dst, z, m, zero_out));
+                isa.vectorize(
+                    #[inline(always)]
+                    || rescale(input, dst, z, m, zero_out),
+                );
             }
             at += input.len();
         }
     } else if let ([a, b], [ma, mb], [za, zb]) = (inputs, multipliers, zero_ins) {
-        isa.vectorize(|| add_pair(a, b, out, [*za, *zb], [*ma, *mb], zero_out));
+        isa.vectorize(
+            #[inline(always)]
+            || add_pair(a, b, out, [*za, *zb], [*ma, *mb], zero_out),
+        );
     } else {
         let round = 1i64 << (SUM_SHIFT - 1);
         for (j, o) in out.iter_mut().enumerate() {

@@ -61,8 +61,9 @@ impl Isa {
     /// for them: element-wise and float loops need no kernels of their own. On AArch64
     /// NEON is always there, so plain code already uses it.
     ///
-    /// Only what the compiler inlines into `f` benefits: pass a closure whose loops are
-    /// `#[inline]` or `#[inline(always)]`.
+    /// Only what the compiler inlines into `f` benefits: pass an `#[inline(always)]` closure
+    /// (a large one is otherwise called, not inlined, and compiled without the extensions)
+    /// whose loops are `#[inline(always)]` too.
     #[inline(always)]
     pub fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
         match self {

@@ -23,40 +23,13 @@ pub struct PackedMatrix {
     row_sums: Vec<i32>,
 }
 
-/// How the SIMD kernels of one ISA want their weights.
+/// How the SIMD kernels of one ISA want their weights (see `tile::layout`).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Layout {
     /// Rows per tile.
     pub tile_rows: usize,
     /// Reduction indices per 4-byte word.
     pub group: usize,
-}
-
-impl Layout {
-    /// The layout of `isa`, `None` for the scalar (row-major) one.
-    pub fn of(isa: Isa) -> Option<Layout> {
-        match isa {
-            Isa::Scalar => None,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => Some(Layout {
-                tile_rows: super::avx2::TILE_ROWS,
-                group: 2,
-            }),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => Some(Layout {
-                tile_rows: super::avx512::TILE_ROWS,
-                group: 4,
-            }),
-            #[cfg(target_arch = "aarch64")]
-            Isa::NeonDot => Some(Layout {
-                tile_rows: super::neon::TILE_ROWS,
-                group: 4,
-            }),
-            // Never recorded on this architecture: `PackedMatrix::new` downgrades to scalar.
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
 }
 
 impl PackedMatrix {
@@ -76,7 +49,7 @@ impl PackedMatrix {
             a.len()
         );
         let layout = if isa.is_available() {
-            Layout::of(isa)
+            super::weight_layout(isa)
         } else {
             None
         };
@@ -123,7 +96,10 @@ impl PackedMatrix {
     }
 
     /// Per row, the sum of its weights.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub(super) fn row_sums(&self) -> &[i32] {
         &self.row_sums
     }
