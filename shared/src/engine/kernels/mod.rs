@@ -43,6 +43,8 @@ mod avx512;
 mod neon;
 
 #[cfg(test)]
+pub(crate) mod per_isa;
+#[cfg(test)]
 mod tests;
 
 pub use isa::Isa;
