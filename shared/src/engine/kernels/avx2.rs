@@ -20,8 +20,6 @@ use core::arch::x86_64::*;
 
 use super::depthwise::{self, DepthwiseKernel};
 use super::tile::{self, MicroKernel, Tile, tile_sizes};
-#[cfg(doc)]
-use super::vector_stage::HighWord;
 use super::vector_stage::{Mode, RowFormula, StageRegisters, reference_lanes};
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 

@@ -23,8 +23,6 @@ use core::arch::asm;
 use super::depthwise::{self, DepthwiseKernel};
 use super::padded::{MAX_WORDS, Plan, RING, Ring};
 use super::tile::{self, MicroKernel, Tile, tile_sizes};
-#[cfg(doc)]
-use super::vector_stage::HighWord;
 use super::vector_stage::{Mode, RowFormula, StageRegisters, reference_lanes};
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 
