@@ -4,8 +4,12 @@
 //! - [`taxonomy`]: the class sets and how their labels map onto each other.
 //! - [`raster`]: RGB pixel buffers.
 //! - [`preprocess`]: the one routine that turns an image into the model's input.
+//! - [`params`]: a network's weights and int8 quantization parameters, as data.
 //! - [`artifact`]: the `.lsm` model file.
-//! - `files` (feature `files`): decoding image files and replacing files atomically, one way for both sides.
+//! - [`engine`]: runs a model on a CPU, in f32 (the reference) or int8, with kernels per
+//!   instruction set.
+//! - `files` (feature `files`): decoding image files and replacing files atomically, one way
+//!   for both sides.
 //! - `network` (feature `burn`): a spec built as a trainable burn module.
 //! - `synth` (feature `synth`): synthetic smears with ground truth.
 #![no_std]
@@ -21,6 +25,7 @@ pub mod engine;
 pub mod files;
 #[cfg(feature = "burn")]
 pub mod network;
+pub mod params;
 pub mod preprocess;
 pub mod raster;
 pub mod spec;

@@ -13,7 +13,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::{Tensor, TensorData};
 
-use crate::artifact::{ArtifactError, Weights};
+use crate::artifact::ArtifactError;
+use crate::params::{QParams, QuantizedModel, Weights};
 use crate::spec::{
     Activation, Conv2d as ConvSpec, ModelSpec, Op, ParamRole, ParamTensor, SpecError,
 };
@@ -46,17 +47,14 @@ pub struct Network<B: Backend> {
 pub struct FakeQuant {
     /// Per spec value (0 is the input), the grid it is rounded to, if the int8 engine
     /// stores it.
-    pub values: Vec<Option<crate::engine::quantized::QParams>>,
+    pub values: Vec<Option<QParams>>,
 }
 
 impl FakeQuant {
     /// The grids of `quantized` (calibrated for the lowered `graph` of `spec`), placed on
     /// the spec values that the int8 engine actually stores: the last of each chain of
     /// layers that folded into one step (convolution, batch norm, ReLU).
-    pub fn from_quantized(
-        graph: &crate::engine::graph::Graph,
-        quantized: &crate::engine::quantized::QuantizedModel,
-    ) -> Self {
+    pub fn from_quantized(graph: &crate::engine::graph::Graph, quantized: &QuantizedModel) -> Self {
         let map = &graph.spec_values;
         let values = (0..map.len())
             .map(|s| {
@@ -71,10 +69,7 @@ impl FakeQuant {
 }
 
 /// `x` rounded to the grid `q`, with the gradient of the identity.
-fn fake_quantize<B: Backend, const D: usize>(
-    x: Tensor<B, D>,
-    q: crate::engine::quantized::QParams,
-) -> Tensor<B, D> {
+fn fake_quantize<B: Backend, const D: usize>(x: Tensor<B, D>, q: QParams) -> Tensor<B, D> {
     let (scale, zero) = (f64::from(q.scale), f64::from(q.zero_point));
     let rounded = x
         .clone()

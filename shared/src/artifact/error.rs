@@ -1,10 +1,10 @@
 //! Everything that can be wrong with an artifact file, by name.
 
-use crate::engine::quantized::QuantizationMismatch;
+use crate::params::QuantizationMismatch;
 use crate::preprocess::PreprocessError;
 use crate::spec::SpecError;
 
-use super::keys::{Digest, KeyList, PublicKey};
+use super::keys::{Digest, KeyList, PublicKey, Refusal};
 
 /// Why an artifact was refused.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -150,4 +150,16 @@ pub enum ArtifactError {
         /// The threshold.
         unidentified_below: f32,
     },
+}
+
+impl From<Refusal> for ArtifactError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::MissingSignature { expected } => ArtifactError::MissingSignature { expected },
+            Refusal::UntrustedSigner { found, expected } => {
+                ArtifactError::UntrustedSigner { found, expected }
+            }
+            Refusal::InvalidSignature { key } => ArtifactError::InvalidSignature { key },
+        }
+    }
 }

@@ -8,8 +8,6 @@ use core::str::FromStr;
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use super::error::ArtifactError;
-
 /// SHA-256 of an artifact's header and body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -127,27 +125,49 @@ impl TrustPolicy {
         &self,
         digest: &Digest,
         signature: Option<(&[u8; 32], &[u8; 64])>,
-    ) -> Result<Option<PublicKey>, ArtifactError> {
+    ) -> Result<Option<PublicKey>, Refusal> {
         let Some((key, signature)) = signature else {
             if self.trusted_keys.is_empty() {
                 return Ok(None);
             }
-            return Err(ArtifactError::MissingSignature {
+            return Err(Refusal::MissingSignature {
                 expected: KeyList(self.trusted_keys.clone()),
             });
         };
         let signer = PublicKey(*key);
         if !self.trusted_keys.is_empty() && !self.trusted_keys.contains(&signer) {
-            return Err(ArtifactError::UntrustedSigner {
+            return Err(Refusal::UntrustedSigner {
                 found: signer,
                 expected: KeyList(self.trusted_keys.clone()),
             });
         }
-        let verifying = VerifyingKey::from_bytes(key)
-            .map_err(|_| ArtifactError::InvalidSignature { key: signer })?;
+        let verifying =
+            VerifyingKey::from_bytes(key).map_err(|_| Refusal::InvalidSignature { key: signer })?;
         verifying
             .verify_strict(&digest.0, &Signature::from_bytes(signature))
-            .map_err(|_| ArtifactError::InvalidSignature { key: signer })?;
+            .map_err(|_| Refusal::InvalidSignature { key: signer })?;
         Ok(Some(signer))
     }
+}
+
+/// Why [`TrustPolicy::check`] refused a file; the decoder reports each as the
+/// [`ArtifactError`](super::ArtifactError) variant of the same name.
+pub(super) enum Refusal {
+    /// The policy names keys and the file is unsigned.
+    MissingSignature {
+        /// The keys that would be accepted.
+        expected: KeyList,
+    },
+    /// Signed by a key outside the policy.
+    UntrustedSigner {
+        /// The signer's key.
+        found: PublicKey,
+        /// The keys that would be accepted.
+        expected: KeyList,
+    },
+    /// The signature does not verify.
+    InvalidSignature {
+        /// The key named in the file.
+        key: PublicKey,
+    },
 }

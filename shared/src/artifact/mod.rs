@@ -14,13 +14,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::engine::graph;
-use crate::engine::quantized::QuantizedModel;
+use crate::params::QuantizedModel;
 use crate::preprocess::Preprocess;
 use crate::spec::ModelSpec;
 use crate::taxonomy::Taxonomy;
 
 pub use error::ArtifactError;
 pub use keys::{Digest, KeyList, PublicKey, SigningKey, TrustPolicy};
+
+/// The float weights' old path (compatibility: the trainer imports them from here until it
+/// names [`crate::params`]).
+pub use crate::params::Weights;
 
 /// First bytes of every artifact. Like PNG's, it catches text-mode transfers (CR/LF, 8-bit).
 pub const MAGIC: [u8; 8] = *b"\x89LSM\r\n\x1a\n";
@@ -51,15 +55,6 @@ pub struct ModelArtifact {
     pub calibration: Calibration,
     /// Where it came from and how well it did.
     pub provenance: Provenance,
-}
-
-/// The network's parameters: one f32 tensor per entry of
-/// [`ModelSpec::parameter_layout`], in that order, each flattened row-major.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Weights {
-    /// Tensor values.
-    pub tensors: Vec<Vec<f32>>,
 }
 
 /// Post-hoc calibration of the scores.

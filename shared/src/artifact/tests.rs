@@ -453,3 +453,5 @@ fn softmax_is_stable_and_honours_the_temperature() {
     };
     assert_eq!(calibrated.probabilities(&[2.0, 0.0]), hot);
 }
+
+mod golden;

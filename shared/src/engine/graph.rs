@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use libm::sqrtf;
 
-use crate::artifact::Weights;
+use crate::params::Weights;
 use crate::spec::{Activation, ModelSpec, Op, ParamRole, Pool2d, Shape, SpecError};
 
 /// Index of a value of the lowered graph; 0 is the input.

@@ -7,13 +7,12 @@ use alloc::vec::Vec;
 
 use super::graph::{ConvGeometry, Graph, StepOp};
 use super::kernels::{
-    DepthwiseShape, Isa, OutputStage, PackedMatrix, Requant, depthwise_i8, gemm_i8,
-    gemm_scratch_len,
+    DepthwiseShape, Isa, OutputStage, PackedMatrix, depthwise_i8, gemm_i8, gemm_scratch_len,
 };
 use super::plan::Plan;
-use super::quantized::{QParams, QuantizedModel, QuantizedStep, SUM_SHIFT};
 use super::window::{for_each_pool_window, im2col};
 use super::{Observer, Workspace, with_step_slices};
+use crate::params::{QParams, QuantizedModel, QuantizedStep, Requant, SUM_SHIFT};
 use crate::spec::Pool2d;
 
 #[derive(Clone, Debug)]
@@ -204,11 +203,14 @@ impl Program {
         let arena = &mut ws.arena_i8[..];
         let input_grid = self.values[0];
         let quantized = &mut arena[plan.range(graph, 0)];
-        elementwise(|| {
-            for (q, &x) in quantized.iter_mut().zip(input) {
-                *q = input_grid.quantize(x);
-            }
-        });
+        self.isa.vectorize(
+            #[inline(always)]
+            || {
+                for (q, &x) in quantized.iter_mut().zip(input) {
+                    *q = input_grid.quantize(x);
+                }
+            },
+        );
         // Observing (calibration checks, debugging) dequantizes every value; it allocates,
         // which plain runs never do.
         let mut real = Vec::new();
@@ -266,7 +268,15 @@ impl Program {
                     multipliers,
                     zero_ins,
                     zero_out,
-                } => sum(*concat, inputs, out, multipliers, zero_ins, *zero_out),
+                } => sum(
+                    self.isa,
+                    *concat,
+                    inputs,
+                    out,
+                    multipliers,
+                    zero_ins,
+                    *zero_out,
+                ),
                 Int8Step::ChannelScale {
                     requant,
                     zero_x,
@@ -387,7 +397,11 @@ fn avg_pool(
 
 /// Add (`concat == false`) or concatenate, rescaling every input to the output's grid:
 /// `out = zero_out + round(sum_i (x_i - zero_i) * m_i / 2^SUM_SHIFT)`.
+///
+/// The rescaling loops run vectorized for `isa`: they vectorize well, but the x86-64
+/// baseline (SSE2) lacks wide integer multiplies.
 fn sum(
+    isa: Isa,
     concat: bool,
     inputs: &[&[i8]],
     out: &mut [i8],
@@ -402,12 +416,18 @@ fn sum(
             if m == 1 << SUM_SHIFT && z == zero_out {
                 dst.copy_from_slice(input);
             } else {
-                elementwise(|| rescale(input, dst, z, m, zero_out));
+                isa.vectorize(
+                    #[inline(always)]
+                    || rescale(input, dst, z, m, zero_out),
+                );
             }
             at += input.len();
         }
     } else if let ([a, b], [ma, mb], [za, zb]) = (inputs, multipliers, zero_ins) {
-        elementwise(|| add_pair(a, b, out, [*za, *zb], [*ma, *mb], zero_out));
+        isa.vectorize(
+            #[inline(always)]
+            || add_pair(a, b, out, [*za, *zb], [*ma, *mb], zero_out),
+        );
     } else {
         let round = 1i64 << (SUM_SHIFT - 1);
         for (j, o) in out.iter_mut().enumerate() {
@@ -418,38 +438,6 @@ fn sum(
             *o = saturate(i64::from(zero_out) + ((t + round) >> SUM_SHIFT));
         }
     }
-}
-
-/// Runs an element-wise loop compiled for AVX-512 or AVX2 where the CPU has it: these loops
-/// vectorize well, but the x86-64 baseline (SSE2) lacks wide integer multiplies.
-#[inline(always)]
-fn elementwise(f: impl FnOnce()) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx512dq") && std::is_x86_feature_detected!("avx512bw") {
-        // SAFETY: the CPU has the features `with_avx512` enables.
-        unsafe { with_avx512(f) };
-        return;
-    }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only requirement of `with_avx2`.
-        unsafe { with_avx2(f) };
-        return;
-    }
-    f()
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn with_avx2(f: impl FnOnce()) {
-    f()
-}
-
-/// AVX-512 adds 64-bit multiplies (`vpmullq`), which the adds' 64-bit lanes need.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl")]
-fn with_avx512(f: impl FnOnce()) {
-    f()
 }
 
 /// 64-bit lanes: a centred input (9 bits) times a multiplier (at most 127 in

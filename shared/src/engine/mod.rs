@@ -4,7 +4,7 @@
 //!
 //! - [`graph`]: the spec lowered for execution (batch norm folded, ReLU fused).
 //! - [`plan`]: every activation's place in one arena, fixed at load.
-//! - [`quantized`]: the int8 parameters an artifact stores.
+//! - [`quantized`]: an int8 model checked against the lowered graph.
 //! - [`quantize`]: calibration and post-training quantization.
 //! - [`kernels`]: the integer kernels, scalar and SIMD.
 //!
@@ -24,10 +24,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::artifact::ModelArtifact;
+use crate::params::{QuantizationMismatch, QuantizedModel};
 use crate::spec::SpecError;
 use graph::{ConvParams, Graph, StepOp, ValueIndex};
 use plan::Plan;
-use quantized::{QuantizationMismatch, QuantizedModel};
 
 pub use kernels::Isa;
 
@@ -355,7 +355,11 @@ impl Engine {
 /// Calls `f` with the step's input slices and its output slice, all taken from one arena.
 ///
 /// The plan gives a step's output a slot disjoint from every slot it reads (their lifetimes
-/// overlap at that step), which is what makes the simultaneous borrows sound.
+/// overlap at that step), so the arena splits into what lies before the output, the output
+/// and what lies after it, and every input is in one of the outer parts.
+///
+/// # Panics
+/// If the output slot is outside the arena or an input overlaps it (a broken plan).
 fn with_step_slices<T, R>(
     arena: &mut [T],
     plan: &Plan,
@@ -365,36 +369,29 @@ fn with_step_slices<T, R>(
 ) -> R {
     const MAX_INPUTS: usize = 8;
     let out = plan.range(graph, step.output);
-    assert!(out.end <= arena.len());
-    let base = arena.as_mut_ptr();
-    let mut storage: [&[T]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+    let (before, rest) = arena.split_at_mut(out.start);
+    let (output, after) = rest.split_at_mut(out.len());
+    let (before, after): (&[T], &[T]) = (before, after);
+    let input = |v: ValueIndex| {
+        let r = plan.range(graph, v);
+        if r.end <= out.start {
+            &before[r]
+        } else {
+            assert!(r.start >= out.end, "an input overlaps the output slot");
+            &after[r.start - out.end..r.end - out.end]
+        }
+    };
     let count = step.inputs.len();
     if count > MAX_INPUTS {
         // Wide concatenations (DenseNet) are rare; collecting them costs one small list.
-        let inputs: Vec<&[T]> = step
-            .inputs
-            .iter()
-            .map(|&v| {
-                let r = plan.range(graph, v);
-                assert!(r.end <= out.start || r.start >= out.end);
-                // SAFETY: in bounds (asserted) and disjoint from the output slot.
-                unsafe { core::slice::from_raw_parts(base.add(r.start), r.len()) }
-            })
-            .collect();
-        // SAFETY: in bounds (asserted above); no input overlaps it.
-        let out = unsafe { core::slice::from_raw_parts_mut(base.add(out.start), out.len()) };
-        return f(&inputs, out);
+        let inputs: Vec<&[T]> = step.inputs.iter().map(|&v| input(v)).collect();
+        return f(&inputs, output);
     }
+    let mut storage: [&[T]; MAX_INPUTS] = [&[]; MAX_INPUTS];
     for (slot, &v) in storage.iter_mut().zip(&step.inputs) {
-        let r = plan.range(graph, v);
-        assert!(r.end <= arena.len() && (r.end <= out.start || r.start >= out.end));
-        // SAFETY: in bounds and disjoint from the output slot (both asserted); inputs may
-        // share memory with each other, which is fine for shared borrows.
-        *slot = unsafe { core::slice::from_raw_parts(base.add(r.start), r.len()) };
+        *slot = input(v);
     }
-    // SAFETY: in bounds (asserted above); no input overlaps it.
-    let out = unsafe { core::slice::from_raw_parts_mut(base.add(out.start), out.len()) };
-    f(&storage[..count], out)
+    f(&storage[..count], output)
 }
 
 #[cfg(test)]

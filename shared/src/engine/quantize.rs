@@ -11,12 +11,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::graph::{ConvParams, Graph, StepOp};
-use super::kernels::Requant;
-use super::quantized::{
-    QParams, QuantizedConv, QuantizedModel, QuantizedStep, SUM_MAX_RATIO, SUM_SHIFT,
-};
 use super::{Engine, EngineError, Program, Workspace};
-use crate::artifact::{ModelArtifact, Weights};
+use crate::artifact::ModelArtifact;
+use crate::params::{
+    QParams, QuantizedConv, QuantizedModel, QuantizedStep, Requant, SUM_MAX_RATIO, SUM_SHIFT,
+    Weights,
+};
 use crate::spec::Activation;
 
 /// Bins of the histogram calibrators.

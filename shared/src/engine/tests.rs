@@ -2,10 +2,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::graph::{StepOp, lower};
+use super::kernels::per_isa::per_isa;
 use super::quantize::{ActivationStats, Calibrator, Quantizer};
-use super::quantized::{QParams, QuantizedStep};
 use super::*;
-use crate::artifact::{Calibration, ModelArtifact, Provenance, Weights};
+use crate::artifact::{Calibration, ModelArtifact, Provenance};
+use crate::params::{QParams, QuantizedStep, Weights};
 use crate::preprocess::Preprocess;
 use crate::spec::{ModelSpec, ParamRole, Preset, PresetOptions};
 use crate::taxonomy::Taxonomy;
@@ -251,15 +252,14 @@ fn int8_tracks_f32_on_every_preset_family() {
     }
 }
 
-#[test]
-fn every_instruction_set_gives_the_same_int8_logits() {
-    let spec = spec(Preset::EdgeS, 64);
-    let float = artifact(spec.clone(), weights(&spec, 3));
-    let f32_engine = Engine::f32(&float).unwrap();
-    let x = inputs(&f32_engine, 4, 5);
-    let int8 = quantized(&float, &x, Calibrator::Percentile(99.9));
-    let reference = logits(&Engine::int8(&int8, Isa::Scalar).unwrap(), &x);
-    for isa in Isa::available() {
+per_isa! {
+    fn every_instruction_set_gives_the_same_int8_logits(isa) {
+        let spec = spec(Preset::EdgeS, 64);
+        let float = artifact(spec.clone(), weights(&spec, 3));
+        let f32_engine = Engine::f32(&float).unwrap();
+        let x = inputs(&f32_engine, 4, 5);
+        let int8 = quantized(&float, &x, Calibrator::Percentile(99.9));
+        let reference = logits(&Engine::int8(&int8, Isa::Scalar).unwrap(), &x);
         let engine = Engine::int8(&int8, isa).unwrap();
         assert_eq!(engine.isa(), isa);
         assert_eq!(logits(&engine, &x), reference, "{}", isa.name());

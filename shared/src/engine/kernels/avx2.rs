@@ -13,41 +13,77 @@
 //! sign-extended to i16, in its lane.
 //!
 //! Every function here requires AVX2; the module's entry points are only called after
-//! `Isa::is_available` confirmed it.
+//! `Isa::is_available` confirmed it. The loops around the kernels are the generic drivers'
+//! (`tile`, `depthwise`).
 
 use core::arch::x86_64::*;
 
-#[cfg(doc)]
-use super::Requant;
+use super::depthwise::{self, DepthwiseKernel};
+use super::tile::{self, MicroKernel, Tile, tile_sizes};
+use super::vector_stage::{Mode, RowFormula, StageRegisters, reference_lanes};
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 
-/// Rows per GEMM micro-kernel (and per packed weight tile).
-pub(super) const TILE_ROWS: usize = 4;
 /// i32 lanes per vector: columns per packed block of the right-hand side.
 const LANES: usize = 8;
-/// Blocks of 8 columns per micro-kernel.
-const PANEL: usize = 2;
 /// Bytes of one K-pair of one block: 8 columns x 2 K values x i16.
 const GROUP_BYTES: usize = 32;
 /// Most weight words (pairs of taps) per depthwise filter.
 const MAX_WORDS: usize = 64;
 
-/// How a row's outputs are computed (see [`Requant::high_word`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
-    /// into the rounding constant.
-    HighFolded,
-    /// The same, adding the zero point separately (extreme zero points).
-    High,
-    /// Other shifts in 1..=62: i64 lanes.
-    Wide,
-    /// Shifts outside the engine's range: the reference, lane by lane.
-    Scalar,
+/// The AVX2 kernels, as the generic drivers see them.
+pub(super) struct Avx2;
+
+impl StageRegisters for Avx2 {
+    const INPUT_OFFSET: i32 = 0;
+    type Shared<'s> = Shared<'s>;
+    type Stage<'s> = Stage<'s>;
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn shared<'s>(stage: &'s OutputStage<'s>) -> Shared<'s> {
+        Shared::new(stage)
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn stage<'s>(shared: &'s Shared<'_>, row: usize, offset: i32) -> Stage<'s> {
+        shared.row(row, offset)
+    }
+
+    fn mode(stage: &Stage<'_>) -> Mode {
+        stage.mode
+    }
+}
+
+impl MicroKernel for Avx2 {
+    const TILE_ROWS: usize = 4;
+    const K_GROUP: usize = 2;
+    const LANES: usize = LANES;
+    const PANEL: usize = 2;
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn pack_rhs(b: &[i8], k: usize, n: usize, dst: &mut [i8]) {
+        pack_rhs(b, k, n, dst);
+    }
+
+    #[inline(always)]
+    unsafe fn tile(height: usize, width: usize, t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+        // SAFETY: the CPU has AVX2 (this function's contract).
+        unsafe {
+            if t.folded {
+                tile_sizes!(height, width; rows 4 3 2 else 1; blocks [2 else 1];
+                    micro [true] (t, dst));
+            } else {
+                tile_sizes!(height, width; rows 4 3 2 else 1; blocks [2 else 1];
+                    micro [false] (t, dst));
+            }
+        }
+    }
 }
 
 /// The output stage's constants common to all rows, in broadcast registers.
-struct Shared<'s> {
+pub(super) struct Shared<'s> {
     stage: &'s OutputStage<'s>,
     zero_point: __m256i,
     /// `min - zero_point` and `max - zero_point` in i64 lanes (wide mode).
@@ -79,39 +115,24 @@ impl<'s> Shared<'s> {
         }
     }
 
-    /// Row `row`'s stage.
+    /// Row `row`'s stage, for accumulators that exceed the true ones by `offset`.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn row(&self, row: usize) -> Stage<'_> {
-        let requant = self.stage.requant[row];
-        let (mode, round, shift) = match requant.high_word(self.stage.zero_point) {
-            Some(h) => {
-                let mode = if h.folded {
-                    Mode::HighFolded
-                } else {
-                    Mode::High
-                };
-                (mode, _mm256_set1_epi32(h.round), h.shift.into())
-            }
-            None if (1..=62).contains(&requant.shift) => (
-                Mode::Wide,
-                _mm256_set1_epi64x(1 << (requant.shift - 1)),
-                requant.shift.into(),
-            ),
-            None => (Mode::Scalar, _mm256_setzero_si256(), 0),
-        };
+    fn row(&self, row: usize, offset: i32) -> Stage<'_> {
+        let f = RowFormula::new(self.stage, row, offset, true);
         Stage {
-            init: if mode == Mode::Scalar {
-                _mm256_setzero_si256()
-            } else {
-                _mm256_set1_epi32(self.stage.bias[row])
+            init: _mm256_set1_epi32(f.init),
+            multiplier: _mm256_set1_epi32(f.multiplier),
+            round: match f.mode {
+                Mode::HighFolded | Mode::High => _mm256_set1_epi32(f.round as i32),
+                Mode::Wide => _mm256_set1_epi64x(f.round),
+                Mode::Scalar => _mm256_setzero_si256(),
             },
-            multiplier: _mm256_set1_epi32(requant.multiplier),
-            round,
-            shift: _mm_cvtsi64_si128(shift),
-            mode,
+            shift: _mm_cvtsi64_si128(f.shift.into()),
+            mode: f.mode,
             shared: self,
             row,
+            offset,
         }
     }
 }
@@ -119,7 +140,7 @@ impl<'s> Shared<'s> {
 /// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
 /// or 0 in scalar mode where the reference adds it), which saves an addition.
 #[derive(Clone, Copy)]
-struct Stage<'s> {
+pub(super) struct Stage<'s> {
     init: __m256i,
     multiplier: __m256i,
     /// The rounding constant: i32 lanes (high modes) or i64 lanes (wide mode).
@@ -128,8 +149,9 @@ struct Stage<'s> {
     shift: __m128i,
     mode: Mode,
     shared: &'s Shared<'s>,
-    /// For the scalar mode.
+    /// For the scalar mode: the row and its accumulator offset.
     row: usize,
+    offset: i32,
 }
 
 impl Stage<'_> {
@@ -186,12 +208,15 @@ impl Stage<'_> {
         _mm256_add_epi32(both, self.shared.zero_point)
     }
 
-    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 8).
+    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 8);
+    /// `FOLDED`: the row is known to be in folded high mode (the common case, which the
+    /// callers hoist out of their loops and which keeps this small enough to inline).
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn store(&self, acc: __m256i, dst: &mut [i8]) {
+    fn store<const FOLDED: bool>(&self, acc: __m256i, dst: &mut [i8]) {
         let valid = dst.len().min(LANES);
         let v = match self.mode {
+            _ if FOLDED => self.apply_high(acc, true),
             Mode::HighFolded => self.apply_high(acc, true),
             Mode::High => self.apply_high(acc, false),
             Mode::Wide => self.apply_wide(acc),
@@ -199,7 +224,7 @@ impl Stage<'_> {
                 let mut lanes = [0i32; LANES];
                 // SAFETY: `lanes` has 32 bytes.
                 unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
-                return scalar_stage(self.shared.stage, self.row, &lanes, dst);
+                return reference_lanes(self.shared.stage, self.row, self.offset, &lanes, dst);
             }
         };
         // The values lie in [min, max]: their low bytes are the outputs.
@@ -212,17 +237,6 @@ impl Stage<'_> {
         } else {
             write_partial(_mm_cvtsi128_si64(bytes) as u64, &mut dst[..valid]);
         }
-    }
-}
-
-/// The reference output stage for a row outside the vector formulas' range (rare: kept
-/// out of line so that the vector paths stay small enough to inline).
-#[cold]
-#[inline(never)]
-fn scalar_stage(stage: &OutputStage, row: usize, lanes: &[i32; LANES], dst: &mut [i8]) {
-    let row = stage.row(row, 0);
-    for (d, &a) in dst.iter_mut().zip(lanes) {
-        *d = row.scalar(a);
     }
 }
 
@@ -253,83 +267,20 @@ pub(super) fn gemm(
     out: &mut [i8],
     scratch: &mut [i8],
 ) {
-    let (rows, k) = (w.rows(), w.cols());
-    if rows == 0 || n == 0 {
-        return;
-    }
-    let groups = k.div_ceil(2);
-    let blocks = n.div_ceil(LANES);
-    let block_bytes = groups * GROUP_BYTES;
-    let packed = &mut scratch[..blocks * block_bytes];
-    pack_rhs(b, k, n, packed);
-    let packed: &[i8] = packed;
-    let tiles = rows.div_ceil(TILE_ROWS);
-    let tile_bytes = TILE_ROWS * groups * 4;
-    let weights = w.data();
-    assert_eq!(
-        weights.len(),
-        tiles * tile_bytes,
-        "avx2 gemm: packing mismatch"
-    );
-    let shared = Shared::new(stage);
-    let mut stages = [shared.row(0); TILE_ROWS];
-    for t in 0..tiles {
-        let first = t * TILE_ROWS;
-        let height = TILE_ROWS.min(rows - first);
-        for (r, s) in stages.iter_mut().enumerate().take(height) {
-            *s = shared.row(first + r);
-        }
-        let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
-        let mut j0 = 0;
-        while j0 < blocks {
-            let width = PANEL.min(blocks - j0);
-            let cols = (width * LANES).min(n - j0 * LANES);
-            let args = Tile {
-                weights: tile,
-                panel: &packed[j0 * block_bytes..(j0 + width) * block_bytes],
-                block_bytes,
-                groups,
-                stages: &stages,
-                n,
-                cols,
-            };
-            let dst = &mut out[first * n + j0 * LANES..];
-            match (height, width) {
-                (4, 2) => micro::<4, 2>(&args, dst),
-                (4, _) => micro::<4, 1>(&args, dst),
-                (3, 2) => micro::<3, 2>(&args, dst),
-                (3, _) => micro::<3, 1>(&args, dst),
-                (2, 2) => micro::<2, 2>(&args, dst),
-                (2, _) => micro::<2, 1>(&args, dst),
-                (_, 2) => micro::<1, 2>(&args, dst),
-                (_, _) => micro::<1, 1>(&args, dst),
-            }
-            j0 += width;
-        }
-    }
+    // SAFETY: the CPU has AVX2 (this function's feature), and a PackedMatrix records AVX2
+    // only when packed in its layout.
+    unsafe { tile::gemm::<Avx2>(w, b, n, stage, out, scratch) }
 }
 
-/// What one micro-kernel call reads.
-struct Tile<'a> {
-    /// The tile's packed weights: `groups x TILE_ROWS` words.
-    weights: &'a [i8],
-    /// The panel's packed blocks, `block_bytes` each.
-    panel: &'a [i8],
-    block_bytes: usize,
-    groups: usize,
-    stages: &'a [Stage<'a>; TILE_ROWS],
-    /// Row length of the output.
-    n: usize,
-    /// Valid columns of the panel (the last block may be partial).
-    cols: usize,
-}
-
-/// `R` rows by `V` blocks of 8 columns; `dst` starts at the tile's first output.
+/// `R` rows by `V` blocks of 8 columns; `dst` starts at the tile's first output. `F`: all
+/// rows are in folded high mode.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
+fn micro<const R: usize, const V: usize, const F: bool>(t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+    const TILE_ROWS: usize = Avx2::TILE_ROWS;
     // The raw reads below stay inside these slices.
     assert!(t.weights.len() >= t.groups * TILE_ROWS * 4 && R <= TILE_ROWS);
+    assert!(t.stages.len() >= R);
     assert!(t.panel.len() >= V * t.block_bytes && t.block_bytes >= t.groups * GROUP_BYTES);
     assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
     let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
@@ -356,13 +307,19 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
             }
         }
     }
-    for (r, row) in acc.iter().enumerate() {
-        for (j, &a) in row.iter().enumerate() {
-            let start = r * t.n + j * LANES;
-            let len = LANES.min(t.cols - j * LANES);
-            t.stages[r].store(a, &mut dst[start..start + len]);
-        }
+    // Unrolled by hand: a rolled loop spills the accumulators and reloads each row's stage.
+    macro_rules! store_rows {
+        ($($r:literal)*) => {$(
+            if $r < R {
+                for (j, &a) in acc[$r].iter().enumerate() {
+                    let start = $r * t.n + j * LANES;
+                    let len = LANES.min(t.cols - j * LANES);
+                    t.stages[$r].store::<F>(a, &mut dst[start..start + len]);
+                }
+            }
+        )*};
     }
+    store_rows!(0 1 2 3);
 }
 
 /// Packs `b` (`k x n`) into blocks of 8 columns; block `j` holds, per K-pair `g`, 32 bytes:
@@ -438,25 +395,69 @@ pub(super) fn depthwise(
     if 3 * sx + dx > 15 || kh * groups > MAX_WORDS || input.len() < 16 {
         return false;
     }
-    let g = Geometry::new(shape, pad);
-    let (oh, ow) = (shape.out_height(), shape.out_width());
-    let plane = shape.height * shape.width;
-    let shared = Shared::new(stage);
-    let mut words = [_mm256_setzero_si256(); MAX_WORDS];
-    let mut rows = [(0isize, false); MAX_WORDS];
-    for c in 0..shape.channels {
-        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
-        // Pairs of taps as two little-endian i16 per word, built in registers.
-        for (ky, taps) in filter.chunks_exact(kw).enumerate() {
+    let mut kernel = Depthwise {
+        g: Geometry::new(shape, pad),
+        kh,
+        kw,
+        groups,
+        ow: shape.out_width(),
+        plane: shape.height * shape.width,
+        words: [_mm256_setzero_si256(); MAX_WORDS],
+        rows: [(0, false); MAX_WORDS],
+    };
+    // SAFETY: the CPU has AVX2 (this function's feature).
+    unsafe { depthwise::run(&mut kernel, shape, input, weights, stage, out) };
+    true
+}
+
+/// The depthwise kernel prepared for one call.
+struct Depthwise {
+    g: Geometry,
+    kh: usize,
+    kw: usize,
+    /// Pairs of taps per kernel row.
+    groups: usize,
+    ow: usize,
+    /// Bytes of one input channel.
+    plane: usize,
+    /// The filter loaded last: pairs of taps as two little-endian i16 per word.
+    words: [__m256i; MAX_WORDS],
+    /// Where each kernel row of the current output row starts (general kernels).
+    rows: [(isize, bool); MAX_WORDS],
+}
+
+impl DepthwiseKernel for Depthwise {
+    type Isa = Avx2;
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn load_filter(&mut self, filter: &[i8]) -> i32 {
+        // Built in registers.
+        for (ky, taps) in filter.chunks_exact(self.kw).enumerate() {
             for (i, pair) in taps.chunks(2).enumerate() {
                 let first = u32::from(i16::from(pair[0]) as u16);
                 let second = pair.get(1).map_or(0, |&t| u32::from(i16::from(t) as u16));
-                words[ky * groups + i] = _mm256_set1_epi32((first | second << 16) as i32);
+                self.words[ky * self.groups + i] = _mm256_set1_epi32((first | second << 16) as i32);
             }
         }
-        let st = shared.row(c);
-        let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
-        let base = (c * plane) as isize;
+        0
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn channel(&mut self, input: &[i8], c: usize, st: &Stage<'_>, dst: &mut [i8]) {
+        let Depthwise {
+            g,
+            kh,
+            groups,
+            ow,
+            plane,
+            words,
+            rows,
+            ..
+        } = self;
+        let (kh, groups, ow, sx) = (*kh, *groups, *ow, g.sx);
+        let base = (c * *plane) as isize;
         if kh == 3 && groups == 2 && g.one_window {
             let w = [words[0], words[1], words[2], words[3], words[4], words[5]];
             let (len, width) = (input.len() as isize, g.width as isize);
@@ -478,10 +479,10 @@ pub(super) fn depthwise(
                     } else {
                         g.vector3(input, &rows, &w, cx, st.init)
                     };
-                    st.store(acc, d);
+                    st.store::<false>(acc, d);
                 }
             }
-            continue;
+            return;
         }
         for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
             for (ky, row) in rows.iter_mut().enumerate().take(kh) {
@@ -503,11 +504,10 @@ pub(super) fn depthwise(
                             _mm256_add_epi32(acc, _mm256_madd_epi16(taps, words[ky * groups + i]));
                     }
                 }
-                st.store(acc, d);
+                st.store::<false>(acc, d);
             }
         }
     }
-    true
 }
 
 /// Most pairs of taps one window serves.

@@ -14,43 +14,80 @@
 //! permutation and a byte shuffle gather each output's taps of a kernel row into its lane.
 //!
 //! Every function here requires the CPU features in its `target_feature` attribute; the
-//! module's entry points are only called after `Isa::is_available` confirmed them.
+//! module's entry points are only called after `Isa::is_available` confirmed them. The
+//! loops around the kernels are the generic drivers' (`tile`, `depthwise`).
 
 use core::arch::x86_64::*;
 
-use super::{DepthwiseShape, OutputStage, PackedMatrix};
+use super::depthwise::{self, DepthwiseKernel};
+use super::tile::{self, MicroKernel, Tile, tile_sizes};
 #[cfg(doc)]
-use super::{Requant, requant::RowStage};
+use super::vector_stage::HighWord;
+use super::vector_stage::{Mode, RowFormula, StageRegisters, reference_lanes};
+use super::{DepthwiseShape, OutputStage, PackedMatrix};
 
-/// Rows per GEMM micro-kernel (and per packed weight tile).
-pub(super) const TILE_ROWS: usize = 6;
 /// i32 lanes per vector: columns per packed block of the right-hand side.
 const LANES: usize = 16;
 /// Entries of the depthwise row table (output rows x kernel rows).
 const ROW_TABLE: usize = 256;
-/// Blocks of 16 columns per micro-kernel: a row of a tile is one 64-byte store.
-const PANEL: usize = 4;
 /// Bytes of one K-group of one block: 16 columns x 4 K values.
 const GROUP_BYTES: usize = 64;
 /// Most weight words (groups of 4 taps) per depthwise filter.
 const MAX_WORDS: usize = 64;
 
-/// How a row's outputs are computed (see [`Requant::high_word`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
-    /// into the rounding constant.
-    HighFolded,
-    /// The same, adding the zero point separately (extreme zero points).
-    High,
-    /// Other shifts in 1..=62: i64 lanes.
-    Wide,
-    /// Shifts outside the engine's range: the reference, lane by lane.
-    Scalar,
+/// The AVX-512 VNNI kernels, as the generic drivers see them.
+pub(super) struct Avx512Vnni;
+
+impl StageRegisters for Avx512Vnni {
+    const INPUT_OFFSET: i32 = 128;
+    type Shared<'s> = Shared<'s>;
+    type Stage<'s> = Stage<'s>;
+
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn shared<'s>(stage: &'s OutputStage<'s>) -> Shared<'s> {
+        Shared::new(stage)
+    }
+
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn stage<'s>(shared: &'s Shared<'_>, row: usize, offset: i32) -> Stage<'s> {
+        shared.row(row, offset)
+    }
+
+    fn mode(stage: &Stage<'_>) -> Mode {
+        stage.mode
+    }
+}
+
+impl MicroKernel for Avx512Vnni {
+    const TILE_ROWS: usize = 6;
+    const K_GROUP: usize = 4;
+    const LANES: usize = LANES;
+    /// A row of a tile is one 64-byte store.
+    const PANEL: usize = 4;
+
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn pack_rhs(b: &[i8], k: usize, n: usize, dst: &mut [i8]) {
+        pack_rhs(b, k, n, dst);
+    }
+
+    #[inline(always)]
+    unsafe fn tile(height: usize, width: usize, t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+        // SAFETY: the CPU has the kernels' features (this function's contract).
+        unsafe {
+            if t.folded {
+                micro_any::<true>(height, width, t, dst);
+            } else {
+                micro_any::<false>(height, width, t, dst);
+            }
+        }
+    }
 }
 
 /// The output stage's constants common to all rows, in broadcast registers.
-struct Shared<'s> {
+pub(super) struct Shared<'s> {
     stage: &'s OutputStage<'s>,
     zero_point: __m512i,
     /// `min - zero_point` and `max - zero_point` in i64 lanes (wide mode).
@@ -89,33 +126,17 @@ impl<'s> Shared<'s> {
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
     fn row(&self, row: usize, offset: i32) -> Stage<'_> {
-        let requant = self.stage.requant[row];
-        let (mode, round, shift) = match requant.high_word(self.stage.zero_point) {
-            Some(h) => {
-                let mode = if h.folded {
-                    Mode::HighFolded
-                } else {
-                    Mode::High
-                };
-                (mode, _mm512_set1_epi32(h.round), h.shift.into())
-            }
-            None if (1..=62).contains(&requant.shift) => (
-                Mode::Wide,
-                _mm512_set1_epi64(1 << (requant.shift - 1)),
-                requant.shift.into(),
-            ),
-            None => (Mode::Scalar, _mm512_setzero_si512(), 0),
-        };
+        let f = RowFormula::new(self.stage, row, offset, true);
         Stage {
-            init: if mode == Mode::Scalar {
-                _mm512_setzero_si512()
-            } else {
-                _mm512_set1_epi32(self.stage.bias[row].wrapping_sub(offset))
+            init: _mm512_set1_epi32(f.init),
+            multiplier: _mm512_set1_epi32(f.multiplier),
+            round: match f.mode {
+                Mode::HighFolded | Mode::High => _mm512_set1_epi32(f.round as i32),
+                Mode::Wide => _mm512_set1_epi64(f.round),
+                Mode::Scalar => _mm512_setzero_si512(),
             },
-            multiplier: _mm512_set1_epi32(requant.multiplier),
-            round,
-            shift: _mm_cvtsi64_si128(shift),
-            mode,
+            shift: _mm_cvtsi64_si128(f.shift.into()),
+            mode: f.mode,
             shared: self,
             row,
             offset,
@@ -124,9 +145,9 @@ impl<'s> Shared<'s> {
 }
 
 /// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
-/// or 0 in scalar mode where [`RowStage::scalar`] adds it), which saves an addition.
+/// or 0 in scalar mode where [`reference_lanes`] adds it), which saves an addition.
 #[derive(Clone, Copy)]
-struct Stage<'s> {
+pub(super) struct Stage<'s> {
     init: __m512i,
     multiplier: __m512i,
     /// The rounding constant: i32 lanes (high modes) or i64 lanes (wide mode).
@@ -157,7 +178,7 @@ impl Stage<'_> {
     }
 
     /// `(high word of x * multiplier + round) >> t` in i32 lanes (see
-    /// [`Requant::high_word`]).
+    /// [`HighWord`]).
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
     fn high(&self, x: __m512i) -> __m512i {
@@ -227,7 +248,8 @@ impl Stage<'_> {
                 let mut lanes = [0i32; LANES];
                 // SAFETY: `lanes` has 64 bytes.
                 unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), acc) };
-                let bytes = scalar_stage(self.shared.stage, self.row, self.offset, &lanes);
+                let mut bytes = [0i8; LANES];
+                reference_lanes(self.shared.stage, self.row, self.offset, &lanes, &mut bytes);
                 // SAFETY: `bytes` has 16 bytes.
                 unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
             }
@@ -265,15 +287,6 @@ impl Stage<'_> {
     }
 }
 
-/// The reference output stage for a row outside the vector formulas' range (rare: kept
-/// out of line so that the vector paths stay small enough to inline).
-#[cold]
-#[inline(never)]
-fn scalar_stage(stage: &OutputStage, row: usize, offset: i32, lanes: &[i32; LANES]) -> [i8; LANES] {
-    let row = stage.row(row, offset);
-    lanes.map(|a| row.scalar(a))
-}
-
 /// See [`super::gemm_i8`]; `scratch` receives the packed right-hand side.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) fn gemm(
@@ -284,115 +297,28 @@ pub(super) fn gemm(
     out: &mut [i8],
     scratch: &mut [i8],
 ) {
-    let (rows, k) = (w.rows(), w.cols());
-    if rows == 0 || n == 0 {
-        return;
-    }
-    let groups = k.div_ceil(4);
-    let blocks = n.div_ceil(LANES);
-    let block_bytes = groups * GROUP_BYTES;
-    let packed = &mut scratch[..blocks * block_bytes];
-    pack_rhs(b, k, n, packed);
-    let packed: &[i8] = packed;
-    let tiles = rows.div_ceil(TILE_ROWS);
-    let tile_bytes = TILE_ROWS * groups * 4;
-    let weights = w.data();
-    assert_eq!(
-        weights.len(),
-        tiles * tile_bytes,
-        "avx512 gemm: packing mismatch"
-    );
-    let sums = w.row_sums();
-    let shared = Shared::new(stage);
-    let mut stages = [shared.row(0, 0); TILE_ROWS];
-    for t in 0..tiles {
-        let first = t * TILE_ROWS;
-        let height = TILE_ROWS.min(rows - first);
-        for (r, s) in stages.iter_mut().enumerate().take(height) {
-            // Wrapping is harmless: accumulators and bias are taken modulo 2^32 alike.
-            *s = shared.row(first + r, sums[first + r].wrapping_mul(128));
-        }
-        let folded = stages[..height].iter().all(|s| s.mode == Mode::HighFolded);
-        let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
-        let mut j0 = 0;
-        while j0 < blocks {
-            let width = PANEL.min(blocks - j0);
-            let cols = (width * LANES).min(n - j0 * LANES);
-            let panel = &packed[j0 * block_bytes..(j0 + width) * block_bytes];
-            let args = Tile {
-                weights: tile,
-                panel,
-                block_bytes,
-                groups,
-                stages: &stages,
-                n,
-                cols,
-            };
-            let dst = &mut out[first * n + j0 * LANES..];
-            if folded {
-                micro_any::<true>(height, width, &args, dst);
-            } else {
-                micro_any::<false>(height, width, &args, dst);
-            }
-            j0 += width;
-        }
-    }
+    // SAFETY: the CPU has the kernels' features (this function's), and a PackedMatrix
+    // records AVX-512 VNNI only when packed in its layout.
+    unsafe { tile::gemm::<Avx512Vnni>(w, b, n, stage, out, scratch) }
 }
 
-/// What one micro-kernel call reads.
-struct Tile<'a> {
-    /// The tile's packed weights: `groups x TILE_ROWS` words.
-    weights: &'a [i8],
-    /// The panel's packed blocks, `block_bytes` each.
-    panel: &'a [i8],
-    block_bytes: usize,
-    groups: usize,
-    stages: &'a [Stage<'a>; TILE_ROWS],
-    /// Row length of the output.
-    n: usize,
-    /// Valid columns of the panel (the last block may be partial).
-    cols: usize,
-}
-
-/// [`micro`] for `height` rows and `width` blocks.
+/// [`micro`] for `height` rows and `width` blocks (kept out of line: the 24 tile sizes are
+/// too much code for the driver's loop).
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-fn micro_any<const F: bool>(height: usize, width: usize, args: &Tile, dst: &mut [i8]) {
-    match (height, width) {
-        (6, 4) => micro::<6, 4, F>(args, dst),
-        (6, 3) => micro::<6, 3, F>(args, dst),
-        (6, 2) => micro::<6, 2, F>(args, dst),
-        (6, _) => micro::<6, 1, F>(args, dst),
-        (5, 4) => micro::<5, 4, F>(args, dst),
-        (5, 3) => micro::<5, 3, F>(args, dst),
-        (5, 2) => micro::<5, 2, F>(args, dst),
-        (5, _) => micro::<5, 1, F>(args, dst),
-        (4, 4) => micro::<4, 4, F>(args, dst),
-        (4, 3) => micro::<4, 3, F>(args, dst),
-        (4, 2) => micro::<4, 2, F>(args, dst),
-        (4, _) => micro::<4, 1, F>(args, dst),
-        (3, 4) => micro::<3, 4, F>(args, dst),
-        (3, 3) => micro::<3, 3, F>(args, dst),
-        (3, 2) => micro::<3, 2, F>(args, dst),
-        (3, _) => micro::<3, 1, F>(args, dst),
-        (2, 4) => micro::<2, 4, F>(args, dst),
-        (2, 3) => micro::<2, 3, F>(args, dst),
-        (2, 2) => micro::<2, 2, F>(args, dst),
-        (2, _) => micro::<2, 1, F>(args, dst),
-        (_, 4) => micro::<1, 4, F>(args, dst),
-        (_, 3) => micro::<1, 3, F>(args, dst),
-        (_, 2) => micro::<1, 2, F>(args, dst),
-        (_, _) => micro::<1, 1, F>(args, dst),
-    }
+fn micro_any<const F: bool>(height: usize, width: usize, t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+    tile_sizes!(height, width; rows 6 5 4 3 2 else 1; blocks [4 3 2 else 1]; micro [F] (t, dst));
 }
 
 /// `R` rows by `V` blocks of 16 columns; `dst` starts at the tile's first output. `F`: all
 /// rows are in folded high mode.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-fn micro<const R: usize, const V: usize, const F: bool>(t: &Tile, dst: &mut [i8]) {
+fn micro<const R: usize, const V: usize, const F: bool>(t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+    const TILE_ROWS: usize = Avx512Vnni::TILE_ROWS;
     // The raw reads below stay inside these slices.
     assert!(t.weights.len() >= t.groups * TILE_ROWS * 4 && R <= TILE_ROWS);
+    assert!(t.stages.len() >= R);
     assert!(t.panel.len() >= V * t.block_bytes && t.block_bytes >= t.groups * GROUP_BYTES);
     assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
     let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
@@ -524,17 +450,43 @@ pub(super) fn depthwise(
     if sx + dx > 5 || kh * groups > MAX_WORDS {
         return false;
     }
-    let shared = Shared::new(stage);
     let mut table = [(0, 0); ROW_TABLE];
-    let g = Geometry::new(shape, pad, &mut table);
-    let (oh, ow) = (g.oh, g.ow);
-    let plane = shape.height * shape.width;
-    let mut words = [_mm512_setzero_si512(); MAX_WORDS];
-    let mut rows = [(0isize, 0u64); MAX_WORDS];
-    for c in 0..shape.channels {
-        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
+    let mut kernel = Depthwise {
+        g: Geometry::new(shape, pad, &mut table),
+        kw,
+        groups,
+        plane: shape.height * shape.width,
+        words: [_mm512_setzero_si512(); MAX_WORDS],
+        rows: [(0, 0); MAX_WORDS],
+    };
+    // SAFETY: the CPU has the kernel's features (this function's).
+    unsafe { depthwise::run(&mut kernel, shape, input, weights, stage, out) };
+    true
+}
+
+/// The depthwise kernel prepared for one call.
+struct Depthwise<'a> {
+    g: Geometry<'a>,
+    kw: usize,
+    /// Groups of 4 taps per kernel row.
+    groups: usize,
+    /// Bytes of one input channel.
+    plane: usize,
+    /// The filter loaded last: 4 taps per word.
+    words: [__m512i; MAX_WORDS],
+    /// Where each kernel row of the current output row starts (general kernels).
+    rows: [(isize, u64); MAX_WORDS],
+}
+
+impl DepthwiseKernel for Depthwise<'_> {
+    type Isa = Avx512Vnni;
+
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn load_filter(&mut self, filter: &[i8]) -> i32 {
         // Weight words built in registers (bytes stored and reloaded as a word would stall
         // store forwarding, once per channel).
+        let (kw, groups, words) = (self.kw, self.groups, &mut self.words);
         let mut sum = 0i32;
         if kw == 3 {
             for (ky, taps) in filter.chunks_exact(3).enumerate() {
@@ -555,26 +507,38 @@ pub(super) fn depthwise(
                 }
             }
         }
-        let st = shared.row(c, sum.wrapping_mul(128));
-        let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
-        let base = (c * plane) as isize;
+        sum.wrapping_mul(Avx512Vnni::INPUT_OFFSET)
+    }
+
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn channel(&mut self, input: &[i8], c: usize, st: &Stage<'_>, dst: &mut [i8]) {
+        let Depthwise {
+            g,
+            groups,
+            plane,
+            words,
+            rows,
+            ..
+        } = self;
+        let (kh, groups) = (g.kh, *groups);
+        let base = (c * *plane) as isize;
         if kh == 3 && groups == 1 {
             let w = [words[0], words[1], words[2]];
             if st.mode == Mode::HighFolded {
-                g.channel3::<true>(input, base, &w, &st, dst);
+                g.channel3::<true>(input, base, &w, st, dst);
             } else {
-                g.channel3::<false>(input, base, &w, &st, dst);
+                g.channel3::<false>(input, base, &w, st, dst);
             }
-            continue;
+            return;
         }
-        for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
+        for (oy, line) in dst.chunks_exact_mut(g.ow).enumerate() {
             for (ky, row) in rows.iter_mut().enumerate().take(kh) {
                 *row = g.row(base, oy, ky);
             }
-            g.line_any(input, &rows[..kh], groups, &words, &st, line);
+            g.line_any(input, &rows[..kh], groups, words, st, line);
         }
     }
-    true
 }
 
 /// The shape-dependent constants of the depthwise inner loops.

@@ -1,4 +1,5 @@
-//! Which instruction set a kernel call uses, and which ones this CPU has.
+//! Which instruction set a kernel call uses, and which ones this CPU has: every vector path
+//! of the engine (kernels, element-wise loops, the f32 reference) is chosen here.
 //!
 //! With `std` (and in this crate's own tests) the answer comes from the CPU at run time,
 //! so one binary runs its best kernels everywhere; without `std` there is no portable way to
@@ -21,7 +22,7 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2: activations widened to i16 and multiplied with `vpmaddwd` (exact).
     Avx2,
-    /// x86-64 AVX-512 (F, BW, VL) with VNNI: `vpdpbusd`, four int8 products per lane.
+    /// x86-64 AVX-512 (F, BW, DQ, VL) with VNNI: `vpdpbusd`, four int8 products per lane.
     Avx512Vnni,
     /// AArch64 NEON with the dot-product extension: `sdot`, four int8 products per lane.
     NeonDot,
@@ -55,6 +56,27 @@ impl Isa {
         }
     }
 
+    /// Runs `f` compiled with this instruction set's vector extensions where the CPU has
+    /// them (else as plain code), so that the plain loops inlined into it are vectorized
+    /// for them: element-wise and float loops need no kernels of their own. On AArch64
+    /// NEON is always there, so plain code already uses it.
+    ///
+    /// Only what the compiler inlines into `f` benefits: pass an `#[inline(always)]` closure
+    /// (a large one is otherwise called, not inlined, and compiled without the extensions)
+    /// whose loops are `#[inline(always)]` too.
+    #[inline(always)]
+    pub fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX-512 F, BW, DQ and VL (part of this ISA), just checked.
+            Isa::Avx512Vnni if self.is_available() => unsafe { with_avx512(f) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2, just checked.
+            Isa::Avx2 if self.is_available() => unsafe { with_avx2(f) },
+            _ => f(),
+        }
+    }
+
     /// The name used in logs, reports and benchmark tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +86,20 @@ impl Isa {
             Isa::NeonDot => "neon-dot",
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// AVX-512 also brings 64-bit multiplies (`vpmullq`, DQ), which the int8 adds' 64-bit
+/// lanes need.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512dq,avx512bw,avx512vl")]
+fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 #[cfg(all(target_arch = "x86_64", any(feature = "std", test)))]
@@ -78,10 +114,12 @@ fn avx2_available() -> bool {
 
 #[cfg(all(target_arch = "x86_64", any(feature = "std", test)))]
 fn avx512_vnni_available() -> bool {
-    // The AVX-512 kernels also use AVX2 instructions for packing.
+    // The AVX-512 kernels also use AVX2 instructions for packing; the element-wise loops
+    // use DQ's 64-bit multiplies (every CPU with VNNI has DQ).
     std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
         && std::arch::is_x86_feature_detected!("avx512vl")
         && std::arch::is_x86_feature_detected!("avx512vnni")
 }
@@ -92,6 +130,7 @@ fn avx512_vnni_available() -> bool {
         target_feature = "avx2",
         target_feature = "avx512f",
         target_feature = "avx512bw",
+        target_feature = "avx512dq",
         target_feature = "avx512vl",
         target_feature = "avx512vnni"
     ))

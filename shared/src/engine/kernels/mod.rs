@@ -7,10 +7,14 @@
 //! bytes exactly, for every input, which the tests check on random shapes and data.
 //!
 //! - `isa`: which instruction sets this CPU has ([`Isa`]).
-//! - `requant`: fixed-point requantization ([`Requant`], [`OutputStage`]).
+//! - `requant`: the requantizing output stage ([`OutputStage`]).
 //! - `packed`: GEMM weights packed at load ([`PackedMatrix`]).
 //! - `scalar`: the reference kernels.
-//! - `avx2`, `avx512` (x86-64) and `neon` (AArch64): the SIMD kernels.
+//! - `tile`: the one GEMM tile driver, generic over a micro-kernel per instruction set.
+//! - `depthwise`: the one depthwise driver, generic over a kernel per instruction set.
+//! - `vector_stage`: the output stage as the vector kernels compute it, exactly.
+//! - `avx2`, `avx512` (x86-64) and `neon` (AArch64): what is particular to each instruction
+//!   set: its micro-kernel, packing and depthwise kernel.
 //! - `padded`: padded input rows for the NEON depthwise kernel.
 //!
 //! None of the kernels allocates: the engine allocates weights ([`PackedMatrix::new`]) and
@@ -20,6 +24,13 @@ mod isa;
 mod packed;
 mod requant;
 mod scalar;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod depthwise;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod tile;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod vector_stage;
 
 #[cfg(target_arch = "aarch64")]
 mod padded;
@@ -32,20 +43,45 @@ mod avx512;
 mod neon;
 
 #[cfg(test)]
+pub(crate) mod per_isa;
+#[cfg(test)]
 mod tests;
 
 pub use isa::Isa;
 pub use packed::PackedMatrix;
-pub use requant::{OutputStage, Requant};
+pub use requant::OutputStage;
 
 /// Bytes of scratch that [`gemm_i8`] needs for a `k x n` right-hand side with weights
 /// packed for `isa` (the right-hand side is repacked there); the engine allocates it once.
+/// 0 for the scalar kernel, and for instruction sets of another architecture (whose
+/// weights are packed for the scalar kernel).
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_variables)
+)]
 pub fn gemm_scratch_len(isa: Isa, k: usize, n: usize) -> usize {
     match isa {
-        Isa::Scalar => 0,
-        Isa::Avx2 => k.div_ceil(2) * 2 * n.div_ceil(8) * 8 * 2,
-        Isa::Avx512Vnni => k.div_ceil(4) * 4 * n.div_ceil(16) * 16,
-        Isa::NeonDot => k.div_ceil(4) * 4 * n.div_ceil(4) * 4,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => tile::scratch_len::<avx2::Avx2>(k, n),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => tile::scratch_len::<avx512::Avx512Vnni>(k, n),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDot => tile::scratch_len::<neon::NeonDot>(k, n),
+        _ => 0,
+    }
+}
+
+/// How `isa`'s GEMM kernels want their weights packed; `None` for the scalar kernel (and
+/// instruction sets of another architecture), which reads them row-major.
+fn weight_layout(isa: Isa) -> Option<packed::Layout> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(tile::layout::<avx2::Avx2>()),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => Some(tile::layout::<avx512::Avx512Vnni>()),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDot => Some(tile::layout::<neon::NeonDot>()),
+        _ => None,
     }
 }
 

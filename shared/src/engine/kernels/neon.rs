@@ -14,24 +14,75 @@
 //! each output's 4 taps of a kernel row into its lane.
 //!
 //! Every function here requires NEON and `dotprod`; the module's entry points are only
-//! called after `Isa::is_available` confirmed them.
+//! called after `Isa::is_available` confirmed them. The loops around the kernels are the
+//! generic drivers' (`tile`, `depthwise`).
 
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-#[cfg(doc)]
-use super::Requant;
+use super::depthwise::{self, DepthwiseKernel};
 use super::padded::{MAX_WORDS, Plan, RING, Ring};
+use super::tile::{self, MicroKernel, Tile, tile_sizes};
+use super::vector_stage::{Mode, RowFormula, StageRegisters, reference_lanes};
 use super::{DepthwiseShape, OutputStage, PackedMatrix};
 
-/// Rows per GEMM micro-kernel (and per packed weight tile).
-pub(super) const TILE_ROWS: usize = 8;
 /// i32 lanes per vector: columns per packed block of the right-hand side.
 const LANES: usize = 4;
-/// Blocks of 4 columns per micro-kernel (at most 3: the unrolled kernel).
-const PANEL: usize = 3;
 /// Bytes of one K-group of one block: 4 columns x 4 K values.
 const GROUP_BYTES: usize = 16;
+
+/// The NEON kernels with the dot-product extension, as the generic drivers see them.
+pub(super) struct NeonDot;
+
+impl StageRegisters for NeonDot {
+    const INPUT_OFFSET: i32 = 0;
+    type Shared<'s> = Shared<'s>;
+    type Stage<'s> = Stage<'s>;
+
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn shared<'s>(stage: &'s OutputStage<'s>) -> Shared<'s> {
+        Shared::new(stage)
+    }
+
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn stage<'s>(shared: &'s Shared<'_>, row: usize, offset: i32) -> Stage<'s> {
+        shared.row(row, offset)
+    }
+
+    fn mode(stage: &Stage<'_>) -> Mode {
+        stage.mode
+    }
+}
+
+impl MicroKernel for NeonDot {
+    const TILE_ROWS: usize = 8;
+    const K_GROUP: usize = 4;
+    const LANES: usize = LANES;
+    /// At most 3: the unrolled kernel.
+    const PANEL: usize = 3;
+
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn pack_rhs(b: &[i8], k: usize, n: usize, dst: &mut [i8]) {
+        pack_rhs(b, k, n, dst);
+    }
+
+    #[inline(always)]
+    unsafe fn tile(height: usize, width: usize, t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+        // SAFETY: the CPU has NEON and `dotprod` (this function's contract).
+        unsafe {
+            if t.folded {
+                tile_sizes!(height, width; rows 8 7 6 5 4 3 2 else 1; blocks [3 2 else 1];
+                    micro [true] (t, dst));
+            } else {
+                tile_sizes!(height, width; rows 8 7 6 5 4 3 2 else 1; blocks [3 2 else 1];
+                    micro [false] (t, dst));
+            }
+        }
+    }
+}
 
 /// `acc[i] += sum(a[4i + q] * b[4i + q] for q < 4)`.
 #[target_feature(enable = "neon,dotprod")]
@@ -85,22 +136,8 @@ fn store16(d: &mut [i8], v: int8x16_t) {
     unsafe { vst1q_s8(d.as_mut_ptr(), v) }
 }
 
-/// How a row's outputs are computed (see [`Requant::high_word`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Shift 33..=62: i32 lanes from the high words of the products, the zero point folded
-    /// into the rounding constant.
-    HighFolded,
-    /// The same, adding the zero point separately (extreme zero points).
-    High,
-    /// Other shifts in 1..=62 (with clamp bounds that fit in i32): i64 lanes.
-    Wide,
-    /// Anything else: the reference, lane by lane.
-    Scalar,
-}
-
 /// The output stage's constants common to all rows, in broadcast registers.
-struct Shared<'s> {
+pub(super) struct Shared<'s> {
     stage: &'s OutputStage<'s>,
     zero_point: int32x4_t,
     /// `min - zero_point` and `max - zero_point` (wide mode, when they fit in i32).
@@ -130,44 +167,24 @@ impl<'s> Shared<'s> {
         }
     }
 
-    /// Row `row`'s stage.
+    /// Row `row`'s stage, for accumulators that exceed the true ones by `offset`.
     #[target_feature(enable = "neon,dotprod")]
     #[inline]
-    fn row(&self, row: usize) -> Stage<'_> {
-        let requant = self.stage.requant[row];
-        let shift = requant.shift;
-        let (mode, round32, shift32, round64, shift64) =
-            match requant.high_word(self.stage.zero_point) {
-                Some(h) => (
-                    if h.folded {
-                        Mode::HighFolded
-                    } else {
-                        Mode::High
-                    },
-                    h.round,
-                    -(h.shift as i32),
-                    0,
-                    0,
-                ),
-                None if self.wide && (1..=62).contains(&shift) => {
-                    (Mode::Wide, 0, 0, 1i64 << (shift - 1), -i64::from(shift))
-                }
-                None => (Mode::Scalar, 0, 0, 0, 0),
-            };
+    fn row(&self, row: usize, offset: i32) -> Stage<'_> {
+        let f = RowFormula::new(self.stage, row, offset, self.wide);
+        let high = matches!(f.mode, Mode::HighFolded | Mode::High);
+        let wide = f.mode == Mode::Wide;
         Stage {
-            init: vdupq_n_s32(if mode == Mode::Scalar {
-                0
-            } else {
-                self.stage.bias[row]
-            }),
-            multiplier: vdupq_n_s32(requant.multiplier),
-            round32: vdupq_n_s32(round32),
-            shift32: vdupq_n_s32(shift32),
-            round64: vdupq_n_s64(round64),
-            shift64: vdupq_n_s64(shift64),
-            mode,
+            init: vdupq_n_s32(f.init),
+            multiplier: vdupq_n_s32(f.multiplier),
+            round32: vdupq_n_s32(if high { f.round as i32 } else { 0 }),
+            shift32: vdupq_n_s32(if high { -(f.shift as i32) } else { 0 }),
+            round64: vdupq_n_s64(if wide { f.round } else { 0 }),
+            shift64: vdupq_n_s64(if wide { -i64::from(f.shift) } else { 0 }),
+            mode: f.mode,
             shared: self,
             row,
+            offset,
         }
     }
 }
@@ -175,7 +192,7 @@ impl<'s> Shared<'s> {
 /// One row's output stage in broadcast registers. Accumulators start at `init` (the bias,
 /// or 0 in scalar mode where the reference adds it), which saves an addition.
 #[derive(Clone, Copy)]
-struct Stage<'s> {
+pub(super) struct Stage<'s> {
     init: int32x4_t,
     multiplier: int32x4_t,
     /// High modes: the rounding constant and minus `t` (`sshl` by a negative count is an
@@ -187,8 +204,9 @@ struct Stage<'s> {
     shift64: int64x2_t,
     mode: Mode,
     shared: &'s Shared<'s>,
-    /// For the scalar mode.
+    /// For the scalar mode: the row and its accumulator offset.
     row: usize,
+    offset: i32,
 }
 
 impl Stage<'_> {
@@ -227,26 +245,25 @@ impl Stage<'_> {
         vmovn_s16(vcombine_s16(v, v))
     }
 
-    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 4).
+    /// Writes the outputs of accumulators that started at `init` to `dst` (at most 4);
+    /// `FOLDED`: the row is known to be in folded high mode (the common case, which the
+    /// callers hoist out of their loops and which keeps this small enough to inline).
     #[target_feature(enable = "neon,dotprod")]
     #[inline]
-    fn store(&self, acc: int32x4_t, dst: &mut [i8]) {
+    fn store<const FOLDED: bool>(&self, acc: int32x4_t, dst: &mut [i8]) {
         let bytes = match self.mode {
+            _ if FOLDED => self.apply_high(acc, true),
             Mode::HighFolded => self.apply_high(acc, true),
             Mode::High => self.apply_high(acc, false),
             Mode::Wide => self.apply_wide(acc),
             Mode::Scalar => {
-                let row = self.shared.stage.row(self.row, 0);
                 let lanes = [
                     vgetq_lane_s32::<0>(acc),
                     vgetq_lane_s32::<1>(acc),
                     vgetq_lane_s32::<2>(acc),
                     vgetq_lane_s32::<3>(acc),
                 ];
-                for (d, &a) in dst.iter_mut().zip(&lanes) {
-                    *d = row.scalar(a);
-                }
-                return;
+                return reference_lanes(self.shared.stage, self.row, self.offset, &lanes, dst);
             }
         };
         let bytes = vget_lane_u32::<0>(vreinterpret_u32_s8(bytes)).to_le_bytes();
@@ -270,99 +287,20 @@ pub(super) fn gemm(
     out: &mut [i8],
     scratch: &mut [i8],
 ) {
-    let (rows, k) = (w.rows(), w.cols());
-    if rows == 0 || n == 0 {
-        return;
-    }
-    let groups = k.div_ceil(4);
-    let blocks = n.div_ceil(LANES);
-    let block_bytes = groups * GROUP_BYTES;
-    let packed = &mut scratch[..blocks * block_bytes];
-    pack_rhs(b, k, n, packed);
-    let packed: &[i8] = packed;
-    let tiles = rows.div_ceil(TILE_ROWS);
-    let tile_bytes = TILE_ROWS * groups * 4;
-    let weights = w.data();
-    assert_eq!(
-        weights.len(),
-        tiles * tile_bytes,
-        "neon gemm: packing mismatch"
-    );
-    let shared = Shared::new(stage);
-    let mut stages = [shared.row(0); TILE_ROWS];
-    for t in 0..tiles {
-        let first = t * TILE_ROWS;
-        let height = TILE_ROWS.min(rows - first);
-        for (r, s) in stages.iter_mut().enumerate().take(height) {
-            *s = shared.row(first + r);
-        }
-        let tile = &weights[t * tile_bytes..(t + 1) * tile_bytes];
-        let mut j0 = 0;
-        while j0 < blocks {
-            let width = PANEL.min(blocks - j0);
-            let cols = (width * LANES).min(n - j0 * LANES);
-            let args = Tile {
-                weights: tile,
-                panel: &packed[j0 * block_bytes..(j0 + width) * block_bytes],
-                block_bytes,
-                groups,
-                stages: &stages,
-                n,
-                cols,
-            };
-            let dst = &mut out[first * n + j0 * LANES..];
-            match (height, width) {
-                (8, 3) => micro::<8, 3>(&args, dst),
-                (8, 2) => micro::<8, 2>(&args, dst),
-                (8, _) => micro::<8, 1>(&args, dst),
-                (7, 3) => micro::<7, 3>(&args, dst),
-                (7, 2) => micro::<7, 2>(&args, dst),
-                (7, _) => micro::<7, 1>(&args, dst),
-                (6, 3) => micro::<6, 3>(&args, dst),
-                (6, 2) => micro::<6, 2>(&args, dst),
-                (6, _) => micro::<6, 1>(&args, dst),
-                (5, 3) => micro::<5, 3>(&args, dst),
-                (5, 2) => micro::<5, 2>(&args, dst),
-                (5, _) => micro::<5, 1>(&args, dst),
-                (4, 3) => micro::<4, 3>(&args, dst),
-                (4, 2) => micro::<4, 2>(&args, dst),
-                (4, _) => micro::<4, 1>(&args, dst),
-                (3, 3) => micro::<3, 3>(&args, dst),
-                (3, 2) => micro::<3, 2>(&args, dst),
-                (3, _) => micro::<3, 1>(&args, dst),
-                (2, 3) => micro::<2, 3>(&args, dst),
-                (2, 2) => micro::<2, 2>(&args, dst),
-                (2, _) => micro::<2, 1>(&args, dst),
-                (_, 3) => micro::<1, 3>(&args, dst),
-                (_, 2) => micro::<1, 2>(&args, dst),
-                (_, _) => micro::<1, 1>(&args, dst),
-            }
-            j0 += width;
-        }
-    }
+    // SAFETY: the CPU has NEON and `dotprod` (this function's features), and a
+    // PackedMatrix records NEON only when packed in its layout.
+    unsafe { tile::gemm::<NeonDot>(w, b, n, stage, out, scratch) }
 }
 
-/// What one micro-kernel call reads.
-struct Tile<'a> {
-    /// The tile's packed weights: `groups x TILE_ROWS` words.
-    weights: &'a [i8],
-    /// The panel's packed blocks, `block_bytes` each.
-    panel: &'a [i8],
-    block_bytes: usize,
-    groups: usize,
-    stages: &'a [Stage<'a>; TILE_ROWS],
-    /// Row length of the output.
-    n: usize,
-    /// Valid columns of the panel (the last block may be partial).
-    cols: usize,
-}
-
-/// `R` rows by `V` blocks of 4 columns; `dst` starts at the tile's first output.
+/// `R` rows by `V` blocks of 4 columns; `dst` starts at the tile's first output. `F`: all
+/// rows are in folded high mode.
 #[target_feature(enable = "neon,dotprod")]
 #[inline]
-fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
+fn micro<const R: usize, const V: usize, const F: bool>(t: &Tile<'_, Stage<'_>>, dst: &mut [i8]) {
+    const TILE_ROWS: usize = NeonDot::TILE_ROWS;
     // The raw reads below stay inside these slices.
     assert!(t.weights.len() >= t.groups * TILE_ROWS * 4 && R <= TILE_ROWS);
+    assert!(t.stages.len() >= R);
     assert!(t.panel.len() >= V * t.block_bytes && t.block_bytes >= t.groups * GROUP_BYTES);
     assert!(dst.len() >= (R - 1) * t.n + t.cols && t.cols <= V * LANES);
     let (wp, bp) = (t.weights.as_ptr(), t.panel.as_ptr());
@@ -413,7 +351,7 @@ fn micro<const R: usize, const V: usize>(t: &Tile, dst: &mut [i8]) {
         for (j, &a) in row.iter().enumerate() {
             let start = r * t.n + j * LANES;
             let len = LANES.min(t.cols - j * LANES);
-            t.stages[r].store(a, &mut dst[start..start + len]);
+            t.stages[r].store::<F>(a, &mut dst[start..start + len]);
         }
     }
 }
@@ -475,9 +413,7 @@ pub(super) fn depthwise(
     stage: &OutputStage,
     out: &mut [i8],
 ) -> bool {
-    let [kh, kw] = shape.kernel;
-    let [sy, sx] = shape.stride;
-    let [dy, dx] = shape.dilation;
+    let [sx, dx] = [shape.stride[1], shape.dilation[1]];
     // The table lookup gathers bytes sx * j + dx * t (j, t < 4) from one 16-byte load.
     if 3 * (sx + dx) > 15 {
         return false;
@@ -485,30 +421,79 @@ pub(super) fn depthwise(
     let Some(plan) = Plan::new(shape, 4, LANES, 16) else {
         return false;
     };
-    let (h, w) = (shape.height, shape.width);
-    let (oh, ow) = (shape.out_height(), shape.out_width());
     let mut pattern = [0u8; 16];
     for j in 0..4 {
         for t in 0..4 {
             pattern[4 * j + t] = (sx * j + dx * t) as u8;
         }
     }
-    // SAFETY: `pattern` has 16 bytes.
-    let pattern = unsafe { vld1q_u8(pattern.as_ptr()) };
-    let shared = Shared::new(stage);
-    let mut ring = Ring::new(plan.slots, 0);
-    let mut words = [0i32; MAX_WORDS];
-    let mut wv = [vdupq_n_s8(0); MAX_WORDS];
-    let groups = plan.groups;
-    for c in 0..shape.channels {
-        let plane = &input[c * h * w..(c + 1) * h * w];
-        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
-        plan.words(filter, kw, &mut words);
-        for (v, &word) in wv.iter_mut().zip(&words).take(kh * groups) {
+    let mut kernel = Depthwise {
+        shape: *shape,
+        plan,
+        // SAFETY: `pattern` has 16 bytes.
+        pattern: unsafe { vld1q_u8(pattern.as_ptr()) },
+        pad,
+        ring: Ring::new(plan.slots, 0),
+        words: [0; MAX_WORDS],
+        wv: [vdupq_n_s8(0); MAX_WORDS],
+    };
+    // SAFETY: the CPU has NEON and `dotprod` (this function's features).
+    unsafe { depthwise::run(&mut kernel, shape, input, weights, stage, out) };
+    true
+}
+
+/// The depthwise kernel prepared for one call.
+struct Depthwise {
+    shape: DepthwiseShape,
+    plan: Plan,
+    /// Per output `j` of a vector and tap `t`, the byte `sx * j + dx * t` of a window.
+    pattern: uint8x16_t,
+    pad: i8,
+    ring: Ring,
+    /// The filter loaded last, as words of 4 taps and broadcast.
+    words: [i32; MAX_WORDS],
+    wv: [int8x16_t; MAX_WORDS],
+}
+
+impl DepthwiseKernel for Depthwise {
+    type Isa = NeonDot;
+
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn load_filter(&mut self, filter: &[i8]) -> i32 {
+        let [kh, kw] = self.shape.kernel;
+        self.plan.words(filter, kw, &mut self.words);
+        for (v, &word) in self
+            .wv
+            .iter_mut()
+            .zip(&self.words)
+            .take(kh * self.plan.groups)
+        {
             *v = vreinterpretq_s8_s32(vdupq_n_s32(word));
         }
-        let st = shared.row(c);
-        let dst = &mut out[c * oh * ow..(c + 1) * oh * ow];
+        0
+    }
+
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn channel(&mut self, input: &[i8], c: usize, st: &Stage<'_>, dst: &mut [i8]) {
+        let Depthwise {
+            shape,
+            plan,
+            pattern,
+            pad,
+            ring,
+            wv,
+            ..
+        } = self;
+        let (pattern, pad) = (*pattern, *pad);
+        let [kh, _] = shape.kernel;
+        let [sy, sx] = shape.stride;
+        let [dy, dx] = shape.dilation;
+        let (h, w) = (shape.height, shape.width);
+        let (oh, ow) = (shape.out_height(), shape.out_width());
+        let groups = plan.groups;
+        let plane = &input[c * h * w..(c + 1) * h * w];
         for xc in (0..ow).step_by(plan.chunk) {
             let count = plan.chunk.min(ow - xc);
             let len = plan.row_len(shape, count);
@@ -532,10 +517,9 @@ pub(super) fn depthwise(
                             acc = sdot(acc, taps, wv[ky * groups + g]);
                         }
                     }
-                    st.store(acc, &mut line[x..count.min(x + LANES)]);
+                    st.store::<false>(acc, &mut line[x..count.min(x + LANES)]);
                 }
             }
         }
     }
-    true
 }

@@ -23,40 +23,13 @@ pub struct PackedMatrix {
     row_sums: Vec<i32>,
 }
 
-/// How the SIMD kernels of one ISA want their weights.
+/// How the SIMD kernels of one ISA want their weights (see `tile::layout`).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Layout {
     /// Rows per tile.
     pub tile_rows: usize,
     /// Reduction indices per 4-byte word.
     pub group: usize,
-}
-
-impl Layout {
-    /// The layout of `isa`, `None` for the scalar (row-major) one.
-    pub fn of(isa: Isa) -> Option<Layout> {
-        match isa {
-            Isa::Scalar => None,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => Some(Layout {
-                tile_rows: super::avx2::TILE_ROWS,
-                group: 2,
-            }),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => Some(Layout {
-                tile_rows: super::avx512::TILE_ROWS,
-                group: 4,
-            }),
-            #[cfg(target_arch = "aarch64")]
-            Isa::NeonDot => Some(Layout {
-                tile_rows: super::neon::TILE_ROWS,
-                group: 4,
-            }),
-            // Never recorded on this architecture: `PackedMatrix::new` downgrades to scalar.
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
 }
 
 impl PackedMatrix {
@@ -76,7 +49,7 @@ impl PackedMatrix {
             a.len()
         );
         let layout = if isa.is_available() {
-            Layout::of(isa)
+            super::weight_layout(isa)
         } else {
             None
         };
@@ -123,7 +96,10 @@ impl PackedMatrix {
     }
 
     /// Per row, the sum of its weights.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub(super) fn row_sums(&self) -> &[i32] {
         &self.row_sums
     }
@@ -157,40 +133,4 @@ fn pack(a: &[i8], rows: usize, cols: usize, layout: Layout) -> Vec<i8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pack_pads_rows_and_groups_with_zeros() {
-        // 3 x 5 with tiles of 2 rows and groups of 4: 2 tiles x 2 groups x 2 rows x 4 bytes.
-        let a: Vec<i8> = (1..=15).collect();
-        let data = pack(
-            &a,
-            3,
-            5,
-            Layout {
-                tile_rows: 2,
-                group: 4,
-            },
-        );
-        assert_eq!(
-            data,
-            [
-                1, 2, 3, 4, 6, 7, 8, 9, // tile 0, group 0: rows 0 and 1
-                5, 0, 0, 0, 10, 0, 0, 0, // tile 0, group 1
-                11, 12, 13, 14, 0, 0, 0, 0, // tile 1, group 0: row 2, padding row
-                15, 0, 0, 0, 0, 0, 0, 0,
-            ]
-        );
-        let pairs = pack(
-            &[-1, 2, -3],
-            1,
-            3,
-            Layout {
-                tile_rows: 1,
-                group: 2,
-            },
-        );
-        assert_eq!(pairs, [-1, -1, 2, 0, -3, -1, 0, 0]);
-    }
-}
+mod tests;

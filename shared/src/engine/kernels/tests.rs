@@ -1,5 +1,6 @@
-//! The scalar reference against hand-computed values, and every SIMD kernel this CPU has
-//! against the scalar reference, byte for byte.
+//! The scalar reference against hand-computed values, and every SIMD kernel against the
+//! scalar reference, byte for byte: one test per instruction set (`per_isa!`), which says
+//! so when this CPU lacks it.
 
 extern crate std;
 
@@ -9,7 +10,9 @@ use alloc::vec::Vec;
 use proptest::collection::vec as pvec;
 use proptest::prelude::*;
 
+use super::per_isa::per_isa;
 use super::*;
+use crate::params::Requant;
 
 /// A small deterministic generator for the fixed-shape tests (xorshift64*).
 struct Lcg(u64);
@@ -25,13 +28,6 @@ impl Lcg {
     fn bytes(&mut self, len: usize) -> Vec<i8> {
         (0..len).map(|_| self.next() as i8).collect()
     }
-}
-
-fn simd_isas() -> Vec<Isa> {
-    Isa::available()
-        .into_iter()
-        .filter(|&isa| isa != Isa::Scalar)
-        .collect()
 }
 
 /// `gemm_i8` with weights packed for `isa` and right-sized scratch.
@@ -74,6 +70,29 @@ fn isa_list_starts_with_scalar_and_detect_is_the_best() {
         .map(|isa| isa.name())
         .collect();
     assert_eq!(names, ["scalar", "avx2", "avx512-vnni", "neon-dot"]);
+}
+
+/// Which kernels this CPU exercises, for CI's log: `cargo test -p leukoscope-core
+/// --features std --release --lib engine::kernels::tests::isa_report -- --exact
+/// --nocapture`.
+#[test]
+fn isa_report() {
+    let all = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::NeonDot];
+    let names = |available: bool| {
+        let picked: Vec<&str> = all
+            .iter()
+            .filter(|isa| isa.is_available() == available)
+            .map(|isa| isa.name())
+            .collect();
+        picked.join(", ")
+    };
+    let missing = names(false);
+    let not = if missing.is_empty() {
+        std::string::String::new()
+    } else {
+        std::format!(" (not: {missing})")
+    };
+    std::println!("kernels exercised on this CPU: {}{not}", names(true));
 }
 
 #[test]
@@ -182,18 +201,18 @@ fn scalar_depthwise_by_hand_with_padding() {
     );
 }
 
-#[test]
-fn gemm_handles_empty_dimensions() {
-    let requant = [IDENTITY; 3];
-    let bias = [5, -7, 300];
-    let stage = OutputStage {
-        bias: &bias,
-        requant: &requant,
-        zero_point: 1,
-        min: -128,
-        max: 127,
-    };
-    for isa in Isa::available() {
+per_isa! {
+    scalar too;
+    fn gemm_handles_empty_dimensions(isa) {
+        let requant = [IDENTITY; 3];
+        let bias = [5, -7, 300];
+        let stage = OutputStage {
+            bias: &bias,
+            requant: &requant,
+            zero_point: 1,
+            min: -128,
+            max: 127,
+        };
         // K = 0: every output is the output stage of the bias alone.
         assert_eq!(
             gemm(isa, &[], 3, 0, &[], 2, &stage),
@@ -405,7 +424,7 @@ fn gemm_case(
     })
 }
 
-fn check_gemm(case: &GemmCase) -> Result<(), TestCaseError> {
+fn check_gemm(case: &GemmCase, isa: Isa) -> Result<(), TestCaseError> {
     let (zero_point, min, max) = case.clamp;
     let stage = OutputStage {
         bias: &case.bias,
@@ -423,74 +442,85 @@ fn check_gemm(case: &GemmCase) -> Result<(), TestCaseError> {
         case.n,
         &stage,
     );
-    for isa in simd_isas() {
-        let got = gemm(isa, &case.a, case.rows, case.k, &case.b, case.n, &stage);
-        prop_assert!(
-            got == want,
-            "{} differs from scalar on {}x{}x{}",
-            isa.name(),
-            case.rows,
-            case.k,
-            case.n
-        );
-    }
+    let got = gemm(isa, &case.a, case.rows, case.k, &case.b, case.n, &stage);
+    prop_assert!(
+        got == want,
+        "{} differs from scalar on {}x{}x{}",
+        isa.name(),
+        case.rows,
+        case.k,
+        case.n
+    );
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+/// The property tests' cases per instruction set.
+fn cases() -> ProptestConfig {
+    ProptestConfig::with_cases(256)
+}
 
-    #[test]
-    fn gemm_matches_scalar(case in gemm_case(1..70, 1..300, 1..100, false)) {
-        check_gemm(&case)?;
+per_isa! {
+    fn gemm_matches_scalar(isa) {
+        proptest!(cases(), |(case in gemm_case(1..70, 1..300, 1..100, false))| {
+            check_gemm(&case, isa)?;
+        });
     }
+}
 
-    #[test]
-    fn gemm_matches_scalar_on_tiny_shapes(case in gemm_case(1..10, 1..10, 1..40, false)) {
-        check_gemm(&case)?;
+per_isa! {
+    fn gemm_matches_scalar_on_tiny_shapes(isa) {
+        proptest!(cases(), |(case in gemm_case(1..10, 1..10, 1..40, false))| {
+            check_gemm(&case, isa)?;
+        });
     }
+}
 
-    #[test]
-    fn gemm_matches_scalar_with_realistic_stages(case in gemm_case(1..70, 1..300, 1..100, true)) {
-        check_gemm(&case)?;
+per_isa! {
+    fn gemm_matches_scalar_with_realistic_stages(isa) {
+        proptest!(cases(), |(case in gemm_case(1..70, 1..300, 1..100, true))| {
+            check_gemm(&case, isa)?;
+        });
     }
+}
 
+per_isa! {
     /// Every accumulator, bias, multiplier, shift (the out-of-range ones included, which
     /// take the kernels' scalar path), zero point and clamp: with k = 1 and a bias anywhere
     /// in i32, `acc + bias` covers all of i32.
-    #[test]
-    fn output_stage_matches_scalar_at_the_extremes(
-        rows in 1usize..20,
-        n in 1usize..40,
-        seed in any::<u64>(),
-        params in pvec((any::<i32>(), any::<i32>(), 0u8..=255, any::<bool>()), 20),
-        extreme in prop_oneof![Just(i32::MIN), Just(i32::MAX), Just(1 << 30), Just(-(1 << 30)), any::<i32>()],
-        clamp in prop_oneof![
-            (any::<i32>(), any::<i8>(), any::<i8>()),
-            (-200i32..200, any::<i8>(), any::<i8>()),
-        ],
-        all_high in any::<bool>(),
-    ) {
-        let mut rng = Lcg(seed | 1);
-        let a = rng.bytes(rows);
-        let b = rng.bytes(n);
-        let bias: Vec<i32> = params.iter().take(rows).map(|p| p.0).collect();
-        let requant: Vec<Requant> = params
-            .iter()
-            .take(rows)
-            .map(|&(_, m, s, pick)| Requant {
-                multiplier: if pick { extreme } else { m },
-                // Mostly in the engine's range, where the vector paths run; sometimes all in
-                // the high-word range (whose fastest path needs a whole tile of it).
-                shift: match (all_high, s) {
-                    (true, _) => 33 + s % 30,
-                    (false, 0..200) => 1 + s % 62,
-                    (false, _) => s,
-                },
-            })
-            .collect();
-        let case = GemmCase { rows, k: 1, n, a, b, bias, requant, clamp };
-        check_gemm(&case)?;
+    fn output_stage_matches_scalar_at_the_extremes(isa) {
+        proptest!(cases(), |(
+            rows in 1usize..20,
+            n in 1usize..40,
+            seed in any::<u64>(),
+            params in pvec((any::<i32>(), any::<i32>(), 0u8..=255, any::<bool>()), 20),
+            extreme in prop_oneof![Just(i32::MIN), Just(i32::MAX), Just(1 << 30), Just(-(1 << 30)), any::<i32>()],
+            clamp in prop_oneof![
+                (any::<i32>(), any::<i8>(), any::<i8>()),
+                (-200i32..200, any::<i8>(), any::<i8>()),
+            ],
+            all_high in any::<bool>(),
+        )| {
+            let mut rng = Lcg(seed | 1);
+            let a = rng.bytes(rows);
+            let b = rng.bytes(n);
+            let bias: Vec<i32> = params.iter().take(rows).map(|p| p.0).collect();
+            let requant: Vec<Requant> = params
+                .iter()
+                .take(rows)
+                .map(|&(_, m, s, pick)| Requant {
+                    multiplier: if pick { extreme } else { m },
+                    // Mostly in the engine's range, where the vector paths run; sometimes all in
+                    // the high-word range (whose fastest path needs a whole tile of it).
+                    shift: match (all_high, s) {
+                        (true, _) => 33 + s % 30,
+                        (false, 0..200) => 1 + s % 62,
+                        (false, _) => s,
+                    },
+                })
+                .collect();
+            let case = GemmCase { rows, k: 1, n, a, b, bias, requant, clamp };
+            check_gemm(&case, isa)?;
+        });
     }
 }
 
@@ -552,7 +582,7 @@ fn depthwise_case() -> impl Strategy<Value = DepthwiseCase> {
         )
 }
 
-fn check_depthwise(case: &DepthwiseCase) -> Result<(), TestCaseError> {
+fn check_depthwise(case: &DepthwiseCase, isa: Isa) -> Result<(), TestCaseError> {
     let (zero_point, min, max) = case.clamp;
     let stage = OutputStage {
         bias: &case.bias,
@@ -569,31 +599,28 @@ fn check_depthwise(case: &DepthwiseCase) -> Result<(), TestCaseError> {
         &case.weights,
         &stage,
     );
-    for isa in simd_isas() {
-        let got = depthwise(
-            isa,
-            &case.shape,
-            &case.input,
-            case.pad,
-            &case.weights,
-            &stage,
-        );
-        prop_assert!(
-            got == want,
-            "{} differs from scalar on {:?}",
-            isa.name(),
-            case.shape
-        );
-    }
+    let got = depthwise(
+        isa,
+        &case.shape,
+        &case.input,
+        case.pad,
+        &case.weights,
+        &stage,
+    );
+    prop_assert!(
+        got == want,
+        "{} differs from scalar on {:?}",
+        isa.name(),
+        case.shape
+    );
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    #[test]
-    fn depthwise_matches_scalar(case in depthwise_case()) {
-        check_depthwise(&case)?;
+per_isa! {
+    fn depthwise_matches_scalar(isa) {
+        proptest!(cases(), |(case in depthwise_case())| {
+            check_depthwise(&case, isa)?;
+        });
     }
 }
 
@@ -608,32 +635,31 @@ fn fixed_stage(rng: &mut Lcg, rows: usize) -> (Vec<i32>, Vec<Requant>) {
     (bias, requant)
 }
 
-/// The edge-s GEMM shapes (and one wider than any of them) against scalar.
-#[test]
-fn gemm_matches_scalar_on_edge_s_shapes() {
-    let mut rng = Lcg(11);
-    for (rows, k, n) in [
-        (16, 27, 12544),
-        (96, 16, 3136),
-        (24, 96, 3136),
-        (96, 576, 196),
-        (160, 960, 49),
-        (512, 160, 49),
-        (4, 1280, 1),
-        (3, 5000, 33),
-    ] {
-        let a = rng.bytes(rows * k);
-        let b = rng.bytes(k * n);
-        let (bias, requant) = fixed_stage(&mut rng, rows);
-        let stage = OutputStage {
-            bias: &bias,
-            requant: &requant,
-            zero_point: -5,
-            min: -128,
-            max: 127,
-        };
-        let want = gemm(Isa::Scalar, &a, rows, k, &b, n, &stage);
-        for isa in simd_isas() {
+per_isa! {
+    /// The edge-s GEMM shapes (and one wider than any of them) against scalar.
+    fn gemm_matches_scalar_on_edge_s_shapes(isa) {
+        let mut rng = Lcg(11);
+        for (rows, k, n) in [
+            (16, 27, 12544),
+            (96, 16, 3136),
+            (24, 96, 3136),
+            (96, 576, 196),
+            (160, 960, 49),
+            (512, 160, 49),
+            (4, 1280, 1),
+            (3, 5000, 33),
+        ] {
+            let a = rng.bytes(rows * k);
+            let b = rng.bytes(k * n);
+            let (bias, requant) = fixed_stage(&mut rng, rows);
+            let stage = OutputStage {
+                bias: &bias,
+                requant: &requant,
+                zero_point: -5,
+                min: -128,
+                max: 127,
+            };
+            let want = gemm(Isa::Scalar, &a, rows, k, &b, n, &stage);
             assert!(
                 gemm(isa, &a, rows, k, &b, n, &stage) == want,
                 "{} differs on {rows}x{k}x{n}",
@@ -643,51 +669,50 @@ fn gemm_matches_scalar_on_edge_s_shapes() {
     }
 }
 
-/// The edge-s depthwise shapes, rows wider than one chunk of the padded-row ring, and a
-/// kernel too wide for it (the scalar fallback), against scalar.
-#[test]
-fn depthwise_matches_scalar_on_wide_and_edge_s_shapes() {
-    let mut rng = Lcg(13);
-    let dw =
-        |channels, height, width, kernel: usize, stride: usize, padding: usize, dilation: usize| {
+per_isa! {
+    /// The edge-s depthwise shapes, rows wider than one chunk of the padded-row ring, and a
+    /// kernel too wide for it (the scalar fallback), against scalar.
+    fn depthwise_matches_scalar_on_wide_and_edge_s_shapes(isa) {
+        let mut rng = Lcg(13);
+        let dw =
+            |channels, height, width, kernel: usize, stride: usize, padding: usize, dilation: usize| {
+                DepthwiseShape {
+                    channels,
+                    height,
+                    width,
+                    kernel: [kernel; 2],
+                    stride: [stride; 2],
+                    padding: [padding; 2],
+                    dilation: [dilation; 2],
+                }
+            };
+        for shape in [
+            dw(16, 112, 112, 3, 1, 1, 1),
+            dw(64, 112, 112, 3, 2, 1, 1),
+            dw(144, 56, 56, 3, 1, 1, 1),
+            dw(576, 14, 14, 3, 2, 1, 1),
+            dw(960, 7, 7, 3, 1, 1, 1),
+            dw(2, 5, 2100, 3, 1, 1, 1),
+            dw(2, 5, 2100, 5, 2, 2, 2),
+            dw(2, 9, 1500, 7, 3, 3, 1),
             DepthwiseShape {
-                channels,
-                height,
-                width,
-                kernel: [kernel; 2],
-                stride: [stride; 2],
-                padding: [padding; 2],
-                dilation: [dilation; 2],
-            }
-        };
-    for shape in [
-        dw(16, 112, 112, 3, 1, 1, 1),
-        dw(64, 112, 112, 3, 2, 1, 1),
-        dw(144, 56, 56, 3, 1, 1, 1),
-        dw(576, 14, 14, 3, 2, 1, 1),
-        dw(960, 7, 7, 3, 1, 1, 1),
-        dw(2, 5, 2100, 3, 1, 1, 1),
-        dw(2, 5, 2100, 5, 2, 2, 2),
-        dw(2, 9, 1500, 7, 3, 3, 1),
-        DepthwiseShape {
-            kernel: [1, 300],
-            padding: [0, 100],
-            ..dw(2, 3, 400, 1, 1, 0, 1)
-        },
-    ] {
-        let [kh, kw] = shape.kernel;
-        let input = rng.bytes(shape.channels * shape.height * shape.width);
-        let weights = rng.bytes(shape.channels * kh * kw);
-        let (bias, requant) = fixed_stage(&mut rng, shape.channels);
-        let stage = OutputStage {
-            bias: &bias,
-            requant: &requant,
-            zero_point: 3,
-            min: -20,
-            max: 100,
-        };
-        let want = depthwise(Isa::Scalar, &shape, &input, 7, &weights, &stage);
-        for isa in simd_isas() {
+                kernel: [1, 300],
+                padding: [0, 100],
+                ..dw(2, 3, 400, 1, 1, 0, 1)
+            },
+        ] {
+            let [kh, kw] = shape.kernel;
+            let input = rng.bytes(shape.channels * shape.height * shape.width);
+            let weights = rng.bytes(shape.channels * kh * kw);
+            let (bias, requant) = fixed_stage(&mut rng, shape.channels);
+            let stage = OutputStage {
+                bias: &bias,
+                requant: &requant,
+                zero_point: 3,
+                min: -20,
+                max: 100,
+            };
+            let want = depthwise(Isa::Scalar, &shape, &input, 7, &weights, &stage);
             assert!(
                 depthwise(isa, &shape, &input, 7, &weights, &stage) == want,
                 "{} differs on {shape:?}",
