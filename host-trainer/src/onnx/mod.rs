@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use leukoscope_core::artifact::{ArtifactError, ModelArtifact};
 use leukoscope_core::engine::graph::{self, ConvGeometry, ConvParams, Graph, StepOp, ValueIndex};
-use leukoscope_core::engine::quantized::{QParams, QuantizedConv, QuantizedModel, QuantizedStep};
+use leukoscope_core::params::{QParams, QuantizedConv, QuantizedModel, QuantizedStep};
 use leukoscope_core::spec::{Activation, ModelSpec, Pool2d, SpecError};
 
 use proto::{

@@ -1,8 +1,9 @@
 use std::collections::HashSet;
 
-use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance, Weights};
+use leukoscope_core::artifact::{Calibration, ModelArtifact, Provenance};
 use leukoscope_core::engine::graph;
 use leukoscope_core::engine::quantize::{Calibrator, quantize};
+use leukoscope_core::params::Weights;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{ParamRole, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;

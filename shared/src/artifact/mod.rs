@@ -14,17 +14,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::engine::graph;
-use crate::params::QuantizedModel;
+use crate::params::{QuantizedModel, Weights};
 use crate::preprocess::Preprocess;
 use crate::spec::ModelSpec;
 use crate::taxonomy::Taxonomy;
 
 pub use error::ArtifactError;
 pub use keys::{Digest, KeyList, PublicKey, SigningKey, TrustPolicy};
-
-/// The float weights' old path (compatibility: the trainer imports them from here until it
-/// names [`crate::params`]).
-pub use crate::params::Weights;
 
 /// First bytes of every artifact. Like PNG's, it catches text-mode transfers (CR/LF, 8-bit).
 pub const MAGIC: [u8; 8] = *b"\x89LSM\r\n\x1a\n";

@@ -2,13 +2,11 @@
 //! data, in [`crate::params`]; what it must fit is the engine's lowering, so the check lives
 //! here.
 
-use crate::params::{QuantizationMismatch, Requant, SUM_MAX_RATIO, SUM_SHIFT};
+use crate::params::{
+    QuantizationMismatch, QuantizedModel, QuantizedStep, Requant, SUM_MAX_RATIO, SUM_SHIFT,
+};
 
 use super::graph::{Graph, StepOp};
-
-/// The int8 model's old path (compatibility: the trainer imports these from here until it
-/// names [`crate::params`]).
-pub use crate::params::{QParams, QuantizedConv, QuantizedModel, QuantizedStep};
 
 impl QuantizedModel {
     /// Checks every part against `graph`, so that execution can index without checks
