@@ -72,9 +72,8 @@ fn isa_list_starts_with_scalar_and_detect_is_the_best() {
     assert_eq!(names, ["scalar", "avx2", "avx512-vnni", "neon-dot"]);
 }
 
-/// Which kernels this CPU exercises, for CI's log: `cargo test -p leukoscope-core
-/// --features std --release --lib engine::kernels::tests::isa_report -- --exact
-/// --nocapture`.
+/// Which kernels this CPU exercises, for CI's log: `cargo test --workspace --release --
+/// --exact engine::kernels::tests::isa_report --nocapture`.
 #[test]
 fn isa_report() {
     let all = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::NeonDot];
