@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use commands::bench::BenchArgs;
 use commands::check::CheckArgs;
 use commands::demo::DemoArgs;
+use commands::eval_detect::EvalDetectArgs;
 use commands::export::ExportArgs;
 use commands::replay::ReplayArgs;
 use commands::run::RunArgs;
@@ -51,6 +52,11 @@ enum Command {
     /// pipeline on synthetic 1920x1080 frames (frames/s, p50/p99 frame latency, per-stage
     /// times) and the detection stage beside OpenCV on the same frames.
     Bench(BenchArgs),
+    /// The cell detector scored on frames with a box around every cell (CSV
+    /// `image,x_min,y_min,x_max,y_max,label`): recall, precision, cells counted twice,
+    /// detections outside any white cell, and the scale against the red-cell boxes, per
+    /// frame and in all.
+    EvalDetect(EvalDetectArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         Command::ExportCorrections(args) => commands::export::export_corrections(args),
         Command::Check(args) => commands::check::check(args),
         Command::Bench(args) => commands::bench::bench(args),
+        Command::EvalDetect(args) => commands::eval_detect::eval_detect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

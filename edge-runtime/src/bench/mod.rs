@@ -5,9 +5,11 @@
 //! - [`pipeline`]: the whole pipeline on full frames, per stage.
 //! - [`detection`]: the cell detector beside the same steps in OpenCV
 //!   (`bench/opencv_detect_peer.py`), on the same frames.
+//! - [`scoring`]: the detector's recall and precision on frames with boxed cells.
 
 pub mod detection;
 pub mod pipeline;
+pub mod scoring;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod demo;
+pub mod eval_detect;
 pub mod export;
 pub mod panel;
 pub mod replay;

@@ -28,14 +28,24 @@
 //!    nuclei overlapping by more than about half their radius have no neck deep enough and
 //!    stay one (then usually too big, and dropped by the area filter); an elongated single
 //!    nucleus with two bulges can be split in two.
-//! 7. **Size and shape filters** in micrometres: nuclear area within
+//! 7. **Lobes joined** (`lobes`): parts of the split mask whose convex hulls come within
+//!    [`DetectorConfig::lobe_gap_um`] are one cell (a neutrophil's lobes, an eosinophil's
+//!    two, a band's bends: the strands between them are thinner than a block, so the
+//!    opening cuts them), unless both are whole round nuclei of at least 30 µm² (two
+//!    lymphocytes side by side), and never wider in all than
+//!    [`DetectorConfig::max_nucleus_um`]. Parts down to 3 µm² take part, so a lobe
+//!    smaller than the smallest nucleus still joins its cell.
+//! 8. **Size and shape filters** in micrometres: nuclear area within
 //!    [`DetectorConfig::min_nucleus_um2`]..=[`DetectorConfig::max_nucleus_um2`] (platelets
 //!    and debris are smaller, clumps larger), and solidity (area over convex-hull area) at
-//!    least [`DetectorConfig::min_solidity`] (streaks and ragged debris are not convex).
+//!    least [`DetectorConfig::min_solidity`] (streaks and ragged debris are not convex);
+//!    several lobes together need only 0.35 over their joint hull, which a scatter of
+//!    platelets does not reach.
 //!
 //! All working memory lives in the [`CellDetector`] and is reused from frame to frame. Steps
-//! 4 and 5 are in `mask`, step 6 and the measures of step 7 in `split`.
+//! 4 and 5 are in `mask`, step 6 and the measures of step 8 in `split`, step 7 in `lobes`.
 
+mod lobes;
 mod mask;
 mod split;
 
@@ -44,6 +54,7 @@ use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::FrameBlocks;
+use lobes::{Group, LobeRule, Parts};
 use mask::{Component, Morph, chamfer, fill_holes, label, morph};
 use split::{Flood, RegionStats, solidity, split};
 
@@ -91,6 +102,13 @@ pub struct DetectorConfig {
     /// 1.5: half the radius of the smallest nucleus; the lobes of a cleft nucleus rise
     /// less than 1).
     pub split_depth_um: f32,
+    /// Nuclear parts whose outlines come this close, in micrometres, are lobes of one
+    /// cell (default 2: a neutrophil's lobes are joined by strands under a micrometre
+    /// long; two cells' nuclei lie a cytoplasm apart, at least 3).
+    pub lobe_gap_um: f32,
+    /// Widest a nucleus with its lobes can be, in micrometres (default 18; lobes are
+    /// not joined beyond it).
+    pub max_nucleus_um: f32,
 }
 
 impl Default for DetectorConfig {
@@ -107,6 +125,8 @@ impl Default for DetectorConfig {
             max_nucleus_um2: 450.0,
             min_solidity: 0.6,
             split_depth_um: 1.5,
+            lobe_gap_um: 2.0,
+            max_nucleus_um: 18.0,
         }
     }
 }
@@ -203,11 +223,22 @@ struct Scratch {
     stack: Vec<u32>,
     hull: Vec<(i32, i32)>,
     points: Vec<(i32, i32)>,
+    parts: Parts,
+    groups: Vec<Group>,
 }
 
 /// Bins of the Otsu histogram over nuclear density `0..OTSU_MAX`.
 const OTSU_BINS: usize = 256;
 const OTSU_MAX: f32 = 3.0;
+/// Smallest nuclear part kept for grouping, in square micrometres: a neutrophil's lobe
+/// can be 4.
+const MIN_PART_UM2: f32 = 3.0;
+/// A part at least this big (and round) is a whole nucleus of its own, never another
+/// nucleus' lobe: the smallest lymphocyte nuclei are about 30 square micrometres.
+const WHOLE_NUCLEUS_UM2: f32 = 30.0;
+/// Least solidity of several parts over their joint hull: a neutrophil's lobes score
+/// 0.5 to 0.8, a scatter of specks much less.
+const GROUP_MIN_SOLIDITY: f32 = 0.35;
 /// Largest shrink factor: the density tables have `255 f^2 + 1` entries a channel.
 const MAX_FACTOR: u32 = 8;
 
@@ -268,6 +299,18 @@ impl CellDetector {
             c.split_depth_um,
             c.split_depth_um.is_finite() && c.split_depth_um >= 0.0,
             "at least 0",
+        )?;
+        check(
+            "lobe_gap_um",
+            c.lobe_gap_um,
+            (0.0..=10.0).contains(&c.lobe_gap_um),
+            "between 0 and 10",
+        )?;
+        check(
+            "max_nucleus_um",
+            c.max_nucleus_um,
+            (1.0..=100.0).contains(&c.max_nucleus_um),
+            "between 1 and 100",
         )?;
         let unmix = unmixing_row(c.nucleus_stain, c.counterstain)?;
         let factor = ((c.mask_um_per_px / c.um_per_px).round() as u32).clamp(1, MAX_FACTOR);
@@ -361,9 +404,11 @@ impl CellDetector {
             &mut s.parents,
             &mut s.components,
         );
+        s.parts.clear();
         for id in 0..s.components.len() {
-            self.split_component(id as u32, mw, mh, &mut cells);
+            self.split_component(id as u32, mw);
         }
+        self.group_parts(mw, mh, &mut cells);
         cells
     }
 
@@ -413,13 +458,11 @@ impl CellDetector {
         (otsu.max(self.config.min_nuclear_density), stained)
     }
 
-    /// Splits component `id` into nuclei, measures and filters them, and appends the kept
-    /// ones to `cells`.
-    fn split_component(&mut self, id: u32, mw: u32, mh: u32, cells: &mut Vec<DetectedCell>) {
+    /// Splits component `id` into nuclear parts and keeps those big enough to be a lobe.
+    fn split_component(&mut self, id: u32, mw: u32) {
         let s = &mut self.scratch;
         let comp = s.components[id as usize];
-        let min_blocks = self.config.min_nucleus_um2 / self.um2_per_block;
-        if (comp.area as f32) < min_blocks {
+        if (comp.area as f32) < MIN_PART_UM2 / self.um2_per_block {
             return;
         }
         // Local box with one pixel of background around, so the distance transform and the
@@ -453,10 +496,9 @@ impl CellDetector {
             }
         }
         self.last.candidates += s.regions.len() as u32;
-        let f = self.factor as f32;
+        let min_part = MIN_PART_UM2 / self.um2_per_block;
         for stat in &s.regions {
-            let area_um2 = stat.area as f32 * self.um2_per_block;
-            if area_um2 < self.config.min_nucleus_um2 || area_um2 > self.config.max_nucleus_um2 {
+            if (stat.area as f32) < min_part {
                 continue;
             }
             let solidity = solidity(
@@ -469,7 +511,36 @@ impl CellDetector {
                 &mut s.points,
                 &mut s.hull,
             );
-            if solidity < self.config.min_solidity {
+            let offset = (comp.x0 as i32 - 1, comp.y0 as i32 - 1);
+            s.parts.push(*stat, solidity, &s.hull, offset);
+        }
+    }
+
+    /// The frame's nuclear parts grouped into cells, measured and filtered, appended to
+    /// `cells`.
+    fn group_parts(&mut self, mw: u32, mh: u32, cells: &mut Vec<DetectedCell>) {
+        let s = &mut self.scratch;
+        let block_um = self.factor as f32 * self.config.um_per_px;
+        let rule = LobeRule {
+            gap: self.config.lobe_gap_um / block_um,
+            max_extent: (self.config.max_nucleus_um / block_um).ceil() as u32,
+            whole_area: (WHOLE_NUCLEUS_UM2 / self.um2_per_block).ceil() as u32,
+        };
+        s.groups.clear();
+        s.parts.group(rule, &mut s.groups);
+        let f = self.factor as f32;
+        for group in &s.groups {
+            let stat = &group.stats;
+            let area_um2 = stat.area as f32 * self.um2_per_block;
+            if area_um2 < self.config.min_nucleus_um2 || area_um2 > self.config.max_nucleus_um2 {
+                continue;
+            }
+            let least = if group.parts > 1 {
+                GROUP_MIN_SOLIDITY
+            } else {
+                self.config.min_solidity
+            };
+            if group.solidity < least {
                 continue;
             }
             let area = stat.area as f32;
@@ -485,7 +556,7 @@ impl CellDetector {
                     (stat.y1 - stat.y0 + 1) * self.factor,
                 ],
                 area_um2,
-                solidity,
+                solidity: group.solidity,
                 density: stat.density / area,
                 touches_border: stat.x0 == 0
                     || stat.y0 == 0

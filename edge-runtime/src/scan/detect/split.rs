@@ -194,8 +194,9 @@ pub(super) fn solidity(
     (area as f32 / hull_area).min(1.0)
 }
 
-/// Area of the convex hull of `points` (Andrew's monotone chain; sorts `points`).
-fn convex_hull_area(points: &mut [(i32, i32)], hull: &mut Vec<(i32, i32)>) -> f32 {
+/// Area of the convex hull of `points` (Andrew's monotone chain; sorts `points`); the
+/// hull's vertices are left in `hull`, counter-clockwise.
+pub(super) fn convex_hull_area(points: &mut [(i32, i32)], hull: &mut Vec<(i32, i32)>) -> f32 {
     points.sort_unstable();
     hull.clear();
     if points.len() < 3 {

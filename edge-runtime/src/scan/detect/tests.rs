@@ -173,6 +173,60 @@ fn platelets_and_red_cells_are_not_white_cells() {
     assert!(cells.is_empty(), "{cells:?}");
 }
 
+/// A detector for a 100x oil frame, 0.1 micrometres per pixel.
+fn detector_at_100x() -> CellDetector {
+    CellDetector::new(DetectorConfig {
+        um_per_px: 0.1,
+        ..DetectorConfig::default()
+    })
+    .expect("valid settings")
+}
+
+#[test]
+fn the_lobes_of_a_neutrophil_are_one_cell() {
+    // Three lobes 4 um across in an arc, 1.2 um apart (too far for the mask to join
+    // them): at 100x, as in the BCD frames where each lobe was counted as a cell.
+    let mut frame = RgbImage::filled(480, 400, GLASS);
+    for k in 0..3 {
+        let a = 0.6 * k as f32;
+        disc(
+            &mut frame,
+            (160.0 + 88.0 * a.cos(), 120.0 + 88.0 * a.sin()),
+            20.0,
+            NUCLEUS,
+        );
+    }
+    let cells = detector_at_100x().detect(&frame);
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    assert!(
+        cells[0].area_um2 > 2.0 * 12.6,
+        "more than one lobe: {cells:?}"
+    );
+    // Two lymphocytes whose nuclei touch stay two cells.
+    let mut frame = RgbImage::filled(480, 400, GLASS);
+    disc(&mut frame, (200.0, 200.0), 35.0, NUCLEUS);
+    disc(&mut frame, (271.0, 200.0), 35.0, NUCLEUS);
+    assert_eq!(detector_at_100x().detect(&frame).len(), 2);
+}
+
+#[test]
+fn a_clump_of_platelets_is_not_a_cell() {
+    // Platelets 2.4 um across, 1.5 um apart: together as big as a small nucleus, but
+    // scattered, they leave their joint hull mostly empty.
+    let mut frame = RgbImage::filled(480, 400, GLASS);
+    for (dx, dy) in [
+        (0.0, 0.0),
+        (40.0, 5.0),
+        (10.0, 40.0),
+        (50.0, 45.0),
+        (-30.0, 30.0),
+    ] {
+        disc(&mut frame, (240.0 + dx, 180.0 + dy), 12.0, NUCLEUS);
+    }
+    let cells = detector_at_100x().detect(&frame);
+    assert!(cells.is_empty(), "{cells:?}");
+}
+
 #[test]
 fn a_nucleus_cut_by_the_edge_says_so() {
     let mut frame = RgbImage::filled(320, 240, GLASS);

@@ -1,0 +1,119 @@
+//! `leukoscope-edge eval-detect`: the cell detector scored on frames whose every cell has a
+//! box drawn around it (`bench::scoring`), frame by frame and in all.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use leukoscope_core::files::load_rgb;
+use leukoscope_edge::bench::scoring::{
+    DetectionScore, RED_CELL_UM, read_boxes, scale_from_diameters, score_frame,
+    whole_red_cell_diameters,
+};
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::io::source::{Rate, ReplaySource};
+use leukoscope_edge::scan::detect::{CellDetector, DetectorConfig};
+
+/// Options of `eval-detect`.
+#[derive(clap::Args)]
+pub struct EvalDetectArgs {
+    /// The folder of frames; frames without a row in --boxes are left out (and counted).
+    #[arg(long)]
+    pub frames: PathBuf,
+    /// The boxes: CSV with a header, `image,x_min,y_min,x_max,y_max,label` in frame
+    /// pixels, label WBC, RBC or Platelets (as ../shared/data-sources writes them).
+    #[arg(long)]
+    pub boxes: PathBuf,
+    /// Micrometres per pixel of the frames (default: the board's, else 0.42).
+    #[arg(long)]
+    pub um_per_px: Option<f32>,
+    /// Detector settings from this board's settings (`[detect]`, `[camera]`).
+    #[arg(long)]
+    pub board: Option<PathBuf>,
+    /// Print only the totals, not a line per frame.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn eval_detect(args: EvalDetectArgs) -> anyhow::Result<()> {
+    let board = args.board.as_deref().map(BoardSettings::load).transpose()?;
+    let mut config = board
+        .as_ref()
+        .map_or_else(DetectorConfig::default, |b| b.detect);
+    if let Some(um) = args.um_per_px {
+        config.um_per_px = um;
+    }
+    let mut detector = CellDetector::new(config)?;
+    let truth = File::open(&args.boxes)
+        .map_err(anyhow::Error::from)
+        .and_then(|f| Ok(read_boxes(f)?))
+        .with_context(|| format!("reading the boxes in {}", args.boxes.display()))?;
+    let source = ReplaySource::open(&args.frames, Rate::default())?;
+    if !args.quiet {
+        println!("frame  white found detections twice outside  scale_um_per_px(red boxes)");
+    }
+    let (mut total, mut scored, mut unboxed, mut unreadable) = (DetectionScore::default(), 0, 0, 0);
+    let mut diameters = Vec::new();
+    for path in source.files() {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let Some(boxes) = name.as_deref().and_then(|n| truth.get(n)) else {
+            unboxed += 1;
+            continue;
+        };
+        let frame = match load_rgb(path) {
+            Ok(frame) => frame,
+            Err(e) => {
+                eprintln!("{}: left out: {e}", path.display());
+                unreadable += 1;
+                continue;
+            }
+        };
+        let centres: Vec<_> = detector.detect(&frame).iter().map(|c| c.centre).collect();
+        let score = score_frame(&boxes.white, &centres);
+        let red = whole_red_cell_diameters(&boxes.red, frame.width(), frame.height());
+        if !args.quiet {
+            let scale = scale_from_diameters(&red).map_or("-".into(), |s| format!("{s:.4}"));
+            println!(
+                "{}  {} {} {} {} {}  {scale}",
+                name.unwrap_or_default(),
+                score.white_cells,
+                score.found,
+                score.detections,
+                score.twice,
+                score.outside
+            );
+        }
+        diameters.extend(red);
+        total.add(&score);
+        scored += 1;
+    }
+    if scored == 0 {
+        anyhow::bail!(
+            "no frame in {} has a box in {} ({unboxed} frames without one, {unreadable} unreadable)",
+            args.frames.display(),
+            args.boxes.display()
+        );
+    }
+    println!(
+        "all {scored} frames ({unboxed} without boxes left out, {unreadable} unreadable): {} white cells, recall {:.3}, precision {:.3}, {} detections, {} counted twice, {} outside any white cell",
+        total.white_cells,
+        total.recall(),
+        total.precision(),
+        total.detections,
+        total.twice,
+        total.outside
+    );
+    match scale_from_diameters(&diameters) {
+        Some(truth) => println!(
+            "scale: {:.4} um/px used; the red-cell boxes say {truth:.4} ({} whole red cells taken as {RED_CELL_UM} um): {:+.1} %",
+            config.um_per_px,
+            diameters.len(),
+            (config.um_per_px / truth - 1.0) * 100.0
+        ),
+        None => println!(
+            "scale: {:.4} um/px used; too few whole red-cell boxes to check it",
+            config.um_per_px
+        ),
+    }
+    Ok(())
+}

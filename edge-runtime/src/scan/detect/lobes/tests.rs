@@ -1,0 +1,89 @@
+use super::*;
+
+/// A filled rectangle of blocks `x0..=x1`, `y0..=y1` as a part.
+fn rect(parts: &mut Parts, x0: u32, y0: u32, x1: u32, y1: u32, solidity: f32) {
+    let mut stats = RegionStats::new(parts.parts.len() as u32);
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            stats.add(x, y, 1.0);
+        }
+    }
+    let (a, b, c, d) = (x0 as i32, y0 as i32, x1 as i32 + 1, y1 as i32 + 1);
+    parts.push(stats, solidity, &[(a, b), (c, b), (c, d), (a, d)], (0, 0));
+}
+
+const RULE: LobeRule = LobeRule {
+    gap: 2.0,
+    max_extent: 20,
+    whole_area: 30,
+};
+
+fn grouped(parts: &mut Parts) -> Vec<Group> {
+    let mut groups = Vec::new();
+    parts.group(RULE, &mut groups);
+    groups.sort_by_key(|g| (g.stats.x0, g.stats.y0));
+    groups
+}
+
+#[test]
+fn the_gap_between_hulls_is_measured_between_their_nearest_points() {
+    let square = |x: i32, y: i32| [(x, y), (x + 2, y), (x + 2, y + 2), (x, y + 2)];
+    assert_eq!(hull_gap(&square(0, 0), &square(5, 0)), 3.0);
+    assert_eq!(hull_gap(&square(0, 0), &square(2, 2)), 0.0, "corners touch");
+    assert_eq!(hull_gap(&square(0, 0), &square(1, 1)), 0.0, "overlap");
+    assert!((hull_gap(&square(0, 0), &square(5, 6)) - 5.0).abs() < 1e-6);
+    let big = [(0, 0), (10, 0), (10, 10), (0, 10)];
+    assert_eq!(hull_gap(&big, &square(4, 4)), 0.0, "one inside the other");
+    assert_eq!(hull_gap(&big, &[]), f32::INFINITY);
+}
+
+#[test]
+fn the_lobes_of_one_nucleus_are_one_cell() {
+    let mut parts = Parts::default();
+    // Three small lobes a block apart, in a curve, and a speck far away.
+    rect(&mut parts, 0, 0, 3, 3, 1.0);
+    rect(&mut parts, 5, 1, 8, 4, 1.0);
+    rect(&mut parts, 10, 0, 13, 3, 1.0);
+    rect(&mut parts, 40, 40, 42, 42, 1.0);
+    let groups = grouped(&mut parts);
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].parts, 3);
+    assert_eq!(groups[0].stats.area, 48);
+    assert_eq!((groups[0].stats.x0, groups[0].stats.x1), (0, 13));
+    // 48 blocks over a hull of 14 x 5 less two corners.
+    assert!(groups[0].solidity > 0.6 && groups[0].solidity < 0.8);
+    assert_eq!(groups[1].parts, 1);
+    assert_eq!(groups[1].solidity, 1.0);
+}
+
+#[test]
+fn two_whole_round_nuclei_side_by_side_stay_two_cells() {
+    let mut parts = Parts::default();
+    rect(&mut parts, 0, 0, 6, 6, 0.95);
+    rect(&mut parts, 7, 0, 13, 6, 0.95);
+    assert_eq!(grouped(&mut parts).len(), 2);
+    // A lobe next to a whole nucleus joins it.
+    let mut parts = Parts::default();
+    rect(&mut parts, 0, 0, 6, 6, 0.95);
+    rect(&mut parts, 8, 2, 9, 4, 1.0);
+    assert_eq!(grouped(&mut parts).len(), 1);
+    // Big but ragged parts are lobes, not whole nuclei.
+    let mut parts = Parts::default();
+    rect(&mut parts, 0, 0, 6, 6, 0.7);
+    rect(&mut parts, 7, 0, 13, 6, 0.7);
+    assert_eq!(grouped(&mut parts).len(), 1);
+}
+
+#[test]
+fn a_chain_of_parts_stops_growing_at_the_widest_nucleus() {
+    let mut parts = Parts::default();
+    for k in 0..8 {
+        rect(&mut parts, k * 5, 0, k * 5 + 3, 3, 1.0);
+    }
+    let groups = grouped(&mut parts);
+    assert!(groups.len() >= 2, "{} groups", groups.len());
+    for g in &groups {
+        assert!(g.stats.x1 - g.stats.x0 < RULE.max_extent, "{g:?}");
+    }
+    assert_eq!(groups.iter().map(|g| g.parts).sum::<u32>(), 8);
+}
