@@ -136,7 +136,7 @@ dir = "store"
 min_free_mb = 1
 
 [quality]
-analysis_width = 160
+analysis_um_per_px = 1.0
 
 [session]
 unidentified_below = 0.6

@@ -148,7 +148,7 @@ pub fn measure_front_stages(
     settings: &ScanSettings,
     rounds: usize,
 ) -> Result<FrontStages, PipelineError> {
-    let gate = QualityGate::new(settings.quality);
+    let mut gate = QualityGate::new(settings.quality, settings.detect.um_per_px);
     let mut detector = CellDetector::new(settings.detect)?;
     let mut tracker = CellTracker::new(settings.track)?;
     let mut blocks = detector.frame_blocks();

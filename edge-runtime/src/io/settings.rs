@@ -534,16 +534,23 @@ impl BoardSettings {
         let share =
             |key: &'static str, v: f32| check(key, v, (0.0..=1.0).contains(&v), "between 0 and 1");
         check(
-            "quality.analysis_width",
-            q.analysis_width,
-            (16..=8192).contains(&q.analysis_width),
-            "between 16 and 8192",
+            "quality.analysis_um_per_px",
+            q.analysis_um_per_px,
+            (0.1..=20.0).contains(&q.analysis_um_per_px),
+            "between 0.1 and 20",
         )?;
         check(
             "quality.min_focus",
             q.min_focus,
             q.min_focus.is_finite() && q.min_focus >= 0.0,
             "at least 0",
+        )?;
+        share("quality.min_focus_ratio", q.min_focus_ratio)?;
+        check(
+            "quality.focus_reference_frames",
+            q.focus_reference_frames,
+            (1..=1000).contains(&q.focus_reference_frames),
+            "between 1 and 1000",
         )?;
         check(
             "quality.min_structure",

@@ -292,7 +292,7 @@ impl<S: JournalStorage> SlideScanner<S> {
         .with_batch(settings.batch);
         let detector = CellDetector::new(settings.detect)?;
         let mut scanner = SlideScanner {
-            gate: QualityGate::new(settings.quality),
+            gate: QualityGate::new(settings.quality, settings.detect.um_per_px),
             blocks: detector.frame_blocks(),
             tally: QualityTally::default(),
             focus_sum: 0.0,

@@ -2,10 +2,19 @@
 //! most of a slide's frames are not.
 //!
 //! Every measure is taken on a grey (and colour) copy shrunk by whole-block averaging to
-//! about [`QualityThresholds::analysis_width`] pixels across, read from the frame's block
-//! sums ([`FrameBlocks`]) the detector and the tracker share. Averaging blocks removes
-//! sensor noise that would otherwise pass for sharpness, and a 1920x1080 frame then costs
-//! one pass over its bytes plus a few tens of thousands of small-image operations.
+//! about [`QualityThresholds::analysis_um_per_px`] micrometres per pixel, read from the
+//! frame's block sums ([`FrameBlocks`]) the detector and the tracker share. Averaging
+//! blocks removes sensor noise that would otherwise pass for sharpness, and fixing the
+//! copy's scale in micrometres makes the focus measure mean the same at 20x and at 100x.
+//!
+//! **Focus** is the variance of the copy's Laplacian over the mean square of its gradient:
+//! fine detail against coarse detail, so it does not depend on how dark the stain or how
+//! bright the lamp is, only on how sharp the edges are at that scale (about 0.4 to 1.3 on
+//! sharp real frames from two labs at 1 um per pixel; the same frames blurred by a
+//! Gaussian of 1.5 um score under 0.14). A frame is out of focus when it scores under
+//! [`QualityThresholds::min_focus_ratio`] of the slide's own best frames so far (the median
+//! of the best [`QualityThresholds::focus_reference_frames`]), as open scopes judge focus,
+//! or under the lenient absolute floor [`QualityThresholds::min_focus`].
 
 use std::fmt;
 
@@ -17,25 +26,27 @@ use crate::records::{FrameQuality, RejectReason, Verdict};
 
 /// The limits a frame must meet, as `[quality]` in a board's `board.toml` sets them.
 ///
-/// Defaults were tuned on the core's synthetic smears (sharp, defocused, blank, over- and
-/// underexposed frames at 0.42 um per pixel); a board with another camera or objective
-/// should check them against a few of its own frames.
+/// Defaults were set on the core's synthetic smears (sharp, defocused, blank, over- and
+/// underexposed frames) and on real frames from two labs at 100x; the focus measures are
+/// in micrometres and relative to the slide, so they carry over to other cameras.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QualityThresholds {
-    /// Width, in pixels, the frame is shrunk to before measuring (default 320), met as
-    /// nearly as whole groups of the detector's blocks allow (1920-pixel frames: groups of
-    /// 2x2 blocks of 3 pixels). A frame narrower than this is measured on the detector's
-    /// blocks as they are.
-    pub analysis_width: u32,
-    /// Least variance of the Laplacian of the shrunk grey frame (grey levels 0 to 255)
-    /// for a frame to count as in focus (default 1000). Sharp 1920x1080 synthetic frames
-    /// score 3500 to 4000, the same frames blurred by a 3-pixel box three times about 550.
-    /// The score depends on the field of view the shrunk frame covers, so a camera with
-    /// another resolution or objective needs its own value.
+    /// Micrometres per pixel of the copy the measures are taken on (default 1.0), met as
+    /// nearly as whole groups of the detector's blocks allow; frames coarser than this are
+    /// measured on the detector's blocks as they are.
+    pub analysis_um_per_px: f32,
+    /// Absolute floor of the focus measure (default 0.15): under it a frame is out of
+    /// focus whatever the slide's other frames look like. Sharp real frames score above
+    /// 0.35, frames blurred by 1.5 um under 0.14.
     pub min_focus: f32,
-    /// Variance of the Laplacian below which a frame is flat: nothing in it at all
-    /// (default 2). A clipped frame with more than this still shows cells the light
+    /// Least share of the slide's reference focus (the median of its best frames so far)
+    /// a frame needs to count as in focus (default 0.35).
+    pub min_focus_ratio: f32,
+    /// How many of the slide's best-focused frames so far make its reference (default 8).
+    pub focus_reference_frames: u32,
+    /// Variance of the copy's Laplacian (grey levels 0 to 255) below which a frame is
+    /// flat: nothing in it at all (default 2). A clipped frame with more than this still shows cells the light
     /// washes out, so it is overexposed; a flat one is bare glass, so it is empty.
     pub min_structure: f32,
     /// Largest share of pixels clipped at the sensor's top in every channel (default 0.6).
@@ -60,8 +71,10 @@ pub struct QualityThresholds {
 impl Default for QualityThresholds {
     fn default() -> Self {
         QualityThresholds {
-            analysis_width: 320,
-            min_focus: 1000.0,
+            analysis_um_per_px: 1.0,
+            min_focus: 0.15,
+            min_focus_ratio: 0.35,
+            focus_reference_frames: 8,
             min_structure: 2.0,
             max_clipped: 0.6,
             min_brightness: 60.0,
@@ -80,16 +93,32 @@ const CLIP_LEVEL: u8 = 253;
 /// blocks are skipped, so a few specular or hot pixels do not set it.
 const GLASS_PERCENTILE: f32 = 99.0;
 
-/// Judges frames against fixed thresholds.
-#[derive(Clone, Debug, Default)]
+/// Judges one slide's frames: exposure and emptiness against fixed thresholds, focus
+/// against the slide's best frames so far.
+#[derive(Clone, Debug)]
 pub struct QualityGate {
     thresholds: QualityThresholds,
+    um_per_px: f32,
+    /// The best focus values seen on this slide, best first, at most
+    /// `focus_reference_frames` of them.
+    best: Vec<f32>,
+}
+
+impl Default for QualityGate {
+    /// The default thresholds on frames at 0.42 um per pixel.
+    fn default() -> Self {
+        QualityGate::new(QualityThresholds::default(), 0.42)
+    }
 }
 
 impl QualityGate {
-    /// A gate with these thresholds.
-    pub fn new(thresholds: QualityThresholds) -> Self {
-        QualityGate { thresholds }
+    /// A gate with these thresholds for a new slide's frames at `um_per_px`.
+    pub fn new(thresholds: QualityThresholds, um_per_px: f32) -> Self {
+        QualityGate {
+            thresholds,
+            um_per_px,
+            best: Vec::new(),
+        }
     }
 
     /// The thresholds in use.
@@ -97,17 +126,48 @@ impl QualityGate {
         &self.thresholds
     }
 
+    /// The focus the slide's best frames so far share, which a frame is judged against:
+    /// the median of the best ones that themselves pass against the very best (so a few
+    /// soft frames early in a slide do not drag it down); `None` before a frame with
+    /// cells in it.
+    pub fn reference_focus(&self) -> Option<f32> {
+        let top = *self.best.first()?;
+        let n = self
+            .best
+            .partition_point(|&b| b >= self.thresholds.min_focus_ratio * top);
+        Some(if n % 2 == 1 {
+            self.best[n / 2]
+        } else {
+            (self.best[n / 2 - 1] + self.best[n / 2]) / 2.0
+        })
+    }
+
+    /// Takes `focus` into the slide's best frames when it is among them.
+    fn remember(&mut self, focus: f32) {
+        let keep = self.thresholds.focus_reference_frames.max(1) as usize;
+        let at = self.best.partition_point(|&b| b >= focus);
+        if at < keep {
+            self.best.insert(at, focus);
+            self.best.truncate(keep);
+        }
+    }
+
     /// Measures a frame and decides whether to classify it (the frame shrunk here; see
     /// [`QualityGate::assess_in`]).
-    pub fn assess(&self, frame: &RgbImage) -> FrameQuality {
-        let mut blocks = FrameBlocks::new(self.analysis_factor(frame.width()), GLASS_PERCENTILE);
+    pub fn assess(&mut self, frame: &RgbImage) -> FrameQuality {
+        let mut blocks = FrameBlocks::new(self.analysis_factor(), GLASS_PERCENTILE);
         blocks.shrink(frame);
         self.assess_in(frame, &blocks)
     }
 
-    /// The block side, in pixels, of the copy the gate measures a frame of `width` on.
-    fn analysis_factor(&self, width: u32) -> u32 {
-        width.div_ceil(self.thresholds.analysis_width.max(1)).max(1)
+    /// The block side, in frame pixels, of the copy the gate measures on.
+    fn analysis_factor(&self) -> u32 {
+        let factor = self.thresholds.analysis_um_per_px / self.um_per_px;
+        if factor.is_finite() {
+            (factor.round() as u32).clamp(1, 64)
+        } else {
+            1
+        }
     }
 
     /// Measures `frame`, already shrunk into `blocks`, and decides whether to classify it.
@@ -118,26 +178,33 @@ impl QualityGate {
     /// measures read; then emptiness, because bare glass has no edges and would otherwise
     /// be blamed on the focus, which is the wrong advice. Bare glass clips at a normal
     /// exposure, so a clipped frame counts as overexposed only when some structure is
-    /// left in it; a flat white frame reads as empty.
-    pub fn assess_in(&self, frame: &RgbImage, blocks: &FrameBlocks) -> FrameQuality {
-        let t = &self.thresholds;
-        let group = blocks.per_side(self.analysis_factor(frame.width()));
+    /// left in it; a flat white frame reads as empty. A frame that passes those joins the
+    /// slide's focus reference before it is judged, so the first such frame of a slide
+    /// is held only to the absolute floor.
+    pub fn assess_in(&mut self, frame: &RgbImage, blocks: &FrameBlocks) -> FrameQuality {
+        let t = self.thresholds;
+        let group = blocks.per_side(self.analysis_factor());
         let small = Shrunk::of(blocks, group);
         let clipped_fraction = clipped_fraction(frame);
         let brightness = small.mean_grey();
         let stained_fraction = small.stained_fraction(t.stained_transmission);
-        let focus = small.laplacian_variance();
+        let detail = small.detail();
         let verdict = if brightness < t.min_brightness {
             Verdict::Rejected(RejectReason::Underexposed)
-        } else if clipped_fraction > t.max_clipped && focus >= t.min_structure {
+        } else if clipped_fraction > t.max_clipped && detail.structure >= t.min_structure {
             Verdict::Rejected(RejectReason::Overexposed)
         } else if stained_fraction < t.min_stained {
             Verdict::Rejected(RejectReason::Empty)
-        } else if focus < t.min_focus {
-            Verdict::Rejected(RejectReason::OutOfFocus)
         } else {
-            Verdict::Accepted
+            self.remember(detail.focus);
+            let reference = self.reference_focus().unwrap_or(detail.focus);
+            if detail.focus < t.min_focus || detail.focus < t.min_focus_ratio * reference {
+                Verdict::Rejected(RejectReason::OutOfFocus)
+            } else {
+                Verdict::Accepted
+            }
         };
+        let focus = detail.focus;
         FrameQuality {
             focus,
             clipped_fraction,
@@ -206,14 +273,16 @@ impl Shrunk {
         (self.grey.iter().map(|&g| f64::from(g)).sum::<f64>() / self.grey.len() as f64) as f32
     }
 
-    /// Variance of the 4-neighbour Laplacian over the interior; 0 when there is none.
-    fn laplacian_variance(&self) -> f32 {
+    /// The variance of the 4-neighbour Laplacian over the interior, and the focus measure:
+    /// that over the mean square of the central-difference gradient. Both 0 when there is
+    /// no interior or no gradient.
+    fn detail(&self) -> Detail {
         let (w, h) = (self.width, self.height);
         if w < 3 || h < 3 {
-            return 0.0;
+            return Detail::default();
         }
         let g = &self.grey;
-        let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
+        let (mut sum, mut sum_sq, mut gradient) = (0.0f64, 0.0f64, 0.0f64);
         for y in 1..h - 1 {
             let (up, row, down) = (
                 &g[(y - 1) * w..y * w],
@@ -222,13 +291,28 @@ impl Shrunk {
             );
             for x in 1..w - 1 {
                 let l = f64::from(up[x] + down[x] + row[x - 1] + row[x + 1] - 4.0 * row[x]);
+                let (gx, gy) = (
+                    f64::from(row[x + 1] - row[x - 1]),
+                    f64::from(down[x] - up[x]),
+                );
                 sum += l;
                 sum_sq += l * l;
+                gradient += gx * gx + gy * gy;
             }
         }
         let n = ((w - 2) * (h - 2)) as f64;
         let mean = sum / n;
-        (sum_sq / n - mean * mean).max(0.0) as f32
+        let structure = (sum_sq / n - mean * mean).max(0.0);
+        // Under a hundredth of a grey level of gradient there is nothing to be sharp.
+        let focus = if gradient / n > 1e-4 {
+            structure / (gradient / n)
+        } else {
+            0.0
+        };
+        Detail {
+            structure: structure as f32,
+            focus: focus as f32,
+        }
     }
 
     /// Share of blocks darker than `transmission` times the glass level in some channel.
@@ -248,6 +332,15 @@ impl Shrunk {
             .count();
         stained as f32 / self.rgb.len() as f32
     }
+}
+
+/// How much fine detail a shrunk frame holds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Detail {
+    /// Variance of the Laplacian, grey levels squared.
+    structure: f32,
+    /// That over the mean square gradient: the focus measure.
+    focus: f32,
 }
 
 /// Frames seen on a slide, counted by verdict.

@@ -60,12 +60,9 @@ fn scanner<S: JournalStorage>(journal: Journal<S>, earlier: Vec<JournalEntry>) -
     .expect("scanner")
 }
 
-/// The defaults, with the focus measured over the same field of view per analysed
-/// pixel as on full-HD frames (the frames here are a third as wide).
+/// The defaults.
 fn settings() -> ScanSettings {
-    let mut settings = ScanSettings::default();
-    settings.quality.analysis_width = 320 * 640 / 1920;
-    settings
+    ScanSettings::default()
 }
 
 /// What a slide counted: `(frame, box, class)` of every cell, sorted.
