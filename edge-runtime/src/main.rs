@@ -13,6 +13,7 @@ use commands::eval_detect::EvalDetectArgs;
 use commands::export::ExportArgs;
 use commands::replay::ReplayArgs;
 use commands::run::RunArgs;
+use commands::scale::ScaleArgs;
 
 /// leukoscope on the microscope's board: decision support for ALL screening, to be
 /// confirmed by a trained reader.
@@ -57,6 +58,10 @@ enum Command {
     /// detections outside any white cell, and the scale against the red-cell boxes, per
     /// frame and in all.
     EvalDetect(EvalDetectArgs),
+    /// The frames' micrometres per pixel, measured from the slide's red cells (a normal
+    /// one is 7.5 um across), with its uncertainty; with --board, beside the board's
+    /// calibration, with a warning when they differ by more than 15 %.
+    Scale(ScaleArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::check(args),
         Command::Bench(args) => commands::bench::bench(args),
         Command::EvalDetect(args) => commands::eval_detect::eval_detect(args),
+        Command::Scale(args) => commands::scale::scale(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

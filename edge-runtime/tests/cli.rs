@@ -229,3 +229,71 @@ fn run_killed_mid_slide_and_restarted_ends_with_the_uninterrupted_counts() {
     }
     assert_eq!(resumed["quality"]["frames"], expected["quality"]["frames"]);
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/txl-pbc");
+
+#[test]
+fn eval_detect_scores_real_frames_and_names_a_bad_box_file() {
+    let boxes = format!("{FIXTURES}/boxes.csv");
+    let frames = format!("{FIXTURES}/raabin");
+    let out = run(&[
+        "eval-detect",
+        "--frames",
+        &frames,
+        "--boxes",
+        &boxes,
+        "--um-per-px",
+        "0.055",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // One line per frame, then the totals: each of these crops is centred on a white
+    // cell, and the detector finds every one of them once.
+    assert!(text.contains("all 6 frames"), "{text}");
+    assert!(
+        text.contains("6 white cells, recall 1.000, precision 1.000"),
+        "{text}"
+    );
+    assert!(text.contains("the red-cell boxes say"), "{text}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("boxes.csv");
+    std::fs::write(
+        &bad,
+        "image,x_min,y_min,x_max,y_max,label\na.jpg,1,2,3,4,neutrophil\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "eval-detect",
+        "--frames",
+        &frames,
+        "--boxes",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("row 2: unknown label `neutrophil`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "eval-detect",
+        "--frames",
+        &frames,
+        "--boxes",
+        &boxes,
+        "--um-per-px",
+        "1e30",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("neither `auto`"), "{}", stderr(&out));
+}
+
+#[test]
+fn scale_says_when_a_folder_has_too_few_red_cells() {
+    let out = run(&["scale", "--frames", &format!("{FIXTURES}/bcd")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("whole single red cells were found"), "{err}");
+    assert!(err.contains("give --um-per-px"), "{err}");
+}

@@ -22,9 +22,7 @@ use std::io::Read;
 
 use serde::Serialize;
 
-/// Diameter of a normal red cell on a dried, stained smear, in micrometres (7.5 to 8;
-/// Bain, *Blood Cells*, 5th ed.): the ruler every smear carries.
-pub const RED_CELL_UM: f32 = 7.5;
+use crate::scan::scale::RED_CELL_UM;
 
 /// Least red-cell boxes a frame needs for its own scale.
 const MIN_RED_BOXES: usize = 3;

@@ -7,12 +7,15 @@ use std::path::PathBuf;
 use anyhow::Context;
 use leukoscope_core::files::load_rgb;
 use leukoscope_edge::bench::scoring::{
-    DetectionScore, RED_CELL_UM, read_boxes, scale_from_diameters, score_frame,
-    whole_red_cell_diameters,
+    DetectionScore, read_boxes, scale_from_diameters, score_frame, whole_red_cell_diameters,
 };
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::{Rate, ReplaySource};
 use leukoscope_edge::scan::detect::{CellDetector, DetectorConfig};
+use leukoscope_edge::scan::scale::RED_CELL_UM;
+use leukoscope_edge::scan::scale::ScaleSetting;
+
+use super::scale::{describe, measure_folder};
 
 /// Options of `eval-detect`.
 #[derive(clap::Args)]
@@ -24,9 +27,10 @@ pub struct EvalDetectArgs {
     /// pixels, label WBC, RBC or Platelets (as ../shared/data-sources writes them).
     #[arg(long)]
     pub boxes: PathBuf,
-    /// Micrometres per pixel of the frames (default: the board's, else 0.42).
-    #[arg(long)]
-    pub um_per_px: Option<f32>,
+    /// Micrometres per pixel of the frames, or `auto` to measure it from their red cells
+    /// first (default: the board's, else 0.42).
+    #[arg(long, value_name = "UM|auto")]
+    pub um_per_px: Option<ScaleSetting>,
     /// Detector settings from this board's settings (`[detect]`, `[camera]`).
     #[arg(long)]
     pub board: Option<PathBuf>,
@@ -40,8 +44,14 @@ pub fn eval_detect(args: EvalDetectArgs) -> anyhow::Result<()> {
     let mut config = board
         .as_ref()
         .map_or_else(DetectorConfig::default, |b| b.detect);
-    if let Some(um) = args.um_per_px {
-        config.um_per_px = um;
+    match args.um_per_px {
+        Some(ScaleSetting::Given(um)) => config.um_per_px = um,
+        Some(ScaleSetting::Auto) => {
+            let measured = measure_folder(&args.frames)?;
+            println!("{}", describe(&measured));
+            config.um_per_px = measured.um_per_px;
+        }
+        None => {}
     }
     let mut detector = CellDetector::new(config)?;
     let truth = File::open(&args.boxes)

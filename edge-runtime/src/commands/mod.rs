@@ -8,4 +8,5 @@ pub mod export;
 pub mod panel;
 pub mod replay;
 pub mod run;
+pub mod scale;
 pub mod slide;

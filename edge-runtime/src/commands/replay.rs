@@ -8,8 +8,10 @@ use leukoscope_edge::io::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::io::source::{Rate, ReplaySource};
 use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
+use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::ui::DeskMode;
 
+use super::scale::{describe, measure_folder, mismatch};
 use super::slide::{
     UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk, start_ui,
     ui_token, write_slide,
@@ -38,9 +40,10 @@ pub struct ReplayArgs {
     /// Frames per second (default: as fast as possible).
     #[arg(long)]
     pub fps: Option<f64>,
-    /// Micrometres per pixel of the frames (default: the board's, else 0.42).
-    #[arg(long)]
-    pub um_per_px: Option<f32>,
+    /// Micrometres per pixel of the frames, or `auto` to measure it from the frames' red
+    /// cells first (default: the board's, else 0.42).
+    #[arg(long, value_name = "UM|auto")]
+    pub um_per_px: Option<ScaleSetting>,
     /// Where the journal and the report go.
     #[arg(long, default_value = "out/replay")]
     pub out: PathBuf,
@@ -61,7 +64,22 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     let mut settings = board
         .as_ref()
         .map_or_else(ScanSettings::default, scan_settings);
-    if let Some(um) = options.um_per_px {
+    let um = match options.um_per_px {
+        Some(ScaleSetting::Given(um)) => Some(um),
+        Some(ScaleSetting::Auto) => {
+            let measured = measure_folder(&options.frames)?;
+            println!("{}", describe(&measured));
+            if let Some(warning) = board
+                .as_ref()
+                .and_then(|b| mismatch(b.camera.um_per_px, &measured))
+            {
+                println!("{warning}");
+            }
+            Some(measured.um_per_px)
+        }
+        None => None,
+    };
+    if let Some(um) = um {
         settings.detect.um_per_px = um;
         settings.track.um_per_px = um;
     }

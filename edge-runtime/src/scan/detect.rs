@@ -43,10 +43,9 @@
 //!    platelets does not reach.
 //!
 //! All working memory lives in the [`CellDetector`] and is reused from frame to frame. Steps
-//! 4 and 5 are in `mask`, step 6 and the measures of step 8 in `split`, step 7 in `lobes`.
+//! 3 to 5 are in [`super::mask`], step 6 and the measures of step 8 in `split`, step 7 in `lobes`.
 
 mod lobes;
-mod mask;
 mod split;
 
 use leukoscope_core::raster::RgbImage;
@@ -54,8 +53,8 @@ use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::FrameBlocks;
+use super::mask::{Component, Morph, chamfer, fill_holes, label, morph, otsu};
 use lobes::{Group, LobeRule, Parts};
-use mask::{Component, Morph, chamfer, fill_holes, label, morph};
 use split::{Flood, RegionStats, solidity, split};
 
 /// How [`CellDetector`] finds nuclei, as `[detect]` in a board's `board.toml` sets it.
@@ -615,38 +614,6 @@ fn unmixing_row(nucleus: [f32; 3], counter: [f32; 3]) -> Result<[f32; 3], Detect
         inverse[(0, 1)] as f32,
         inverse[(0, 2)] as f32,
     ])
-}
-
-/// Otsu's threshold: the bin that best splits the histogram into two classes (the first
-/// bin of the upper class); 0 for an empty histogram.
-fn otsu(histogram: &[u32; OTSU_BINS]) -> usize {
-    let total: f64 = histogram.iter().map(|&n| f64::from(n)).sum();
-    if total == 0.0 {
-        return 0;
-    }
-    let sum_all: f64 = histogram
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| i as f64 * f64::from(n))
-        .sum();
-    let (mut weight_low, mut sum_low) = (0.0, 0.0);
-    let (mut best, mut best_at) = (-1.0, 0);
-    for (i, &n) in histogram.iter().enumerate() {
-        weight_low += f64::from(n);
-        sum_low += i as f64 * f64::from(n);
-        let weight_high = total - weight_low;
-        if weight_low == 0.0 || weight_high == 0.0 {
-            continue;
-        }
-        let mean_low = sum_low / weight_low;
-        let mean_high = (sum_all - sum_low) / weight_high;
-        let between = weight_low * weight_high * (mean_low - mean_high) * (mean_low - mean_high);
-        if between > best {
-            best = between;
-            best_at = i + 1;
-        }
-    }
-    best_at
 }
 
 #[cfg(test)]

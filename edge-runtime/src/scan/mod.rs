@@ -5,6 +5,7 @@
 //!   read it coarsely (the gate, the detector, the tracker).
 //! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most
 //!   frames fail.
+//! - [`scale`]: the frames' micrometres per pixel, measured from the slide's red cells.
 //! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology,
 //!   splitting).
 //! - [`track`]: registering consecutive frames and counting each cell once across them.
@@ -18,7 +19,9 @@
 pub mod blocks;
 pub mod classify;
 pub mod detect;
+mod mask;
 pub mod pipeline;
 pub mod quality;
+pub mod scale;
 pub mod session;
 pub mod track;

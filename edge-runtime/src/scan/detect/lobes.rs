@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use super::split::{RegionStats, convex_hull_area};
+use crate::scan::mask::find;
 
 /// One part of a nucleus: a region of the split mask, in mask blocks.
 #[derive(Clone, Debug)]
@@ -151,15 +152,6 @@ impl Parts {
 
 fn is_whole(part: &Part, rule: LobeRule) -> bool {
     part.stats.area >= rule.whole_area && part.solidity >= WHOLE_SOLIDITY
-}
-
-fn find(parents: &mut [u32], mut i: u32) -> u32 {
-    while parents[i as usize] != i {
-        let grand = parents[parents[i as usize] as usize];
-        parents[i as usize] = grand;
-        i = grand;
-    }
-    i
 }
 
 /// Two regions' statistics as one region's.

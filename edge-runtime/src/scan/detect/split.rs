@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::mask::find;
+use crate::scan::mask::find;
 
 /// Working memory of [`split`].
 #[derive(Clone, Debug, Default)]

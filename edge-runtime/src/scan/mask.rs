@@ -1,5 +1,6 @@
-//! The nuclear mask as a binary image: opening, hole filling, connected components and the
-//! distance of each pixel of a component to its edge.
+//! Binary masks of a frame (the detector's nuclei, the scale's red cells): Otsu's
+//! threshold, opening, hole filling, connected components and the distance of each pixel of
+//! a component to its edge.
 
 /// A connected component of the mask: its box (inclusive) in mask pixels.
 #[derive(Clone, Copy, Debug)]
@@ -220,4 +221,36 @@ pub(super) fn chamfer(local: &[u8], w: usize, h: usize, distance: &mut Vec<u16>)
             distance[i] = distance[i].min(d);
         }
     }
+}
+
+/// Otsu's threshold: the bin that best splits `histogram` into two classes (the first bin
+/// of the upper class); 0 for an empty histogram.
+pub(super) fn otsu(histogram: &[u32]) -> usize {
+    let total: f64 = histogram.iter().map(|&n| f64::from(n)).sum();
+    if total == 0.0 {
+        return 0;
+    }
+    let sum_all: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| i as f64 * f64::from(n))
+        .sum();
+    let (mut weight_low, mut sum_low) = (0.0, 0.0);
+    let (mut best, mut best_at) = (-1.0, 0);
+    for (i, &n) in histogram.iter().enumerate() {
+        weight_low += f64::from(n);
+        sum_low += i as f64 * f64::from(n);
+        let weight_high = total - weight_low;
+        if weight_low == 0.0 || weight_high == 0.0 {
+            continue;
+        }
+        let mean_low = sum_low / weight_low;
+        let mean_high = (sum_all - sum_low) / weight_high;
+        let between = weight_low * weight_high * (mean_low - mean_high) * (mean_low - mean_high);
+        if between > best {
+            best = between;
+            best_at = i + 1;
+        }
+    }
+    best_at
 }

@@ -1,0 +1,76 @@
+//! `leukoscope-edge scale`: the frames' micrometres per pixel, measured from the slide's
+//! red cells (`scan::scale`), beside the board's calibrated value.
+
+use std::path::PathBuf;
+
+use leukoscope_core::files::load_rgb;
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::io::source::{Rate, ReplaySource};
+use leukoscope_edge::scan::scale::{RED_CELL_UM, RedCellMeter, SlideScale};
+
+/// Options of `scale`.
+#[derive(clap::Args)]
+pub struct ScaleArgs {
+    /// The folder of frames (every frame is read).
+    #[arg(long)]
+    pub frames: PathBuf,
+    /// Compare with this board's calibrated `camera.um_per_px`.
+    #[arg(long)]
+    pub board: Option<PathBuf>,
+}
+
+/// A measured scale and a calibrated one differ by more than this share: a wrong objective
+/// or a stale calibration.
+pub const MISMATCH: f32 = 0.15;
+
+pub fn scale(args: ScaleArgs) -> anyhow::Result<()> {
+    let board = args.board.as_deref().map(BoardSettings::load).transpose()?;
+    let measured = measure_folder(&args.frames)?;
+    println!("{}", describe(&measured));
+    if let Some(board) = board {
+        let given = board.camera.um_per_px;
+        println!("the board's calibration: {given:.4} um/px");
+        if let Some(warning) = mismatch(given, &measured) {
+            println!("{warning}");
+        }
+    }
+    Ok(())
+}
+
+/// The scale of the frames in `folder`, from all their red cells.
+pub fn measure_folder(folder: &std::path::Path) -> anyhow::Result<SlideScale> {
+    let source = ReplaySource::open(folder, Rate::default())?;
+    let mut meter = RedCellMeter::new();
+    for path in source.files() {
+        match load_rgb(path) {
+            Ok(frame) => {
+                meter.measure(&frame);
+            }
+            Err(e) => eprintln!("{}: left out: {e}", path.display()),
+        }
+    }
+    Ok(meter.scale()?)
+}
+
+/// The measurement in one line.
+pub fn describe(scale: &SlideScale) -> String {
+    format!(
+        "scale: {:.4} um/px +/- {:.1} % (from {} whole red cells taken as {RED_CELL_UM} um)",
+        scale.um_per_px,
+        scale.uncertainty * 100.0,
+        scale.red_cells
+    )
+}
+
+/// A warning when a calibrated `given` scale and the measured one disagree by more than
+/// [`MISMATCH`].
+pub fn mismatch(given: f32, measured: &SlideScale) -> Option<String> {
+    let off = given / measured.um_per_px - 1.0;
+    (off.abs() > MISMATCH).then(|| {
+        format!(
+            "WARNING: the calibrated scale {given:.4} um/px is {:+.0} % off the red cells' {:.4}: is the right objective in place, or the calibration stale?",
+            off * 100.0,
+            measured.um_per_px
+        )
+    })
+}
