@@ -29,6 +29,12 @@
 //! only when its nucleus lies at least [`TrackerConfig::border_margin_um`] inside the
 //! frame, so the cell is whole; it is matched one to one, nearest first, to the known
 //! cells of the segment within the match radius, and unmatched ones are new cells.
+//!
+//! **Photographs.** A frame that starts a segment (the first, or one that could not be
+//! placed: a folder of separate photographs, a frame of another size, a jump of the stage)
+//! will not be followed by a frame showing its edge cells more whole, so there a cell
+//! counts as soon as its nucleus does not touch the frame's edge; a next frame that does
+//! overlap it then finds those cells known.
 
 mod register;
 
@@ -280,13 +286,26 @@ impl CellTracker {
             self.grid.clear();
         }
         self.last = Some(registration);
-        self.match_cells(blocks.frame_size(), detections)
+        let lone = first || !registration.registered;
+        self.match_cells(blocks.frame_size(), detections, lone)
     }
 
     /// Matches the whole cells among `detections` to known cells, nearest first, and
-    /// records and returns the rest as new.
-    fn match_cells(&mut self, frame_size: (u32, u32), detections: &[DetectedCell]) -> Vec<NewCell> {
-        let margin = self.config.border_margin_um / self.config.um_per_px;
+    /// records and returns the rest as new. In a `lone` frame (the first, or one that could
+    /// not be placed after the one before: a separate photograph, or a jump) a cell whose
+    /// nucleus is whole counts even near the edge, since no overlapping frame will show it
+    /// more whole; in a frame of a scan it must lie the border margin inside.
+    fn match_cells(
+        &mut self,
+        frame_size: (u32, u32),
+        detections: &[DetectedCell],
+        lone: bool,
+    ) -> Vec<NewCell> {
+        let margin = if lone {
+            0.0
+        } else {
+            self.config.border_margin_um / self.config.um_per_px
+        };
         let (w, h) = (frame_size.0 as f32, frame_size.1 as f32);
         let whole = |d: &DetectedCell| {
             let [x, y, bw, bh] = d.bbox;

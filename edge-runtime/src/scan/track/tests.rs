@@ -324,3 +324,39 @@ mod timing {
         );
     }
 }
+
+#[test]
+fn separate_photographs_count_every_whole_nucleus_once() {
+    // First frames of three different slides: no two overlap, so each is a photograph of
+    // its own field, and a cell near its edge is counted as long as its nucleus is whole.
+    let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+    let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+    let mut near_edge = 0;
+    for seed in [21, 22, 23] {
+        let frame = slide(seed, 0.6).frame(0).expect("frame 0");
+        let found = detector.detect(&frame.image);
+        let whole: Vec<_> = found.iter().filter(|d| !d.touches_border).collect();
+        let margin = 4.0 / 0.42;
+        near_edge += whole
+            .iter()
+            .filter(|d| {
+                let [x, y, w, h] = d.bbox;
+                (x as f32) < margin
+                    || (y as f32) < margin
+                    || (x + w) as f32 + margin > frame.image.width() as f32
+                    || (y + h) as f32 + margin > frame.image.height() as f32
+            })
+            .count();
+        let new = tracker.observe(&frame.image, &found);
+        assert_eq!(new.len(), whole.len(), "seed {seed}");
+        // The same photograph again is the same field: nothing new.
+        assert!(
+            tracker.observe(&frame.image, &found).is_empty(),
+            "seed {seed}"
+        );
+    }
+    assert!(
+        near_edge > 0,
+        "the frames hold no cell near the edge to test with"
+    );
+}
