@@ -75,6 +75,7 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
             {
                 println!("{warning}");
             }
+            settings.measured_scale = Some(measured);
             Some(measured.um_per_px)
         }
         None => None,

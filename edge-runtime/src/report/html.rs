@@ -165,6 +165,9 @@ fn write_page(
     write_counts(out, r)?;
     write_model(out, &r.model)?;
     write_quality(out, &r.quality)?;
+    if let Some(scale) = &r.scale {
+        writeln!(out, "<p>Frame scale: {}.</p>", Esc(&scale.to_string()))?;
+    }
     write_gallery(out, r, thumbs)?;
     write_snapshots(out, r, snaps)?;
     write_timings(out, &r.timings_ms)?;
@@ -392,7 +395,7 @@ fn write_model(out: &mut String, m: &ModelInfo) -> fmt::Result {
 fn write_quality(out: &mut String, q: &QualityStats) -> fmt::Result {
     writeln!(
         out,
-        "<h2>Frame quality</h2>\n<p>{} frames seen, {} accepted; mean focus {:.1}, \
+        "<h2>Frame quality</h2>\n<p>{} frames seen, {} accepted; mean focus {:.2}, \
          mean clipped {}.</p>\n<table>\n<tr><th>rejected as</th><th>frames</th><th>remedy</th></tr>",
         q.frames,
         q.accepted,

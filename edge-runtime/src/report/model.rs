@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::reviewed::ReviewedCounts;
 use crate::records::{RejectReason, ReportCell, ReviewVerdict, SignOffRecord};
 use crate::scan::quality::QualityTally;
+use crate::scan::scale::FrameScale;
 use crate::scan::session::{ClassCount, SlideSummary};
 
 /// What every page and the JSON of a report made with the synthetic demo model say first.
@@ -45,6 +46,10 @@ pub struct SlideReport {
     /// The reviewer's corrections and sign-off, once a reviewer has looked at the slide.
     #[serde(default)]
     pub review: Option<ReportReview>,
+    /// The frames' scale and where it came from (absent from reports made before it was
+    /// recorded).
+    #[serde(default)]
+    pub scale: Option<FrameScale>,
 }
 
 /// A slide's review, as its report shows it.
@@ -63,7 +68,7 @@ impl Serialize for SlideReport {
         // Written by hand only to put the demonstration warning first, as a field of its
         // own, whenever the model is the demo model.
         let warning = self.model.demonstration.then_some(DEMONSTRATION_WARNING);
-        let fields = 12 + usize::from(warning.is_some());
+        let fields = 13 + usize::from(warning.is_some());
         let mut s = serializer.serialize_struct("SlideReport", fields)?;
         if let Some(warning) = warning {
             s.serialize_field("warning", warning)?;
@@ -82,6 +87,7 @@ impl Serialize for SlideReport {
         s.serialize_field("timings_ms", &self.timings_ms)?;
         s.serialize_field("truth", &self.truth)?;
         s.serialize_field("review", &self.review)?;
+        s.serialize_field("scale", &self.scale)?;
         s.end()
     }
 }

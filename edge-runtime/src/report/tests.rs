@@ -10,6 +10,7 @@ use super::*;
 use crate::io::model::DEVELOPMENT_KEY_WARNING;
 use crate::records::{RejectReason, ReportCell, ReviewVerdict, SignOffRecord, Verdict};
 use crate::scan::quality::{QualityTally, QualityThresholds};
+use crate::scan::scale::{FrameScale, SlideScale};
 use crate::scan::session::{ClassCount, DISCLAIMER, SlideFlag, SlideSummary, StopReason};
 
 const NASTY_ID: &str = "<script>alert(1)</script>";
@@ -101,6 +102,11 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
         },
         truth: None,
         review: None,
+        scale: Some(FrameScale::RedCells(SlideScale {
+            um_per_px: 0.0969,
+            uncertainty: 0.034,
+            red_cells: 97,
+        })),
     }
 }
 
@@ -258,6 +264,30 @@ fn json_round_trips_counts_flag_disclaimer_and_thumbnails() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn the_scale_is_stated_with_its_source_and_old_reports_still_read() {
+    let report = sample(false, None);
+    let (_dir, files, html) = write(&report);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.json).expect("json")).expect("valid");
+    assert_eq!(json["scale"]["from"], "red_cells");
+    assert_eq!(json["scale"]["red_cells"], 97);
+    assert!(
+        html.contains("Frame scale: 0.0969 um/px +/- 3.4 %, measured from 97 whole red cells"),
+        "{html}"
+    );
+    // A report written before the scale was recorded reads back without one.
+    let mut old = json.clone();
+    old.as_object_mut().expect("an object").remove("scale");
+    let back: SlideReport = serde_json::from_value(old).expect("an old report");
+    assert_eq!(back.scale, None);
+    let given = FrameScale::Given { um_per_px: 0.42 };
+    assert_eq!(
+        serde_json::to_value(given).expect("json"),
+        serde_json::json!({"from": "given", "um_per_px": 0.42f32})
+    );
 }
 
 #[test]

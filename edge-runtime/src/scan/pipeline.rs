@@ -35,6 +35,7 @@ use crate::scan::blocks::FrameBlocks;
 use crate::scan::classify::{CellClassifier, ClassifyError};
 use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::scan::quality::{QualityGate, QualityTally, QualityThresholds, SlideAdvice};
+use crate::scan::scale::{FrameScale, SlideScale};
 use crate::scan::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
 use crate::scan::track::{CellTracker, TrackError, TrackerConfig};
 
@@ -65,6 +66,9 @@ pub struct ScanSettings {
     /// Classify on the GPU (`model.device = "cuda"`; needs the `cuda` feature and a float
     /// model).
     pub gpu: bool,
+    /// The measurement behind `detect.um_per_px` when it was measured from the slide's red
+    /// cells, for the report; `None` when the scale was given.
+    pub measured_scale: Option<SlideScale>,
 }
 
 impl Default for ScanSettings {
@@ -78,6 +82,7 @@ impl Default for ScanSettings {
             batch: crate::scan::classify::DEFAULT_BATCH,
             snapshots: 4,
             gpu: false,
+            measured_scale: None,
         }
     }
 }
@@ -682,6 +687,12 @@ impl<S: JournalStorage> SlideScanner<S> {
             },
             truth: None,
             review: None,
+            scale: Some(match self.settings.measured_scale {
+                Some(measured) => FrameScale::RedCells(measured),
+                None => FrameScale::Given {
+                    um_per_px: self.settings.detect.um_per_px,
+                },
+            }),
         };
         Ok(FinishedSlide {
             report,

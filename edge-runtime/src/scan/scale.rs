@@ -101,6 +101,44 @@ pub struct SlideScale {
     pub red_cells: usize,
 }
 
+/// The scale a slide was read at, and where it came from, as its report states it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum FrameScale {
+    /// Given by the operator or by the board's calibration.
+    Given {
+        /// Micrometres per pixel.
+        um_per_px: f32,
+    },
+    /// Measured from the slide's red cells.
+    RedCells(SlideScale),
+}
+
+impl FrameScale {
+    /// Micrometres per pixel.
+    pub fn um_per_px(&self) -> f32 {
+        match self {
+            FrameScale::Given { um_per_px } => *um_per_px,
+            FrameScale::RedCells(scale) => scale.um_per_px,
+        }
+    }
+}
+
+impl std::fmt::Display for FrameScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameScale::Given { um_per_px } => write!(f, "{um_per_px:.4} um/px, as given"),
+            FrameScale::RedCells(s) => write!(
+                f,
+                "{:.4} um/px +/- {:.1} %, measured from {} whole red cells taken as {RED_CELL_UM} um",
+                s.um_per_px,
+                s.uncertainty * 100.0,
+                s.red_cells
+            ),
+        }
+    }
+}
+
 /// Why no scale could be measured.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScaleError {
