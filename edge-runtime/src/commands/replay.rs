@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::io::settings::{BoardSettings, ClassifyDevice};
-use leukoscope_edge::io::source::{Rate, ReplaySource};
+use leukoscope_edge::io::source::{Rate, ReadAhead, ReplaySource};
 use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::ui::DeskMode;
 
-use super::scale::{describe, measure_folder, mismatch};
+use super::scale::measure_ahead;
 use super::slide::{
     UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk, start_ui,
     ui_token, write_slide,
@@ -40,8 +40,8 @@ pub struct ReplayArgs {
     /// Frames per second (default: as fast as possible).
     #[arg(long)]
     pub fps: Option<f64>,
-    /// Micrometres per pixel of the frames, or `auto` to measure it from the frames' red
-    /// cells first (default: the board's, else 0.42).
+    /// Micrometres per pixel of the frames, or `auto` to measure it from the red cells of
+    /// the first frames (up to 30) before scanning (default: the board's, else 0.42).
     #[arg(long, value_name = "UM|auto")]
     pub um_per_px: Option<ScaleSetting>,
     /// Where the journal and the report go.
@@ -64,23 +64,11 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     let mut settings = board
         .as_ref()
         .map_or_else(ScanSettings::default, scan_settings);
-    let um = match options.um_per_px {
-        Some(ScaleSetting::Given(um)) => Some(um),
-        Some(ScaleSetting::Auto) => {
-            let measured = measure_folder(&options.frames)?;
-            println!("{}", describe(&measured));
-            if let Some(warning) = board
-                .as_ref()
-                .and_then(|b| mismatch(b.camera.um_per_px, &measured))
-            {
-                println!("{warning}");
-            }
-            settings.measured_scale = Some(measured);
-            Some(measured.um_per_px)
-        }
-        None => None,
-    };
-    if let Some(um) = um {
+    let calibrated = board.as_ref().and_then(|b| b.camera.um_per_px.given());
+    let setting = options
+        .um_per_px
+        .or(board.as_ref().map(|b| b.camera.um_per_px));
+    if let Some(ScaleSetting::Given(um)) = options.um_per_px {
         settings.detect.um_per_px = um;
         settings.track.um_per_px = um;
     }
@@ -90,7 +78,10 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
         .map(Rate::per_second)
         .transpose()?
         .unwrap_or_default();
-    let mut source = ReplaySource::open(&options.frames, rate)?;
+    let mut source = ReadAhead::new(ReplaySource::open(&options.frames, rate)?);
+    if setting == Some(ScaleSetting::Auto) {
+        measure_ahead(&mut source, &mut settings, calibrated)?;
+    }
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
     let data = DataDir::new(&options.out);
     let serve = options.serve.then_some(options.ui.listen);

@@ -11,16 +11,18 @@ use std::time::Duration;
 use anyhow::Context;
 use leukoscope_edge::io::model::load_model;
 use leukoscope_edge::io::settings::BoardSettings;
-use leukoscope_edge::io::source::{FrameSource, Rate, ReplaySource};
+use leukoscope_edge::io::source::{FrameSource, Rate, ReadAhead, ReplaySource};
 use leukoscope_edge::records::JournalEntry;
 use leukoscope_edge::records::journal::Journal;
 use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume};
+use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::DeskMode;
 
 use super::panel::Panel;
 use super::replay::scan_settings;
+use super::scale::measure_ahead;
 use super::slide::{
     new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
 };
@@ -100,7 +102,7 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
                 }
             },
         };
-        let (mut source, resume): (Box<dyn FrameSource>, Resume) = match &options.frames {
+        let (source, resume): (Box<dyn FrameSource>, Resume) = match &options.frames {
             Some(dir) => {
                 let rate = options
                     .fps
@@ -113,10 +115,16 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
         };
         panel.borrow_mut().working()?;
         first = false;
+        let mut settings = scan_settings(&board);
+        let mut source = ReadAhead::new(source);
+        if board.camera.um_per_px == ScaleSetting::Auto {
+            measure_ahead(&mut source, &mut settings, None)
+                .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
+        }
         let scanned = scan_slide(
             &slide_id,
             &model,
-            scan_settings(&board),
+            settings,
             &mut source,
             resume,
             &data,

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use leukoscope_core::files::load_rgb;
 use leukoscope_edge::io::settings::BoardSettings;
-use leukoscope_edge::io::source::{Rate, ReplaySource};
+use leukoscope_edge::io::source::{FrameSource, Rate, ReadAhead, ReplaySource};
+use leukoscope_edge::scan::pipeline::ScanSettings;
 use leukoscope_edge::scan::scale::{RED_CELL_UM, RedCellMeter, SlideScale};
 
 /// Options of `scale`.
@@ -27,12 +28,17 @@ pub fn scale(args: ScaleArgs) -> anyhow::Result<()> {
     let board = args.board.as_deref().map(BoardSettings::load).transpose()?;
     let measured = measure_folder(&args.frames)?;
     println!("{}", describe(&measured));
-    if let Some(board) = board {
-        let given = board.camera.um_per_px;
-        println!("the board's calibration: {given:.4} um/px");
-        if let Some(warning) = mismatch(given, &measured) {
-            println!("{warning}");
+    match board.and_then(|b| b.camera.um_per_px.given()) {
+        Some(given) => {
+            println!("the board's calibration: {given:.4} um/px");
+            if let Some(warning) = mismatch(given, &measured) {
+                println!("{warning}");
+            }
         }
+        None if args.board.is_some() => {
+            println!("the board measures each slide's scale (\"auto\")")
+        }
+        None => {}
     }
     Ok(())
 }
@@ -73,4 +79,33 @@ pub fn mismatch(given: f32, measured: &SlideScale) -> Option<String> {
             measured.um_per_px
         )
     })
+}
+
+/// Frames a slide's scale is measured from at most, before scanning starts.
+const LOOKAHEAD_FRAMES: usize = 30;
+/// Red cells after which the read-ahead stops early.
+const ENOUGH_RED_CELLS: usize = 60;
+
+/// Measures the scale from the first frames of `source` (held, then scanned as they came)
+/// and sets it in `settings`, saying so; a calibration `given` more than [`MISMATCH`] off
+/// is warned about.
+pub fn measure_ahead<S: FrameSource>(
+    source: &mut ReadAhead<S>,
+    settings: &mut ScanSettings,
+    given: Option<f32>,
+) -> anyhow::Result<()> {
+    let mut meter = RedCellMeter::new();
+    source.fill(LOOKAHEAD_FRAMES, |frame| {
+        meter.measure(&frame.image);
+        meter.red_cells() >= ENOUGH_RED_CELLS
+    });
+    let measured = meter.scale()?;
+    println!("{}", describe(&measured));
+    if let Some(warning) = given.and_then(|g| mismatch(g, &measured)) {
+        println!("{warning}");
+    }
+    settings.detect.um_per_px = measured.um_per_px;
+    settings.track.um_per_px = measured.um_per_px;
+    settings.measured_scale = Some(measured);
+    Ok(())
 }

@@ -26,6 +26,7 @@ use crate::io::source::Backoff;
 use crate::records::layout::DataDir;
 use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::scan::quality::QualityThresholds;
+use crate::scan::scale::ScaleSetting;
 use crate::scan::session::SessionRules;
 use crate::scan::track::{CellTracker, TrackError, TrackerConfig};
 
@@ -127,9 +128,10 @@ pub struct CameraSettings {
     pub pixel_format: PixelFormatSetting,
     /// Frames per second asked for; absent keeps the driver's choice (default).
     pub fps: Option<u32>,
-    /// Micrometres per pixel of the frames at the objective used (default 0.42). The only
-    /// place the frame scale is set: detection and tracking take it from here.
-    pub um_per_px: f32,
+    /// Micrometres per pixel of the frames at the objective used (default 0.42), or
+    /// `"auto"`: measured from each slide's red cells in its first frames. The only place
+    /// the frame scale is set: detection and tracking take it from here.
+    pub um_per_px: ScaleSetting,
     /// How long to wait for a frame before taking the camera for gone (default 2000 ms).
     pub timeout_ms: u64,
     /// Memory-mapped capture buffers, 1 to 32 (default 4).
@@ -144,7 +146,7 @@ impl Default for CameraSettings {
             height: 1080,
             pixel_format: PixelFormatSetting::Mjpeg,
             fps: None,
-            um_per_px: 0.42,
+            um_per_px: ScaleSetting::Given(0.42),
             timeout_ms: 2000,
             buffers: 4,
         }
@@ -376,9 +378,12 @@ impl BoardSettings {
 
     /// Copies `camera.um_per_px` into detection and tracking, refusing a different value
     /// set there: two scales for one camera would measure cells with one and match them
-    /// with the other.
+    /// with the other. With `"auto"` they keep their default until a slide's red cells
+    /// have been measured.
     fn take_frame_scale(&mut self, table: &toml::Table) -> Result<(), Problem> {
-        let scale = self.camera.um_per_px;
+        let Some(scale) = self.camera.um_per_px.given() else {
+            return Ok(());
+        };
         for (section, given) in [
             ("detect", self.detect.um_per_px),
             ("track", self.track.um_per_px),
@@ -415,12 +420,14 @@ impl BoardSettings {
             (16..=8192).contains(&c.height),
             "between 16 and 8192",
         )?;
-        check(
-            "camera.um_per_px",
-            c.um_per_px,
-            c.um_per_px.is_finite() && c.um_per_px > 0.0,
-            "a positive number of micrometres per pixel",
-        )?;
+        if let Some(um) = c.um_per_px.given() {
+            check(
+                "camera.um_per_px",
+                um,
+                um.is_finite() && (0.01..=10.0).contains(&um),
+                "\"auto\" or micrometres per pixel between 0.01 and 10",
+            )?;
+        }
         if let Some(fps) = c.fps {
             check(
                 "camera.fps",

@@ -5,6 +5,8 @@
 //! - [`SyntheticSource`]: the core's synthetic slide, a moving stage over a smear whose
 //!   cells are known (the demo and the tests).
 //! - `CameraSource` (feature `camera`): a V4L2 camera delivering MJPEG or YUYV.
+//! - [`ReadAhead`]: wraps any source and reads a few frames ahead, so a slide's first
+//!   frames can be measured (its scale) before they are scanned.
 //! - [`Reconnecting`]: wraps any source and rides out a camera that disappears mid-slide,
 //!   retrying with back-off and telling an observer (log, status LED) what it is doing.
 //!
@@ -14,6 +16,7 @@
 #[cfg(feature = "camera")]
 mod camera;
 mod clock;
+mod read_ahead;
 mod reconnect;
 mod replay;
 mod synthetic;
@@ -30,6 +33,7 @@ use leukoscope_core::files::ImageFileError;
 #[cfg(feature = "camera")]
 pub use camera::{CameraConfig, CameraSource, PixelFormat};
 pub use clock::{Clock, Pacer, SystemClock};
+pub use read_ahead::ReadAhead;
 pub use reconnect::{Backoff, LinkEvent, LinkObserver, Reconnecting};
 pub use replay::{ReplaySource, natural_order};
 pub use synthetic::{FrameTruth, SyntheticSource};

@@ -72,6 +72,32 @@ pub enum ScaleSetting {
     Given(f32),
 }
 
+impl ScaleSetting {
+    /// The number given; `None` for `auto`.
+    pub fn given(self) -> Option<f32> {
+        match self {
+            ScaleSetting::Given(um) => Some(um),
+            ScaleSetting::Auto => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ScaleSetting {
+    /// A number of micrometres per pixel, or the string `"auto"` (as `board.toml` has it).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(v) => Ok(ScaleSetting::Given(v as f32)),
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 impl std::str::FromStr for ScaleSetting {
     type Err = String;
 

@@ -118,6 +118,13 @@ fn values_out_of_range_are_refused_by_key() {
     assert!(m.contains("`camera.width`"), "{m}");
     let m = refused("[camera]\num_per_px = -0.4\n");
     assert!(m.contains("`camera.um_per_px`"), "{m}");
+    let m = refused("[camera]\num_per_px = 1e30\n");
+    assert!(
+        m.contains("`camera.um_per_px`") && m.contains("between 0.01 and 10"),
+        "{m}"
+    );
+    let m = refused("[camera]\num_per_px = \"wide\"\n");
+    assert!(m.contains("neither `auto`"), "{m}");
     let m = refused("[storage]\nmin_free_mb = 0\n");
     assert!(m.contains("`storage.min_free_mb`"), "{m}");
     let m = refused("[session]\nstop_after_cells = 50\n");
@@ -302,4 +309,20 @@ fn camera_settings_become_the_camera_config() {
     );
     assert_eq!(c.format, PixelFormat::Yuyv);
     assert_eq!(c.timeout, Duration::from_millis(500));
+}
+
+#[test]
+fn the_frame_scale_may_be_measured_from_the_red_cells() {
+    let s = BoardSettings::parse(
+        "[camera]\num_per_px = \"auto\"\n",
+        Path::new("/etc/leukoscope"),
+    )
+    .expect("auto is a scale");
+    assert_eq!(s.camera.um_per_px, ScaleSetting::Auto);
+    // Detection and tracking keep their defaults until a slide is measured.
+    assert_eq!(s.detect.um_per_px, DetectorConfig::default().um_per_px);
+    let s = BoardSettings::parse("[camera]\num_per_px = 0.1\n", Path::new("/etc/leukoscope"))
+        .expect("a number is a scale");
+    assert_eq!(s.camera.um_per_px, ScaleSetting::Given(0.1));
+    assert_eq!((s.detect.um_per_px, s.track.um_per_px), (0.1, 0.1));
 }
