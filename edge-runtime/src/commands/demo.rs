@@ -12,12 +12,15 @@ use anyhow::Context;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy, VerifiedArtifact};
 use leukoscope_core::synth::SlideOptions;
 use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_edge::io::source::{Frame, FrameSource, Rate, SourceError, SyntheticSource};
+use leukoscope_edge::io::source::{
+    Frame, FrameSource, Rate, ReadAhead, SourceError, SyntheticSource,
+};
 use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::session::{ClassCount, SessionRules};
 use leukoscope_edge::ui::{Desk, DeskMode};
 
+use super::scale::measure_ahead;
 use super::slide::{UiArgs, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide};
 
 /// The demonstration model: `tiny-cnn`, int8, trained on synthetic smear fields only by
@@ -45,6 +48,12 @@ pub struct DemoArgs {
     /// model carries no calibrated threshold).
     #[arg(long, default_value_t = 0.6)]
     pub unidentified_below: f32,
+    /// The synthetic microscope's objective: `100x` (oil, 0.1 um per pixel on a full-HD
+    /// camera), `40x` (0.25) or `20x` (0.5). Default: 0.42 um per pixel, the scale of the
+    /// 4-class reference images the demonstration model learnt from. The scan measures the
+    /// scale from the slide's red cells either way, as it does for any slide.
+    #[arg(long, value_name = "OBJECTIVE", value_parser = parse_magnification)]
+    pub magnification: Option<f32>,
     /// Serve the technician's web UI at --listen while the slide is scanned (at a
     /// camera's pace), and keep serving for review; Start there scans another slide.
     #[arg(long)]
@@ -57,6 +66,20 @@ pub struct DemoArgs {
 pub fn demo_model() -> anyhow::Result<VerifiedArtifact> {
     ModelArtifact::decode(DEMO_MODEL, &TrustPolicy::any())
         .context("the bundled demonstration model does not verify (a damaged build?)")
+}
+
+/// Micrometres per pixel of the synthetic camera behind an objective named `100x`, `40x`
+/// or `20x`.
+fn parse_magnification(text: &str) -> Result<f32, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "100x" | "100" => Ok(0.1),
+        "40x" | "40" => Ok(0.25),
+        "20x" | "20" => Ok(0.5),
+        _ => Err(format!(
+            "`{}` is not one of the demo's objectives: 100x, 40x or 20x",
+            text.chars().take(40).collect::<String>()
+        )),
+    }
 }
 
 pub fn demo(options: DemoArgs) -> anyhow::Result<()> {
@@ -125,8 +148,12 @@ fn demo_slide(
     let b = options.blast_share / 3.0;
     let slide_options = SlideOptions {
         class_mix: [1.0 - options.blast_share, b, b, b],
+        um_per_px: options
+            .magnification
+            .unwrap_or(leukoscope_core::synth::MICROMETRES_PER_PIXEL),
         ..SlideOptions::default()
     };
+    let true_scale = slide_options.um_per_px;
     // Served, the slide goes at a camera's pace, so the live view has something to show.
     let rate = if desk.is_some() {
         Rate::per_second(8.0)?
@@ -135,17 +162,20 @@ fn demo_slide(
     };
     let source = SyntheticSource::new(seed, slide_options, rate)?;
     let seen = Rc::new(RefCell::new(BTreeMap::new()));
-    let mut source = TruthRecorder {
+    let mut source = ReadAhead::new(TruthRecorder {
         inner: source,
         seen: seen.clone(),
-    };
+    });
+    let mut settings = settings.clone();
+    measure_ahead(&mut source, &mut settings, None)?;
+    println!("  (the synthetic camera's true scale: {true_scale} um/px)");
     let slide_id = slide_id(seed);
     let taxonomy = model.artifact.taxonomy.clone();
     let mut frames = 0;
     let scanned = scan_slide(
         &slide_id,
         model,
-        settings.clone(),
+        settings,
         &mut source,
         Resume::SkipDone,
         data,

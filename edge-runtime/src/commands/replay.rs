@@ -41,7 +41,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub fps: Option<f64>,
     /// Micrometres per pixel of the frames, or `auto` to measure it from the red cells of
-    /// the first frames (up to 30) before scanning (default: the board's, else 0.42).
+    /// the first frames (up to 30) before scanning (default: the board's, else `auto`).
     #[arg(long, value_name = "UM|auto")]
     pub um_per_px: Option<ScaleSetting>,
     /// Where the journal and the report go.
@@ -67,7 +67,8 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     let calibrated = board.as_ref().and_then(|b| b.camera.um_per_px.given());
     let setting = options
         .um_per_px
-        .or(board.as_ref().map(|b| b.camera.um_per_px));
+        .or(board.as_ref().map(|b| b.camera.um_per_px))
+        .unwrap_or(ScaleSetting::Auto);
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
         settings.detect.um_per_px = um;
         settings.track.um_per_px = um;
@@ -79,7 +80,7 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or_default();
     let mut source = ReadAhead::new(ReplaySource::open(&options.frames, rate)?);
-    if setting == Some(ScaleSetting::Auto) {
+    if setting == ScaleSetting::Auto {
         measure_ahead(&mut source, &mut settings, calibrated)?;
     }
     let slide_id = options.slide.unwrap_or_else(new_slide_id);

@@ -128,9 +128,9 @@ pub struct CameraSettings {
     pub pixel_format: PixelFormatSetting,
     /// Frames per second asked for; absent keeps the driver's choice (default).
     pub fps: Option<u32>,
-    /// Micrometres per pixel of the frames at the objective used (default 0.42), or
-    /// `"auto"`: measured from each slide's red cells in its first frames. The only place
-    /// the frame scale is set: detection and tracking take it from here.
+    /// Micrometres per pixel of the frames at the objective used, or `"auto"` (default):
+    /// measured from each slide's red cells in its first frames. The only place the frame
+    /// scale is set: detection and tracking take it from here.
     pub um_per_px: ScaleSetting,
     /// How long to wait for a frame before taking the camera for gone (default 2000 ms).
     pub timeout_ms: u64,
@@ -146,7 +146,7 @@ impl Default for CameraSettings {
             height: 1080,
             pixel_format: PixelFormatSetting::Mjpeg,
             fps: None,
-            um_per_px: ScaleSetting::Given(0.42),
+            um_per_px: ScaleSetting::Auto,
             timeout_ms: 2000,
             buffers: 4,
         }
@@ -381,9 +381,7 @@ impl BoardSettings {
     /// with the other. With `"auto"` they keep their default until a slide's red cells
     /// have been measured.
     fn take_frame_scale(&mut self, table: &toml::Table) -> Result<(), Problem> {
-        let Some(scale) = self.camera.um_per_px.given() else {
-            return Ok(());
-        };
+        let scale = self.camera.um_per_px.given();
         for (section, given) in [
             ("detect", self.detect.um_per_px),
             ("track", self.track.um_per_px),
@@ -392,17 +390,20 @@ impl BoardSettings {
                 .get(section)
                 .and_then(|s| s.as_table())
                 .is_some_and(|s| s.contains_key("um_per_px"));
-            if set_here && given != scale {
+            if set_here && scale != Some(given) {
+                let camera = scale.map_or_else(|| "\"auto\"".to_string(), |s| s.to_string());
                 return Err(Problem::new(
                     format!("{section}.um_per_px"),
                     format!(
-                        "is {given} but camera.um_per_px is {scale}; set the frame scale under [camera] only and remove it from [{section}]"
+                        "is {given} but camera.um_per_px is {camera}; set the frame scale under [camera] only and remove it from [{section}]"
                     ),
                 ));
             }
         }
-        self.detect.um_per_px = scale;
-        self.track.um_per_px = scale;
+        if let Some(scale) = scale {
+            self.detect.um_per_px = scale;
+            self.track.um_per_px = scale;
+        }
         Ok(())
     }
 

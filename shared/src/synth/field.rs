@@ -92,7 +92,7 @@ pub(crate) fn compose(
         }
     }
 
-    let mut canvas = Canvas::new(size, size, [0.0, 0.0], stain.plasma);
+    let mut canvas = Canvas::new(size, size, [0.0, 0.0], 1.0, stain.plasma);
     crowd.paint(&mut canvas, stain.red, stain.platelet);
     for cell in &whites {
         cell.paint(&mut canvas, &stain);

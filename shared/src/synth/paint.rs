@@ -56,23 +56,44 @@ pub(crate) fn scale3(a: [f32; 3], k: f32) -> [f32; 3] {
 }
 
 /// Optical density per pixel and channel over a window of world coordinates.
+///
+/// World coordinates are in units of [`super::MICROMETRES_PER_PIXEL`] (the reference
+/// camera's pixels), whatever the scale of the picture: every shape is sized once, in
+/// micrometres, and a canvas at another magnification samples it more or less densely.
 pub(crate) struct Canvas {
     width: u32,
     height: u32,
     /// World position of the top-left corner: objects live in world coordinates so one
     /// scene can be cut into many overlapping frames that agree pixel for pixel.
     origin: [f32; 2],
+    /// World units per pixel: 1 at the reference scale, below 1 at higher magnification.
+    step: f32,
     od: Vec<[f32; 3]>,
 }
 
 impl Canvas {
-    pub(crate) fn new(width: u32, height: u32, origin: [f32; 2], base: [f32; 3]) -> Self {
+    /// A canvas of `width` x `height` pixels, `step` world units apart, whose top-left
+    /// corner lies at world position `origin`.
+    pub(crate) fn new(
+        width: u32,
+        height: u32,
+        origin: [f32; 2],
+        step: f32,
+        base: [f32; 3],
+    ) -> Self {
         Canvas {
             width,
             height,
             origin,
+            step,
             od: vec![base; width as usize * height as usize],
         }
+    }
+
+    /// World units between neighbouring pixels' centres.
+    #[inline]
+    pub(crate) fn step(&self) -> f32 {
+        self.step
     }
 
     /// Calls `f(dx, dy, od)` for every pixel whose centre lies in the box `ext`
@@ -85,6 +106,7 @@ impl Canvas {
         ext: [f32; 4],
         mut f: impl FnMut(f32, f32, &mut [f32; 3]),
     ) {
+        let step = self.step;
         self.each_row(
             center,
             [ext[1], ext[3]],
@@ -93,7 +115,7 @@ impl Canvas {
                 let mut dx = dx;
                 for px in row {
                     f(dx, dy, px);
-                    dx += 1.0;
+                    dx += step;
                 }
             },
         );
@@ -102,7 +124,8 @@ impl Canvas {
     /// Row by row: for each row whose pixel centres lie within `[min dy, max dy]` of
     /// `center`, `span(dy)` gives the `[min dx, max dx]` a shape covers on that row (or
     /// `None`), and `f(dx, dy, pixels)` gets the pixels whose centres lie in it, starting at
-    /// offset `dx`. Shapes that know their extent per row skip the corners of their box.
+    /// offset `dx` and [`Canvas::step`] apart. Shapes that know their extent per row skip the
+    /// corners of their box. Offsets and spans are in world units.
     #[inline]
     pub(crate) fn each_row(
         &mut self,
@@ -114,27 +137,31 @@ impl Canvas {
         if self.width == 0 || self.height == 0 {
             return;
         }
-        let lx = center[0] - self.origin[0];
-        let ly = center[1] - self.origin[1];
-        let y0 = ceil(ly + rows[0] - 0.5).max(0.0);
-        let y1 = floor(ly + rows[1] - 0.5).min(self.height as f32 - 1.0);
+        // In pixels from here on: the pixel at column x has its centre x + 0.5 pixels (that
+        // is, (x + 0.5) * step world units) from the origin.
+        let inv = 1.0 / self.step;
+        let lx = (center[0] - self.origin[0]) * inv;
+        let ly = (center[1] - self.origin[1]) * inv;
+        let y0 = ceil(ly + rows[0] * inv - 0.5).max(0.0);
+        let y1 = floor(ly + rows[1] * inv - 0.5).min(self.height as f32 - 1.0);
         // `floor` and `ceil` turn NaN into a number, so no comparison here sees one.
         if y0 > y1 {
             return;
         }
         let w = self.width as usize;
         let last = self.width as f32 - 1.0;
+        let step = self.step;
         for y in y0 as usize..=y1 as usize {
-            let dy = y as f32 + 0.5 - ly;
+            let dy = (y as f32 + 0.5 - ly) * step;
             let Some([a, b]) = span(dy) else { continue };
-            let x0 = ceil(lx + a - 0.5).max(0.0);
-            let x1 = floor(lx + b - 0.5).min(last);
+            let x0 = ceil(lx + a * inv - 0.5).max(0.0);
+            let x1 = floor(lx + b * inv - 0.5).min(last);
             if x0 > x1 {
                 continue;
             }
             let (x0, x1) = (x0 as usize, x1 as usize);
             f(
-                x0 as f32 + 0.5 - lx,
+                (x0 as f32 + 0.5 - lx) * step,
                 dy,
                 &mut self.od[y * w + x0..=y * w + x1],
             );

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::f32::consts::PI;
 use libm::{cosf, sinf, sqrtf};
 
+use super::MICROMETRES_PER_PIXEL;
 use super::paint::{Canvas, coverage, scale3};
 use super::random::Dice;
 
@@ -18,8 +19,14 @@ pub(crate) const RED_REACH: f32 = 15.0;
 /// Mean red cell radius: 7.5 um across at 0.42 um per pixel.
 const RED_RADIUS: f32 = 9.0;
 
-/// Red cells lie a little off the focal plane of the white cells, so their edges are softer.
-const RED_EDGE: f32 = 2.2;
+/// Width of a red cell's outer rim, over which its density falls to nothing, in
+/// micrometres: red cells lie a little off the focal plane of the white cells, so their edges
+/// are soft. The rim lies inside the cell's outline, so a cell is as wide as the glass it
+/// darkens, whatever the optics (as an annotator's box around it is).
+const RED_EDGE_UM: f32 = 0.4;
+
+/// Fewest pixels a red cell's rim spans, so that coarse pictures do not alias.
+const RED_EDGE_PX: f32 = 1.5;
 
 /// Chance that a red cell settles against the previous one rather than anywhere: smears
 /// show red cells in touching chains and clumps with clear glass between.
@@ -69,11 +76,13 @@ impl RedCell {
             s * s * ia2 + c * c * ib2,
         );
         let scale = self.semi[1];
-        let half = 0.5 * RED_EDGE / scale;
-        let (inner, outer) = ((1.0 - half) * (1.0 - half), (1.0 + half) * (1.0 + half));
-        let inv_edge = scale / RED_EDGE;
+        let step = canvas.step();
+        let edge = (RED_EDGE_UM / MICROMETRES_PER_PIXEL).max(RED_EDGE_PX * step);
+        let inner = (1.0 - edge / scale).max(0.0);
+        let (inner, outer) = (inner * inner, 1.0);
+        let inv_edge = scale / edge;
         let inv_pallor2 = 1.0 / (self.pallor_size * self.pallor_size);
-        let r = self.semi[0] + RED_EDGE;
+        let r = self.semi[0] + step;
         let span = |dy: f32| {
             let (b, k) = (qb * dy, qc * dy * dy - outer);
             let disc = b * b - 4.0 * qa * k;
@@ -83,14 +92,15 @@ impl RedCell {
             })
         };
         canvas.each_row(self.center, [-r, r], span, |dx, dy, row| {
+            // q^2 at dx + step, less q^2 at dx, and how that difference grows.
             let mut q2 = (qa * dx + qb * dy) * dx + qc * dy * dy;
-            let mut step = qa * (2.0 * dx + 1.0) + qb * dy;
-            let accel = 2.0 * qa;
+            let mut next = (qa * (2.0 * dx + step) + qb * dy) * step;
+            let accel = 2.0 * qa * step * step;
             for px in row {
                 let cov = if q2 <= inner {
                     1.0
                 } else {
-                    (0.5 - (sqrtf(q2) - 1.0) * inv_edge).clamp(0.0, 1.0)
+                    ((1.0 - sqrtf(q2)) * inv_edge).clamp(0.0, 1.0)
                 };
                 let dip = (1.0 - q2 * inv_pallor2).max(0.0);
                 // The rim, where light crosses more haemoglobin, is a little darker (q
@@ -101,8 +111,8 @@ impl RedCell {
                 px[0] += od[0] * thick;
                 px[1] += od[1] * thick;
                 px[2] += od[2] * thick;
-                q2 += step;
-                step += accel;
+                q2 += next;
+                next += accel;
             }
         });
     }

@@ -26,8 +26,8 @@ const TILES: u64 = 0x5449_4C45;
 const FRAME: u64 = 0x4652_414D;
 const DEFECT: u64 = 0x4445_4645;
 
-/// Largest world side, in pixels (42 mm at 0.42 um per pixel).
-const WORLD_MAX: u32 = 100_000;
+/// Largest world side, in pixels at the reference scale (42 mm).
+const WORLD_MAX: f32 = 100_000.0;
 /// Most frames a scan may have.
 const FRAMES_MAX: u64 = 10_000_000;
 /// Most white cells a slide may hold.
@@ -51,9 +51,14 @@ pub enum Defect {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SlideOptions {
-    /// World width in pixels (at [`super::MICROMETRES_PER_PIXEL`]), at least the frame's.
+    /// Micrometres per pixel of the camera, 0.02 to 1: 0.42 by default
+    /// ([`super::MICROMETRES_PER_PIXEL`], a dry 40x objective's frames), about 0.05 to 0.12 at
+    /// 100x oil on a full-HD camera, about 0.6 at 20x. Cells keep their size in micrometres,
+    /// so at 0.1 um per pixel a white cell is about 120 pixels across.
+    pub um_per_px: f32,
+    /// World width in pixels (at `um_per_px`), at least the frame's; at most 42 mm.
     pub world_width: u32,
-    /// World height in pixels, at least the frame's.
+    /// World height in pixels, at least the frame's; at most 42 mm.
     pub world_height: u32,
     /// Frame width in pixels, 16 to 8192.
     pub frame_width: u32,
@@ -79,6 +84,7 @@ pub struct SlideOptions {
 impl Default for SlideOptions {
     fn default() -> Self {
         SlideOptions {
+            um_per_px: super::MICROMETRES_PER_PIXEL,
             world_width: 12_000,
             world_height: 8_000,
             frame_width: 1920,
@@ -132,6 +138,8 @@ pub struct SyntheticSlide {
     path: [u32; 2],
     /// Stage step in pixels.
     step: [u32; 2],
+    /// World units (reference pixels) per pixel of the frames.
+    zoom: f32,
 }
 
 impl SyntheticSlide {
@@ -156,12 +164,15 @@ impl SyntheticSlide {
 
         let stain = Stain::draw(&mut Dice::new(mix(seed, LOOK)));
         let mut dice = Dice::new(mix(seed, PLACE));
-        let (w, h) = (o.world_width as f32, o.world_height as f32);
-        let frames = w * h / (o.frame_width as f32 * o.frame_height as f32);
+        let zoom = zoom(o);
+        // Cells live in world units; the world is the same area at any scale.
+        let (w, h) = (o.world_width as f32 * zoom, o.world_height as f32 * zoom);
+        let frames = o.world_width as f32 * o.world_height as f32
+            / (o.frame_width as f32 * o.frame_height as f32);
         let wanted = (o.white_cells_per_frame * frames + dice.unit()) as usize;
         let tiles = [
-            o.world_width.div_ceil(TILE as u32),
-            o.world_height.div_ceil(TILE as u32),
+            (libm::ceilf(w / TILE) as u32).max(1),
+            (libm::ceilf(h / TILE) as u32).max(1),
         ];
         let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); tiles[0] as usize * tiles[1] as usize];
         let mut whites: Vec<WhiteCell> = Vec::with_capacity(wanted);
@@ -192,13 +203,12 @@ impl SyntheticSlide {
             .iter()
             .enumerate()
             .filter_map(|(i, cell)| {
-                pixel_box(cell.bounds(), [0, 0], o.world_width, o.world_height).map(|bbox| {
-                    CellTruth {
-                        id: i as u32,
-                        class: cell.class,
-                        center: cell.center,
-                        bbox,
-                    }
+                let bounds = in_pixels(cell.bounds(), zoom);
+                pixel_box(bounds, [0, 0], o.world_width, o.world_height).map(|bbox| CellTruth {
+                    id: i as u32,
+                    class: cell.class,
+                    center: [cell.center[0] / zoom, cell.center[1] / zoom],
+                    bbox,
                 })
             })
             .collect();
@@ -210,6 +220,7 @@ impl SyntheticSlide {
             index: Grid::from_buckets(tiles, buckets),
             path,
             step,
+            zoom,
             options,
         })
     }
@@ -219,7 +230,7 @@ impl SyntheticSlide {
         &self.options
     }
 
-    /// Every white cell, in world coordinates, ids `0..len`.
+    /// Every white cell, in pixels of the whole world, ids `0..len`.
     pub fn cells(&self) -> &[CellTruth] {
         &self.truths
     }
@@ -229,7 +240,7 @@ impl SyntheticSlide {
         self.path[0] * self.path[1]
     }
 
-    /// World position `[x, y]` of frame `index`'s top-left pixel: rows of frames left to
+    /// World position `[x, y]` of frame `index`'s top-left pixel, in pixels: rows of frames left to
     /// right, then right to left, top to bottom, the last of each row and column flush with
     /// the world's edge. `None` past the end of the scan.
     pub fn stage(&self, index: u32) -> Option<[f32; 2]> {
@@ -280,11 +291,14 @@ impl SyntheticSlide {
         let defect = self.defect(index);
         let (fw, fh) = (self.options.frame_width, self.options.frame_height);
         let origin = [sx as f32, sy as f32];
+        let zoom = self.zoom;
+        // What the frame shows, in world units.
+        let corner = [origin[0] * zoom, origin[1] * zoom];
         let view = [
-            origin[0],
-            origin[1],
-            origin[0] + fw as f32,
-            origin[1] + fh as f32,
+            corner[0],
+            corner[1],
+            corner[0] + fw as f32 * zoom,
+            corner[1] + fh as f32 * zoom,
         ];
 
         let mut dice = Dice::new(mix(mix(self.seed, FRAME), u64::from(index)));
@@ -302,9 +316,9 @@ impl SyntheticSlide {
             shown.sort_unstable();
         }
         let image = if defect == Some(Defect::Empty) {
-            Canvas::new(fw, fh, origin, [0.0; 3]).develop(&light)
+            Canvas::new(fw, fh, corner, zoom, [0.0; 3]).develop(&light)
         } else {
-            let mut canvas = Canvas::new(fw, fh, origin, self.stain.plasma);
+            let mut canvas = Canvas::new(fw, fh, corner, zoom, self.stain.plasma);
             self.paint_crowd(&mut canvas, view);
             for &i in &shown {
                 self.whites[i as usize].paint(&mut canvas, &self.stain);
@@ -321,7 +335,7 @@ impl SyntheticSlide {
             .filter_map(|&i| {
                 let world = &self.truths[i as usize];
                 let bbox = pixel_box(
-                    self.whites[i as usize].bounds(),
+                    in_pixels(self.whites[i as usize].bounds(), zoom),
                     [i64::from(sx), i64::from(sy)],
                     fw,
                     fh,
@@ -392,27 +406,38 @@ impl SyntheticSlide {
     }
 }
 
+/// World units per pixel of the frames.
+fn zoom(o: &SlideOptions) -> f32 {
+    o.um_per_px / super::MICROMETRES_PER_PIXEL
+}
+
+/// A world-unit extent `[x0, y0, x1, y1]` in pixels of the frames.
+fn in_pixels(b: [f32; 4], zoom: f32) -> [f32; 4] {
+    [b[0] / zoom, b[1] / zoom, b[2] / zoom, b[3] / zoom]
+}
+
 fn bad(option: &'static str, expected: &'static str) -> SynthError {
     SynthError::BadOption { option, expected }
 }
 
 fn check(o: &SlideOptions) -> Result<(), SynthError> {
+    if !(0.02..=1.0).contains(&o.um_per_px) {
+        return Err(bad("um_per_px", "between 0.02 and 1"));
+    }
     if !(16..=8192).contains(&o.frame_width) {
         return Err(bad("frame_width", "between 16 and 8192"));
     }
     if !(16..=8192).contains(&o.frame_height) {
         return Err(bad("frame_height", "between 16 and 8192"));
     }
-    if !(o.frame_width..=WORLD_MAX).contains(&o.world_width) {
-        return Err(bad(
-            "world_width",
-            "at least frame_width and at most 100000",
-        ));
+    let zoom = zoom(o);
+    if o.world_width < o.frame_width || o.world_width as f32 * zoom > WORLD_MAX {
+        return Err(bad("world_width", "at least frame_width and at most 42 mm"));
     }
-    if !(o.frame_height..=WORLD_MAX).contains(&o.world_height) {
+    if o.world_height < o.frame_height || o.world_height as f32 * zoom > WORLD_MAX {
         return Err(bad(
             "world_height",
-            "at least frame_height and at most 100000",
+            "at least frame_height and at most 42 mm",
         ));
     }
     if !(0.05..=1.0).contains(&o.step_fraction) {

@@ -471,3 +471,79 @@ fn write_ppm(path: &str, image: &RgbImage) {
     bytes.extend_from_slice(image.as_raw());
     std::fs::write(path, bytes).unwrap();
 }
+
+#[test]
+fn a_slide_at_higher_magnification_shows_the_same_cells_larger() {
+    // The same world (same seed, same area in micrometres) through a 100x oil camera at a
+    // quarter of the reference scale: the same white cells, four times as many pixels
+    // across, in the same places.
+    let coarse = small_slide();
+    let fine = SlideOptions {
+        um_per_px: MICROMETRES_PER_PIXEL / 4.0,
+        world_width: coarse.world_width * 4,
+        world_height: coarse.world_height * 4,
+        frame_width: coarse.frame_width * 4,
+        frame_height: coarse.frame_height * 4,
+        ..coarse.clone()
+    };
+    let (a, b) = (
+        SyntheticSlide::new(5, coarse).unwrap(),
+        SyntheticSlide::new(5, fine).unwrap(),
+    );
+    assert_eq!(a.cells().len(), b.cells().len());
+    assert!(!a.cells().is_empty());
+    for (c, f) in a.cells().iter().zip(b.cells()) {
+        assert_eq!((c.id, c.class), (f.id, f.class));
+        for k in 0..2 {
+            assert!(
+                (f.center[k] - 4.0 * c.center[k]).abs() < 0.01,
+                "{c:?} {f:?}"
+            );
+        }
+        assert!(f.bbox.width.abs_diff(4 * c.bbox.width) <= 4, "{c:?} {f:?}");
+        assert!(
+            f.bbox.height.abs_diff(4 * c.bbox.height) <= 4,
+            "{c:?} {f:?}"
+        );
+    }
+    // The first frame shows the same area at both scales: a whole white cell there looks
+    // the same, on average over its box, sampled sixteen times as densely.
+    let (fa, fb) = (a.frame(0).unwrap(), b.frame(0).unwrap());
+    let mean = |frame: &SlideFrame, id: u32| {
+        let t = frame
+            .cells
+            .iter()
+            .find(|c| c.truth.id == id)
+            .unwrap()
+            .truth
+            .bbox;
+        let mut sum = [0f64; 3];
+        for y in t.y..t.y + t.height {
+            for x in t.x..t.x + t.width {
+                let p = frame.image.get(x, y).unwrap();
+                for c in 0..3 {
+                    sum[c] += f64::from(p[c]);
+                }
+            }
+        }
+        sum.map(|v| v / t.area() as f64)
+    };
+    let whole: Vec<u32> = fa
+        .cells
+        .iter()
+        .filter(|c| c.fully_visible)
+        .map(|c| c.truth.id)
+        .collect();
+    assert!(!whole.is_empty());
+    for id in whole {
+        let (ma, mb) = (mean(&fa, id), mean(&fb, id));
+        for c in 0..3 {
+            assert!((ma[c] - mb[c]).abs() < 6.0, "cell {id}: {ma:?} {mb:?}");
+        }
+    }
+    let bad = SlideOptions {
+        um_per_px: 5.0,
+        ..small_slide()
+    };
+    assert!(SyntheticSlide::new(1, bad).is_err());
+}

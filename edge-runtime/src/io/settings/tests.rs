@@ -325,4 +325,11 @@ fn the_frame_scale_may_be_measured_from_the_red_cells() {
         .expect("a number is a scale");
     assert_eq!(s.camera.um_per_px, ScaleSetting::Given(0.1));
     assert_eq!((s.detect.um_per_px, s.track.um_per_px), (0.1, 0.1));
+    // A board file that says nothing of the scale measures it.
+    let s = BoardSettings::parse("[board]\nname = \"x\"\n", Path::new("/etc/leukoscope"))
+        .expect("no scale is auto");
+    assert_eq!(s.camera.um_per_px, ScaleSetting::Auto);
+    // A scale under [track] with the camera on auto is a second scale.
+    let m = refused("[track]\num_per_px = 0.3\n");
+    assert!(m.contains("camera.um_per_px is \"auto\""), "{m}");
 }

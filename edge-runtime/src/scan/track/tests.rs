@@ -360,3 +360,80 @@ fn separate_photographs_count_every_whole_nucleus_once() {
         "the frames hold no cell near the edge to test with"
     );
 }
+
+#[test]
+fn counts_each_cell_once_at_every_magnification() {
+    // Scans at 100x oil on a full-HD camera (0.05 and 0.1 um per pixel) and at 20x (0.6):
+    // the stage moves 60 % of a frame, registration and matching work in micrometres.
+    for (seed, um_per_px) in [(31, 0.05), (32, 0.1), (33, 0.6)] {
+        let options = SlideOptions {
+            um_per_px,
+            world_width: 4200,
+            world_height: 2400,
+            white_cells_per_frame: 8.0,
+            ..SlideOptions::default()
+        };
+        let slide = SyntheticSlide::new(seed, options).expect("valid slide options");
+        let mut detector = CellDetector::new(DetectorConfig {
+            um_per_px,
+            ..DetectorConfig::default()
+        })
+        .expect("a valid scale");
+        let config = TrackerConfig {
+            um_per_px,
+            ..TrackerConfig::default()
+        };
+        let margin = (config.border_margin_um / um_per_px).ceil() as u32;
+        let mut tracker = CellTracker::new(config).expect("a valid scale");
+        let (fw, fh) = (slide.options().frame_width, slide.options().frame_height);
+        let (mut whole, mut countable) = (BTreeSet::new(), BTreeSet::new());
+        let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut false_cells = 0;
+        for index in 0..slide.frame_count() {
+            let frame = slide.frame(index).expect("frame in range");
+            for c in frame.cells.iter().filter(|c| c.fully_visible) {
+                whole.insert(c.truth.id);
+                let b = c.truth.bbox;
+                if b.x >= margin
+                    && b.y >= margin
+                    && b.x + b.width + margin <= fw
+                    && b.y + b.height + margin <= fh
+                {
+                    countable.insert(c.truth.id);
+                }
+            }
+            let cells = detector.detect(&frame.image);
+            for new in tracker.observe(&frame.image, &cells) {
+                match truth_at(&frame, new.cell.centre) {
+                    Some(id) => *counted.entry(id).or_default() += 1,
+                    None => false_cells += 1,
+                }
+            }
+        }
+        let double: u32 = counted.values().map(|&n| n - 1).sum();
+        let missed = countable
+            .iter()
+            .filter(|id| !counted.contains_key(id))
+            .count();
+        eprintln!(
+            "{um_per_px} um/px: {} frames, {} whole, {} with room, {} counted, {double} \
+             double, {false_cells} false, {missed} missed",
+            slide.frame_count(),
+            whole.len(),
+            countable.len(),
+            counted.len(),
+        );
+        assert!(countable.len() >= 20, "{um_per_px}: {}", countable.len());
+        assert_eq!(tracker.segment(), 0, "{um_per_px}: every frame registered");
+        assert_eq!(double, 0, "{um_per_px}: cells counted twice");
+        assert_eq!(
+            false_cells, 0,
+            "{um_per_px}: counted cells that are no cell"
+        );
+        assert!(
+            missed * 33 <= countable.len(),
+            "{um_per_px}: {missed} of {} missed",
+            countable.len()
+        );
+    }
+}
