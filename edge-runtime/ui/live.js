@@ -7,7 +7,17 @@ let frameLoading = false;
 let lastState = null;
 let busy = false; // a start/stop request is in flight
 
-function renderQuality(q) {
+// The frames' scale: measured from the red cells (with its uncertainty) or given.
+function scaleText(scale) {
+  if (!scale || typeof scale.um_per_px !== 'number') return '';
+  const um = scale.um_per_px.toFixed(4);
+  if (scale.from === 'red_cells') {
+    return `Scale ${um} µm/px ± ${(100 * scale.uncertainty).toFixed(1)} % from ${scale.red_cells} red cells`;
+  }
+  return `Scale ${um} µm/px (set on the board)`;
+}
+
+function renderQuality(q, scale) {
   const box = $('quality');
   box.replaceChildren();
   if (!q) {
@@ -20,10 +30,12 @@ function renderQuality(q) {
   box.append(el('strong', { class: 'q-head' }, ok ? 'Frame OK' : `Frame rejected: ${q.problem || 'poor quality'}`));
   if (!ok && q.remedy) box.append(el('span', { class: 'q-detail' }, q.remedy));
   const total = (q.accepted_frames || 0) + (q.rejected_frames || 0);
-  const focus = typeof q.focus === 'number' ? q.focus.toFixed(0) : '–';
+  const focus = typeof q.focus === 'number' ? q.focus.toFixed(2) : '–';
   const clipped = typeof q.clipped_fraction === 'number' ? pct(q.clipped_fraction, 1) : '–';
   box.append(el('span', { class: 'q-detail' },
     `Focus ${focus} · clipped ${clipped} · ${q.accepted_frames || 0} of ${total} frames accepted (${total ? pct(q.accepted_frames / total) : '–'})`));
+  const line = scaleText(scale);
+  if (line) box.append(el('span', { class: 'q-detail q-scale' }, line));
 }
 
 function renderCounts(s) {
@@ -57,7 +69,7 @@ function render(s) {
   lastState = s;
   setDemonstration(!!s.demonstration);
   setSlideLabel(s.slide);
-  renderQuality(s.quality);
+  renderQuality(s.quality, s.scale);
   renderCounts(s);
   setBar($('cells-bar'), $('cells-text'), s.classified || 0, s.stop_after_cells, ' cells');
   setBar($('fields-bar'), $('fields-text'), s.fields || 0, s.max_fields, '');

@@ -227,7 +227,8 @@ async function main() {
       }, null, { timeout: 60000, polling: 250 });
       const quality = (await page.textContent('#quality')).trim();
       assert.match(quality, /Frame OK|Frame rejected/, `quality indicator says ${JSON.stringify(quality)}`);
-      assert.match(quality, /Focus \d+ · clipped [\d.]+%/, `no focus and exposure in ${JSON.stringify(quality)}`);
+      assert.match(quality, /Focus [\d.]+ · clipped [\d.]+%/, `no focus and exposure in ${JSON.stringify(quality)}`);
+      assert.match(quality, /Scale 0\.\d{4} µm\/px ± [\d.]+ % from \d+ red cells/, `no measured scale in ${JSON.stringify(quality)}`);
       const progress = (await page.textContent('#cells-text')).trim();
       assert.match(progress, /^\d+ of \d+ cells$/, `progress says ${JSON.stringify(progress)}`);
       const rows = await page.$$eval('#counts tbody tr[data-class]', (r) => r.length);

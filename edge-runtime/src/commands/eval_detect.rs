@@ -105,8 +105,9 @@ pub fn eval_detect(args: EvalDetectArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "all {scored} frames ({unboxed} without boxes left out, {unreadable} unreadable): {} white cells, recall {:.3}, precision {:.3}, {} detections, {} counted twice, {} outside any white cell",
+        "all {scored} frames ({unboxed} without boxes left out, {unreadable} unreadable): {} white cells ({} more boxes drawn around a cell already boxed left out), recall {:.3}, precision {:.3}, {} detections, {} counted twice, {} outside any white cell",
         total.white_cells,
+        total.drawn_twice,
         total.recall(),
         total.precision(),
         total.detections,

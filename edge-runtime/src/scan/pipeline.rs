@@ -71,6 +71,18 @@ pub struct ScanSettings {
     pub measured_scale: Option<SlideScale>,
 }
 
+impl ScanSettings {
+    /// The frames' scale and where it came from, as reports state it.
+    pub fn frame_scale(&self) -> FrameScale {
+        match self.measured_scale {
+            Some(measured) => FrameScale::RedCells(measured),
+            None => FrameScale::Given {
+                um_per_px: self.detect.um_per_px,
+            },
+        }
+    }
+}
+
 impl Default for ScanSettings {
     fn default() -> Self {
         ScanSettings {
@@ -687,12 +699,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             },
             truth: None,
             review: None,
-            scale: Some(match self.settings.measured_scale {
-                Some(measured) => FrameScale::RedCells(measured),
-                None => FrameScale::Given {
-                    um_per_px: self.settings.detect.um_per_px,
-                },
-            }),
+            scale: Some(self.settings.frame_scale()),
         };
         Ok(FinishedSlide {
             report,

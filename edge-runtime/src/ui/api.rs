@@ -121,6 +121,7 @@ pub async fn state(State(ui): Shared) -> Response {
         "frame_size": frame.map(|f| [f.image.width(), f.image.height()]),
         "boxes": boxes,
         "quality": quality,
+        "scale": live.and_then(|l| l.scale),
         "counts": summary.counts,
         "unidentified": summary.unidentified,
         "classified": summary.classified,

@@ -20,6 +20,7 @@ use crate::records::review::ReviewLog;
 use crate::records::{FrameQuality, ReportCell};
 use crate::report::SlideReport;
 use crate::scan::pipeline::{FrameOutcome, SlideScanner};
+use crate::scan::scale::FrameScale;
 use crate::scan::session::{SessionRules, SlideSummary};
 
 /// How long after the live page last asked for the frame the scan loop keeps copying
@@ -110,6 +111,8 @@ pub struct LiveSlide {
     pub rejected: u32,
     /// The last frame's number.
     pub frame: Option<u64>,
+    /// The frames' scale, once the first frame is in.
+    pub scale: Option<FrameScale>,
 }
 
 /// Everything behind the desk's lock.
@@ -182,6 +185,7 @@ impl Desk {
             accepted: 0,
             rejected: 0,
             frame: None,
+            scale: None,
         });
         state.stop_requested = false;
         state.start_requested = false;
@@ -205,6 +209,7 @@ impl Desk {
         live.cells
             .extend_from_slice(scanner.cells().get(known..).unwrap_or_default());
         live.summary = Some(scanner.session().summary());
+        live.scale = Some(scanner.settings().frame_scale());
         let tally = scanner.tally();
         live.accepted = tally.accepted;
         live.rejected = tally.frames().saturating_sub(tally.accepted);

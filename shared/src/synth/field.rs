@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::morphology::{CLASS_COUNT, WhiteCell};
 use super::paint::Canvas;
 use super::random::{Dice, mix};
-use super::scene::{Crowd, RED_REACH, TILE};
+use super::scene::{Crowd, RED_REACH, RedRim, TILE};
 use super::stain::Stain;
 use super::{CellTruth, FieldOptions, SynthError, SyntheticField, pixel_box, scalebar};
 
@@ -93,7 +93,7 @@ pub(crate) fn compose(
     }
 
     let mut canvas = Canvas::new(size, size, [0.0, 0.0], 1.0, stain.plasma);
-    crowd.paint(&mut canvas, stain.red, stain.platelet);
+    crowd.paint(&mut canvas, stain.red, stain.platelet, RedRim::Reference);
     for cell in &whites {
         cell.paint(&mut canvas, &stain);
     }

@@ -19,14 +19,28 @@ pub(crate) const RED_REACH: f32 = 15.0;
 /// Mean red cell radius: 7.5 um across at 0.42 um per pixel.
 const RED_RADIUS: f32 = 9.0;
 
-/// Width of a red cell's outer rim, over which its density falls to nothing, in
-/// micrometres: red cells lie a little off the focal plane of the white cells, so their edges
-/// are soft. The rim lies inside the cell's outline, so a cell is as wide as the glass it
-/// darkens, whatever the optics (as an annotator's box around it is).
+/// Width of a red cell's soft edge in the 4-class reference images, in pixels, centred on
+/// the outline: red cells lie a little off the focal plane of the white cells.
+const REFERENCE_EDGE: f32 = 2.2;
+
+/// Width of a red cell's outer rim on a slide, over which its density falls to nothing, in
+/// micrometres. The rim lies inside the cell's outline, so a cell is as wide as the glass
+/// it darkens, whatever the optics (as an annotator's box around it is).
 const RED_EDGE_UM: f32 = 0.4;
 
-/// Fewest pixels a red cell's rim spans, so that coarse pictures do not alias.
+/// Fewest pixels a slide's red-cell rim spans, so that coarse pictures do not alias.
 const RED_EDGE_PX: f32 = 1.5;
+
+/// How a red cell's edge falls off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RedRim {
+    /// As in the 4-class reference images that synthetic fields imitate: soft over
+    /// [`REFERENCE_EDGE`] pixels, centred on the outline.
+    Reference,
+    /// As the optics of a slide at the canvas' scale: over [`RED_EDGE_UM`] (at least
+    /// [`RED_EDGE_PX`] pixels), inside the outline.
+    Optical,
+}
 
 /// Chance that a red cell settles against the previous one rather than anywhere: smears
 /// show red cells in touching chains and clumps with clear glass between.
@@ -61,7 +75,7 @@ impl RedCell {
         }
     }
 
-    fn paint(&self, canvas: &mut Canvas, od: [f32; 3]) {
+    fn paint(&self, canvas: &mut Canvas, od: [f32; 3], rim_kind: RedRim) {
         let [c, s] = self.rot;
         let (ia2, ib2) = (
             1.0 / (self.semi[0] * self.semi[0]),
@@ -77,12 +91,23 @@ impl RedCell {
         );
         let scale = self.semi[1];
         let step = canvas.step();
-        let edge = (RED_EDGE_UM / MICROMETRES_PER_PIXEL).max(RED_EDGE_PX * step);
-        let inner = (1.0 - edge / scale).max(0.0);
-        let (inner, outer) = (inner * inner, 1.0);
-        let inv_edge = scale / edge;
+        let (inner, outer, inv_edge, r) = match rim_kind {
+            RedRim::Reference => {
+                let half = 0.5 * REFERENCE_EDGE / scale;
+                (
+                    (1.0 - half) * (1.0 - half),
+                    (1.0 + half) * (1.0 + half),
+                    scale / REFERENCE_EDGE,
+                    self.semi[0] + REFERENCE_EDGE,
+                )
+            }
+            RedRim::Optical => {
+                let edge = (RED_EDGE_UM / MICROMETRES_PER_PIXEL).max(RED_EDGE_PX * step);
+                let inner = (1.0 - edge / scale).max(0.0);
+                (inner * inner, 1.0, scale / edge, self.semi[0] + step)
+            }
+        };
         let inv_pallor2 = 1.0 / (self.pallor_size * self.pallor_size);
-        let r = self.semi[0] + step;
         let span = |dy: f32| {
             let (b, k) = (qb * dy, qc * dy * dy - outer);
             let disc = b * b - 4.0 * qa * k;
@@ -99,6 +124,8 @@ impl RedCell {
             for px in row {
                 let cov = if q2 <= inner {
                     1.0
+                } else if rim_kind == RedRim::Reference {
+                    (0.5 - (sqrtf(q2) - 1.0) * inv_edge).clamp(0.0, 1.0)
                 } else {
                     ((1.0 - sqrtf(q2)) * inv_edge).clamp(0.0, 1.0)
                 };
@@ -231,9 +258,15 @@ impl Crowd {
         }
     }
 
-    pub(crate) fn paint(&self, canvas: &mut Canvas, red: [f32; 3], platelet: [f32; 3]) {
+    pub(crate) fn paint(
+        &self,
+        canvas: &mut Canvas,
+        red: [f32; 3],
+        platelet: [f32; 3],
+        rim: RedRim,
+    ) {
         for cell in &self.reds {
-            cell.paint(canvas, red);
+            cell.paint(canvas, red, rim);
         }
         let platelet = scale3(platelet, 1.4);
         for p in &self.platelets {

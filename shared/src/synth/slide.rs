@@ -16,7 +16,7 @@ use crate::raster::RgbImage;
 use super::morphology::{MAX_REACH, WhiteCell};
 use super::paint::{Canvas, box_blur, value_noise};
 use super::random::{Dice, mix};
-use super::scene::{Crowd, RED_REACH, TILE};
+use super::scene::{Crowd, RED_REACH, RedRim, TILE};
 use super::stain::Stain;
 use super::{CellTruth, SynthError, pixel_box};
 
@@ -390,7 +390,7 @@ impl SyntheticSlide {
                 crowd.scatter_tile(&mut dice, origin, self.crowding(origin), 6e-5, |p| {
                     blockers.iter().any(|&i| self.whites[i as usize].covers(p))
                 });
-                crowd.paint(canvas, self.stain.red, self.stain.platelet);
+                crowd.paint(canvas, self.stain.red, self.stain.platelet, RedRim::Optical);
             }
         }
     }

@@ -76,6 +76,7 @@ fn a_lobed_cell_read_twice_costs_precision_not_recall() {
             detections: 4,
             twice: 2,
             outside: 1,
+            drawn_twice: 0,
         }
     );
     assert_eq!(score.recall(), 0.5);
@@ -87,6 +88,29 @@ fn a_detection_in_overlapping_boxes_goes_to_the_nearest_centre() {
     let white = [b(0.0, 0.0, 60.0, 60.0), b(40.0, 0.0, 100.0, 60.0)];
     let score = score_frame(&white, &[(30.0, 30.0), (70.0, 30.0)]);
     assert_eq!((score.found, score.twice, score.outside), (2, 0, 0));
+}
+
+#[test]
+fn a_cell_boxed_twice_is_one_cell() {
+    // As in the bcd boxes: a second box around the same cell, overlapping the first by
+    // 0.74 of their union; a third box beside it, overlapping by a third, is a cell of
+    // its own.
+    let white = [
+        b(0.0, 0.0, 100.0, 100.0),
+        b(10.0, 10.0, 100.0, 92.0),
+        b(50.0, 0.0, 150.0, 100.0),
+    ];
+    let score = score_frame(&white, &[(45.0, 50.0), (120.0, 50.0)]);
+    assert_eq!(
+        (
+            score.white_cells,
+            score.found,
+            score.drawn_twice,
+            score.twice
+        ),
+        (2, 2, 1, 0)
+    );
+    assert_eq!(score.recall(), 1.0);
 }
 
 #[test]
