@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// With --pipeline: seeds the synthetic slide.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// With --pipeline: micrometres per pixel of the synthetic slide's frames, 0.02 to 1
+    /// (0.1 for 100x oil on a full-HD camera); the scan is given the same.
+    #[arg(long, default_value_t = leukoscope_core::synth::MICROMETRES_PER_PIXEL)]
+    pub um_per_px: f32,
     /// With --pipeline: the OpenCV peer script.
     #[arg(long, default_value = "bench/opencv_detect_peer.py")]
     pub opencv_peer: PathBuf,
@@ -231,7 +235,13 @@ fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let slide = SyntheticSlide::new(args.seed, SlideOptions::default())?;
+    let slide = SyntheticSlide::new(
+        args.seed,
+        SlideOptions {
+            um_per_px: args.um_per_px,
+            ..SlideOptions::default()
+        },
+    )?;
     let warmup = 5;
     let count = (args.frames + warmup).min(slide.frame_count() as usize);
     println!(
@@ -250,19 +260,22 @@ fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let dir = tempdir()?;
-    let settings = ScanSettings {
+    let mut settings = ScanSettings {
         threads,
         ..ScanSettings::default()
     };
+    settings.detect.um_per_px = args.um_per_px;
+    settings.track.um_per_px = args.um_per_px;
     let result = measure_pipeline(&model, &frames, settings.clone(), &dir, warmup);
     let _ = std::fs::remove_dir_all(&dir);
     let result = result?;
     println!(
-        "pipeline: {} on {} frames of {}x{}, {:.1} cells found per frame, {} classified, {} classifying threads",
+        "pipeline: {} on {} frames of {}x{} at {} um/px, {:.1} cells found per frame, {} classified, {} classifying threads",
         result.model,
         result.frames,
         result.width,
         result.height,
+        args.um_per_px,
         result.cells_per_frame,
         result.cells_classified,
         result.threads
@@ -299,6 +312,7 @@ fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
     print!("{}", detection.table());
     if let Some(path) = &args.json {
         let mut value = serde_json::to_value(&result)?;
+        value["um_per_px"] = serde_json::to_value(args.um_per_px)?;
         value["detection"] = serde_json::to_value(&detection)?;
         value["front_stages"] = serde_json::to_value(front)?;
         std::fs::write(path, serde_json::to_vec_pretty(&value)?)

@@ -1,5 +1,7 @@
 //! The picture of every counted cell, as the classifier saw it: the window the model
-//! classified, at the frame's own resolution, one JPEG per cell. The review gallery shows
+//! classified, at the frame's own resolution or averaged down by whole blocks to no less
+//! than the model's input (at 100x the window is some 500 pixels across), one JPEG per
+//! cell. The review gallery shows
 //! them, and `export-corrections` turns the reviewed ones into training images.
 //!
 //! The pictures are kept apart from the journal and are not synced one by one: a cell

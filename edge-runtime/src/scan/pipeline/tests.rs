@@ -444,3 +444,19 @@ fn a_camera_that_never_returns_ends_the_slide_with_its_counts() {
         .expect("finish");
     assert_eq!(finished.report.quality.frames, 3);
 }
+
+#[test]
+fn block_averages_are_means_of_whole_blocks() {
+    let mut image = RgbImage::filled(5, 4, [0, 0, 0]);
+    // The top-left 2x2 block: 10, 20, 30, 41 in red; the fifth column and nothing else
+    // is left over.
+    for (x, y, v) in [(0, 0, 10), (1, 0, 20), (0, 1, 30), (1, 1, 41)] {
+        image.put(x, y, [v, 200, 255]);
+    }
+    image.put(4, 0, [255, 255, 255]);
+    let small = block_average(&image.view(), 2);
+    assert_eq!((small.width(), small.height()), (2, 2));
+    assert_eq!(small.get(0, 0), Some([25, 200, 255]));
+    assert_eq!(small.get(1, 0), Some([0, 0, 0]));
+    assert_eq!(block_average(&image.view(), 1), image);
+}
