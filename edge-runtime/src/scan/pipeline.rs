@@ -761,7 +761,10 @@ fn block_average(view: &RgbView<'_>, block: u32) -> RgbImage {
     if block <= 1 {
         return view.to_image();
     }
-    let (w, h) = ((view.width() / block).max(1), (view.height() / block).max(1));
+    let (w, h) = (
+        (view.width() / block).max(1),
+        (view.height() / block).max(1),
+    );
     let b = block.min(view.width()).min(view.height()).max(1) as usize;
     let mut out = RgbImage::filled(w, h, [0; 3]);
     let mut sums = vec![0u32; w as usize * 3];
