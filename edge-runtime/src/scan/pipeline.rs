@@ -386,6 +386,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 }
                 JournalEntry::Frame(record) => {
                     self.count_quality(&record.quality);
+                    self.gate.recall(&record.quality);
                     if record.quality.verdict == Verdict::Accepted {
                         self.accepted_before.insert(record.frame);
                     }
@@ -450,6 +451,12 @@ impl<S: JournalStorage> SlideScanner<S> {
     /// The quality tally so far.
     pub fn tally(&self) -> &QualityTally {
         &self.tally
+    }
+
+    /// The focus this slide's frames are judged against: that of its best frames so far,
+    /// earlier runs' included; `None` before a frame with cells in it.
+    pub fn focus_reference(&self) -> Option<f32> {
+        self.gate.reference_focus()
     }
 
     /// Cells counted so far, earlier runs included.

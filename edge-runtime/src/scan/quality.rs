@@ -142,6 +142,18 @@ impl QualityGate {
         })
     }
 
+    /// Takes a frame an earlier run of the slide measured into the slide's best frames,
+    /// as if it were assessed now (a frame that passed exposure and emptiness), so that a
+    /// resumed slide goes on judging focus against its own best frames.
+    pub fn recall(&mut self, earlier: &FrameQuality) {
+        if matches!(
+            earlier.verdict,
+            Verdict::Accepted | Verdict::Rejected(RejectReason::OutOfFocus)
+        ) {
+            self.remember(earlier.focus);
+        }
+    }
+
     /// Takes `focus` into the slide's best frames when it is among them.
     fn remember(&mut self, focus: f32) {
         let keep = self.thresholds.focus_reference_frames.max(1) as usize;

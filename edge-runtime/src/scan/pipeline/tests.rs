@@ -171,6 +171,27 @@ fn a_crash_mid_frame_loses_nothing_and_counts_nothing_twice() {
 }
 
 #[test]
+fn a_resumed_slide_judges_focus_against_its_recorded_best_frames() {
+    let frames = frames(8);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::new(dir.path());
+    let (journal, earlier, _) = open_slide_journal(&data, "slide-1").expect("journal");
+    let mut first = scanner(journal, earlier);
+    for frame in &frames[..5] {
+        first.process(frame).expect("frame");
+    }
+    let reference = first
+        .focus_reference()
+        .expect("a reference after five frames");
+    drop(first);
+    let (journal, earlier, _) = open_slide_journal(&data, "slide-1").expect("reopen");
+    let resumed = scanner(journal, earlier);
+    // Before it sees a frame, not after: a first soft frame would otherwise be held only
+    // to the absolute floor.
+    assert_eq!(resumed.focus_reference(), Some(reference));
+}
+
+#[test]
 fn a_restarted_camera_numbers_its_frames_after_the_recorded_ones() {
     let frames = frames(10);
     let dir = tempfile::tempdir().expect("tempdir");
