@@ -36,8 +36,9 @@ pub use slide::{Defect, FrameCell, SlideFrame, SlideOptions, SyntheticSlide};
 /// Names of the classes `field` and `SlideOptions::class_mix` index, in b-all-4 order.
 pub const CLASS_NAMES: [&str; 4] = ["Benign", "Early Pre-B", "Pre-B", "Pro-B"];
 
-/// Scale of every synthetic image: a 7.5 um red cell is about 18 pixels across, as in the
-/// 224x224 reference fields.
+/// Scale of the synthetic fields and, unless [`SlideOptions::um_per_px`] says otherwise,
+/// of the slides: a 7.5 um red cell is about 18 pixels across, as in the 224x224 reference
+/// fields. Shapes are sized in pixels at this scale.
 pub const MICROMETRES_PER_PIXEL: f32 = 0.42;
 
 /// Why a synthetic image could not be made.

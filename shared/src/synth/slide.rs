@@ -51,9 +51,9 @@ pub enum Defect {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SlideOptions {
-    /// Micrometres per pixel of the camera, 0.02 to 1: 0.42 by default
-    /// ([`super::MICROMETRES_PER_PIXEL`], a dry 40x objective's frames), about 0.05 to 0.12 at
-    /// 100x oil on a full-HD camera, about 0.6 at 20x. Cells keep their size in micrometres,
+    /// Micrometres per pixel of the camera, 0.02 to 1: by default
+    /// [`super::MICROMETRES_PER_PIXEL`], the scale of the 4-class reference images; about
+    /// 0.05 to 0.12 at 100x oil on a full-HD camera, 0.2 to 0.3 at 40x, 0.6 at 20x. Cells keep their size in micrometres,
     /// so at 0.1 um per pixel a white cell is about 120 pixels across.
     pub um_per_px: f32,
     /// World width in pixels (at `um_per_px`), at least the frame's; at most 42 mm.
@@ -240,9 +240,9 @@ impl SyntheticSlide {
         self.path[0] * self.path[1]
     }
 
-    /// World position `[x, y]` of frame `index`'s top-left pixel, in pixels: rows of frames left to
-    /// right, then right to left, top to bottom, the last of each row and column flush with
-    /// the world's edge. `None` past the end of the scan.
+    /// World position `[x, y]` of frame `index`'s top-left pixel, in pixels: rows of
+    /// frames left to right, then right to left, top to bottom, the last of each row and
+    /// column flush with the world's edge. `None` past the end of the scan.
     pub fn stage(&self, index: u32) -> Option<[f32; 2]> {
         self.stage_px(index).map(|[x, y]| [x as f32, y as f32])
     }
