@@ -28,7 +28,7 @@ pub struct EvalDetectArgs {
     #[arg(long)]
     pub boxes: PathBuf,
     /// Micrometres per pixel of the frames, or `auto` to measure it from their red cells
-    /// first (default: the board's, else 0.42).
+    /// first (default: the board's, else `auto`).
     #[arg(long, value_name = "UM|auto")]
     pub um_per_px: Option<ScaleSetting>,
     /// Detector settings from this board's settings (`[detect]`, `[camera]`).
@@ -44,20 +44,25 @@ pub fn eval_detect(args: EvalDetectArgs) -> anyhow::Result<()> {
     let mut config = board
         .as_ref()
         .map_or_else(DetectorConfig::default, |b| b.detect);
-    match args.um_per_px {
-        Some(ScaleSetting::Given(um)) => config.um_per_px = um,
-        Some(ScaleSetting::Auto) => {
-            let measured = measure_folder(&args.frames)?;
-            println!("{}", describe(&measured));
-            config.um_per_px = measured.um_per_px;
-        }
-        None => {}
-    }
-    let mut detector = CellDetector::new(config)?;
+    // The boxes first: a malformed file is named before the frames are read for their
+    // scale.
     let truth = File::open(&args.boxes)
         .map_err(anyhow::Error::from)
         .and_then(|f| Ok(read_boxes(f)?))
         .with_context(|| format!("reading the boxes in {}", args.boxes.display()))?;
+    let setting = args
+        .um_per_px
+        .or(board.as_ref().map(|b| b.camera.um_per_px))
+        .unwrap_or(ScaleSetting::Auto);
+    match setting {
+        ScaleSetting::Given(um) => config.um_per_px = um,
+        ScaleSetting::Auto => {
+            let measured = measure_folder(&args.frames)?;
+            println!("{}", describe(&measured));
+            config.um_per_px = measured.um_per_px;
+        }
+    }
+    let mut detector = CellDetector::new(config)?;
     let source = ReplaySource::open(&args.frames, Rate::default())?;
     if !args.quiet {
         println!("frame  white found detections twice outside  scale_um_per_px(red boxes)");
