@@ -105,6 +105,17 @@ impl FrameBlocks {
         &self.sums
     }
 
+    /// The frame averaged over each block: a picture `factor` times smaller.
+    pub fn means(&self) -> RgbImage {
+        let n = self.factor * self.factor;
+        let data = self
+            .sums
+            .iter()
+            .map(|&sum| ((u32::from(sum) + n / 2) / n) as u8)
+            .collect();
+        RgbImage::from_raw(self.size.0, self.size.1, data).expect("three sums per block")
+    }
+
     /// The glass level per channel, 0 to 255: the light of bare glass, the brightest thing
     /// on a slide, read past the brightest few blocks so a specular or hot pixel does not
     /// set it.

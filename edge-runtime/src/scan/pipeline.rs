@@ -16,7 +16,7 @@ use std::fs::File;
 use std::time::{Duration, Instant};
 
 use leukoscope_core::artifact::{Digest, VerifiedArtifact};
-use leukoscope_core::raster::{RgbImage, RgbView};
+use leukoscope_core::raster::RgbImage;
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::Serialize;
 
@@ -536,7 +536,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 for (i, cell) in cells.iter().enumerate() {
                     let id = (self.cells.len() + i) as u32;
                     let window = self.classifier.cut_window(image, cell);
-                    writer.write(id, block_average(&window.view(), block.max(1)));
+                    writer.write(id, block_average(window, block));
                 }
                 lap(&mut stages.report);
             }
@@ -748,7 +748,7 @@ fn thumbnail(frame: &RgbImage, centre: (f32, f32), bbox: [u32; 4], window: u32) 
     // filtered resize costs in proportion to the pixels it reads, and at 100x a cell's
     // crop is some 500 pixels across.
     let block = (side / (2 * THUMBNAIL_SIDE)).max(1);
-    let crop = block_average(&frame.view().window(x, y, side, side), block);
+    let crop = block_average(frame.view().window(x, y, side, side).to_image(), block);
     let small_side = crop.width();
     let crop = image::RgbImage::from_raw(small_side, small_side, crop.into_raw())
         .expect("a view's pixels fill its size");
@@ -762,45 +762,16 @@ fn thumbnail(frame: &RgbImage, centre: (f32, f32), bbox: [u32; 4], window: u32) 
         .expect("the resize fills its size")
 }
 
-/// `view` averaged over `block` x `block` pixel blocks (what is left over at the right
-/// and bottom edges is dropped).
-fn block_average(view: &RgbView<'_>, block: u32) -> RgbImage {
+/// `image` averaged over `block` x `block` pixel blocks (the right and bottom remainders
+/// dropped; at most [`crate::scan::blocks::MAX_FACTOR`] a side).
+fn block_average(image: RgbImage, block: u32) -> RgbImage {
     if block <= 1 {
-        return view.to_image();
+        return image;
     }
-    let (w, h) = (
-        (view.width() / block).max(1),
-        (view.height() / block).max(1),
-    );
-    let b = block.min(view.width()).min(view.height()).max(1) as usize;
-    let mut out = RgbImage::filled(w, h, [0; 3]);
-    let mut sums = vec![0u32; w as usize * 3];
-    let n = (b * b) as u32;
-    for oy in 0..h {
-        sums.iter_mut().for_each(|s| *s = 0);
-        for y in oy * b as u32..oy * b as u32 + b as u32 {
-            let row = view.row(y);
-            for (ox, sum) in sums.chunks_exact_mut(3).enumerate() {
-                for px in row[ox * b * 3..(ox + 1) * b * 3].chunks_exact(3) {
-                    sum[0] += u32::from(px[0]);
-                    sum[1] += u32::from(px[1]);
-                    sum[2] += u32::from(px[2]);
-                }
-            }
-        }
-        for (ox, sum) in sums.chunks_exact(3).enumerate() {
-            out.put(
-                ox as u32,
-                oy,
-                [
-                    ((sum[0] + n / 2) / n) as u8,
-                    ((sum[1] + n / 2) / n) as u8,
-                    ((sum[2] + n / 2) / n) as u8,
-                ],
-            );
-        }
-    }
-    out
+    // The glass level that comes with the blocks is not read here.
+    let mut blocks = FrameBlocks::new(block, 100.0);
+    blocks.shrink(&image);
+    blocks.means()
 }
 
 #[cfg(test)]

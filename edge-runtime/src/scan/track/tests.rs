@@ -75,11 +75,74 @@ fn registration_follows_the_stage() {
     }
 }
 
+/// What a scan of `slide` counted against its truth.
+struct ScanCount {
+    /// Cells whole in some frame.
+    whole: usize,
+    /// Of those, cells whole with room to spare in some frame: the margin the tracker asks
+    /// of a nucleus, around the whole cell. Cells at the edge of the synthetic world may be
+    /// neither (a real scan has no such edge).
+    countable: usize,
+    /// Distinct cells counted.
+    distinct: usize,
+    /// Counts after the first of the same cell.
+    double: u32,
+    /// Counted cells that are no cell.
+    false_cells: usize,
+    /// Countable cells never counted.
+    missed: usize,
+}
+
+/// Scans every frame of `slide` through `detector` and `tracker`, matching each newly
+/// counted cell to the slide's truth.
+fn count_scan(
+    slide: &SyntheticSlide,
+    detector: &mut CellDetector,
+    tracker: &mut CellTracker,
+) -> ScanCount {
+    let margin = (tracker.config().border_margin_um / tracker.config().um_per_px).ceil() as u32;
+    let (fw, fh) = (slide.options().frame_width, slide.options().frame_height);
+    let (mut whole, mut countable) = (BTreeSet::new(), BTreeSet::new());
+    let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut false_cells = 0;
+    for index in 0..slide.frame_count() {
+        let frame = slide.frame(index).expect("frame in range");
+        for c in frame.cells.iter().filter(|c| c.fully_visible) {
+            whole.insert(c.truth.id);
+            let b = c.truth.bbox;
+            if b.x >= margin
+                && b.y >= margin
+                && b.x + b.width + margin <= fw
+                && b.y + b.height + margin <= fh
+            {
+                countable.insert(c.truth.id);
+            }
+        }
+        let cells = detector.detect(&frame.image);
+        for new in tracker.observe(&frame.image, &cells) {
+            match truth_at(&frame, new.cell.centre) {
+                Some(id) => *counted.entry(id).or_default() += 1,
+                None => false_cells += 1,
+            }
+        }
+    }
+    ScanCount {
+        whole: whole.len(),
+        countable: countable.len(),
+        distinct: counted.len(),
+        double: counted.values().map(|&n| n - 1).sum(),
+        false_cells,
+        missed: countable
+            .iter()
+            .filter(|id| !counted.contains_key(id))
+            .count(),
+    }
+}
+
 #[test]
 fn counts_each_cell_once_over_a_scan() {
     let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
     let config = TrackerConfig::default();
-    let margin = (config.border_margin_um / config.um_per_px).ceil() as u32;
     let mut totals = [0usize; 5];
     let runs = [
         (1, 0.6),
@@ -92,65 +155,37 @@ fn counts_each_cell_once_over_a_scan() {
     ];
     for (seed, step) in runs {
         let slide = slide(seed, step);
-        let (fw, fh) = (slide.options().frame_width, slide.options().frame_height);
         let mut tracker = CellTracker::new(config).expect("defaults");
-        // Cells whole in some frame, and those of them whole with room to spare: the
-        // margin the tracker asks of a nucleus, around the whole cell. Cells at the
-        // edge of the synthetic world may be neither (a real scan has no such edge).
-        let (mut whole, mut countable) = (BTreeSet::new(), BTreeSet::new());
-        let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut false_cells = 0;
-        for index in 0..slide.frame_count() {
-            let frame = slide.frame(index).expect("frame in range");
-            for c in frame.cells.iter().filter(|c| c.fully_visible) {
-                whole.insert(c.truth.id);
-                let b = c.truth.bbox;
-                if b.x >= margin
-                    && b.y >= margin
-                    && b.x + b.width + margin <= fw
-                    && b.y + b.height + margin <= fh
-                {
-                    countable.insert(c.truth.id);
-                }
-            }
-            let cells = detector.detect(&frame.image);
-            for new in tracker.observe(&frame.image, &cells) {
-                match truth_at(&frame, new.cell.centre) {
-                    Some(id) => *counted.entry(id).or_default() += 1,
-                    None => false_cells += 1,
-                }
-            }
-        }
-        let double: u32 = counted.values().map(|&n| n - 1).sum();
-        let missed = countable
-            .iter()
-            .filter(|id| !counted.contains_key(id))
-            .count();
+        let ScanCount {
+            whole,
+            countable,
+            distinct,
+            double,
+            false_cells,
+            missed,
+        } = count_scan(&slide, &mut detector, &mut tracker);
         eprintln!(
-            "seed {seed} step {step}: {} frames, {} cells whole in some frame ({} with \
-             room), {} counted ({} distinct, {double} double, {false_cells} false), \
-             {missed} missed",
+            "seed {seed} step {step}: {} frames, {whole} cells whole in some frame \
+             ({countable} with room), {} counted ({distinct} distinct, {double} double, \
+             {false_cells} false), {missed} missed",
             slide.frame_count(),
-            whole.len(),
-            countable.len(),
             tracker.counted(),
-            counted.len(),
         );
         assert_eq!(tracker.segment(), 0, "every frame registered");
         assert_eq!(double, 0, "seed {seed}: cells counted twice");
         assert!(missed <= 1, "seed {seed}: {missed} missed");
         assert!(
-            tracker.counted() as usize <= whole.len() + 1,
+            tracker.counted() as usize <= whole + 1,
             "seed {seed}: counted {} of {}",
             tracker.counted(),
-            whole.len()
+            whole
         );
         for (total, n) in totals.iter_mut().zip([
-            countable.len(),
+            countable,
             tracker.counted() as usize,
             missed,
             false_cells,
-            whole.len(),
+            whole,
         ]) {
             *total += n;
         }
@@ -383,47 +418,21 @@ fn counts_each_cell_once_at_every_magnification() {
             um_per_px,
             ..TrackerConfig::default()
         };
-        let margin = (config.border_margin_um / um_per_px).ceil() as u32;
         let mut tracker = CellTracker::new(config).expect("a valid scale");
-        let (fw, fh) = (slide.options().frame_width, slide.options().frame_height);
-        let (mut whole, mut countable) = (BTreeSet::new(), BTreeSet::new());
-        let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut false_cells = 0;
-        for index in 0..slide.frame_count() {
-            let frame = slide.frame(index).expect("frame in range");
-            for c in frame.cells.iter().filter(|c| c.fully_visible) {
-                whole.insert(c.truth.id);
-                let b = c.truth.bbox;
-                if b.x >= margin
-                    && b.y >= margin
-                    && b.x + b.width + margin <= fw
-                    && b.y + b.height + margin <= fh
-                {
-                    countable.insert(c.truth.id);
-                }
-            }
-            let cells = detector.detect(&frame.image);
-            for new in tracker.observe(&frame.image, &cells) {
-                match truth_at(&frame, new.cell.centre) {
-                    Some(id) => *counted.entry(id).or_default() += 1,
-                    None => false_cells += 1,
-                }
-            }
-        }
-        let double: u32 = counted.values().map(|&n| n - 1).sum();
-        let missed = countable
-            .iter()
-            .filter(|id| !counted.contains_key(id))
-            .count();
+        let ScanCount {
+            whole,
+            countable,
+            distinct,
+            double,
+            false_cells,
+            missed,
+        } = count_scan(&slide, &mut detector, &mut tracker);
         eprintln!(
-            "{um_per_px} um/px: {} frames, {} whole, {} with room, {} counted, {double} \
-             double, {false_cells} false, {missed} missed",
+            "{um_per_px} um/px: {} frames, {whole} whole, {countable} with room, {distinct} \
+             counted, {double} double, {false_cells} false, {missed} missed",
             slide.frame_count(),
-            whole.len(),
-            countable.len(),
-            counted.len(),
         );
-        assert!(countable.len() >= 20, "{um_per_px}: {}", countable.len());
+        assert!(countable >= 20, "{um_per_px}: {countable}");
         assert_eq!(tracker.segment(), 0, "{um_per_px}: every frame registered");
         assert_eq!(double, 0, "{um_per_px}: cells counted twice");
         assert_eq!(
@@ -431,9 +440,8 @@ fn counts_each_cell_once_at_every_magnification() {
             "{um_per_px}: counted cells that are no cell"
         );
         assert!(
-            missed * 33 <= countable.len(),
-            "{um_per_px}: {missed} of {} missed",
-            countable.len()
+            missed * 33 <= countable,
+            "{um_per_px}: {missed} of {countable} missed"
         );
     }
 }
