@@ -51,6 +51,11 @@ function renderCounts(s) {
   rows.push(el('tr', { 'data-class': 'unidentified' },
     el('td', {}, el('span', { class: 'swatch', style: `background:${classColour(null)}` }), 'Unidentified'),
     el('td', { class: 'count num' }, s.unidentified || 0), el('td', { class: 'num' }, '')));
+  if (s.partial) {
+    rows.push(el('tr', { 'data-class': 'partial', title: 'Cut by the frame\'s edge wherever seen: not classified' },
+      el('td', {}, 'Partial (cut by the edge)'),
+      el('td', { class: 'count num' }, s.partial), el('td', { class: 'num' }, '')));
+  }
   body.replaceChildren(...rows);
   $('malignant-share').textContent = classified ? pct(s.malignant_share) : '–';
 }

@@ -192,6 +192,12 @@ pub fn print_result(slide: &ScannedSlide) {
         println!("{}", if count.malignant { "  (malignant)" } else { "" });
     }
     println!("  {:<14} {:>6}", "unidentified", summary.unidentified);
+    if summary.partial > 0 {
+        println!(
+            "  {:<14} {:>6}  (cut by the frame's edge wherever seen: not classified)",
+            "partial", summary.partial
+        );
+    }
     println!(
         "  malignant share {:.1} % (95 % interval {:.1} to {:.1} %) over {} classified cells, {} fields",
         summary.malignant_share * 100.0,

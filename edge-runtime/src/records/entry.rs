@@ -43,6 +43,8 @@ pub enum JournalEntry {
     Correction(CorrectionRecord),
     /// A reviewer signed the slide off; only in a slide's review journal.
     SignOff(SignOffRecord),
+    /// A white cell never seen whole, recorded apart and not classified.
+    PartialCell(PartialCellRecord),
 }
 
 /// A frame of a slide, once every cell it brought is recorded.
@@ -54,6 +56,20 @@ pub struct FrameRecord {
     pub frame: u64,
     /// What the quality gate measured and decided.
     pub quality: FrameQuality,
+}
+
+/// A white cell whose nucleus was cut by the frame's edge (or, in a scan, lay within the
+/// border margin) in every frame that showed it: too little of it was seen to classify it,
+/// so it is counted apart from the classified cells. Written when its tracker segment
+/// ends, so a later frame could no longer show it whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartialCellRecord {
+    /// The slide.
+    pub slide: String,
+    /// The frame that showed most of its nucleus.
+    pub frame: u64,
+    /// Its nucleus' box in that frame, in pixels: x, y, width, height.
+    pub bbox: [u32; 4],
 }
 
 /// The end of a slide.

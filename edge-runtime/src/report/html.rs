@@ -257,6 +257,19 @@ fn write_counts(out: &mut String, r: &SlideReport) -> fmt::Result {
             ""
         }
     )?;
+    if s.partial > 0 {
+        writeln!(
+            out,
+            "<tr><td>partial (cut by the frame's edge wherever seen, not classified)</td>\
+             <td>—</td><td class=\"n\">{}</td><td class=\"n\">—</td>{}</tr>",
+            s.partial,
+            if r.truth.is_some() {
+                "<td class=\"n\">—</td>"
+            } else {
+                ""
+            }
+        )?;
+    }
     writeln!(
         out,
         "<tr><th>classified</th><td></td><td class=\"n\">{}</td><td></td>{}</tr>\n</table>",

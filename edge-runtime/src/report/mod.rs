@@ -28,8 +28,8 @@ pub use folder::{
     review_page, write_report, write_review,
 };
 pub use model::{
-    CellThumbnail, DEMONSTRATION_WARNING, ModelInfo, QualityStats, RejectedCount, ReportReview,
-    SlideReport, Snapshot, StageTimings,
+    CellThumbnail, DEMONSTRATION_WARNING, ModelInfo, PartialCell, QualityStats, RejectedCount,
+    ReportReview, SlideReport, Snapshot, StageTimings,
 };
 pub use reviewed::{ReviewedCounts, reviewed_counts, verdict_name};
 pub use text::error_chain;

@@ -39,6 +39,10 @@ pub struct SlideReport {
     pub quality: QualityStats,
     /// Every cell counted.
     pub cells: Vec<ReportCell>,
+    /// Every white cell never seen whole, where it was seen most (absent from reports
+    /// made before such cells were recorded).
+    #[serde(default)]
+    pub partial_cells: Vec<PartialCell>,
     /// Mean time per frame in each stage.
     pub timings_ms: StageTimings,
     /// The true counts of a synthetic slide (demonstration), shown beside the counts.
@@ -50,6 +54,16 @@ pub struct SlideReport {
     /// recorded).
     #[serde(default)]
     pub scale: Option<FrameScale>,
+}
+
+/// A white cell never seen whole: cut by the frame's edge in every frame that showed it,
+/// so recorded but not classified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialCell {
+    /// The frame that showed most of its nucleus.
+    pub frame: u64,
+    /// Its nucleus' box in that frame's pixels: `[x, y, width, height]`.
+    pub bbox: [u32; 4],
 }
 
 /// A slide's review, as its report shows it.
@@ -68,7 +82,7 @@ impl Serialize for SlideReport {
         // Written by hand only to put the demonstration warning first, as a field of its
         // own, whenever the model is the demo model.
         let warning = self.model.demonstration.then_some(DEMONSTRATION_WARNING);
-        let fields = 13 + usize::from(warning.is_some());
+        let fields = 14 + usize::from(warning.is_some());
         let mut s = serializer.serialize_struct("SlideReport", fields)?;
         if let Some(warning) = warning {
             s.serialize_field("warning", warning)?;
@@ -84,6 +98,7 @@ impl Serialize for SlideReport {
         s.serialize_field("advice", &self.advice)?;
         s.serialize_field("quality", &self.quality)?;
         s.serialize_field("cells", &self.cells)?;
+        s.serialize_field("partial_cells", &self.partial_cells)?;
         s.serialize_field("timings_ms", &self.timings_ms)?;
         s.serialize_field("truth", &self.truth)?;
         s.serialize_field("review", &self.review)?;

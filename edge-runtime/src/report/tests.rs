@@ -72,6 +72,7 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
             ],
             unidentified: 1,
             classified: 3,
+            partial: 2,
             fields: 3,
             malignant_share: 1.0 / 3.0,
             wilson_95: (0.06, 0.79),
@@ -90,6 +91,16 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
             cell(2, Some(0), 0.7),
             cell(3, Some(1), 0.8),
             cell(4, None, 0.4),
+        ],
+        partial_cells: vec![
+            PartialCell {
+                frame: 0,
+                bbox: [0, 300, 20, 31],
+            },
+            PartialCell {
+                frame: 2,
+                bbox: [610, 0, 28, 12],
+            },
         ],
         timings_ms: StageTimings {
             frames: 3,
@@ -233,6 +244,12 @@ fn json_round_trips_counts_flag_disclaimer_and_thumbnails() {
     assert_eq!(summary["counts"][1]["cells"], 1);
     assert_eq!(summary["counts"][1]["malignant"], true);
     assert_eq!(summary["unidentified"], 1);
+    assert_eq!(summary["partial"], 2);
+    assert_eq!(json["partial_cells"][1]["frame"], 2);
+    assert_eq!(
+        json["partial_cells"][1]["bbox"],
+        serde_json::json!([610, 0, 28, 12])
+    );
     assert_eq!(summary["flag"]["flag"], "insufficient");
     assert_eq!(summary["flag"]["needed"], 100);
     assert_eq!(summary["disclaimer"], DISCLAIMER);
@@ -281,8 +298,18 @@ fn the_scale_is_stated_with_its_source_and_old_reports_still_read() {
     // A report written before the scale was recorded reads back without one.
     let mut old = json.clone();
     old.as_object_mut().expect("an object").remove("scale");
+    // Nor partial cells, before they were recorded.
+    old.as_object_mut()
+        .expect("an object")
+        .remove("partial_cells");
+    old["summary"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("partial");
     let back: SlideReport = serde_json::from_value(old).expect("an old report");
     assert_eq!(back.scale, None);
+    assert!(back.partial_cells.is_empty());
+    assert_eq!(back.summary.partial, 0);
     let given = FrameScale::Given { um_per_px: 0.42 };
     assert_eq!(
         serde_json::to_value(given).expect("json"),
@@ -331,6 +358,10 @@ fn html_is_self_contained_and_says_what_matters() {
     assert!(html.contains("UNSIGNED"));
     assert!(html.contains("title=\"0123456789abcdef0123456789abcdef\">0123456789ab…"));
     assert!(html.contains("re-focus the microscope"));
+    assert!(html.contains(
+        "<tr><td>partial (cut by the frame's edge wherever seen, not classified)</td>\
+         <td>—</td><td class=\"n\">2</td>"
+    ));
     for id in 1..=4 {
         let png = fs::read(dir.path().join(format!("out/cells/cell-{id:04}.png"))).expect("png");
         assert!(html.contains(&format!("data:image/png;base64,{}", BASE64.encode(&png))));

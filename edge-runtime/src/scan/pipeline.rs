@@ -25,11 +25,12 @@ use crate::io::source::{ErrorKind, Frame, FrameSource};
 use crate::records::cell_images::{CellImageWriter, CellImages};
 use crate::records::journal::{Journal, JournalError, JournalStorage};
 use crate::records::{
-    CellRecord, FrameQuality, FrameRecord, JournalEntry, ReportCell, SlideEndRecord, Verdict,
+    CellRecord, FrameQuality, FrameRecord, JournalEntry, PartialCellRecord, ReportCell,
+    SlideEndRecord, Verdict,
 };
 use crate::report::{
-    CellThumbnail, ModelInfo, QualityStats, SlideReport, Snapshot, StageTimings, annotate,
-    error_chain, shrink,
+    CellThumbnail, ModelInfo, PartialCell, QualityStats, SlideReport, Snapshot, StageTimings,
+    annotate, error_chain, shrink,
 };
 use crate::scan::blocks::FrameBlocks;
 use crate::scan::classify::{CellClassifier, ClassifyError};
@@ -283,6 +284,11 @@ pub struct SlideScanner<S: JournalStorage = File> {
     /// Frames an earlier run accepted: shown to the tracker again when skipped, so it
     /// knows their cells and does not count them twice.
     accepted_before: std::collections::HashSet<u64>,
+    /// Every frame shown to the tracker, in order: a partial cell's sighting number is
+    /// its index here.
+    tracked_frames: Vec<u64>,
+    /// Cells never seen whole, recorded so far, earlier runs included: `(frame, box)`.
+    partial_cells: Vec<(u64, [u32; 4])>,
     /// Writes the picture of each counted cell, if asked to.
     cell_images: Option<CellImageWriter>,
 }
@@ -345,6 +351,8 @@ impl<S: JournalStorage> SlideScanner<S> {
             last_recorded: None,
             recorded_unfinished: Vec::new(),
             accepted_before: Default::default(),
+            tracked_frames: Vec::new(),
+            partial_cells: Vec::new(),
             cell_images: None,
             settings,
             slide_id,
@@ -364,6 +372,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 // The reviewer's entries live in the review journal, never in this one.
                 JournalEntry::Correction(r) => &r.slide,
                 JournalEntry::SignOff(r) => &r.slide,
+                JournalEntry::PartialCell(r) => &r.slide,
             };
             if *slide != self.slide_id {
                 return Err(PipelineError::ForeignJournal {
@@ -391,6 +400,10 @@ impl<S: JournalStorage> SlideScanner<S> {
                         self.accepted_before.insert(record.frame);
                     }
                     self.done_before = Some(record.frame);
+                }
+                JournalEntry::PartialCell(record) => {
+                    self.session.record_partial();
+                    self.partial_cells.push((record.frame, record.bbox));
                 }
                 JournalEntry::SlideEnd(_) => {
                     return Err(PipelineError::AlreadyFinished(self.slide_id.clone()));
@@ -464,6 +477,11 @@ impl<S: JournalStorage> SlideScanner<S> {
         &self.cells
     }
 
+    /// Cells never seen whole recorded so far, earlier runs included: `(frame, box)`.
+    pub fn partial_cells(&self) -> &[(u64, [u32; 4])] {
+        &self.partial_cells
+    }
+
     /// Total time of each frame processed by this run, in milliseconds.
     pub fn frame_times_ms(&self) -> &[f64] {
         &self.frame_ms
@@ -482,6 +500,9 @@ impl<S: JournalStorage> SlideScanner<S> {
                     self.blocks.shrink(&frame.image);
                     let detections = self.detector.detect_in(&self.blocks);
                     self.tracker.observe_in(&self.blocks, &detections);
+                    self.tracked_frames.push(frame.index);
+                    // Given back at a frame the earlier run finished, so recorded then.
+                    self.tracker.take_partial();
                 }
                 return Ok(FrameOutcome {
                     frame: frame.index,
@@ -518,6 +539,8 @@ impl<S: JournalStorage> SlideScanner<S> {
             boxes = detections.iter().map(|d| d.bbox).collect();
             lap(&mut stages.detect);
             let mut new = self.tracker.observe_in(&self.blocks, &detections);
+            self.tracked_frames.push(index);
+            let partial = self.new_partial_cells();
             if !self.recorded_unfinished.is_empty() {
                 let recorded = std::mem::take(&mut self.recorded_unfinished);
                 new.retain(|n| !recorded.contains(&(index, n.cell.bbox)));
@@ -553,8 +576,10 @@ impl<S: JournalStorage> SlideScanner<S> {
                     })
                 })
                 .collect();
+            batch.extend(partial.iter().map(|&p| self.partial_record(p)));
             batch.push(self.frame_record(index, quality));
             self.journal.append_all(&batch)?;
+            self.count_partial(partial);
             lap(&mut stages.journal);
             // Counted only now that the records are on disk.
             for (cell, entry) in cells.iter().zip(batch) {
@@ -595,6 +620,36 @@ impl<S: JournalStorage> SlideScanner<S> {
             counted,
             stages,
         })
+    }
+
+    /// The cells the tracker has just found partial, as `(frame, box)`, less those an
+    /// earlier run recorded (in a frame it did not finish).
+    fn new_partial_cells(&mut self) -> Vec<(u64, [u32; 4])> {
+        self.tracker
+            .take_partial()
+            .into_iter()
+            .filter_map(|p| {
+                let frame = *self.tracked_frames.get(p.sighting as usize)?;
+                Some((frame, p.cell.bbox))
+            })
+            .filter(|p| !self.partial_cells.contains(p))
+            .collect()
+    }
+
+    fn partial_record(&self, (frame, bbox): (u64, [u32; 4])) -> JournalEntry {
+        JournalEntry::PartialCell(PartialCellRecord {
+            slide: self.slide_id.clone(),
+            frame,
+            bbox,
+        })
+    }
+
+    /// Counts partial cells whose records are on disk.
+    fn count_partial(&mut self, partial: Vec<(u64, [u32; 4])>) {
+        for p in partial {
+            self.session.record_partial();
+            self.partial_cells.push(p);
+        }
     }
 
     fn frame_record(&self, frame: u64, quality: FrameQuality) -> JournalEntry {
@@ -673,11 +728,18 @@ impl<S: JournalStorage> SlideScanner<S> {
         source: String,
         generated: String,
     ) -> Result<FinishedSlide, PipelineError> {
-        self.journal
-            .append(&JournalEntry::SlideEnd(SlideEndRecord {
-                slide: self.slide_id.clone(),
-                reason: end.describe(),
-            }))?;
+        // The last segment ends with the slide: its cells never seen whole are recorded
+        // with the end.
+        self.tracker.end_slide();
+        let partial = self.new_partial_cells();
+        let mut records: Vec<JournalEntry> =
+            partial.iter().map(|&p| self.partial_record(p)).collect();
+        records.push(JournalEntry::SlideEnd(SlideEndRecord {
+            slide: self.slide_id.clone(),
+            reason: end.describe(),
+        }));
+        self.journal.append_all(&records)?;
+        self.count_partial(partial);
         let judged = self.tally.frames().max(1);
         let frames = self.frames_done.max(1);
         let mean_ms = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(frames);
@@ -700,6 +762,11 @@ impl<S: JournalStorage> SlideScanner<S> {
                 (self.clipped_sum / f64::from(judged)) as f32,
             ),
             cells: self.cells,
+            partial_cells: self
+                .partial_cells
+                .iter()
+                .map(|&(frame, bbox)| PartialCell { frame, bbox })
+                .collect(),
             timings_ms: StageTimings {
                 frames: self.frames_done,
                 quality: mean_ms(s.quality),

@@ -175,6 +175,10 @@ pub struct SlideSummary {
     pub unidentified: u32,
     /// Cells counted in a class.
     pub classified: u32,
+    /// White cells never seen whole (cut by the frame's edge), counted in no class and
+    /// left out of the share (absent from reports made before it was counted).
+    #[serde(default)]
+    pub partial: u32,
     /// Fields visited.
     pub fields: u32,
     /// Share of classified cells in malignant classes (0 when none are classified);
@@ -208,6 +212,7 @@ pub struct SlideSession {
     counts: Vec<u32>,
     unidentified: u32,
     classified: u32,
+    partial: u32,
     fields: u32,
 }
 
@@ -231,6 +236,7 @@ impl SlideSession {
             unidentified_below,
             unidentified: 0,
             classified: 0,
+            partial: 0,
             fields: 0,
         }
     }
@@ -274,6 +280,11 @@ impl SlideSession {
             class: Some(top),
             confidence,
         })
+    }
+
+    /// Counts one white cell never seen whole: in no class, and not towards the stop rule.
+    pub fn record_partial(&mut self) {
+        self.partial = self.partial.saturating_add(1);
     }
 
     /// Counts one field visited, whether or not the quality gate accepted it.
@@ -328,6 +339,7 @@ impl SlideSession {
                 .collect(),
             unidentified: self.unidentified,
             classified: n,
+            partial: self.partial,
             fields: self.fields,
             malignant_share,
             wilson_95,

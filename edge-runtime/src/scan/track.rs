@@ -35,6 +35,14 @@
 //! will not be followed by a frame showing its edge cells more whole, so there a cell
 //! counts as soon as its nucleus does not touch the frame's edge; a next frame that does
 //! overlap it then finds those cells known.
+//!
+//! **Cells cut by the edge.** A sighting that does not count (its nucleus touches the
+//! frame's edge, or in a scan lies within the border margin) waits: a later frame of the
+//! segment may show the cell whole, and then it counts there. A cell still waiting when
+//! its segment ends (the next frame could not be placed, or the slide ends,
+//! [`CellTracker::end_slide`]) was never seen whole, and is given back once as a
+//! [`PartialCell`] ([`CellTracker::take_partial`]) from its most complete sighting: it
+//! is recorded, but not classified.
 
 mod register;
 
@@ -117,6 +125,19 @@ pub struct NewCell {
     pub segment: u32,
 }
 
+/// A cell only ever seen cut by the frame's edge (or, in a scan, within the border margin)
+/// over its whole segment: recorded as partial, not classified.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartialCell {
+    /// The frame that showed most of its nucleus, numbered by the frames given to the
+    /// tracker since the slide began (or since [`CellTracker::reset`]), from 0.
+    pub sighting: u64,
+    /// Its detection in that frame, in that frame's pixels.
+    pub cell: DetectedCell,
+    /// The map it was seen in.
+    pub segment: u32,
+}
+
 /// How a frame was placed relative to the one before.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
@@ -137,6 +158,19 @@ struct Known {
     sightings: u32,
 }
 
+/// A cell seen so far only cut by the edge: its most complete sighting.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    position: (f64, f64),
+    sighting: u64,
+    cell: DetectedCell,
+}
+
+/// How much farther than the match radius a cut sighting may lie from another sighting
+/// of its cell: a cut nucleus' centre is that of its visible part, off the true centre
+/// by up to its radius.
+const CUT_MATCH_FACTOR: f64 = 1.5;
+
 /// Counts every white cell of a slide once across overlapping frames.
 pub struct CellTracker {
     config: TrackerConfig,
@@ -152,6 +186,12 @@ pub struct CellTracker {
     bucket: f64,
     counted: u32,
     last: Option<Registration>,
+    /// Cells of the current segment seen only cut by the edge so far.
+    pending: Vec<Pending>,
+    /// Cells never seen whole in a segment that ended, not yet taken.
+    partial: Vec<PartialCell>,
+    /// Frames observed since the slide began.
+    observed: u64,
 }
 
 impl CellTracker {
@@ -200,6 +240,9 @@ impl CellTracker {
             bucket: (2.0 * radius).max(1.0),
             counted: 0,
             last: None,
+            pending: Vec::new(),
+            partial: Vec::new(),
+            observed: 0,
             config,
         })
     }
@@ -238,6 +281,27 @@ impl CellTracker {
         self.grid.clear();
         self.counted = 0;
         self.last = None;
+        self.pending.clear();
+        self.partial.clear();
+        self.observed = 0;
+    }
+
+    /// Ends the slide's last segment: the cells it saw only cut by the edge become partial
+    /// cells ([`CellTracker::take_partial`]).
+    pub fn end_slide(&mut self) {
+        let segment = self.segment;
+        self.partial
+            .extend(self.pending.drain(..).map(|p| PartialCell {
+                sighting: p.sighting,
+                cell: p.cell,
+                segment,
+            }));
+    }
+
+    /// The cells found partial since the last call: never seen whole in a segment that
+    /// has ended, each given back once, in the order they were first seen.
+    pub fn take_partial(&mut self) -> Vec<PartialCell> {
+        std::mem::take(&mut self.partial)
     }
 
     /// Places `frame` on the slide and returns the cells of `detections` (found in this
@@ -280,6 +344,7 @@ impl CellTracker {
             self.origin.0 += registration.motion.0;
             self.origin.1 += registration.motion.1;
         } else {
+            self.end_slide();
             self.origin = (0.0, 0.0);
             self.segment += 1;
             self.cells.clear();
@@ -287,7 +352,9 @@ impl CellTracker {
         }
         self.last = Some(registration);
         let lone = first || !registration.registered;
-        self.match_cells(blocks.frame_size(), detections, lone)
+        let fresh = self.match_cells(blocks.frame_size(), detections, lone);
+        self.observed += 1;
+        fresh
     }
 
     /// Matches the whole cells among `detections` to known cells, nearest first, and
@@ -375,7 +442,66 @@ impl CellTracker {
             });
             self.counted += 1;
         }
+        self.wait_for_whole(detections, &detection_used, &whole);
         fresh
+    }
+
+    /// Keeps the sightings among `detections` that did not count (cut by the edge or in
+    /// the border margin) until a frame shows their cell whole, and forgets those whose
+    /// cell is now known.
+    fn wait_for_whole(
+        &mut self,
+        detections: &[DetectedCell],
+        detection_used: &[bool],
+        whole: &dyn Fn(&DetectedCell) -> bool,
+    ) {
+        let reach =
+            CUT_MATCH_FACTOR * f64::from(self.config.match_radius_um / self.config.um_per_px);
+        for (i, d) in detections.iter().enumerate() {
+            if detection_used[i] || whole(d) {
+                continue;
+            }
+            let p = self.to_slide(d);
+            if self.known_near(p, reach) {
+                continue;
+            }
+            let sighting = self.observed;
+            match self
+                .pending
+                .iter_mut()
+                .find(|w| distance(w.position, p) <= reach)
+            {
+                Some(waiting) => {
+                    if d.area_um2 > waiting.cell.area_um2 {
+                        *waiting = Pending {
+                            position: p,
+                            sighting,
+                            cell: *d,
+                        };
+                    }
+                }
+                None => self.pending.push(Pending {
+                    position: p,
+                    sighting,
+                    cell: *d,
+                }),
+            }
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.retain(|w| !self.known_near(w.position, reach));
+        self.pending = pending;
+    }
+
+    /// Whether a known cell of the segment lies within `reach` pixels of `p`.
+    fn known_near(&self, p: (f64, f64), reach: f64) -> bool {
+        let (bx, by) = self.bucket_of(p);
+        let cells = (by - 1..=by + 1)
+            .flat_map(|gy| (bx - 1..=bx + 1).map(move |gx| (gx, gy)))
+            .filter_map(|b| self.grid.get(&b))
+            .flatten();
+        cells
+            .into_iter()
+            .any(|&k| distance(self.cells[k as usize].position, p) <= reach)
     }
 
     fn to_slide(&self, d: &DetectedCell) -> (f64, f64) {
@@ -391,6 +517,10 @@ impl CellTracker {
             (p.1 / self.bucket).floor() as i64,
         )
     }
+}
+
+fn distance(a: (f64, f64), b: (f64, f64)) -> f64 {
+    (a.0 - b.0).hypot(a.1 - b.1)
 }
 
 impl std::fmt::Debug for CellTracker {

@@ -124,6 +124,7 @@ pub async fn state(State(ui): Shared) -> Response {
         "scale": live.and_then(|l| l.scale),
         "counts": summary.counts,
         "unidentified": summary.unidentified,
+        "partial": summary.partial,
         "classified": summary.classified,
         "stop_after_cells": desk.config.rules.stop_after_cells,
         "fields": summary.fields,
@@ -324,6 +325,7 @@ fn counts_json(summary: &SlideSummary, excluded: u32) -> Value {
     json!({
         "counts": summary.counts,
         "unidentified": summary.unidentified,
+        "partial": summary.partial,
         "excluded": excluded,
         "classified": summary.classified,
         "malignant_share": summary.malignant_share,

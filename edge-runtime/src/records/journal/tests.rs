@@ -1,7 +1,7 @@
 use super::*;
 use crate::records::{
-    CellRecord, CorrectionRecord, FrameQuality, FrameRecord, RejectReason, ReviewVerdict,
-    SignOffRecord, SlideEndRecord, Verdict,
+    CellRecord, CorrectionRecord, FrameQuality, FrameRecord, PartialCellRecord, RejectReason,
+    ReviewVerdict, SignOffRecord, SlideEndRecord, Verdict,
 };
 use proptest::prelude::*;
 
@@ -341,8 +341,8 @@ fn real_enospc_from_dev_full_is_named_full() {
 }
 
 /// One entry of every kind and every variant inside one, with fixed values: the slide
-/// journal's cells, frames (each verdict) and end, and the review journal's corrections
-/// (each verdict) and sign-off.
+/// journal's cells, frames (each verdict) and end, the review journal's corrections
+/// (each verdict) and sign-off, and a partial cell.
 fn every_kind_of_entry() -> Vec<JournalEntry> {
     let slide = || "S-0042".to_string();
     let quality = |verdict| FrameQuality {
@@ -394,6 +394,12 @@ fn every_kind_of_entry() -> Vec<JournalEntry> {
         slide: slide(),
         initials: "A.B".into(),
         at: "2026-12-02T12:05:00Z".into(),
+    }));
+    // Added after version 1's first entries, at the end: a file without it is a prefix.
+    entries.push(JournalEntry::PartialCell(PartialCellRecord {
+        slide: slide(),
+        frame: 302,
+        bbox: [0, 1040, 96, 40],
     }));
     entries
 }

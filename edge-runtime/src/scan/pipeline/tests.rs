@@ -170,6 +170,124 @@ fn a_crash_mid_frame_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(resumed.tally().frames(), whole.tally().frames());
 }
 
+/// Photographs of separate fields: frame 3 of three different synthetic slides, each with
+/// nuclei cut by its edges.
+fn photographs() -> Vec<Frame> {
+    [21, 22, 23]
+        .into_iter()
+        .enumerate()
+        .map(|(i, seed)| {
+            let slide = SyntheticSlide::new(
+                seed,
+                SlideOptions {
+                    world_width: 4200,
+                    world_height: 2400,
+                    white_cells_per_frame: 12.0,
+                    ..SlideOptions::default()
+                },
+            )
+            .expect("slide");
+            Frame {
+                index: i as u64,
+                image: slide.frame(3).expect("frame 3").image,
+                captured: Instant::now(),
+                origin: format!("photo {i}"),
+            }
+        })
+        .collect()
+}
+
+fn partial_records(entries: &[JournalEntry]) -> Vec<(u64, [u32; 4])> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::PartialCell(p) => Some((p.frame, p.bbox)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cells_cut_by_the_edge_are_recorded_once_as_partial_and_not_classified() {
+    let photos = photographs();
+    let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+    let cut: Vec<(u64, [u32; 4])> = photos
+        .iter()
+        .flat_map(|f| {
+            detector
+                .detect(&f.image)
+                .into_iter()
+                .filter(|d| d.touches_border)
+                .map(|d| (f.index, d.bbox))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(cut.len() >= 3, "{cut:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::new(dir.path().join("whole"));
+    let (journal, earlier, path) = open_slide_journal(&data, "slide-1").expect("journal");
+    let mut whole = scanner(journal, earlier);
+    for photo in &photos {
+        whole.process(photo).expect("frame");
+    }
+    let classified = whole.cells().len();
+    let finished = whole
+        .finish(&ScanEnd::SourceDone, "test".into(), "now".into())
+        .expect("finish");
+    let entries = Journal::read_all(&path).expect("read");
+    assert_eq!(partial_records(&entries), cut);
+    let report = &finished.report;
+    assert_eq!(report.summary.partial as usize, cut.len());
+    let listed: Vec<_> = report
+        .partial_cells
+        .iter()
+        .map(|p| (p.frame, p.bbox))
+        .collect();
+    assert_eq!(listed, cut);
+    // None of them is among the classified cells.
+    assert_eq!(report.cells.len(), classified);
+    assert!(
+        report
+            .cells
+            .iter()
+            .all(|c| !cut.contains(&(c.frame, c.bbox)))
+    );
+
+    // A power cut while the second photograph's records were written: the first's cut
+    // cells (given back when the second began) reached the disk, the frame did not.
+    let data = DataDir::new(dir.path().join("cut"));
+    let (journal, earlier, path) = open_slide_journal(&data, "slide-1").expect("journal");
+    let mut first = scanner(journal, earlier);
+    for photo in &photos[..2] {
+        first.process(photo).expect("frame");
+    }
+    drop(first);
+    let entries = Journal::read_all(&path).expect("read");
+    let keep = entries
+        .iter()
+        .position(|e| matches!(e, JournalEntry::PartialCell(_)))
+        .expect("a partial cell of the first photograph")
+        + 1;
+    std::fs::remove_file(&path).expect("remove");
+    let (mut rewritten, _) = Journal::open(&path).expect("new journal");
+    rewritten.append_all(&entries[..keep]).expect("append");
+    drop(rewritten);
+    let (journal, earlier, _) = open_slide_journal(&data, "slide-1").expect("reopen");
+    let mut resumed = scanner(journal, earlier);
+    assert_eq!(resumed.session().summary().partial, 1);
+    for photo in &photos {
+        resumed.process(photo).expect("frame");
+    }
+    let finished = resumed
+        .finish(&ScanEnd::SourceDone, "test".into(), "now".into())
+        .expect("finish");
+    assert_eq!(
+        partial_records(&Journal::read_all(&path).expect("read")),
+        cut
+    );
+    assert_eq!(finished.report.summary.partial as usize, cut.len());
+}
+
 #[test]
 fn a_resumed_slide_judges_focus_against_its_recorded_best_frames() {
     let frames = frames(8);

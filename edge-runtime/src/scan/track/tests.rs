@@ -91,6 +91,10 @@ struct ScanCount {
     false_cells: usize,
     /// Countable cells never counted.
     missed: usize,
+    /// Cells given back as partial (never seen whole).
+    partial: usize,
+    /// Partial cells that were also counted whole: counted twice.
+    partial_and_counted: usize,
 }
 
 /// Scans every frame of `slide` through `detector` and `tracker`, matching each newly
@@ -105,6 +109,7 @@ fn count_scan(
     let (mut whole, mut countable) = (BTreeSet::new(), BTreeSet::new());
     let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
     let mut false_cells = 0;
+    let mut partial = Vec::new();
     for index in 0..slide.frame_count() {
         let frame = slide.frame(index).expect("frame in range");
         for c in frame.cells.iter().filter(|c| c.fully_visible) {
@@ -125,8 +130,22 @@ fn count_scan(
                 None => false_cells += 1,
             }
         }
+        partial.extend(tracker.take_partial());
     }
+    tracker.end_slide();
+    partial.extend(tracker.take_partial());
+    // A partial cell is named by the frame that showed most of it; every frame of the
+    // scan went to the tracker, so its sighting number is that frame's index.
+    let partial_and_counted = partial
+        .iter()
+        .filter(|cut| {
+            let frame = slide.frame(cut.sighting as u32).expect("a scanned frame");
+            truth_at(&frame, cut.cell.centre).is_some_and(|id| counted.contains_key(&id))
+        })
+        .count();
     ScanCount {
+        partial: partial.len(),
+        partial_and_counted,
         whole: whole.len(),
         countable: countable.len(),
         distinct: counted.len(),
@@ -163,16 +182,23 @@ fn counts_each_cell_once_over_a_scan() {
             double,
             false_cells,
             missed,
+            partial,
+            partial_and_counted,
         } = count_scan(&slide, &mut detector, &mut tracker);
         eprintln!(
             "seed {seed} step {step}: {} frames, {whole} cells whole in some frame \
              ({countable} with room), {} counted ({distinct} distinct, {double} double, \
-             {false_cells} false), {missed} missed",
+             {false_cells} false), {missed} missed, {partial} partial \
+             ({partial_and_counted} also counted)",
             slide.frame_count(),
             tracker.counted(),
         );
         assert_eq!(tracker.segment(), 0, "every frame registered");
         assert_eq!(double, 0, "seed {seed}: cells counted twice");
+        assert_eq!(
+            partial_and_counted, 0,
+            "seed {seed}: partial cells also counted"
+        );
         assert!(missed <= 1, "seed {seed}: {missed} missed");
         assert!(
             tracker.counted() as usize <= whole + 1,
@@ -362,15 +388,26 @@ mod timing {
 
 #[test]
 fn separate_photographs_count_every_whole_nucleus_once() {
-    // First frames of three different slides: no two overlap, so each is a photograph of
+    // Frames of three different slides: no two overlap, so each is a photograph of
     // its own field, and a cell near its edge is counted as long as its nucleus is whole.
     let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
     let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
     let mut near_edge = 0;
-    for seed in [21, 22, 23] {
-        let frame = slide(seed, 0.6).frame(0).expect("frame 0");
+    let mut cut_off = Vec::new();
+    let mut partial = Vec::new();
+    for (k, seed) in [21, 22, 23].into_iter().enumerate() {
+        // Frame 3 of these slides has whole nuclei near its edges and nuclei cut by them.
+        let frame = slide(seed, 0.6).frame(3).expect("frame 3");
         let found = detector.detect(&frame.image);
         let whole: Vec<_> = found.iter().filter(|d| !d.touches_border).collect();
+        // Each photograph ends the one before: its cut cells are given back as partial.
+        partial.extend(tracker.take_partial());
+        cut_off.extend(
+            found
+                .iter()
+                .filter(|d| d.touches_border)
+                .map(|d| (2 * k as u64, d.bbox)),
+        );
         let margin = 4.0 / 0.42;
         near_edge += whole
             .iter()
@@ -394,6 +431,13 @@ fn separate_photographs_count_every_whole_nucleus_once() {
         near_edge > 0,
         "the frames hold no cell near the edge to test with"
     );
+    assert!(!cut_off.is_empty(), "no cell cut by the edge to test with");
+    tracker.end_slide();
+    partial.extend(tracker.take_partial());
+    // Each cut cell once, named by the first of the two identical sightings.
+    let partial: Vec<_> = partial.iter().map(|p| (p.sighting, p.cell.bbox)).collect();
+    assert_eq!(partial, cut_off);
+    assert!(tracker.take_partial().is_empty(), "given back twice");
 }
 
 #[test]
@@ -426,11 +470,18 @@ fn counts_each_cell_once_at_every_magnification() {
             double,
             false_cells,
             missed,
+            partial,
+            partial_and_counted,
         } = count_scan(&slide, &mut detector, &mut tracker);
         eprintln!(
             "{um_per_px} um/px: {} frames, {whole} whole, {countable} with room, {distinct} \
-             counted, {double} double, {false_cells} false, {missed} missed",
+             counted, {double} double, {false_cells} false, {missed} missed, {partial} \
+             partial ({partial_and_counted} also counted)",
             slide.frame_count(),
+        );
+        assert_eq!(
+            partial_and_counted, 0,
+            "{um_per_px}: partial cells also counted"
         );
         assert!(countable >= 20, "{um_per_px}: {countable}");
         assert_eq!(tracker.segment(), 0, "{um_per_px}: every frame registered");
