@@ -167,7 +167,7 @@ fn demo_slide(
         seen: seen.clone(),
     });
     let mut settings = settings.clone();
-    measure_ahead(&mut source, &mut settings, None)?;
+    measure_ahead(&mut source, &mut settings, true, None)?;
     println!("  (the synthetic camera's true scale: {true_scale} um/px)");
     let slide_id = slide_id(seed);
     let taxonomy = model.artifact.taxonomy.clone();

@@ -11,11 +11,12 @@ use leukoscope_edge::bench::scoring::{
 };
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::{Rate, ReplaySource};
-use leukoscope_edge::scan::detect::{CellDetector, DetectorConfig};
+use leukoscope_edge::scan::detect::{CellDetector, DetectorConfig, StainSource};
 use leukoscope_edge::scan::scale::RED_CELL_UM;
 use leukoscope_edge::scan::scale::ScaleSetting;
+use leukoscope_edge::scan::stain::StainMeter;
 
-use super::scale::{describe, measure_folder};
+use super::scale::{LOOKAHEAD_FRAMES, describe, describe_stains, measure_folder};
 
 /// Options of `eval-detect`.
 #[derive(clap::Args)]
@@ -34,6 +35,10 @@ pub struct EvalDetectArgs {
     /// Detector settings from this board's settings (`[detect]`, `[camera]`).
     #[arg(long)]
     pub board: Option<PathBuf>,
+    /// Estimate the stain directions from the folder's first frames, as a board with
+    /// `detect.stains = "slide"` does for each slide (the board's setting is followed too).
+    #[arg(long)]
+    pub slide_stains: bool,
     /// Print only the totals, not a line per frame.
     #[arg(long)]
     pub quiet: bool,
@@ -61,6 +66,9 @@ pub fn eval_detect(args: EvalDetectArgs) -> anyhow::Result<()> {
             println!("{}", describe(&measured));
             config.um_per_px = measured.um_per_px;
         }
+    }
+    if args.slide_stains || config.stains == StainSource::Slide {
+        estimate_stains(&args.frames, &mut config)?;
     }
     let mut detector = CellDetector::new(config)?;
     let source = ReplaySource::open(&args.frames, Rate::default())?;
@@ -130,6 +138,26 @@ pub fn eval_detect(args: EvalDetectArgs) -> anyhow::Result<()> {
             "scale: {:.4} um/px used; too few whole red-cell boxes to check it",
             config.um_per_px
         ),
+    }
+    Ok(())
+}
+
+/// Sets `config`'s stain directions to those of the first frames of `folder`, as `replay`
+/// reads them ahead for a slide, or says why the set ones stay.
+fn estimate_stains(folder: &std::path::Path, config: &mut DetectorConfig) -> anyhow::Result<()> {
+    let source = ReplaySource::open(folder, Rate::default())?;
+    let mut meter = StainMeter::new(config);
+    for path in source.files().iter().take(LOOKAHEAD_FRAMES) {
+        if let Ok(frame) = load_rgb(path) {
+            meter.measure(&frame);
+        }
+    }
+    match meter.estimate() {
+        Ok(found) => {
+            println!("{}", describe_stains(&found));
+            found.apply(config);
+        }
+        Err(e) => println!("stains: the set ones kept: {e}"),
     }
     Ok(())
 }

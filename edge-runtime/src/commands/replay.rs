@@ -80,9 +80,12 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or_default();
     let mut source = ReadAhead::new(ReplaySource::open(&options.frames, rate)?);
-    if setting == ScaleSetting::Auto {
-        measure_ahead(&mut source, &mut settings, calibrated)?;
-    }
+    measure_ahead(
+        &mut source,
+        &mut settings,
+        setting == ScaleSetting::Auto,
+        calibrated,
+    )?;
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
     let data = DataDir::new(&options.out);
     let serve = options.serve.then_some(options.ui.listen);

@@ -117,10 +117,9 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
         first = false;
         let mut settings = scan_settings(&board);
         let mut source = ReadAhead::new(source);
-        if board.camera.um_per_px == ScaleSetting::Auto {
-            measure_ahead(&mut source, &mut settings, None)
-                .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
-        }
+        let auto_scale = board.camera.um_per_px == ScaleSetting::Auto;
+        measure_ahead(&mut source, &mut settings, auto_scale, None)
+            .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
         let scanned = scan_slide(
             &slide_id,
             &model,

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use leukoscope_core::files::load_rgb;
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::{FrameSource, Rate, ReadAhead, ReplaySource};
+use leukoscope_edge::scan::detect::StainSource;
 use leukoscope_edge::scan::pipeline::ScanSettings;
 use leukoscope_edge::scan::scale::{RED_CELL_UM, RedCellMeter, SlideScale};
+use leukoscope_edge::scan::stain::{StainMeter, StainVectors};
 
 /// Options of `scale`.
 #[derive(clap::Args)]
@@ -81,31 +83,63 @@ pub fn mismatch(given: f32, measured: &SlideScale) -> Option<String> {
     })
 }
 
+/// The estimated stains in one line.
+pub fn describe_stains(stains: &StainVectors) -> String {
+    format!(
+        "stains: nuclear {:.3?}, counterstain {:.3?} (from {} stained blocks)",
+        stains.nucleus, stains.counterstain, stains.samples
+    )
+}
+
 /// Frames a slide's scale is measured from at most, before scanning starts.
-const LOOKAHEAD_FRAMES: usize = 30;
+pub const LOOKAHEAD_FRAMES: usize = 30;
 /// Red cells after which the read-ahead stops early.
 const ENOUGH_RED_CELLS: usize = 60;
 
-/// Measures the scale from the first frames of `source` (held, then scanned as they came)
-/// and sets it in `settings`, saying so; a calibration `given` more than [`MISMATCH`] off
-/// is warned about.
+/// Measures what the slide's settings leave to its first frames of `source` (held, then
+/// scanned as they came): the scale when `auto_scale`, and the stain directions when
+/// `detect.stains` is `slide`, and sets them in `settings`, saying so. A `calibrated`
+/// scale more than [`MISMATCH`] off the measured one is warned about.
 pub fn measure_ahead<S: FrameSource>(
     source: &mut ReadAhead<S>,
     settings: &mut ScanSettings,
-    given: Option<f32>,
+    auto_scale: bool,
+    calibrated: Option<f32>,
 ) -> anyhow::Result<()> {
-    let mut meter = RedCellMeter::new();
-    source.fill(LOOKAHEAD_FRAMES, |frame| {
-        meter.measure(&frame.image);
-        meter.red_cells() >= ENOUGH_RED_CELLS
-    });
-    let measured = meter.scale()?;
-    println!("{}", describe(&measured));
-    if let Some(warning) = given.and_then(|g| mismatch(g, &measured)) {
-        println!("{warning}");
+    let stains = settings.detect.stains == StainSource::Slide;
+    if !auto_scale && !stains {
+        return Ok(());
     }
-    settings.detect.um_per_px = measured.um_per_px;
-    settings.track.um_per_px = measured.um_per_px;
-    settings.measured_scale = Some(measured);
+    let mut meter = RedCellMeter::new();
+    let mut stain_meter = StainMeter::new(&settings.detect);
+    source.fill(LOOKAHEAD_FRAMES, |frame| {
+        if auto_scale {
+            meter.measure(&frame.image);
+        }
+        if stains {
+            stain_meter.measure(&frame.image);
+        }
+        // The stains want every frame read ahead: nuclei are few.
+        !stains && meter.red_cells() >= ENOUGH_RED_CELLS
+    });
+    if auto_scale {
+        let measured = meter.scale()?;
+        println!("{}", describe(&measured));
+        if let Some(warning) = calibrated.and_then(|g| mismatch(g, &measured)) {
+            println!("{warning}");
+        }
+        settings.detect.um_per_px = measured.um_per_px;
+        settings.track.um_per_px = measured.um_per_px;
+        settings.measured_scale = Some(measured);
+    }
+    if stains {
+        match stain_meter.estimate() {
+            Ok(found) => {
+                println!("{}", describe_stains(&found));
+                found.apply(&mut settings.detect);
+            }
+            Err(e) => println!("stains: the board's kept: {e}"),
+        }
+    }
     Ok(())
 }

@@ -113,6 +113,22 @@ pub struct DetectorConfig {
     /// Widest a nucleus with its lobes can be, in micrometres (default 18; lobes are
     /// not joined beyond it).
     pub max_nucleus_um: f32,
+    /// Where the two stain directions come from (default `"fixed"`: the two above).
+    pub stains: StainSource,
+}
+
+/// Where the detector's stain directions come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StainSource {
+    /// `nucleus_stain` and `counterstain` as set.
+    #[default]
+    Fixed,
+    /// Estimated from each slide's first frames (`scan::stain`, Macenko's method), with
+    /// `nucleus_stain` telling the nuclear stain from the counterstain; the set directions
+    /// stay when the estimate is refused. On the two labs measured it did not help (see
+    /// docs/edge.md), so it is not the default.
+    Slide,
 }
 
 impl Default for DetectorConfig {
@@ -131,6 +147,7 @@ impl Default for DetectorConfig {
             split_depth_um: 1.5,
             lobe_gap_um: 3.0,
             max_nucleus_um: 18.0,
+            stains: StainSource::Fixed,
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`scale`]: the frames' micrometres per pixel, measured from the slide's red cells.
 //! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology,
 //!   splitting).
+//! - [`stain`]: the slide's own stain colours (Macenko's method), read ahead of
+//!   the scan and given to the detector.
 //! - [`track`]: registering consecutive frames and counting each cell once across them.
 //! - [`classify`]: the model's window around each found cell, batched through the int8
 //!   engine.
@@ -24,4 +26,5 @@ pub mod pipeline;
 pub mod quality;
 pub mod scale;
 pub mod session;
+pub mod stain;
 pub mod track;
