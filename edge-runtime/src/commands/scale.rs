@@ -128,9 +128,7 @@ pub fn measure_ahead<S: FrameSource>(
         if let Some(warning) = calibrated.and_then(|g| mismatch(g, &measured)) {
             println!("{warning}");
         }
-        settings.detect.um_per_px = measured.um_per_px;
-        settings.track.um_per_px = measured.um_per_px;
-        settings.measured_scale = Some(measured);
+        settings.set_measured_scale(measured);
     }
     if stains {
         match stain_meter.estimate() {

@@ -15,7 +15,9 @@ use leukoscope_edge::records::journal::open_slide_journal;
 use leukoscope_edge::records::layout::{DataDir, is_slide_id};
 use leukoscope_edge::records::now_rfc3339;
 use leukoscope_edge::report::{ReportFiles, write_report};
-use leukoscope_edge::scan::pipeline::{Control, FinishedSlide, Resume, ScanSettings, SlideScanner};
+use leukoscope_edge::scan::pipeline::{
+    Control, FinishedSlide, Resume, ScanSettings, SlideScanner, recorded_scale,
+};
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
 
@@ -53,11 +55,23 @@ pub fn scan_slide(
 ) -> anyhow::Result<(FinishedSlide, PathBuf)> {
     check_slide_id(slide_id)?;
     let (journal, earlier, journal_path) = open_slide_journal(data, slide_id)?;
+    let mut settings = settings;
     if !earlier.is_empty() {
         println!(
             "slide {slide_id}: resuming from its journal ({} records kept)",
             earlier.len()
         );
+        // Measured again from other frames, the scale would move under the slide's
+        // recorded cells; the one measured when it began stays.
+        if let (Some(_), Some(recorded)) = (settings.measured_scale, recorded_scale(&earlier)) {
+            println!(
+                "slide {slide_id}: at the scale recorded when it began, {:.4} um/px (+/- {:.1} %, {} red cells)",
+                recorded.um_per_px,
+                recorded.uncertainty * 100.0,
+                recorded.red_cells
+            );
+            settings.set_measured_scale(recorded);
+        }
     }
     let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?
         .keep_cell_images(data.cell_images(slide_id));

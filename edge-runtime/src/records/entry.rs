@@ -45,6 +45,8 @@ pub enum JournalEntry {
     SignOff(SignOffRecord),
     /// A white cell never seen whole, recorded apart and not classified.
     PartialCell(PartialCellRecord),
+    /// The frames' scale as measured from the slide's red cells when it began.
+    Scale(ScaleRecord),
 }
 
 /// A frame of a slide, once every cell it brought is recorded.
@@ -70,6 +72,21 @@ pub struct PartialCellRecord {
     pub frame: u64,
     /// Its nucleus' box in that frame, in pixels: x, y, width, height.
     pub bbox: [u32; 4],
+}
+
+/// The scale a slide's frames are read at, measured from its red cells before its first
+/// frame: a resumed slide keeps it rather than measuring again from other frames, so its
+/// cells are found, and its report states, one scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleRecord {
+    /// The slide.
+    pub slide: String,
+    /// Micrometres per pixel.
+    pub um_per_px: f32,
+    /// Relative standard uncertainty (0.04: plus or minus 4 %).
+    pub uncertainty: f32,
+    /// The red cells it rests on.
+    pub red_cells: u32,
 }
 
 /// The end of a slide.

@@ -26,7 +26,7 @@ use crate::records::cell_images::{CellImageWriter, CellImages};
 use crate::records::journal::{Journal, JournalError, JournalStorage};
 use crate::records::{
     CellRecord, FrameQuality, FrameRecord, JournalEntry, PartialCellRecord, ReportCell,
-    SlideEndRecord, Verdict,
+    ScaleRecord, SlideEndRecord, Verdict,
 };
 use crate::report::{
     CellThumbnail, ModelInfo, PartialCell, QualityStats, SlideReport, Snapshot, StageTimings,
@@ -73,6 +73,13 @@ pub struct ScanSettings {
 }
 
 impl ScanSettings {
+    /// Reads the frames at `measured`, the scale of the slide's red cells.
+    pub fn set_measured_scale(&mut self, measured: SlideScale) {
+        self.detect.um_per_px = measured.um_per_px;
+        self.track.um_per_px = measured.um_per_px;
+        self.measured_scale = Some(measured);
+    }
+
     /// The frames' scale and where it came from, as reports state it.
     pub fn frame_scale(&self) -> FrameScale {
         match self.measured_scale {
@@ -357,7 +364,16 @@ impl<S: JournalStorage> SlideScanner<S> {
             settings,
             slide_id,
         };
+        let scale_recorded = recorded_scale(&earlier).is_some();
         scanner.replay(earlier)?;
+        if let (Some(measured), false) = (scanner.settings.measured_scale, scale_recorded) {
+            scanner.journal.append(&JournalEntry::Scale(ScaleRecord {
+                slide: scanner.slide_id.clone(),
+                um_per_px: measured.um_per_px,
+                uncertainty: measured.uncertainty,
+                red_cells: u32::try_from(measured.red_cells).unwrap_or(u32::MAX),
+            }))?;
+        }
         Ok(scanner)
     }
 
@@ -373,6 +389,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 JournalEntry::Correction(r) => &r.slide,
                 JournalEntry::SignOff(r) => &r.slide,
                 JournalEntry::PartialCell(r) => &r.slide,
+                JournalEntry::Scale(r) => &r.slide,
             };
             if *slide != self.slide_id {
                 return Err(PipelineError::ForeignJournal {
@@ -408,6 +425,8 @@ impl<S: JournalStorage> SlideScanner<S> {
                 JournalEntry::SlideEnd(_) => {
                     return Err(PipelineError::AlreadyFinished(self.slide_id.clone()));
                 }
+                // Read before the scanner is made (`recorded_scale`): the settings carry it.
+                JournalEntry::Scale(_) => {}
                 JournalEntry::Correction(_) | JournalEntry::SignOff(_) => {}
             }
         }
@@ -787,6 +806,19 @@ impl<S: JournalStorage> SlideScanner<S> {
             end: end.clone(),
         })
     }
+}
+
+/// The scale an earlier run of the slide measured and recorded, if any: a resumed slide
+/// is read at it (set it in [`ScanSettings`] before making the scanner).
+pub fn recorded_scale(earlier: &[JournalEntry]) -> Option<SlideScale> {
+    earlier.iter().find_map(|entry| match entry {
+        JournalEntry::Scale(r) => Some(SlideScale {
+            um_per_px: r.um_per_px,
+            uncertainty: r.uncertainty,
+            red_cells: r.red_cells as usize,
+        }),
+        _ => None,
+    })
 }
 
 /// A finished slide, ready to be written out with [`crate::report::write_report`].

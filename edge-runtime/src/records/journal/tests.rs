@@ -1,7 +1,7 @@
 use super::*;
 use crate::records::{
     CellRecord, CorrectionRecord, FrameQuality, FrameRecord, PartialCellRecord, RejectReason,
-    ReviewVerdict, SignOffRecord, SlideEndRecord, Verdict,
+    ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord, Verdict,
 };
 use proptest::prelude::*;
 
@@ -342,7 +342,7 @@ fn real_enospc_from_dev_full_is_named_full() {
 
 /// One entry of every kind and every variant inside one, with fixed values: the slide
 /// journal's cells, frames (each verdict) and end, the review journal's corrections
-/// (each verdict) and sign-off, and a partial cell.
+/// (each verdict) and sign-off, a partial cell and a measured scale.
 fn every_kind_of_entry() -> Vec<JournalEntry> {
     let slide = || "S-0042".to_string();
     let quality = |verdict| FrameQuality {
@@ -400,6 +400,12 @@ fn every_kind_of_entry() -> Vec<JournalEntry> {
         slide: slide(),
         frame: 302,
         bbox: [0, 1040, 96, 40],
+    }));
+    entries.push(JournalEntry::Scale(ScaleRecord {
+        slide: slide(),
+        um_per_px: 0.096875,
+        uncertainty: 0.03125,
+        red_cells: 97,
     }));
     entries
 }

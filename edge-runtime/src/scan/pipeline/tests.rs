@@ -289,6 +289,64 @@ fn cells_cut_by_the_edge_are_recorded_once_as_partial_and_not_classified() {
 }
 
 #[test]
+fn a_measured_scale_is_recorded_once_and_found_again_on_resume() {
+    let frames = frames(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::new(dir.path());
+    let measured = SlideScale {
+        um_per_px: 0.4125,
+        uncertainty: 0.03,
+        red_cells: 61,
+    };
+    let mut measured_settings = settings();
+    measured_settings.set_measured_scale(measured);
+    let model = demo_model();
+    let start = |settings: ScanSettings| {
+        let (journal, earlier, path) = open_slide_journal(&data, "slide-1").expect("journal");
+        let found = recorded_scale(&earlier);
+        let scanner = SlideScanner::new(
+            "slide-1",
+            &model,
+            settings,
+            journal,
+            earlier,
+            Resume::SkipDone,
+        )
+        .expect("scanner");
+        (scanner, found, path)
+    };
+    let (mut first, found, path) = start(measured_settings.clone());
+    assert_eq!(found, None);
+    first.process(&frames[0]).expect("frame");
+    drop(first);
+    let (mut second, found, _) = start(measured_settings);
+    assert_eq!(found, Some(measured));
+    for frame in &frames {
+        second.process(frame).expect("frame");
+    }
+    drop(second);
+    let entries = Journal::read_all(&path).expect("read");
+    let scales = entries
+        .iter()
+        .filter(|e| matches!(e, JournalEntry::Scale(_)))
+        .count();
+    assert_eq!(scales, 1, "{entries:?}");
+    assert!(matches!(entries[0], JournalEntry::Scale(_)));
+    // A given scale is the board's, not the slide's: nothing is recorded.
+    let (journal, earlier, path) = open_slide_journal(&data, "slide-2").expect("journal");
+    SlideScanner::new(
+        "slide-2",
+        &model,
+        settings(),
+        journal,
+        earlier,
+        Resume::SkipDone,
+    )
+    .expect("scanner");
+    assert!(Journal::read_all(&path).expect("read").is_empty());
+}
+
+#[test]
 fn a_resumed_slide_judges_focus_against_its_recorded_best_frames() {
     let frames = frames(8);
     let dir = tempfile::tempdir().expect("tempdir");
