@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use commands::bench::BenchArgs;
 use commands::check::CheckArgs;
+use commands::crops::CropsArgs;
 use commands::demo::DemoArgs;
 use commands::eval_detect::EvalDetectArgs;
 use commands::export::ExportArgs;
@@ -62,6 +63,11 @@ enum Command {
     /// one is 7.5 um across), with its uncertainty; with --board, beside the board's
     /// calibration, with a warning when they differ by more than 15 %.
     Scale(ScaleArgs),
+    /// The white cells of a folder of frames (or of one sub-folder per class, such as a
+    /// field-labelled set) cut by the board's own detector and model window, as an image
+    /// folder the trainer reads (one sub-folder per class) with crops.csv: training sees
+    /// cells exactly as the board cuts them. Cells cut by the frame's edge are left out.
+    Crops(CropsArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::check(args),
         Command::Bench(args) => commands::bench::bench(args),
         Command::EvalDetect(args) => commands::eval_detect::eval_detect(args),
+        Command::Crops(args) => commands::crops::crops(args),
         Command::Scale(args) => commands::scale::scale(args),
     };
     match result {

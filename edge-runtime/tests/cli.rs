@@ -1,6 +1,7 @@
 //! `leukoscope-edge` as an operator runs it: the self-test's one-line refusals, a replayed
-//! folder, and `run` killed with SIGKILL mid-slide (a power cut) and restarted, which must
-//! end with the same counts as a slide never interrupted.
+//! folder, `run` killed with SIGKILL mid-slide (a power cut) and restarted, which must
+//! end with the same counts and scale as a slide never interrupted, and a class-labelled
+//! folder cut into cell crops for the trainer.
 //!
 //! Under qemu-user without binfmt_misc, `LEUKOSCOPE_TEST_RUNNER` names the command that
 //! runs the Arm binary (see `common/mod.rs`).
@@ -217,7 +218,17 @@ fn run_killed_mid_slide_and_restarted_ends_with_the_uninterrupted_counts() {
     assert!(finish.status.success(), "{}", stderr(&finish));
     let stdout = String::from_utf8_lossy(&finish.stdout);
     assert!(stdout.contains("resuming"), "{stdout}");
+    // The scale is the one measured when the slide began, not measured again.
+    assert!(
+        stdout.contains("at the scale recorded when it began"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|line| line.starts_with("scale: ")),
+        "{stdout}"
+    );
     let resumed = report(&dir.path().join("store/reports/cut/report.json"));
+    assert_eq!(resumed["scale"], expected["scale"]);
     for key in [
         "counts",
         "unidentified",
@@ -323,4 +334,89 @@ fn replay_measures_the_scale_from_the_red_cells_by_default_and_reports_it() {
     // The synthetic frames are at 0.42 um per pixel.
     let um = json["scale"]["um_per_px"].as_f64().expect("a number");
     assert!((0.4..0.44).contains(&um), "{um}");
+}
+
+#[test]
+fn crops_cuts_the_whole_cells_of_each_class_folder_as_the_board_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = dir.path().join("frames");
+    write_frames(&frames.join("Blast"), 12);
+    write_frames(&frames.join("Normal"), 2);
+    std::fs::write(frames.join("Normal/broken.png"), b"not a png").expect("broken file");
+    let out = dir.path().join("crops");
+    let args = [
+        "crops",
+        "--frames",
+        frames.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--um-per-px",
+        "0.42",
+        "--window-um",
+        "24",
+    ];
+    let done = run(&args);
+    assert!(done.status.success(), "{}", stderr(&done));
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(stdout.contains("Normal: 2 frames"), "{stdout}");
+    assert!(stdout.contains("1 unreadable"), "{stdout}");
+    // The twelve frames hold cells that the frame's edge cuts.
+    let blast = stdout
+        .lines()
+        .find(|line| line.starts_with("Blast: 12 frames"))
+        .expect("a line for the Blast class");
+    assert!(!blast.contains(" 0 cut by the frame's edge"), "{blast}");
+
+    // 24 um at 0.42 um/px is a window of 57 frame pixels.
+    let side = 57;
+    let mut index = csv::Reader::from_path(out.join("crops.csv")).expect("crops.csv");
+    let mut by_label = std::collections::BTreeMap::new();
+    for row in index.records() {
+        let row = row.expect("row");
+        let (crop, frame, label) = (&row[0], &row[1], &row[2]);
+        *by_label.entry(label.to_owned()).or_insert(0) += 1;
+        assert!(crop.starts_with(&format!("{label}/")), "{crop}");
+        assert!(Path::new(frame).starts_with(frames.join(label)), "{frame}");
+        let picture = image::open(out.join(crop)).expect("crop decodes").to_rgb8();
+        assert_eq!(picture.dimensions(), (side, side), "{crop}");
+        // Whole cells only: a nucleus the frame's edge cuts is left out.
+        let field = |k: usize| row[k].parse::<u32>().expect("a number");
+        let (x, y, w, h) = (field(5), field(6), field(7), field(8));
+        assert!(x > 0 && y > 0 && x + w < 960 && y + h < 540, "{crop}");
+        // The crop is the frame's pixels around the nucleus' centre.
+        let source = image::open(frame).expect("frame").to_rgb8();
+        let centre: f64 = row[3].parse().expect("centre x");
+        let middle: f64 = row[4].parse().expect("centre y");
+        let found = (-1..=1).any(|dx| {
+            (-1..=1).any(|dy| {
+                let left = (centre - f64::from(side) / 2.0).round() as i64 + dx;
+                let top = (middle - f64::from(side) / 2.0).round() as i64 + dy;
+                (0..side as i64).all(|j| {
+                    (0..side as i64).all(|i| {
+                        let (fx, fy) = (
+                            (left + i).clamp(0, 959) as u32,
+                            (top + j).clamp(0, 539) as u32,
+                        );
+                        picture.get_pixel(i as u32, j as u32) == source.get_pixel(fx, fy)
+                    })
+                })
+            })
+        });
+        assert!(found, "{crop} is not the frame's window around its nucleus");
+    }
+    for label in ["Blast", "Normal"] {
+        let written = std::fs::read_dir(out.join(label))
+            .expect("class folder")
+            .count();
+        assert!(written > 0, "{label}");
+        assert_eq!(by_label.get(label), Some(&written), "{label}");
+    }
+
+    let again = run(&args);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already holds crops.csv"),
+        "{}",
+        stderr(&again)
+    );
 }

@@ -20,8 +20,9 @@ use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::session::{ClassCount, SessionRules};
 use leukoscope_edge::ui::{Desk, DeskMode};
 
-use super::scale::measure_ahead;
-use super::slide::{UiArgs, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide};
+use super::slide::{
+    ScaleStart, UiArgs, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
+};
 
 /// The demonstration model: `tiny-cnn`, int8, trained on synthetic smear fields only by
 /// `leukoscope-train demo` (see `edge-runtime/demo/README.md`). It has never seen a
@@ -166,17 +167,19 @@ fn demo_slide(
         inner: source,
         seen: seen.clone(),
     });
-    let mut settings = settings.clone();
-    measure_ahead(&mut source, &mut settings, true, None)?;
-    println!("  (the synthetic camera's true scale: {true_scale} um/px)");
+    println!("the synthetic camera's true scale: {true_scale} um/px; measured from its red cells:");
     let slide_id = slide_id(seed);
     let taxonomy = model.artifact.taxonomy.clone();
     let mut frames = 0;
     let scanned = scan_slide(
         &slide_id,
         model,
-        settings,
+        settings.clone(),
         &mut source,
+        ScaleStart {
+            auto: true,
+            calibrated: None,
+        },
         Resume::SkipDone,
         data,
         desk,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod crops;
 pub mod demo;
 pub mod eval_detect;
 pub mod export;

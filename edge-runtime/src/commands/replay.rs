@@ -11,10 +11,9 @@ use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::ui::DeskMode;
 
-use super::scale::measure_ahead;
 use super::slide::{
-    UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk, start_ui,
-    ui_token, write_slide,
+    ScaleStart, UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk,
+    start_ui, ui_token, write_slide,
 };
 
 /// Options of `replay`.
@@ -80,12 +79,6 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or_default();
     let mut source = ReadAhead::new(ReplaySource::open(&options.frames, rate)?);
-    measure_ahead(
-        &mut source,
-        &mut settings,
-        setting == ScaleSetting::Auto,
-        calibrated,
-    )?;
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
     let data = DataDir::new(&options.out);
     let serve = options.serve.then_some(options.ui.listen);
@@ -109,6 +102,10 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
         &model,
         settings,
         &mut source,
+        ScaleStart {
+            auto: setting == ScaleSetting::Auto,
+            calibrated,
+        },
         Resume::SkipDone,
         &data,
         desk.as_ref(),

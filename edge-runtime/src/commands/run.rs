@@ -22,9 +22,8 @@ use leukoscope_edge::ui::DeskMode;
 
 use super::panel::Panel;
 use super::replay::scan_settings;
-use super::scale::measure_ahead;
 use super::slide::{
-    new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
+    ScaleStart, new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
 };
 
 /// Options of `run`.
@@ -115,16 +114,17 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
         };
         panel.borrow_mut().working()?;
         first = false;
-        let mut settings = scan_settings(&board);
+        let settings = scan_settings(&board);
         let mut source = ReadAhead::new(source);
-        let auto_scale = board.camera.um_per_px == ScaleSetting::Auto;
-        measure_ahead(&mut source, &mut settings, auto_scale, None)
-            .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
         let scanned = scan_slide(
             &slide_id,
             &model,
             settings,
             &mut source,
+            ScaleStart {
+                auto: board.camera.um_per_px == ScaleSetting::Auto,
+                calibrated: None,
+            },
             resume,
             &data,
             Some(&desk),

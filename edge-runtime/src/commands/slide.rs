@@ -10,7 +10,7 @@ use anyhow::Context;
 use leukoscope_core::artifact::{PublicKey, TrustPolicy, VerifiedArtifact};
 use leukoscope_edge::io::model::load_model;
 use leukoscope_edge::io::settings::BoardSettings;
-use leukoscope_edge::io::source::FrameSource;
+use leukoscope_edge::io::source::{FrameSource, ReadAhead};
 use leukoscope_edge::records::journal::open_slide_journal;
 use leukoscope_edge::records::layout::{DataDir, is_slide_id};
 use leukoscope_edge::records::now_rfc3339;
@@ -20,6 +20,8 @@ use leukoscope_edge::scan::pipeline::{
 };
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
+
+use super::scale::measure_ahead;
 
 /// Where the web UI listens, for `demo --serve` and `replay --serve`.
 #[derive(clap::Args)]
@@ -39,15 +41,27 @@ pub struct ScannedSlide {
     pub journal: PathBuf,
 }
 
+/// How the slide's scale is found before its first frame.
+#[derive(Clone, Copy, Debug)]
+pub struct ScaleStart {
+    /// Measure it from the red cells of the frames read ahead (`um_per_px = "auto"`).
+    pub auto: bool,
+    /// The board's calibrated scale, which a measurement is checked against.
+    pub calibrated: Option<f32>,
+}
+
 /// Scans `slide_id` from `source` with `model`, resuming its journal if an earlier run was
-/// cut short. `on_frame` sees each frame (progress, the button); with a `desk`, the UI sees
-/// each frame too and its Stop button ends the slide.
+/// cut short. Before the first frame, the scale (and, with `detect.stains = "slide"`, the
+/// stains) is measured from the frames read ahead, unless the journal of a resumed slide
+/// holds the scale it began with. `on_frame` sees each frame (progress, the button); with a
+/// `desk`, the UI sees each frame too and its Stop button ends the slide.
 #[allow(clippy::too_many_arguments)]
-pub fn scan_slide(
+pub fn scan_slide<S: FrameSource>(
     slide_id: &str,
     model: &VerifiedArtifact,
     settings: ScanSettings,
-    source: &mut dyn FrameSource,
+    source: &mut ReadAhead<S>,
+    scale: ScaleStart,
     resume: Resume,
     data: &DataDir,
     desk: Option<&Arc<Desk>>,
@@ -56,6 +70,7 @@ pub fn scan_slide(
     check_slide_id(slide_id)?;
     let (journal, earlier, journal_path) = open_slide_journal(data, slide_id)?;
     let mut settings = settings;
+    let mut recorded = None;
     if !earlier.is_empty() {
         println!(
             "slide {slide_id}: resuming from its journal ({} records kept)",
@@ -63,15 +78,23 @@ pub fn scan_slide(
         );
         // Measured again from other frames, the scale would move under the slide's
         // recorded cells; the one measured when it began stays.
-        if let (Some(_), Some(recorded)) = (settings.measured_scale, recorded_scale(&earlier)) {
-            println!(
-                "slide {slide_id}: at the scale recorded when it began, {:.4} um/px (+/- {:.1} %, {} red cells)",
-                recorded.um_per_px,
-                recorded.uncertainty * 100.0,
-                recorded.red_cells
-            );
-            settings.set_measured_scale(recorded);
-        }
+        recorded = recorded_scale(&earlier).filter(|_| scale.auto);
+    }
+    measure_ahead(
+        source,
+        &mut settings,
+        scale.auto && recorded.is_none(),
+        scale.calibrated,
+    )
+    .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
+    if let Some(recorded) = recorded {
+        println!(
+            "slide {slide_id}: at the scale recorded when it began, {:.4} um/px (+/- {:.1} %, {} red cells)",
+            recorded.um_per_px,
+            recorded.uncertainty * 100.0,
+            recorded.red_cells
+        );
+        settings.set_measured_scale(recorded);
     }
     let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?
         .keep_cell_images(data.cell_images(slide_id));

@@ -197,9 +197,7 @@ impl CellClassifier {
 
     /// The window around `cell` as a picture, edges repeated where it leaves the frame.
     pub fn cut_window(&self, frame: &RgbImage, cell: &DetectedCell) -> RgbImage {
-        let mut crop = RgbImage::filled(self.window, self.window, [0; 3]);
-        cut(frame, self.window_of(cell), crop.as_raw_mut());
-        crop
+        cut_window(frame, cell, self.window)
     }
 
     /// Class probabilities (softmax at the model's calibrated temperature, taxonomy order)
@@ -299,6 +297,17 @@ mod gpu {
             logits.copy_from_slice(values);
         }
     }
+}
+
+/// The square of `side` frame pixels centred on `cell`'s nucleus as a picture, edges
+/// repeated where it leaves the frame (as the classifier sees it); a frame without pixels
+/// gives a black one.
+pub fn cut_window(frame: &RgbImage, cell: &DetectedCell, side: u32) -> RgbImage {
+    let mut crop = RgbImage::filled(side, side, [0; 3]);
+    if frame.width() > 0 && frame.height() > 0 {
+        cut(frame, window_around(cell, side), crop.as_raw_mut());
+    }
+    crop
 }
 
 /// The square of `side` frame pixels centred on `cell`'s nucleus, `[x, y, side, side]`.

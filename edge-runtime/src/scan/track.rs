@@ -442,7 +442,7 @@ impl CellTracker {
             });
             self.counted += 1;
         }
-        self.wait_for_whole(detections, &detection_used, &whole);
+        self.wait_for_whole(detections, &whole);
         fresh
     }
 
@@ -452,15 +452,11 @@ impl CellTracker {
     fn wait_for_whole(
         &mut self,
         detections: &[DetectedCell],
-        detection_used: &[bool],
         whole: &dyn Fn(&DetectedCell) -> bool,
     ) {
         let reach =
             CUT_MATCH_FACTOR * f64::from(self.config.match_radius_um / self.config.um_per_px);
-        for (i, d) in detections.iter().enumerate() {
-            if detection_used[i] || whole(d) {
-                continue;
-            }
+        for d in detections.iter().filter(|d| !whole(d)) {
             let p = self.to_slide(d);
             if self.known_near(p, reach) {
                 continue;

@@ -76,6 +76,21 @@ fn counted(scanner: &SlideScanner<impl JournalStorage>) -> Vec<(u64, [u32; 4], O
     cells
 }
 
+/// A power cut simulated on the journal at `path`: its records after the first that
+/// `cut_after` picks are gone. Returns how many are kept.
+fn cut_journal_after(path: &std::path::Path, cut_after: impl Fn(&JournalEntry) -> bool) -> usize {
+    let entries = Journal::read_all(path).expect("read");
+    let keep = entries
+        .iter()
+        .position(cut_after)
+        .expect("a record to cut after")
+        + 1;
+    std::fs::remove_file(path).expect("remove");
+    let (mut rewritten, _) = Journal::open(path).expect("new journal");
+    rewritten.append_all(&entries[..keep]).expect("append");
+    keep
+}
+
 #[test]
 fn every_counted_cell_gets_its_picture_and_every_detection_its_box() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -133,18 +148,10 @@ fn a_crash_mid_frame_loses_nothing_and_counts_nothing_twice() {
     }
     let cut_frame = cut_frame.expect("a frame with two new cells");
     drop(first);
-    let entries = Journal::read_all(&path).expect("read");
-    let keep = entries
-        .iter()
-        .position(|e| matches!(e, JournalEntry::Cell(c) if c.frame == cut_frame))
-        .expect("a cell of the cut frame")
-        + 1;
-    std::fs::remove_file(&path).expect("remove");
-    let (mut rewritten, _) = Journal::open(&path).expect("new journal");
-    for entry in &entries[..keep] {
-        rewritten.append(entry).expect("append");
-    }
-    drop(rewritten);
+    let keep = cut_journal_after(
+        &path,
+        |e| matches!(e, JournalEntry::Cell(c) if c.frame == cut_frame),
+    );
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
@@ -262,16 +269,7 @@ fn cells_cut_by_the_edge_are_recorded_once_as_partial_and_not_classified() {
         first.process(photo).expect("frame");
     }
     drop(first);
-    let entries = Journal::read_all(&path).expect("read");
-    let keep = entries
-        .iter()
-        .position(|e| matches!(e, JournalEntry::PartialCell(_)))
-        .expect("a partial cell of the first photograph")
-        + 1;
-    std::fs::remove_file(&path).expect("remove");
-    let (mut rewritten, _) = Journal::open(&path).expect("new journal");
-    rewritten.append_all(&entries[..keep]).expect("append");
-    drop(rewritten);
+    cut_journal_after(&path, |e| matches!(e, JournalEntry::PartialCell(_)));
     let (journal, earlier, _) = open_slide_journal(&data, "slide-1").expect("reopen");
     let mut resumed = scanner(journal, earlier);
     assert_eq!(resumed.session().summary().partial, 1);
