@@ -153,11 +153,23 @@ function flagClass(kind) {
   return kind === 'suspicious_refer' ? 'flag-refer' : kind === 'no_evidence' ? 'flag-clear' : 'flag-insufficient';
 }
 
-// Only a local path may follow the login: starts with '/', not '//' nor '/\'.
+// Only a path of this UI may follow the login. The browser's own URL parser decides, as
+// it will when the page goes there: it drops tabs and newlines and reads '\' as '/', so
+// prefix checks alone let '/<tab>/evil.example' or '/\evil.example' leave the board.
 function safeNext(next) {
-  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') ||
-      next.startsWith('/\\') || next.startsWith('/login')) return '/live';
-  return next;
+  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) {
+    return '/live';
+  }
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch (e) {
+    return '/live';
+  }
+  if (url.origin !== location.origin || url.pathname.startsWith('/login')) return '/live';
+  // Whole, not as a path: '/..//evil.example' resolves to the path '//evil.example', which
+  // on its own would name another host.
+  return url.href;
 }
 
 document.addEventListener('DOMContentLoaded', () => {

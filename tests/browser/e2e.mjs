@@ -510,8 +510,26 @@ async function main() {
       await p.waitForURL((u) => u.pathname === '/login', { timeout: 10000 });
       const next = new URL(p.url()).searchParams.get('next');
       assert.equal(next, '/live', `a lost login sent the page to ${p.url()}`);
+      // After the login, `next` may only lead to a page of the board: forms the browser
+      // resolves to another host (tabs, newlines, backslashes, dot segments) may not.
+      const hostile = ['/\t/evil.example/', '/\n/evil.example/', '/\\evil.example/', '\\/evil.example/',
+        '//evil.example/', '/..//evil.example/', 'https://evil.example/', '/login?next=//evil.example'];
+      // Asked of the login page's own code in the browser, whose URL parser the page's
+      // navigation uses too.
+      await p.goto(`${netBase}/login`);
+      for (const target of hostile) {
+        const goes = await p.evaluate((t) => safeNext(t), target);
+        const host = new URL(goes, netBase).host;
+        assert.equal(host, new URL(netBase).host, `next=${JSON.stringify(target)} would lead to ${goes}`);
+      }
+      const kept = '/slides?from=login';
+      await p.goto(`${netBase}/login?next=${encodeURIComponent(kept)}`);
+      await p.fill('#token', token);
+      await p.tap('#enter');
+      await p.waitForURL((u) => u.pathname === '/slides', { timeout: 10000 });
+      assert.equal(new URL(p.url()).search, '?from=login', `next=${kept} led to ${p.url()}`);
       await ctx.close();
-      return `at ${netBase}: API 401, wrong token "${refused}", right token back to /live, lost cookie back to /login?next=/live`;
+      return `at ${netBase}: API 401, wrong token "${refused}", right token back to /live, lost cookie back to /login?next=/live, ${hostile.length} hostile next values kept on the board`;
     });
 
     assert.deepEqual(pageErrors, [], 'JavaScript errors in the pages');

@@ -2,11 +2,11 @@
 //! one slide for review, a reviewer's verdict, the sign-off, the report and the cells'
 //! pictures. The shapes are documented in `docs/review-ui.md`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leukoscope_core::artifact::Calibration;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::desk::{Desk, LiveFrame};
-use super::guard::{Access, TOKEN_COOKIE};
+use super::guard::{Access, Check, TOKEN_COOKIE, too_many};
 use super::reply::{error, ok};
 use crate::records::cell_images::encode_jpeg;
 use crate::records::layout::is_slide_id;
@@ -589,7 +589,11 @@ struct LoginBody {
 }
 
 /// `POST /api/login`: trades the access token for a cookie.
-pub async fn login(State(ui): Shared, body: Bytes) -> Response {
+pub async fn login(
+    State(ui): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     let token = match parse::<LoginBody>(&body) {
         Ok(b) => b.token,
         Err(e) => return refuse(e),
@@ -597,10 +601,10 @@ pub async fn login(State(ui): Shared, body: Bytes) -> Response {
     if ui.access.token.is_none() {
         return error(StatusCode::BAD_REQUEST, "this board needs no access token");
     }
-    if !ui.access.token_matches(&token) {
-        // Slows guessing down to one try a second per connection.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        return error(StatusCode::UNAUTHORIZED, "wrong access token");
+    match ui.access.check(peer.ip(), &token).await {
+        Check::Passed => {}
+        Check::Failed => return error(StatusCode::UNAUTHORIZED, "wrong access token"),
+        Check::TooMany => return too_many(),
     }
     (
         [(

@@ -5,6 +5,8 @@
 //! - [`guard`]: who may use the UI: loopback by default, an access token on the network,
 //!   and a check on every state-changing request.
 //! - [`api`]: the JSON API and the files it serves.
+//! - [`throttle`]: failed token checks cost their client time, however many connections
+//!   it opens.
 //! - [`reply`]: how the server answers in JSON, refusals included.
 //! - [`assets`]: the pages, styles and scripts, built into the binary (no network, no CDN).
 //!
@@ -16,6 +18,7 @@ pub mod assets;
 pub mod desk;
 pub mod guard;
 pub mod reply;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,10 +109,7 @@ pub fn serve(
     })?;
     let address = listener.local_addr().map_err(UiError::Start)?;
     listener.set_nonblocking(true).map_err(UiError::Start)?;
-    let access = Arc::new(Access {
-        token,
-        bound: address,
-    });
+    let access = Arc::new(Access::new(token, address));
     let app = router(Arc::new(api::Ui {
         desk,
         access: access.clone(),

@@ -13,6 +13,15 @@ const TOKEN: &str = "a-token-of-twenty-chars";
 
 /// The whole app bound to the network with a token, as `peer` reaches it.
 fn app(dir: &std::path::Path, peer: [u8; 4]) -> Router {
+    app_with(
+        dir,
+        peer,
+        Access::new(Some(TOKEN.into()), "0.0.0.0:8080".parse().unwrap()),
+    )
+}
+
+/// The whole app under `access`, as `peer` reaches it.
+fn app_with(dir: &std::path::Path, peer: [u8; 4], access: Access) -> Router {
     let desk = Desk::new(DeskConfig {
         mode: DeskMode::Run,
         data: DataDir::new(dir),
@@ -21,10 +30,7 @@ fn app(dir: &std::path::Path, peer: [u8; 4]) -> Router {
         demonstration: false,
         can_start: true,
     });
-    let access = Arc::new(Access {
-        token: Some(TOKEN.into()),
-        bound: "0.0.0.0:8080".parse().unwrap(),
-    });
+    let access = Arc::new(access);
     router(Arc::new(api::Ui {
         desk,
         access: access.clone(),
@@ -67,7 +73,15 @@ fn login(token: &str) -> Request<Body> {
         .unwrap()
 }
 
-#[tokio::test]
+fn bearer(path: &str, token: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::HOST, "10.0.0.5:8080")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_network_needs_the_token_and_the_board_itself_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let phone = app(dir.path(), [10, 0, 0, 9]);
@@ -94,12 +108,10 @@ async fn the_network_needs_the_token_and_the_board_itself_does_not() {
         send(&phone, get("/api/state", Some(pair))).await.0,
         StatusCode::OK
     );
-    let bearer = Request::get("/api/slides")
-        .header(header::HOST, "10.0.0.5:8080")
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(send(&phone, bearer).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&phone, bearer("/api/slides", TOKEN)).await.0,
+        StatusCode::OK
+    );
 
     // The board's own screen connects over loopback and needs no token...
     let screen = app(dir.path(), [127, 0, 0, 1]);
@@ -110,6 +122,42 @@ async fn the_network_needs_the_token_and_the_board_itself_does_not() {
         send(&screen, get("/api/state", None)).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // A reverse proxy on the board connects over loopback and may keep a loopback Host
+    // (nginx does); what it forwards came from the network and needs the token.
+    for name in [
+        "X-Forwarded-For",
+        "Forwarded",
+        "X-Real-IP",
+        "X-Forwarded-Host",
+    ] {
+        let proxied = Request::get("/api/state")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(name, "for=203.0.113.5")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            send(&screen, proxied).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{name}"
+        );
+    }
+    // Bound to loopback without a token, the UI is the board's alone: a proxy would hand
+    // it to the network, so what it forwards is refused.
+    let untokened = app_with(
+        dir.path(),
+        [127, 0, 0, 1],
+        Access::new(None, "127.0.0.1:8080".parse().unwrap()),
+    );
+    assert_eq!(
+        send(&untokened, local("/api/state")).await.0,
+        StatusCode::OK
+    );
+    let proxied = Request::get("/api/state")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header("X-Forwarded-For", "203.0.113.5")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&untokened, proxied).await.0, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -156,4 +204,68 @@ async fn pages_are_served_with_their_guards() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(send(&screen, put).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_tokens_cost_their_client_a_second_each_however_many_connections_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let guesser = app(dir.path(), [10, 0, 0, 66]);
+    let start = tokio::time::Instant::now();
+    // Five guesses at once, as five connections would send them.
+    let guesses: Vec<_> = (0..5)
+        .map(|k| {
+            let app = guesser.clone();
+            tokio::spawn(async move {
+                let status = send(&app, bearer("/api/state", &format!("guess-number-{k:08}")))
+                    .await
+                    .0;
+                (status, start.elapsed())
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for guess in guesses {
+        let (status, after) = guess.await.unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        answered.push(after.as_secs_f64());
+    }
+    answered.sort_by(f64::total_cmp);
+    for (k, after) in answered.iter().enumerate() {
+        assert!(
+            *after >= (k + 1) as f64,
+            "guess {k} answered after {after} s: {answered:?}"
+        );
+    }
+    // The login form is the same door.
+    let before = tokio::time::Instant::now();
+    assert_eq!(
+        send(&guesser, login("still-not-the-token")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(before.elapsed() >= std::time::Duration::from_secs(1));
+    // Another client pays nothing, and the right token still opens, in its turn.
+    let other = app(dir.path(), [10, 0, 0, 67]);
+    let before = tokio::time::Instant::now();
+    assert_eq!(
+        send(&other, bearer("/api/state", TOKEN)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(before.elapsed(), std::time::Duration::ZERO);
+    assert_eq!(
+        send(&guesser, bearer("/api/state", TOKEN)).await.0,
+        StatusCode::OK
+    );
+    // A client that guessed for too long is refused without a check.
+    let flood = app(dir.path(), [10, 0, 0, 68]);
+    for k in 0..100 {
+        let app = flood.clone();
+        tokio::spawn(async move {
+            send(&app, bearer("/api/state", &format!("flood-guess-{k:08}"))).await
+        });
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        send(&flood, bearer("/api/state", TOKEN)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -17,17 +17,14 @@ fn only_loopback_names_are_loopback_hosts() {
 
 #[test]
 fn the_token_must_match_exactly() {
-    let access = Access {
-        token: Some("correct-horse-battery".into()),
-        bound: "0.0.0.0:8080".parse().unwrap(),
-    };
+    let access = Access::new(
+        Some("correct-horse-battery".into()),
+        "0.0.0.0:8080".parse().unwrap(),
+    );
     assert!(access.token_matches("correct-horse-battery"));
     assert!(!access.token_matches("correct-horse-batter"));
     assert!(!access.token_matches("correct-horse-batteryX"));
     assert!(!access.token_matches(""));
-    let none = Access {
-        token: None,
-        ..access
-    };
+    let none = Access::new(None, access.bound);
     assert!(!none.token_matches(""));
 }
