@@ -2,7 +2,7 @@
 //! sign, load on the edge under a trust policy, and refuse every altered copy by name.
 
 use leukoscope_core::artifact::{self, ArtifactError, SigningKey, TrustPolicy};
-use leukoscope_core::files::write_atomically;
+use leukoscope_core::files::{ReadError, write_atomically};
 use leukoscope_core::network::Network;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{Preset, PresetOptions};
@@ -115,4 +115,26 @@ fn trained_model_is_exported_signed_and_verified_on_the_edge() {
         load_model(&dir.path().join("absent.lsm"), &board),
         Err(ModelLoadError::Read { .. })
     ));
+    // A device or a FIFO named as the model is refused at once: /dev/zero was read to
+    // 1 GiB first, and a FIFO hung the program waiting for a writer.
+    let fifo = dir.path().join("fifo.lsm");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .expect("mkfifo");
+    for path in [std::path::Path::new("/dev/zero"), &fifo] {
+        assert!(
+            matches!(
+                load_model(path, &board),
+                Err(ModelLoadError::Read {
+                    source: ReadError::NotAFile { .. },
+                    ..
+                })
+            ),
+            "{}",
+            path.display()
+        );
+    }
 }

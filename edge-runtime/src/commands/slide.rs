@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use leukoscope_core::artifact::{PublicKey, TrustPolicy, VerifiedArtifact};
+use leukoscope_core::files::read_capped;
 use leukoscope_edge::io::model::load_model;
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::{FrameSource, ReadAhead};
@@ -271,8 +272,11 @@ fn flag_line(flag: &SlideFlag) -> String {
 /// The UI's access token: from `token_file` if given, else `LEUKOSCOPE_UI_TOKEN`, else none.
 pub fn ui_token(token_file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
     if let Some(file) = token_file {
-        let token = std::fs::read_to_string(file)
+        // A token is a line; a kilobyte is room enough for any.
+        let bytes = read_capped(file, 1024)
             .with_context(|| format!("reading the UI access token from {}", file.display()))?;
+        let token = String::from_utf8(bytes)
+            .with_context(|| format!("the UI access token in {} is not text", file.display()))?;
         return Ok(Some(token.trim().to_string()));
     }
     Ok(std::env::var("LEUKOSCOPE_UI_TOKEN")

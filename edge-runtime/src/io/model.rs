@@ -1,9 +1,9 @@
 //! Loading the model a board runs: read, verify digest and signature, check consistency.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use leukoscope_core::artifact::{ArtifactError, ModelArtifact, TrustPolicy, VerifiedArtifact};
+use leukoscope_core::files::{ReadError, read_capped};
 
 /// Largest model file the edge reads: far above any model we ship (VGG-16 in f32 is about
 /// 550 MB), and it keeps a wrong path (a disk image, a video) from filling memory.
@@ -12,22 +12,15 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 /// Why a model could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
-    /// The file could not be read.
+    /// The file could not be read: missing, not a regular file (a FIFO, a device), or
+    /// larger than any model.
     #[error("cannot read model {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
         #[source]
-        source: std::io::Error,
-    },
-    /// The file is larger than any model.
-    #[error("{} is {size} bytes, larger than any model ({MAX_MODEL_BYTES} bytes); is it the right file?", path.display())]
-    TooLarge {
-        /// The file.
-        path: PathBuf,
-        /// Its size.
-        size: u64,
+        source: ReadError,
     },
     /// The artifact was refused.
     #[error("model {} is refused", path.display())]
@@ -69,22 +62,10 @@ pub fn is_development_key(signed_by: &str) -> bool {
 
 /// Reads and verifies the model at `path` under the board's `trust` policy.
 pub fn load_model(path: &Path, trust: &TrustPolicy) -> Result<VerifiedArtifact, ModelLoadError> {
-    let read_error = |source| ModelLoadError::Read {
+    let bytes = read_capped(path, MAX_MODEL_BYTES).map_err(|source| ModelLoadError::Read {
         path: path.to_owned(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let size = file.metadata().map_err(read_error)?.len();
-    if size > MAX_MODEL_BYTES {
-        return Err(ModelLoadError::TooLarge {
-            path: path.to_owned(),
-            size,
-        });
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.take(MAX_MODEL_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+    })?;
     ModelArtifact::decode(&bytes, trust).map_err(|source| ModelLoadError::Refused {
         path: path.to_owned(),
         source,

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use leukoscope_core::artifact::{PublicKey, TrustPolicy};
+use leukoscope_core::files::{ReadError, read_capped};
 use serde::{Deserialize, Deserializer};
 
 use crate::io::source::Backoff;
@@ -298,6 +299,9 @@ fn default_beep_ms() -> u64 {
     120
 }
 
+/// Largest `board.toml` read: a real one is a few kilobytes.
+pub const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+
 /// Why a `board.toml` was refused. Each message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -308,9 +312,9 @@ pub enum SettingsError {
     Read {
         /// The file.
         path: PathBuf,
-        /// What the system said.
+        /// Why: missing, not a regular file, or larger than any settings file.
         #[source]
-        source: std::io::Error,
+        source: ReadError,
     },
     /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
     #[error("{}: {message}", path.display())]
@@ -336,9 +340,14 @@ impl BoardSettings {
     /// Reads, parses and checks a `board.toml`; relative paths in it are taken from the
     /// folder that holds it.
     pub fn load(path: &Path) -> Result<BoardSettings, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        let bytes =
+            read_capped(path, MAX_SETTINGS_BYTES).map_err(|source| SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| SettingsError::Parse {
             path: path.to_owned(),
-            source,
+            message: "not UTF-8 text".into(),
         })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
         Self::parse_named(&text, base_dir, path)

@@ -223,11 +223,22 @@ impl CellTracker {
         if !(0.0..=1.0).contains(&c.min_overlap) {
             return Err(bad("min_overlap", c.min_overlap, "between 0 and 1"));
         }
-        if !(c.match_radius_um.is_finite() && c.match_radius_um > 0.0) {
-            return Err(bad("match_radius_um", c.match_radius_um, "positive"));
+        // A cell is 6 to 30 um across: a radius or a margin beyond 50 um is a wrong unit,
+        // and would merge or drop every cell of a frame without a word.
+        if !(c.match_radius_um.is_finite() && c.match_radius_um > 0.0 && c.match_radius_um <= 50.0)
+        {
+            return Err(bad(
+                "match_radius_um",
+                c.match_radius_um,
+                "more than 0 and at most 50 micrometres",
+            ));
         }
-        if !(c.border_margin_um.is_finite() && c.border_margin_um >= 0.0) {
-            return Err(bad("border_margin_um", c.border_margin_um, "at least 0"));
+        if !(0.0..=50.0).contains(&c.border_margin_um) {
+            return Err(bad(
+                "border_margin_um",
+                c.border_margin_um,
+                "between 0 and 50 micrometres",
+            ));
         }
         let radius = f64::from(c.match_radius_um / c.um_per_px);
         Ok(CellTracker {

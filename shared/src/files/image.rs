@@ -3,19 +3,20 @@
 use std::borrow::ToOwned;
 use std::path::{Path, PathBuf};
 
+use super::read::{ReadError, read_capped};
 use crate::raster::RgbImage;
 
 /// An image file that could not be read or decoded. Each message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageFileError {
-    /// The file could not be read.
+    /// The file could not be read: missing, not a regular file, or larger than any frame.
     #[error("cannot read image {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// What the system said.
+        /// Why.
         #[source]
-        source: std::io::Error,
+        source: ReadError,
     },
     /// The bytes are not an image of a supported format (JPEG, PNG, BMP, TIFF), or are
     /// damaged.
@@ -36,9 +37,12 @@ pub enum ImageFileError {
     },
 }
 
+/// Largest image file read: a 12,000 x 8,000 pixel TIFF, uncompressed, is 288 MB.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 512 << 20;
+
 /// Reads and decodes an image file (format from its content, not its name) into 8-bit RGB.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageFileError> {
-    let bytes = std::fs::read(path).map_err(|source| ImageFileError::Read {
+    let bytes = read_capped(path, MAX_IMAGE_FILE_BYTES).map_err(|source| ImageFileError::Read {
         path: path.to_owned(),
         source,
     })?;

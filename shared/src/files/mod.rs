@@ -7,12 +7,15 @@
 //!
 //! - [`image`](mod@image): an image file's bytes to the core's [`RgbImage`](crate::raster::RgbImage).
 //! - [`atomic`]: a whole file replaced at once, synced as far as its caller needs.
+//! - [`read`]: a file a user named, read only when it is a regular file under a cap.
 
 // The core is `no_std`; this module is the one that needs the standard library throughout.
 extern crate std;
 
 pub mod atomic;
 pub mod image;
+pub mod read;
 
 pub use atomic::{AtomicWrite, sync_dir, write_atomically};
-pub use image::{ImageFileError, decode_rgb, load_rgb};
+pub use image::{ImageFileError, MAX_IMAGE_FILE_BYTES, decode_rgb, load_rgb};
+pub use read::{ReadError, read_capped};

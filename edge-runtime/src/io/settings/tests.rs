@@ -143,6 +143,28 @@ fn detector_and_tracker_settings_are_checked_by_their_own_rules() {
     assert!(m.contains("`detect.nucleus_stain`"), "{m}");
     let m = refused("[track]\nmin_overlap = 1.5\n");
     assert!(m.contains("`track.min_overlap` is 1.5"), "{m}");
+    // Micrometres far beyond a cell are a wrong unit, not a setting.
+    let m = refused("[track]\nmatch_radius_um = 1e30\n");
+    assert!(m.contains("`track.match_radius_um`"), "{m}");
+    let m = refused("[track]\nborder_margin_um = 5000\n");
+    assert!(m.contains("`track.border_margin_um`"), "{m}");
+}
+
+#[test]
+fn a_settings_file_that_is_not_a_regular_file_is_named_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("board.toml");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .expect("mkfifo");
+    for path in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+        let e = BoardSettings::load(path).expect_err("not a settings file");
+        let message = format!("{:#}", anyhow::Error::from(e));
+        assert!(message.contains("not a regular file"), "{message}");
+    }
 }
 
 #[test]

@@ -48,9 +48,8 @@ impl FrameSource for Scripted<'_> {
                 device: "fake camera".into(),
                 cause: std::io::Error::from_raw_os_error(19),
             }),
-            Some(Step::Corrupt) => Err(SourceError::BadFrame(ImageFileError::Read {
+            Some(Step::Corrupt) => Err(SourceError::BadFrame(ImageFileError::TruncatedJpeg {
                 path: "fake".into(),
-                source: std::io::ErrorKind::UnexpectedEof.into(),
             })),
             Some(Step::Broken) => Err(SourceError::CameraRefused {
                 device: "fake camera".into(),
