@@ -34,13 +34,14 @@ fn a_trained_model_keeps_its_decisions_in_int8() {
     };
     let train = Arc::new(synthetic_fields(150, 1, &fields, &preprocess).unwrap());
     let valid = Arc::new(synthetic_fields(100, 2, &fields, &preprocess).unwrap());
-    // Twelve epochs, not ten: stopped while still learning, the float model leaves fields on
-    // a class boundary, where the last bits of burn's float kernels decide (an AVX-512 CPU
-    // trained a model whose int8 form agreed on 0.988 of fields, where CI's CPU passed).
+    // Fourteen epochs: stopped while still learning, the float model leaves fields on a
+    // class boundary, where the last bits of burn's float kernels decide. At ten, one
+    // AVX-512 CPU's int8 form agreed on 0.988 of fields; at twelve, an AMD EPYC's on 0.978.
+    // At 14, 16 and 20 epochs that EPYC agrees on 0.995, 0.995 and 0.990.
     let recipe = Recipe {
         learning_rate: 3e-3,
         warmup_epochs: 0.0,
-        ..Recipe::new(12, 16, 3)
+        ..Recipe::new(14, 16, 3)
     };
     let taxonomy = Taxonomy::b_all_4();
     let trained = fit::<CpuTrain, _, _>(
