@@ -13,6 +13,7 @@ use commands::demo::DemoArgs;
 use commands::eval_detect::EvalDetectArgs;
 use commands::export::ExportArgs;
 use commands::replay::ReplayArgs;
+use commands::report::ReportArgs;
 use commands::run::RunArgs;
 use commands::scale::ScaleArgs;
 
@@ -68,6 +69,10 @@ enum Command {
     /// folder the trainer reads (one sub-folder per class) with crops.csv: training sees
     /// cells exactly as the board cuts them. Cells cut by the frame's edge are left out.
     Crops(CropsArgs),
+    /// A finished slide's report written again from its journal, when a full disk or a
+    /// power cut kept it from being written: the same counts, flag and cells (with their
+    /// review pictures), without the annotated frames.
+    Report(ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::demo(args),
         Command::Run(args) => commands::run::run(args),
         Command::Replay(args) => commands::replay::replay(args),
+        Command::Report(args) => commands::report::report(args),
         Command::ExportCorrections(args) => commands::export::export_corrections(args),
         Command::Check(args) => commands::check::check(args),
         Command::Bench(args) => commands::bench::bench(args),

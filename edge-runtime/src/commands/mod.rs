@@ -8,6 +8,7 @@ pub mod eval_detect;
 pub mod export;
 pub mod panel;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod scale;
 pub mod slide;

@@ -70,6 +70,9 @@ pub fn scan_slide<S: FrameSource>(
 ) -> anyhow::Result<(FinishedSlide, PathBuf)> {
     check_slide_id(slide_id)?;
     let (journal, earlier, journal_path) = open_slide_journal(data, slide_id)?;
+    if let Some(note) = journal.recovery().torn_tail_note(&journal_path) {
+        println!("slide {slide_id}: {note}");
+    }
     let mut settings = settings;
     let mut recorded = None;
     if !earlier.is_empty() {

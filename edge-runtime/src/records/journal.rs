@@ -41,6 +41,21 @@ pub struct Recovery {
     pub dropped_tail_bytes: u64,
 }
 
+impl Recovery {
+    /// A line for the console when a torn tail was cut off, naming `path`; `None` after a
+    /// clean shutdown.
+    pub fn torn_tail_note(&self, path: &Path) -> Option<String> {
+        (self.dropped_tail_bytes > 0).then(|| {
+            format!(
+                "cut {} bytes of a record torn by a power cut or a kill off journal {} ({} whole records kept); that record had not been counted",
+                self.dropped_tail_bytes,
+                path.display(),
+                self.records
+            )
+        })
+    }
+}
+
 /// Why the journal could not be opened, read or appended to.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -67,8 +82,9 @@ pub enum JournalError {
         /// The version in its header.
         found: u16,
     },
-    /// A damaged frame with whole frames after it: damage, not a torn tail.
-    #[error("journal {} is damaged at byte {offset} (after {records_before} good records) and intact records follow; it was left untouched: copy it off the board and report it", path.display())]
+    /// A frame that was written whole and changed since (bytes flipped on the card), or one
+    /// with whole frames after it: damage, not a torn tail.
+    #[error("journal {} is damaged at byte {offset} (after {records_before} good records): a record there was written whole and its bytes changed since, which a power cut does not do; it was left untouched: copy it off the board and report it", path.display())]
     Corrupt {
         /// The journal.
         path: PathBuf,
@@ -172,6 +188,8 @@ pub struct Journal<S: JournalStorage = File> {
     /// Set by a failed append: a half frame may sit past `committed_len` (if cutting it off
     /// failed too), and a good frame written after it would be lost behind it on recovery.
     stopped: bool,
+    /// What opening it found and repaired.
+    recovery: Recovery,
 }
 
 impl Journal<File> {
@@ -256,6 +274,7 @@ impl<S: JournalStorage> Journal<S> {
                 committed_len: HEADER_LEN,
                 records: 0,
                 stopped: false,
+                recovery: Recovery::default(),
             };
             // The torn bytes were only a prefix of the header just rewritten: nothing dropped.
             let recovery = Recovery::default();
@@ -277,16 +296,17 @@ impl<S: JournalStorage> Journal<S> {
             .seek(SeekFrom::Start(scan.committed_len))
             .map_err(open_err)?;
         let records = scan.entries.len() as u64;
+        let recovery = Recovery {
+            records,
+            dropped_tail_bytes: dropped,
+        };
         let journal = Journal {
             storage,
             path,
             committed_len: scan.committed_len,
             records,
             stopped: false,
-        };
-        let recovery = Recovery {
-            records,
-            dropped_tail_bytes: dropped,
+            recovery,
         };
         Ok((journal, recovery))
     }
@@ -353,6 +373,11 @@ impl<S: JournalStorage> Journal<S> {
     pub fn committed_len(&self) -> u64 {
         self.committed_len
     }
+
+    /// What opening the journal found and repaired.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+    }
 }
 
 /// Opens (or creates) the journal of `slide` in the data folder, with what it already
@@ -412,6 +437,42 @@ fn whole_frame_at(bytes: &[u8], offset: usize) -> Option<std::ops::Range<usize>>
     (crc32fast::hash(payload) == crc).then_some(range)
 }
 
+/// Whether the bytes from `offset`, where the first frame that is not whole starts, to the
+/// end of the file are what a write cut short by a power cut or a kill leaves: a prefix of
+/// the frames being written, or blocks the file system had not filled yet (zeros from a
+/// block boundary on). A record that is all there but whose bytes changed later (a flipped
+/// bit on the card) is not torn: cutting it would silently drop a sign-off or a counted cell.
+fn is_torn(bytes: &[u8], offset: usize) -> bool {
+    /// The smallest block a file system allocates: a gap it leaves starts on one.
+    const BLOCK: usize = 512;
+    let tail = &bytes[offset..];
+    let Some(header) = tail.get(..FRAME_HEADER_LEN) else {
+        return true;
+    };
+    if header.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    // The program never writes such a length, so it was written whole and changed since.
+    if len == 0 || len > MAX_PAYLOAD_LEN {
+        return false;
+    }
+    let start = offset + FRAME_HEADER_LEN;
+    let rest = &bytes[start..];
+    match rest.get(..len as usize) {
+        // Cut short, unless the whole rest is the record and only its length changed.
+        None => crc32fast::hash(rest) != crc,
+        // All there with a wrong CRC: torn only if it ends in a gap of zeros that starts on a
+        // block boundary (or covers the whole payload).
+        Some(payload) => {
+            let zeros = payload.iter().rev().take_while(|&&b| b == 0).count();
+            let gap = start + payload.len() - zeros;
+            zeros > 0 && (zeros == payload.len() || gap.is_multiple_of(BLOCK))
+        }
+    }
+}
+
 /// Reads the header and every whole frame of a non-empty journal.
 fn scan(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
@@ -438,9 +499,10 @@ fn scan(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
     let mut offset = HEADER_LEN as usize;
     while offset < bytes.len() {
         let Some(range) = whole_frame_at(bytes, offset) else {
-            // Torn tail, or damage? Damage if any whole frame starts after this point.
+            // Torn tail, or damage? Damage if any whole frame starts after this point, or if
+            // the bytes here are not what an interrupted write leaves.
             let resumes = (offset + 1..bytes.len()).any(|at| whole_frame_at(bytes, at).is_some());
-            if resumes {
+            if resumes || !is_torn(bytes, offset) {
                 return Err(JournalError::Corrupt {
                     path: path.to_path_buf(),
                     offset: offset as u64,

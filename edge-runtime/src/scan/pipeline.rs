@@ -158,7 +158,9 @@ pub enum PipelineError {
         loaded: String,
     },
     /// The slide was already finished.
-    #[error("slide `{0}` is already finished; start a new slide")]
+    #[error(
+        "slide `{0}` is already finished; start a new slide (if its report is missing, `leukoscope-edge report --slide {0}` writes it again from the journal)"
+    )]
     AlreadyFinished(String),
 }
 
@@ -759,6 +761,11 @@ impl<S: JournalStorage> SlideScanner<S> {
         }));
         self.journal.append_all(&records)?;
         self.count_partial(partial);
+        Ok(self.into_finished(end, source, generated))
+    }
+
+    /// The report of what the scanner has counted, ended by `end`.
+    fn into_finished(self, end: &ScanEnd, source: String, generated: String) -> FinishedSlide {
         let judged = self.tally.frames().max(1);
         let frames = self.frames_done.max(1);
         let mean_ms = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(frames);
@@ -799,12 +806,12 @@ impl<S: JournalStorage> SlideScanner<S> {
             review: None,
             scale: Some(self.settings.frame_scale()),
         };
-        Ok(FinishedSlide {
+        FinishedSlide {
             report,
             thumbnails: self.thumbnails,
             snapshots: self.snapshots,
             end: end.clone(),
-        })
+        }
     }
 }
 
@@ -872,6 +879,9 @@ fn block_average(image: RgbImage, block: u32) -> RgbImage {
     blocks.shrink(&image);
     blocks.means()
 }
+
+mod rebuild;
+pub use rebuild::{RebuildError, rebuild_report};
 
 #[cfg(test)]
 mod tests;

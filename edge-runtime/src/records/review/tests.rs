@@ -91,3 +91,51 @@ fn initials_are_letters_only() {
         assert!(Initials::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_flipped_bit_in_the_sign_off_is_named_damage_and_the_file_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    let mut log = ReviewLog::open(&data, "s1").unwrap();
+    log.correct(
+        3,
+        ReviewVerdict::Class(1),
+        10,
+        4,
+        "2026-12-03T10:00:00Z".into(),
+    )
+    .unwrap();
+    let before = log.journal.committed_len() as usize;
+    log.sign_off(
+        &Initials::parse("AB").unwrap(),
+        true,
+        "2026-12-03T10:05:00Z".into(),
+    )
+    .unwrap();
+    let path = log.file().to_path_buf();
+    drop(log);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[before + 20] ^= 0x04;
+    std::fs::write(&path, &bytes).unwrap();
+
+    for result in [
+        ReviewLog::read(&data, "s1").map(|_| ()),
+        ReviewLog::open(&data, "s1").map(|_| ()),
+    ] {
+        match result {
+            Err(ReviewError::Journal(JournalError::Corrupt {
+                offset,
+                records_before,
+                ..
+            })) => {
+                assert_eq!((offset, records_before), (before as u64, 1));
+            }
+            other => panic!("expected the damage to be named, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file must be kept as it is"
+    );
+}

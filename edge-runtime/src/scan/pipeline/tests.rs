@@ -523,6 +523,84 @@ fn a_full_disk_stops_the_slide_with_every_counted_cell_on_disk() {
     assert_eq!(cells_on_disk, counted);
 }
 
+#[test]
+fn a_report_lost_to_a_full_disk_is_written_again_from_the_finished_journal() {
+    use crate::report::{read_report, write_report};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::new(dir.path().join("board"));
+    let (journal, earlier, _) = open_slide_journal(&data, "slide-1").expect("journal");
+    let mut first = scanner(journal, earlier).keep_cell_images(data.cell_images("slide-1"));
+    let mut source = FlakyCamera {
+        frames: frames(8).into_iter(),
+        outages: Vec::new(),
+        failing: 0,
+    };
+    let end = first
+        .scan(&mut source, |_, _| Control::Continue)
+        .expect("scan");
+    assert_eq!(first.flush_cell_images(), 0);
+    let rebuild = || rebuild_report(&data, "slide-1", &demo_model(), settings(), "now".into());
+    assert!(
+        matches!(rebuild(), Err(RebuildError::NotFinished(_))),
+        "an unfinished slide is resumed, not reported"
+    );
+    let finished = first
+        .finish(&end, "test".into(), "then".into())
+        .expect("finish");
+    assert!(!finished.report.cells.is_empty());
+
+    // The disk filled as the report was written: its folder could not be made.
+    let report_dir = data.report("slide-1");
+    std::fs::create_dir_all(data.reports()).expect("reports");
+    std::fs::write(&report_dir, b"").expect("in the way");
+    let write =
+        |dir: &std::path::Path| write_report(dir, &finished.report, &finished.thumbnails, &[]);
+    assert!(write(&report_dir).is_err());
+    std::fs::remove_file(&report_dir).expect("space freed");
+    let (journal, earlier, _) = open_slide_journal(&data, "slide-1").expect("journal");
+    let again = SlideScanner::new(
+        "slide-1",
+        &demo_model(),
+        settings(),
+        journal,
+        earlier,
+        Resume::SkipDone,
+    );
+    assert!(matches!(again, Err(PipelineError::AlreadyFinished(_))));
+
+    let journal_bytes = std::fs::read(data.journal("slide-1")).expect("read");
+    let files = rebuild().expect("rebuilt");
+    assert!(files.html.is_file());
+    let rebuilt = read_report(&report_dir).expect("read");
+    let original_dir = dir.path().join("original");
+    write(&original_dir).expect("the report as it would have been");
+    let original = read_report(&original_dir).expect("read");
+    assert_eq!(rebuilt.summary, original.summary);
+    assert_eq!(rebuilt.quality, original.quality);
+    assert_eq!(rebuilt.partial_cells, original.partial_cells);
+    assert_eq!(rebuilt.scale, original.scale);
+    assert_eq!(rebuilt.model, original.model);
+    let calls = |r: &crate::report::SlideReport| {
+        r.cells
+            .iter()
+            .map(|c| (c.id, c.frame, c.bbox, c.class, c.probabilities.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(calls(&rebuilt), calls(&original));
+    // Every cell keeps a picture in the report: its review picture.
+    assert!(rebuilt.cells.iter().all(|c| c.thumbnail.is_some()));
+    assert!(
+        rebuilt.source.starts_with("rebuilt from journal"),
+        "{}",
+        rebuilt.source
+    );
+    // The journal is only read.
+    assert_eq!(
+        std::fs::read(data.journal("slide-1")).expect("read"),
+        journal_bytes
+    );
+}
+
 /// Frames of a scan, with the camera gone for a while before some of them.
 struct FlakyCamera {
     frames: std::vec::IntoIter<Frame>,

@@ -1,0 +1,72 @@
+//! `leukoscope-edge report`: a finished slide's report written again from its journal, for
+//! a slide whose report a full disk or a power cut kept from being written (the UI lists
+//! it as "report missing").
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use leukoscope_core::artifact::PublicKey;
+use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::records::layout::DataDir;
+use leukoscope_edge::records::now_rfc3339;
+use leukoscope_edge::scan::pipeline::{ScanSettings, rebuild_report};
+use leukoscope_edge::scan::scale::ScaleSetting;
+
+use super::replay::scan_settings;
+use super::slide::{check_slide_id, load_chosen_model};
+
+/// Options of `report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The slide's id.
+    #[arg(long)]
+    pub slide: String,
+    /// The data folder holding slides/ and reports/ (a demo's or replay's --out).
+    #[arg(long, conflicts_with = "board", required_unless_present = "board")]
+    pub data: Option<PathBuf>,
+    /// The board's settings: its storage folder, model, thresholds and trusted keys.
+    #[arg(long)]
+    pub board: Option<PathBuf>,
+    /// The .lsm model the slide was scanned with (default: the board's, else the shipped
+    /// one when run from the repository's root).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
+    #[arg(long = "trust", value_name = "KEY")]
+    pub trusted_keys: Vec<PublicKey>,
+    /// The micrometres per pixel the slide was given when scanned (default: the board's); a
+    /// scale measured from its red cells is in its journal and wins.
+    #[arg(long, value_name = "UM")]
+    pub um_per_px: Option<ScaleSetting>,
+}
+
+pub fn report(options: ReportArgs) -> anyhow::Result<()> {
+    check_slide_id(&options.slide)?;
+    let board = options
+        .board
+        .as_deref()
+        .map(BoardSettings::load)
+        .transpose()?;
+    let data = match (&options.data, &board) {
+        (Some(dir), None) => DataDir::new(dir),
+        (None, Some(board)) => board.data_dir(),
+        _ => anyhow::bail!("give the data folder (--data) or the board's settings (--board)"),
+    };
+    let mut settings = board
+        .as_ref()
+        .map_or_else(ScanSettings::default, scan_settings);
+    if let Some(ScaleSetting::Given(um)) = options.um_per_px {
+        settings.detect.um_per_px = um;
+        settings.track.um_per_px = um;
+    }
+    let (_, model) = load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
+    let files = rebuild_report(&data, &options.slide, &model, settings, now_rfc3339())
+        .with_context(|| format!("rebuilding the report of slide {}", options.slide))?;
+    println!(
+        "slide {}: report written again from its journal",
+        options.slide
+    );
+    println!("report  {}", files.html.display());
+    println!("json    {}", files.json.display());
+    Ok(())
+}
