@@ -311,3 +311,103 @@ fn listening_on_the_network_without_a_strong_token_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs at least 16"), "{stderr}");
 }
+
+#[test]
+fn no_slide_is_hidden_a_damaged_review_is_named_and_a_lost_report_is_written_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let slide = "demo-seed-1";
+    let review_journal = out.join("slides").join(format!("{slide}.review"));
+    let before;
+    {
+        let served = serve_demo(&out);
+        let a = served.address.as_str();
+        before = finished(a, slide);
+        let (status, signed) = post_json(
+            a,
+            &format!("/api/slides/{slide}/sign-off"),
+            r#"{"initials":"AB"}"#,
+        );
+        assert_eq!(status, 200, "{signed}");
+    }
+    let row = |a: &str| {
+        let list = get_json(a, "/api/slides");
+        list["slides"]
+            .as_array()
+            .expect("slides")
+            .iter()
+            .find(|s| s["id"] == slide)
+            .cloned()
+            .unwrap_or_else(|| panic!("slide {slide} is missing from {list}"))
+    };
+
+    // One flipped bit in the sign-off: named, listed, and the file kept as it is.
+    let good = std::fs::read(&review_journal).expect("review journal");
+    let mut damaged = good.clone();
+    let at = damaged.len() - 3;
+    damaged[at] ^= 0x08;
+    std::fs::write(&review_journal, &damaged).expect("damage");
+    {
+        let served = serve_demo(&out);
+        let a = served.address.as_str();
+        let listed = row(a);
+        assert_eq!(listed["state"], "unreadable", "{listed}");
+        assert!(
+            listed["error"].as_str().unwrap_or("").contains("damaged"),
+            "{listed}"
+        );
+        let (status, refused) = post_json(
+            a,
+            &format!("/api/slides/{slide}/cells/0"),
+            r#"{"verdict":"unidentified"}"#,
+        );
+        assert_eq!(status, 500, "{refused}");
+        assert_eq!(std::fs::read(&review_journal).expect("read"), damaged);
+    }
+    std::fs::write(&review_journal, &good).expect("restore");
+
+    // The disk filled as the report was written: listed as missing, and written again.
+    std::fs::remove_dir_all(out.join("reports").join(slide)).expect("report gone");
+    let served = serve_demo(&out);
+    let a = served.address.as_str();
+    let listed = row(a);
+    assert_eq!(listed["state"], "report_missing", "{listed}");
+    assert_eq!(listed["can_rebuild"], true);
+    let (status, rebuilt) = post_json(a, &format!("/api/slides/{slide}/report"), "{}");
+    assert_eq!(status, 200, "{rebuilt}");
+    assert_eq!(rebuilt["state"], "signed_off");
+    assert_eq!(rebuilt["machine"], before["machine"]);
+    assert_eq!(rebuilt["cells"], before["cells"]);
+    let on_disk =
+        std::fs::read_to_string(out.join("reports").join(slide).join("report.html")).unwrap();
+    assert!(on_disk.contains("signed off by <strong>AB</strong>"));
+    drop(served);
+
+    // The same from the command line.
+    std::fs::remove_dir_all(out.join("reports").join(slide)).expect("report gone");
+    let output = edge()
+        .args(["report", "--slide", slide, "--data"])
+        .arg(&out)
+        .arg("--model")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/demo/synthetic-demo-int8.lsm"
+        ))
+        .output()
+        .expect("report runs");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("report written again from its journal"),
+        "{said}"
+    );
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("reports").join(slide).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["review"]["sign_off"]["initials"], "AB", "{json}");
+}

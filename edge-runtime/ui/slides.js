@@ -7,9 +7,17 @@ function reviewerInitials(r) {
   return r.initials || null;
 }
 
+// Slides that cannot be opened for review, and what the badge calls them.
+const UNREVIEWABLE = {
+  report_missing: 'report missing',
+  interrupted: 'interrupted',
+  unreadable: 'cannot be read',
+};
+
 function stateBadge(slide) {
   let text = 'to review';
-  if (slide.state === 'running') text = 'scanning';
+  if (UNREVIEWABLE[slide.state]) text = UNREVIEWABLE[slide.state];
+  else if (slide.state === 'running') text = 'scanning';
   else if (slide.state === 'signed_off') {
     const who = reviewerInitials(slide.reviewer);
     text = who ? `signed off by ${who}` : 'signed off';
@@ -34,6 +42,7 @@ function render(list) {
     el('span', {}, 'Slide'), el('span', {}, 'State'), el('span', { style: 'text-align:right' }, 'Cells'),
     el('span', {}, 'Flag'), el('span', { style: 'text-align:right' }, 'Corrections'));
   const rows = list.map((s) => {
+    if (UNREVIEWABLE[s.state]) return problemRow(s);
     const corr = s.corrections || 0;
     return el('a', { class: 'slide-row', href: '/review/' + encodeURIComponent(s.id), 'data-slide': s.id },
       el('span', { class: 'sid' }, s.id),
@@ -43,6 +52,34 @@ function render(list) {
       el('span', { class: 'n' }, corr ? `${corr} corrected` : '–'));
   });
   box.replaceChildren(head, ...rows);
+}
+
+// A slide that is listed, never hidden, even when it cannot be reviewed: why, and for a
+// finished slide whose report was lost, the button that writes it again.
+function problemRow(s) {
+  const action = s.can_rebuild
+    ? el('button', { type: 'button', class: 'rebuild', 'data-slide': s.id }, 'Write the report again')
+    : el('span', {}, '');
+  if (s.can_rebuild) action.addEventListener('click', () => rebuild(s.id, action));
+  return el('div', { class: 'slide-row problem', 'data-slide': s.id },
+    el('span', { class: 'sid' }, s.id),
+    el('span', {}, stateBadge(s)),
+    el('span', { class: 'why' }, s.error || ''),
+    action);
+}
+
+async function rebuild(id, button) {
+  button.disabled = true;
+  try {
+    await post(`/api/slides/${encodeURIComponent(id)}/report`);
+    toast(`Report of ${id} written again`);
+    lastJson = null;
+    const data = await getJSON('/api/slides');
+    render(Array.isArray(data.slides) ? data.slides : []);
+  } catch (e) {
+    if (e.status !== 401) showError(e.message);
+    button.disabled = false;
+  }
 }
 
 async function load() {

@@ -113,7 +113,7 @@ pub fn demo(options: DemoArgs) -> anyhow::Result<()> {
         }
         return demo_slide(&options, options.seed, &model, &settings, &data, None);
     };
-    let desk = slide_desk(DeskMode::Demo, &data, &model, settings.session, true);
+    let desk = slide_desk(DeskMode::Demo, &data, &model, &settings, true);
     let _server = start_ui(
         listen,
         ui_token(options.ui.token_file.as_deref())?,

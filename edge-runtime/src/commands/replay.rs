@@ -82,7 +82,7 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     let slide_id = options.slide.unwrap_or_else(new_slide_id);
     let data = DataDir::new(&options.out);
     let serve = options.serve.then_some(options.ui.listen);
-    let desk = serve.map(|_| slide_desk(DeskMode::Replay, &data, &model, settings.session, false));
+    let desk = serve.map(|_| slide_desk(DeskMode::Replay, &data, &model, &settings, false));
     let _server = match (serve, &desk) {
         (Some(listen), Some(desk)) => {
             let token_file = options

@@ -57,7 +57,7 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
     check_storage(&board)?;
     let model = load_model(&board.model.path, &board.trust_policy())?;
     let data = board.data_dir();
-    let desk = slide_desk(DeskMode::Run, &data, &model, board.session, true);
+    let desk = slide_desk(DeskMode::Run, &data, &model, &scan_settings(&board), true);
     let token_file = options.token_file.clone().or(board.ui.token_file.clone());
     let _server = start_ui(
         options.listen.unwrap_or(board.ui.listen),

@@ -20,7 +20,7 @@ use leukoscope_edge::scan::pipeline::{
     Control, FinishedSlide, Resume, ScanSettings, SlideScanner, recorded_scale,
 };
 use leukoscope_edge::scan::session::SlideFlag;
-use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode};
+use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode, ReportRebuild};
 
 use super::scale::measure_ahead;
 
@@ -298,21 +298,25 @@ pub fn start_ui(
     Ok(server)
 }
 
-/// The UI's desk for slides kept in `data`, scanned with `model` and judged by
-/// `rules`; `can_start` when the UI's Start can begin a slide.
+/// The UI's desk for slides kept in `data`, scanned with `model` and `settings` (whose
+/// rules judge them); `can_start` when the UI's Start can begin a slide.
 pub fn slide_desk(
     mode: DeskMode,
     data: &DataDir,
     model: &VerifiedArtifact,
-    rules: leukoscope_edge::scan::session::SessionRules,
+    settings: &ScanSettings,
     can_start: bool,
 ) -> Arc<Desk> {
     Desk::new(DeskConfig {
         mode,
         data: data.clone(),
         taxonomy: model.artifact.taxonomy.clone(),
-        rules,
+        rules: settings.session,
         demonstration: leukoscope_edge::io::model::is_demonstration(&model.artifact),
         can_start,
+        rebuild: Some(ReportRebuild {
+            model: Arc::new(model.clone()),
+            settings: settings.clone(),
+        }),
     })
 }

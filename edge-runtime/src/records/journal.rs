@@ -228,11 +228,16 @@ impl Journal<File> {
                 path: path.to_path_buf(),
                 source,
             })?;
+        Self::read_bytes(&bytes, path)
+    }
+
+    /// Every committed entry of a journal's `bytes` (a torn tail skipped), as
+    /// [`read_all`](Self::read_all) reads a file; `path` names it in errors.
+    pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
         if bytes.is_empty() {
             return Ok(Vec::new());
         }
-        let scan = scan(&bytes, path)?;
-        Ok(scan.entries)
+        Ok(scan(bytes, path)?.entries)
     }
 }
 

@@ -133,6 +133,16 @@ impl ReviewState {
         Ok(())
     }
 
+    /// What a review journal's `bytes` say of `slide` (the file at `path`, named in
+    /// errors): a record of another slide or of the cell journal is refused.
+    pub fn from_journal(bytes: &[u8], slide: &str, path: &Path) -> Result<Self, ReviewError> {
+        let mut state = ReviewState::default();
+        for entry in Journal::read_bytes(bytes, path)? {
+            state.apply(entry, slide, path)?;
+        }
+        Ok(state)
+    }
+
     /// The reviewer's verdict on `cell`, if they gave one.
     pub fn verdict(&self, cell: u32) -> Option<ReviewVerdict> {
         self.verdicts.get(&cell).copied()
@@ -175,14 +185,14 @@ impl ReviewLog {
     /// repairing it (none yet: an empty review).
     pub fn read(data: &DataDir, slide: &str) -> Result<ReviewState, ReviewError> {
         let path = data.review_journal(slide);
-        let mut state = ReviewState::default();
         if !path.exists() {
-            return Ok(state);
+            return Ok(ReviewState::default());
         }
-        for entry in Journal::read_all(&path)? {
-            state.apply(entry, slide, &path)?;
-        }
-        Ok(state)
+        let bytes = std::fs::read(&path).map_err(|source| JournalError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        ReviewState::from_journal(&bytes, slide, &path)
     }
 
     /// The review so far.

@@ -17,13 +17,15 @@ use super::desk::{Desk, LiveFrame};
 use super::guard::{Access, Check, TOKEN_COOKIE, too_many};
 use super::reply::{error, ok};
 use crate::records::cell_images::encode_jpeg;
+use crate::records::journal::Journal;
 use crate::records::layout::is_slide_id;
 use crate::records::review::{Initials, ReviewError, ReviewLog, ReviewState};
-use crate::records::{ReportCell, ReviewVerdict, Verdict, now_rfc3339};
+use crate::records::{JournalEntry, ReportCell, ReviewVerdict, Verdict, now_rfc3339};
 use crate::report::{
     ReportReview, SlideReport, annotate, error_chain, read_report, review_page, reviewed_counts,
     shrink, verdict_name,
 };
+use crate::scan::pipeline::{RebuildError, rebuild_report};
 use crate::scan::session::{SlideFlag, SlideSession, SlideSummary};
 
 /// Width the live frame is shrunk to before it is sent: enough for a tablet, light for the
@@ -374,32 +376,61 @@ fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
     })
 }
 
-/// `GET /api/slides`: every slide with a report, and the live one; newest first.
+/// `GET /api/slides`: every slide with a journal, newest first: the live one, those with a
+/// report, and those that cannot be reviewed, with why (a report missing, a scan cut short,
+/// a journal that cannot be read), so that no slide on the board is hidden.
 pub async fn slides(State(ui): Shared) -> Response {
     let files = ui.desk.config.data.slide_journals().unwrap_or_default();
     let rows: Vec<Value> = files
         .into_iter()
-        .filter_map(|file| {
-            let slide = load_slide(&ui, &file.slide).ok()?;
-            let changed = reviewed_counts(
-                &slide.summary,
-                &slide.cells,
-                &slide.review,
-                &ui.desk.config.rules,
-            )
-            .changed;
-            Some(json!({
-                "id": file.slide,
-                "state": slide.state(),
-                "classified": slide.summary.classified,
-                "unidentified": slide.summary.unidentified,
-                "flag": flag_json(&slide.summary.flag),
-                "reviewer": slide.review.sign_off.as_ref().map(|s| s.initials.as_str()),
-                "corrections": changed,
-            }))
+        .map(|file| match load_slide(&ui, &file.slide) {
+            Ok(slide) => {
+                let changed = reviewed_counts(
+                    &slide.summary,
+                    &slide.cells,
+                    &slide.review,
+                    &ui.desk.config.rules,
+                )
+                .changed;
+                json!({
+                    "id": file.slide,
+                    "state": slide.state(),
+                    "classified": slide.summary.classified,
+                    "unidentified": slide.summary.unidentified,
+                    "flag": flag_json(&slide.summary.flag),
+                    "reviewer": slide.review.sign_off.as_ref().map(|s| s.initials.as_str()),
+                    "corrections": changed,
+                })
+            }
+            Err((status, refusal)) => unreviewable(&ui, &file.slide, status, refusal),
         })
         .collect();
     ok(json!({ "slides": rows }))
+}
+
+/// The row of a slide that cannot be opened for review: `state` says why, `error` in words.
+fn unreviewable(ui: &Ui, id: &str, status: StatusCode, refusal: String) -> Value {
+    let (state, error) = if status != StatusCode::NOT_FOUND {
+        ("unreadable", refusal)
+    } else {
+        match Journal::read_all(ui.desk.config.data.journal(id)) {
+            Ok(entries) if matches!(entries.last(), Some(JournalEntry::SlideEnd(_))) => (
+                "report_missing",
+                "the slide was finished but its report was not written (a full disk?); every counted cell is in its journal".to_string(),
+            ),
+            Ok(_) => (
+                "interrupted",
+                "the scan stopped before the slide ended; scanning it again with the same id resumes it".to_string(),
+            ),
+            Err(e) => ("unreadable", error_chain(&e)),
+        }
+    };
+    json!({
+        "id": id,
+        "state": state,
+        "error": error,
+        "can_rebuild": state == "report_missing" && ui.desk.config.rebuild.is_some(),
+    })
 }
 
 /// `GET /api/slides/{id}`.
@@ -579,6 +610,55 @@ pub async fn cell_image(State(ui): Shared, Path((id, file)): Path<(String, Strin
         )
             .into_response(),
         Err(_) => error(StatusCode::NOT_FOUND, format!("no picture of cell {cell}")),
+    }
+}
+
+/// `POST /api/slides/{id}/report`: writes a finished slide's missing report again from its
+/// journal.
+pub async fn rebuild(State(ui): Shared, Path(id): Path<String>) -> Response {
+    if let Err(e) = check_id(&id) {
+        return refuse(e);
+    }
+    let Some(rebuild) = ui.desk.config.rebuild.clone() else {
+        return error(
+            StatusCode::CONFLICT,
+            "this board cannot write reports again; run leukoscope-edge report",
+        );
+    };
+    let data = ui.desk.config.data.clone();
+    let slide = id.clone();
+    // Reading every cell's picture and encoding the report takes a second or two: off the
+    // server's only thread.
+    let written = tokio::task::spawn_blocking(move || {
+        rebuild_report(
+            &data,
+            &slide,
+            &rebuild.model,
+            rebuild.settings,
+            now_rfc3339(),
+        )
+    })
+    .await;
+    match written {
+        Ok(Ok(_)) => {
+            ui.desk.records().reports.remove(&id);
+            match load_slide(&ui, &id) {
+                Ok(slide) => ok(slide_json(&ui, &id, &slide)),
+                Err(e) => refuse(e),
+            }
+        }
+        Ok(Err(e)) => {
+            let status = match e {
+                RebuildError::NoJournal { .. } => StatusCode::NOT_FOUND,
+                RebuildError::NotFinished(_) => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error(status, error_chain(&e))
+        }
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "writing the report stopped unexpectedly",
+        ),
     }
 }
 

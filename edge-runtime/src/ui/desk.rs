@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use leukoscope_core::artifact::VerifiedArtifact;
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::taxonomy::Taxonomy;
 
@@ -19,7 +20,7 @@ use crate::records::layout::DataDir;
 use crate::records::review::ReviewLog;
 use crate::records::{FrameQuality, ReportCell};
 use crate::report::SlideReport;
-use crate::scan::pipeline::{FrameOutcome, SlideScanner};
+use crate::scan::pipeline::{FrameOutcome, ScanSettings, SlideScanner};
 use crate::scan::scale::FrameScale;
 use crate::scan::session::{SessionRules, SlideSummary};
 
@@ -64,6 +65,18 @@ pub struct DeskConfig {
     pub demonstration: bool,
     /// Whether the Start button can start a slide.
     pub can_start: bool,
+    /// What a slide's report is written again with, when the UI offers that.
+    pub rebuild: Option<ReportRebuild>,
+}
+
+/// The model and settings the desk's slides are scanned with: enough to write a finished
+/// slide's report again from its journal ([`crate::scan::pipeline::rebuild_report`]).
+#[derive(Clone, Debug)]
+pub struct ReportRebuild {
+    /// The model.
+    pub model: Arc<VerifiedArtifact>,
+    /// The board's settings.
+    pub settings: ScanSettings,
 }
 
 /// One box on the live frame.

@@ -30,7 +30,7 @@ use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 
-pub use desk::{Desk, DeskConfig, DeskMode};
+pub use desk::{Desk, DeskConfig, DeskMode, ReportRebuild};
 pub use guard::{Access, MIN_TOKEN_LEN};
 
 /// Why the UI could not start.
@@ -159,6 +159,7 @@ fn router(ui: Arc<api::Ui>) -> Router {
         .route("/api/slides/{slide}", get(api::slide))
         .route("/api/slides/{slide}/cells/{cell}", post(api::correct))
         .route("/api/slides/{slide}/sign-off", post(api::sign_off))
+        .route("/api/slides/{slide}/report", post(api::rebuild))
         .route("/api/login", post(api::login))
         .route("/slides/{slide}/report", get(api::report))
         .route("/slides/{slide}/cells/{file}", get(api::cell_image))

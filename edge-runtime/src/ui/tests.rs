@@ -29,6 +29,7 @@ fn app_with(dir: &std::path::Path, peer: [u8; 4], access: Access) -> Router {
         rules: Default::default(),
         demonstration: false,
         can_start: true,
+        rebuild: None,
     });
     let access = Arc::new(access);
     router(Arc::new(api::Ui {

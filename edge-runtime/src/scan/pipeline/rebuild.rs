@@ -3,7 +3,8 @@
 //! no longer be scanned; but the journal holds every counted cell, every frame's verdict
 //! and the scale, so the counts, the flag and the cells come out as the scan found them.
 //! What only the scan had is left out: the annotated frames and the stage timings. The
-//! thumbnails are the cells' review pictures, where they were kept.
+//! thumbnails are the cells' review pictures, where they were kept, and a signed-off
+//! review goes in as the sign-off wrote it.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -17,7 +18,10 @@ use super::{
 use crate::records::JournalEntry;
 use crate::records::journal::{Journal, JournalError};
 use crate::records::layout::DataDir;
-use crate::report::{CellThumbnail, ReportError, ReportFiles, write_report};
+use crate::records::review::{ReviewError, ReviewLog};
+use crate::report::{
+    CellThumbnail, ReportError, ReportFiles, ReportReview, reviewed_counts, write_report,
+};
 
 /// Why a slide's report could not be made again.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,9 @@ pub enum RebuildError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The slide's review journal could not be read.
+    #[error(transparent)]
+    Review(#[from] ReviewError),
 }
 
 /// Writes the report of finished slide `slide` in `data` again from its journal, with the
@@ -76,11 +83,24 @@ pub fn rebuild_report(
     if let Some(scale) = recorded_scale(&entries) {
         settings.set_measured_scale(scale);
     }
+    // Read first: a review journal that cannot be read must not leave a report without it.
+    let review = ReviewLog::read(data, slide)?;
+    let rules = settings.session;
     let scanner = SlideScanner::new(slide, model, settings, journal, entries, Resume::SkipDone)?;
     let end = scanner.recorded_end(&end.reason);
     let source = format!("rebuilt from journal {}", path.display());
     let mut finished = scanner.into_finished(&end, source, generated);
     finished.thumbnails = review_pictures(data, slide, &finished.report.cells);
+    // A slide signed off before its report was lost keeps its review in the report, as
+    // the sign-off wrote it.
+    if review.sign_off.is_some() {
+        let report = &finished.report;
+        finished.report.review = Some(ReportReview {
+            counts: reviewed_counts(&report.summary, &report.cells, &review, &rules),
+            verdicts: review.verdicts.iter().map(|(&c, &v)| (c, v)).collect(),
+            sign_off: review.sign_off.clone(),
+        });
+    }
     let files = write_report(
         &data.report(slide),
         &finished.report,

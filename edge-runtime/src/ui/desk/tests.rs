@@ -8,6 +8,7 @@ fn desk(can_start: bool) -> Arc<Desk> {
         rules: SessionRules::default(),
         demonstration: false,
         can_start,
+        rebuild: None,
     })
 }
 
