@@ -1,12 +1,16 @@
 // End-to-end test of the technician's web UI: runs `leukoscope-edge demo --serve`, drives
 // Debian's chromium through playwright-core and checks the live page, the review (corrections
 // by touch and keyboard, their survival of a reload and of a server restart, sign-off, the
-// report), the server's request guards, load times and touch-target sizes.
+// report), the server's request guards, load times and touch-target sizes, and the access
+// token on the network: for that last step the test makes a host of its own, a network
+// namespace joined to this one by a veth pair (root and iproute2's `ip` needed; the step is
+// skipped, saying why, without them), runs the server in it and removes both afterwards.
+// No traffic leaves this machine, and its own interfaces play no part.
 //
 //   npm ci --prefix tests/browser && cargo build --release -p leukoscope-edge && node tests/browser/e2e.mjs
 //
 // Environment: LEUKOSCOPE_EDGE (the binary), CHROMIUM (the browser), SCREENSHOTS (a folder).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,11 +34,15 @@ let childLog = '';
 let tempDir = null; // the servers' --out folder, removed at the end
 const keepLog = (d) => { childLog = (childLog + d).slice(-20000); };
 
-function startServer(outDir, listen = '127.0.0.1:0', env = {}) {
+// `host`, a test host from netnsUp(), runs the server in that network namespace.
+function startServer(outDir, listen = '127.0.0.1:0', env = {}, host = null) {
   return new Promise((resolve, reject) => {
     const args = ['demo', '--serve', '--listen', listen, '--out', outDir];
-    childLog = `$ ${EDGE} ${args.join(' ')}\n`;
-    const proc = spawn(EDGE, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    // `ip netns exec` execs the command in place (it forks only with -batch), so proc.pid is
+    // the server's own and stopServer's signals reach it, not a wrapper.
+    const [cmd, argv] = host ? [host.ip, ['netns', 'exec', host.name, EDGE, ...args]] : [EDGE, args];
+    childLog = `$ ${cmd} ${argv.join(' ')}\n`;
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     child = proc;
     let stdout = '';
     let done = false;
@@ -78,14 +86,135 @@ function killNow() {
     try { child.kill('SIGKILL'); } catch { /* gone */ }
   }
 }
-process.on('exit', killNow);
-for (const sig of ['SIGINT', 'SIGTERM']) {
+// On every way out (process.exit after a failure or a signal, an uncaught error), the server
+// goes first, then the test host it ran in.
+process.on('exit', () => { killNow(); netnsDown(); });
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     console.error(`\ninterrupted (${sig}); stopping the server`);
     killNow();
     if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
     process.exit(130);
   });
+}
+
+// ---- the test host: a network namespace ---------------------------------------------------
+// The login step needs a client that is not the board's own screen, a peer other than
+// loopback. The test makes one rather than borrowing this machine's interfaces: a network
+// namespace lks-e2e-<pid> joined to this one by a veth pair on a /30 of 10.203.0.0/16
+// (10.203.a.b+1 on this side, 10.203.a.b+2 in the namespace). The server runs inside it,
+// chromium here reaches it at its address over the veth, and the server sees 10.203.a.b+1.
+// Nothing leaves the machine; the namespace and the veth go at the end of the step, and on
+// any exit (process.on('exit') above). A run killed outright (SIGKILL) leaves them behind:
+// the next run removes every lks-e2e-<pid> whose <pid> is no longer a run of this test, with
+// whatever still runs inside it.
+
+const NETNS_PREFIX = 'lks-e2e-';
+const vethOf = (pid) => `lkse2e${pid}h`; // this side; `lkse2e<pid>n` in the namespace (15 characters at most)
+let netns = null; // the test host while it exists: { ip, name, hostIf, hostAddr, nsAddr }
+
+function findIp() {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, 'ip');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+function ipRun(ip, args) {
+  try {
+    return execFileSync(ip, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10000 });
+  } catch (e) {
+    throw new Error(`ip ${args.join(' ')}: ${(e.stderr || '').trim() || e.message}`);
+  }
+}
+
+const netnsNames = (ip) => ipRun(ip, ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+const netnsPids = (ip, name) => ipRun(ip, ['netns', 'pids', name]).split(/\s+/).filter(Boolean).map(Number);
+const linkExists = (ip, dev) => { try { ipRun(ip, ['link', 'show', 'dev', dev]); return true; } catch { return false; } };
+
+// Kills what runs in the namespace, deletes this side of the veth (which takes its peer at
+// once; the namespace's own teardown would drop it later, in the background) and the namespace.
+function removeNetns(ip, name, hostIf) {
+  try { for (const pid of netnsPids(ip, name)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } } catch { /* no namespace */ }
+  if (hostIf && linkExists(ip, hostIf)) { try { ipRun(ip, ['link', 'del', 'dev', hostIf]); } catch (e) { console.error(`     (${e.message})`); } }
+  try { if (netnsNames(ip).includes(name)) ipRun(ip, ['netns', 'del', name]); } catch (e) { console.error(`     (${e.message})`); }
+}
+
+// Another run of this test, still going, owns lks-e2e-<pid>.
+function isLiveRun(pid) {
+  if (pid === process.pid) return false; // a leftover under our own, reused, pid
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('e2e.mjs'); } catch { return false; }
+}
+
+// The leftovers of runs killed outright: their namespaces, and veths left without one.
+function removeStale(ip) {
+  const removed = [];
+  for (const name of netnsNames(ip).filter((n) => n.startsWith(NETNS_PREFIX))) {
+    const pid = Number(name.slice(NETNS_PREFIX.length));
+    if (Number.isInteger(pid) && pid > 0 && isLiveRun(pid)) continue;
+    removeNetns(ip, name, Number.isInteger(pid) && pid > 0 ? vethOf(pid) : null);
+    removed.push(name);
+  }
+  for (const m of ipRun(ip, ['-o', 'link', 'show']).matchAll(/^\d+: (lkse2e(\d+)h)[@:]/gm)) {
+    if (isLiveRun(Number(m[2]))) continue;
+    try { ipRun(ip, ['link', 'del', 'dev', m[1]]); removed.push(m[1]); } catch { /* gone meanwhile */ }
+  }
+  return removed;
+}
+
+// A /30 of 10.203.0.0/16 that no address here is in, starting from one chosen by our pid.
+function pickSubnet(ip) {
+  const taken = [...ipRun(ip, ['-4', '-o', 'addr', 'show']).matchAll(/inet 10\.203\.(\d+)\.(\d+)/g)]
+    .map((m) => Number(m[1]) * 64 + (Number(m[2]) >> 2));
+  for (let k = 0; k < 16384; k++) {
+    const i = (process.pid + k) % 16384;
+    if (taken.includes(i)) continue;
+    const net = `10.203.${i >> 6}.`;
+    const b = (i & 63) * 4;
+    return { hostAddr: `${net}${b + 1}`, nsAddr: `${net}${b + 2}` };
+  }
+  throw new Error('every /30 of 10.203.0.0/16 is in use here');
+}
+
+// The test host, or { skip: why } where it cannot be made.
+function netnsUp() {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return { skip: `not root (uid ${process.getuid()}): a network namespace and a veth pair need root` };
+  }
+  const ip = findIp();
+  if (!ip) return { skip: 'no `ip` command on the PATH (Debian package iproute2)' };
+  let stale;
+  try { stale = removeStale(ip); } catch (e) { return { skip: `cannot list network namespaces: ${e.message}` }; }
+  const name = `${NETNS_PREFIX}${process.pid}`;
+  const hostIf = vethOf(process.pid);
+  const nsIf = `lkse2e${process.pid}n`;
+  try {
+    const { hostAddr, nsAddr } = pickSubnet(ip);
+    netns = { ip, name, hostIf, hostAddr, nsAddr, stale };
+    ipRun(ip, ['netns', 'add', name]);
+    ipRun(ip, ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf, 'netns', name]);
+    ipRun(ip, ['addr', 'add', `${hostAddr}/30`, 'dev', hostIf]);
+    ipRun(ip, ['link', 'set', 'dev', hostIf, 'up']);
+    ipRun(ip, ['-n', name, 'addr', 'add', `${nsAddr}/30`, 'dev', nsIf]);
+    ipRun(ip, ['-n', name, 'link', 'set', 'dev', nsIf, 'up']);
+    ipRun(ip, ['-n', name, 'link', 'set', 'dev', 'lo', 'up']);
+  } catch (e) {
+    netns = null;
+    removeNetns(ip, name, hostIf); // what was made before the failure
+    return { skip: `cannot make the test host: ${e.message}` };
+  }
+  return netns;
+}
+
+function netnsDown() {
+  const host = netns;
+  netns = null;
+  if (host) removeNetns(host.ip, host.name, host.hostIf);
 }
 
 // ---- helpers -----------------------------------------------------------------------------
@@ -480,56 +609,75 @@ async function main() {
 
     await step('login: the access token guards the board on the network', async () => {
       // Bound to the network, requests from another address need the token; the board's
-      // own loopback is exempt, so this talks to one of this machine's other addresses.
-      const addr = Object.values(os.networkInterfaces()).flat()
-        .find((a) => a && a.family === 'IPv4' && !a.internal);
-      if (!addr) return 'skipped: this machine has no non-loopback IPv4 address';
-      await page.goto('about:blank'); // its polls would go on at the stopped server
-      await stopServer('SIGTERM');
-      const token = 'e2e-token-0123456789abcdef';
-      fs.mkdirSync(netOutDir, { recursive: true });
-      const printed = await startServer(netOutDir, '0.0.0.0:0', { LEUKOSCOPE_UI_TOKEN: token });
-      const netBase = `http://${addr.address}:${new URL(printed).port}`;
-      const api = await httpStatus(`${netBase}/api/state`);
-      assert.equal(api, 401, `GET /api/state without the token got ${api}, not 401`);
-      const ctx = await browser.newContext({ viewport: VIEWPORT, hasTouch: true });
-      const p = await ctx.newPage();
-      await p.goto(`${netBase}/live`);
-      assert.equal(new URL(p.url()).pathname, '/login', `/live without the token went to ${p.url()}`);
-      await p.fill('#token', 'not-the-token');
-      await p.tap('#enter');
-      await p.waitForSelector('#banner:not([hidden])', { timeout: 10000 });
-      const refused = (await p.textContent('#banner .banner-text')).trim();
-      await p.fill('#token', token);
-      await p.tap('#enter');
-      await p.waitForURL((u) => u.pathname === '/live', { timeout: 10000 });
-      await p.waitForFunction(() => document.getElementById('mode').textContent !== '', null, { timeout: 20000 });
-      const cookie = (await ctx.cookies()).find((c) => c.name === 'leukoscope_token');
-      assert.ok(cookie && cookie.httpOnly, 'the login did not set an HttpOnly cookie');
-      await ctx.clearCookies();
-      await p.waitForURL((u) => u.pathname === '/login', { timeout: 10000 });
-      const next = new URL(p.url()).searchParams.get('next');
-      assert.equal(next, '/live', `a lost login sent the page to ${p.url()}`);
-      // After the login, `next` may only lead to a page of the board: forms the browser
-      // resolves to another host (tabs, newlines, backslashes, dot segments) may not.
-      const hostile = ['/\t/evil.example/', '/\n/evil.example/', '/\\evil.example/', '\\/evil.example/',
-        '//evil.example/', '/..//evil.example/', 'https://evil.example/', '/login?next=//evil.example'];
-      // Asked of the login page's own code in the browser, whose URL parser the page's
-      // navigation uses too.
-      await p.goto(`${netBase}/login`);
-      for (const target of hostile) {
-        const goes = await p.evaluate((t) => safeNext(t), target);
-        const host = new URL(goes, netBase).host;
-        assert.equal(host, new URL(netBase).host, `next=${JSON.stringify(target)} would lead to ${goes}`);
+      // own loopback is exempt, so the server runs in a test host of its own (a network
+      // namespace, see netnsUp) and chromium reaches it over a veth, from another address.
+      const host = netnsUp();
+      if (host.skip) return `skipped: ${host.skip}`;
+      const made = `in namespace ${host.name} at ${host.nsAddr} (veth from ${host.hostAddr})` +
+        (host.stale.length ? `, after removing the leftovers ${host.stale.join(', ')}` : '');
+      let ctx = null;
+      let note;
+      let left;
+      try {
+        await page.goto('about:blank'); // its polls would go on at the stopped server
+        await stopServer('SIGTERM');
+        const token = 'e2e-token-0123456789abcdef';
+        fs.mkdirSync(netOutDir, { recursive: true });
+        const printed = await startServer(netOutDir, '0.0.0.0:0', { LEUKOSCOPE_UI_TOKEN: token }, host);
+        const inside = ipRun(host.ip, ['netns', 'identify', String(child.pid)]).trim();
+        assert.equal(inside, host.name, `the server (pid ${child.pid}) runs in namespace ${JSON.stringify(inside)}, not ${host.name}`);
+        const netBase = `http://${host.nsAddr}:${new URL(printed).port}`;
+        const api = await httpStatus(`${netBase}/api/state`);
+        assert.equal(api, 401, `GET /api/state without the token got ${api}, not 401`);
+        ctx = await browser.newContext({ viewport: VIEWPORT, hasTouch: true });
+        const p = await ctx.newPage();
+        await p.goto(`${netBase}/live`);
+        assert.equal(new URL(p.url()).pathname, '/login', `/live without the token went to ${p.url()}`);
+        await p.fill('#token', 'not-the-token');
+        await p.tap('#enter');
+        await p.waitForSelector('#banner:not([hidden])', { timeout: 10000 });
+        const refused = (await p.textContent('#banner .banner-text')).trim();
+        await p.fill('#token', token);
+        await p.tap('#enter');
+        await p.waitForURL((u) => u.pathname === '/live', { timeout: 10000 });
+        await p.waitForFunction(() => document.getElementById('mode').textContent !== '', null, { timeout: 20000 });
+        const cookie = (await ctx.cookies()).find((c) => c.name === 'leukoscope_token');
+        assert.ok(cookie && cookie.httpOnly, 'the login did not set an HttpOnly cookie');
+        await ctx.clearCookies();
+        await p.waitForURL((u) => u.pathname === '/login', { timeout: 10000 });
+        const next = new URL(p.url()).searchParams.get('next');
+        assert.equal(next, '/live', `a lost login sent the page to ${p.url()}`);
+        // After the login, `next` may only lead to a page of the board: forms the browser
+        // resolves to another host (tabs, newlines, backslashes, dot segments) may not.
+        const hostile = ['/\t/evil.example/', '/\n/evil.example/', '/\\evil.example/', '\\/evil.example/',
+          '//evil.example/', '/..//evil.example/', 'https://evil.example/', '/login?next=//evil.example'];
+        // Asked of the login page's own code in the browser, whose URL parser the page's
+        // navigation uses too.
+        await p.goto(`${netBase}/login`);
+        for (const target of hostile) {
+          const goes = await p.evaluate((t) => safeNext(t), target);
+          const to = new URL(goes, netBase).host;
+          assert.equal(to, new URL(netBase).host, `next=${JSON.stringify(target)} would lead to ${goes}`);
+        }
+        const kept = '/slides?from=login';
+        await p.goto(`${netBase}/login?next=${encodeURIComponent(kept)}`);
+        await p.fill('#token', token);
+        await p.tap('#enter');
+        await p.waitForURL((u) => u.pathname === '/slides', { timeout: 10000 });
+        assert.equal(new URL(p.url()).search, '?from=login', `next=${kept} led to ${p.url()}`);
+        await ctx.close();
+        ctx = null;
+        note = `${made}: API 401, wrong token "${refused}", right token back to /live, lost cookie back to /login?next=/live, ${hostile.length} hostile next values kept on the board`;
+      } finally {
+        if (ctx) await ctx.close().catch(() => {});
+        await stopServer('SIGTERM');
+        try { left = netnsPids(host.ip, host.name); } catch (e) { left = [e.message]; }
+        netnsDown();
       }
-      const kept = '/slides?from=login';
-      await p.goto(`${netBase}/login?next=${encodeURIComponent(kept)}`);
-      await p.fill('#token', token);
-      await p.tap('#enter');
-      await p.waitForURL((u) => u.pathname === '/slides', { timeout: 10000 });
-      assert.equal(new URL(p.url()).search, '?from=login', `next=${kept} led to ${p.url()}`);
-      await ctx.close();
-      return `at ${netBase}: API 401, wrong token "${refused}", right token back to /live, lost cookie back to /login?next=/live, ${hostile.length} hostile next values kept on the board`;
+      assert.deepEqual(left, [], `processes left in ${host.name} after the server stopped`);
+      assert.ok(!netnsNames(host.ip).includes(host.name), `namespace ${host.name} is still there`);
+      assert.ok(!linkExists(host.ip, host.hostIf), `veth ${host.hostIf} is still there`);
+      return `${note}; server stopped, namespace and veth removed`;
     });
 
     assert.deepEqual(pageErrors, [], 'JavaScript errors in the pages');
