@@ -5,6 +5,7 @@
 //! - [`guard`]: who may use the UI: loopback by default, an access token on the network,
 //!   and a check on every state-changing request.
 //! - [`api`]: the JSON API and the files it serves.
+//! - [`body`]: the bodies the API takes, and how they are read.
 //! - [`throttle`]: failed token checks cost their client time, however many connections
 //!   it opens.
 //! - [`reply`]: how the server answers in JSON, refusals included.
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod body;
 pub mod desk;
 pub mod guard;
 pub mod reply;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::Redirect;
@@ -163,6 +166,7 @@ fn router(ui: Arc<api::Ui>) -> Router {
         .route("/slides/{slide}/report", get(api::report))
         .route("/slides/{slide}/cells/{file}", get(api::cell_image))
         .with_state(ui)
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .layer(middleware::map_response(
             |mut response: axum::response::Response| async {
                 let headers = response.headers_mut();
