@@ -6,16 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leukoscope_core::artifact::Calibration;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::{self, BodyError};
 use super::desk::{Desk, LiveFrame};
 use super::guard::{Access, Check, TOKEN_COOKIE, too_many};
-use super::reply::{error, ok};
+use super::reply::{echo, error, ok};
 use crate::records::cell_images::encode_jpeg;
 use crate::records::journal::Journal;
 use crate::records::layout::is_slide_id;
@@ -52,12 +53,21 @@ fn check_id(id: &str) -> Result<(), Refusal> {
     if is_slide_id(id) {
         Ok(())
     } else {
-        Err((StatusCode::BAD_REQUEST, format!("`{id}` is not a slide id")))
+        Err((
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a slide id", echo(id)),
+        ))
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Refusal> {
-    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad request: {e}")))
+/// A body as one of [`body`]'s parsers reads it, refused as they refuse it.
+fn parse<T>(
+    sent: Result<Bytes, BytesRejection>,
+    parser: fn(&[u8]) -> Result<T, BodyError>,
+) -> Result<T, Refusal> {
+    sent.map_err(BodyError::from)
+        .and_then(|bytes| parser(&bytes))
+        .map_err(|e| (e.status(), e.to_string()))
 }
 
 fn review_refusal(e: ReviewError) -> Refusal {
@@ -441,31 +451,18 @@ pub async fn slide(State(ui): Shared, Path(id): Path<String>) -> Response {
     }
 }
 
-/// A reviewer's verdict, as the page sends it.
-#[derive(Deserialize)]
-#[serde(tag = "verdict", rename_all = "snake_case", deny_unknown_fields)]
-enum VerdictBody {
-    Class { class: u32 },
-    Unidentified,
-    NotACell,
-}
-
 /// `POST /api/slides/{id}/cells/{cell}`: the reviewer's verdict on a cell.
 pub async fn correct(
     State(ui): Shared,
     Path((id, cell)): Path<(String, String)>,
-    body: Bytes,
+    sent: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = (|| {
-        let verdict = match parse::<VerdictBody>(&body)? {
-            VerdictBody::Class { class } => ReviewVerdict::Class(class),
-            VerdictBody::Unidentified => ReviewVerdict::Unidentified,
-            VerdictBody::NotACell => ReviewVerdict::NotACell,
-        };
+        let verdict = parse(sent, body::verdict)?;
         let cell: u32 = cell.parse().map_err(|_| {
             (
                 StatusCode::BAD_REQUEST,
-                format!("`{cell}` is not a cell number"),
+                format!("`{}` is not a cell number", echo(&cell)),
             )
         })?;
         let slide = load_slide(&ui, &id)?;
@@ -496,17 +493,14 @@ fn with_log(
     f(log).map_err(review_refusal)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignOffBody {
-    initials: String,
-}
-
 /// `POST /api/slides/{id}/sign-off`: closes the review and rewrites the report with it.
-pub async fn sign_off(State(ui): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn sign_off(
+    State(ui): Shared,
+    Path(id): Path<String>,
+    sent: Result<Bytes, BytesRejection>,
+) -> Response {
     let result = (|| {
-        let initials =
-            Initials::parse(&parse::<SignOffBody>(&body)?.initials).map_err(review_refusal)?;
+        let initials = Initials::parse(&parse(sent, body::sign_off)?).map_err(review_refusal)?;
         let slide = load_slide(&ui, &id)?;
         with_log(&ui, &id, |log| {
             log.sign_off(&initials, !slide.running, now_rfc3339())
@@ -662,20 +656,14 @@ pub async fn rebuild(State(ui): Shared, Path(id): Path<String>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    token: String,
-}
-
 /// `POST /api/login`: trades the access token for a cookie.
 pub async fn login(
     State(ui): Shared,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
+    sent: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let token = match parse::<LoginBody>(&body) {
-        Ok(b) => b.token,
+    let token = match parse(sent, body::login) {
+        Ok(token) => token,
         Err(e) => return refuse(e),
     };
     if ui.access.token.is_none() {

@@ -5,6 +5,8 @@
 //! - [`guard`]: who may use the UI: loopback by default, an access token on the network,
 //!   and a check on every state-changing request.
 //! - [`api`]: the JSON API and the files it serves.
+//! - [`body`]: the bodies the API takes, and how they are read.
+//! - [`conn`]: the connections: timeouts, and a cap that leaves the scan its files.
 //! - [`throttle`]: failed token checks cost their client time, however many connections
 //!   it opens.
 //! - [`reply`]: how the server answers in JSON, refusals included.
@@ -15,6 +17,8 @@
 
 pub mod api;
 pub mod assets;
+pub mod body;
+pub mod conn;
 pub mod desk;
 pub mod guard;
 pub mod reply;
@@ -25,11 +29,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 
+pub use conn::Limits;
 pub use desk::{Desk, DeskConfig, DeskMode, ReportRebuild};
 pub use guard::{Access, MIN_TOKEN_LEN};
 
@@ -88,11 +94,24 @@ impl Drop for UiServer {
     }
 }
 
-/// Serves `desk` at `listen`. A non-loopback address needs `token`.
+/// Serves `desk` at `listen`. A non-loopback address needs `token`. The process's soft
+/// limit on open files is raised to its hard one, and the connections are bounded by
+/// [`Limits::default`] within a quarter of it.
 pub fn serve(
     listen: SocketAddr,
     token: Option<String>,
     desk: Arc<Desk>,
+) -> Result<UiServer, UiError> {
+    let limits = Limits::default().within(conn::raise_open_file_limit());
+    serve_with(listen, token, desk, limits)
+}
+
+/// [`serve`] with the connections bounded by `limits` as they are.
+pub fn serve_with(
+    listen: SocketAddr,
+    token: Option<String>,
+    desk: Arc<Desk>,
+    limits: Limits,
 ) -> Result<UiServer, UiError> {
     let token = token.map(|t| t.trim().to_string());
     if let Some(t) = &token
@@ -127,12 +146,7 @@ pub fn serve(
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let service = app.into_make_service_with_connect_info::<SocketAddr>();
-                let _ = axum::serve(listener, service)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                conn::accept(listener, app, conn::Registry::new(limits), rx).await;
             });
         })
         .map_err(UiError::Start)?;
@@ -164,6 +178,7 @@ fn router(ui: Arc<api::Ui>) -> Router {
         .route("/slides/{slide}/report", get(api::report))
         .route("/slides/{slide}/cells/{file}", get(api::cell_image))
         .with_state(ui)
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .layer(middleware::map_response(
             |mut response: axum::response::Response| async {
                 let headers = response.headers_mut();

@@ -270,3 +270,121 @@ async fn wrong_tokens_cost_their_client_a_second_each_however_many_connections_i
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// A state-changing request as the board's own page sends it.
+fn local_post(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(guard::REQUEST_HEADER, "1")
+        .body(body.into())
+        .unwrap()
+}
+
+/// The answer's status and its `error`, which must come as JSON.
+async fn refusal(app: &Router, request: Request<Body>) -> (StatusCode, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let kind = response.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        kind.as_ref().and_then(|k| k.to_str().ok()),
+        Some("application/json"),
+        "{status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    (
+        status,
+        json["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_in_json_with_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let screen = app(dir.path(), [127, 0, 0, 1]);
+    // Past axum's own default limit too, so this refusal is ours whatever the limit.
+    let huge = format!(r#"{{"initials":"{}"}}"#, "A".repeat(3 << 20));
+    for path in ["/api/slides/s-1/sign-off", "/api/slides/s-1/cells/1"] {
+        let (status, message) = refusal(&screen, local_post(path, huge.clone())).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert!(
+            message.contains(&body::BODY_LIMIT.to_string()),
+            "{path}: {message}"
+        );
+    }
+    let just_over = format!(r#"{{"token":"{}"}}"#, "t".repeat(body::BODY_LIMIT));
+    let phone = app(dir.path(), [10, 0, 0, 9]);
+    let mut login = login("x");
+    *login.body_mut() = Body::from(just_over);
+    assert_eq!(
+        refusal(&phone, login).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn every_body_the_api_takes_refuses_unknown_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let screen = app(dir.path(), [127, 0, 0, 1]);
+    for body in [
+        r#"{"verdict":"class","class":1,"note":"x"}"#,
+        r#"{"verdict":"unidentified","by":"AB"}"#,
+        r#"{"verdict":"not_a_cell","extra":null}"#,
+    ] {
+        let (status, message) = refusal(&screen, local_post("/api/slides/s-1/cells/1", body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {message}");
+        assert!(message.contains("unknown field"), "{body}: {message}");
+    }
+    let signed = local_post("/api/slides/s-1/sign-off", r#"{"initials":"AB","at":1}"#);
+    let (status, message) = refusal(&screen, signed).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
+    assert!(message.contains("unknown field"), "{message}");
+    let phone = app(dir.path(), [10, 0, 0, 9]);
+    let mut login = login(TOKEN);
+    *login.body_mut() = Body::from(format!(r#"{{"token":"{TOKEN}","keep":true}}"#));
+    let (status, message) = refusal(&phone, login).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
+    assert!(message.contains("unknown field"), "{message}");
+}
+
+#[tokio::test]
+async fn errors_repeat_at_most_a_short_prefix_of_a_long_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let screen = app(dir.path(), [127, 0, 0, 1]);
+    let long = "7".repeat(5000);
+    let requests = [
+        local(&format!("/api/slides/{long}")),
+        local(&format!("/slides/{long}/cells/1.jpg")),
+        local_post(
+            &format!("/api/slides/s-1/cells/{long}"),
+            r#"{"verdict":"unidentified"}"#,
+        ),
+        local_post(
+            "/api/slides/s-1/cells/1",
+            format!(r#"{{"verdict":"{long}"}}"#),
+        ),
+        local_post(
+            "/api/slides/s-1/cells/1",
+            format!(r#"{{"verdict":"class","{long}":1}}"#),
+        ),
+        local_post(
+            "/api/slides/s-1/sign-off",
+            format!(r#"{{"initials":"{long}"}}"#),
+        ),
+        local_post("/api/slides/s-1/sign-off", format!(r#"{{"{long}":1}}"#)),
+    ];
+    for request in requests {
+        let path = request.uri().path().chars().take(40).collect::<String>();
+        let (status, message) = refusal(&screen, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {message}");
+        assert!(
+            message.chars().count() <= 160 && message.contains("777"),
+            "{path}: {} characters: {message}",
+            message.chars().count()
+        );
+    }
+}
