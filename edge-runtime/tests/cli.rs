@@ -420,3 +420,88 @@ fn crops_cuts_the_whole_cells_of_each_class_folder_as_the_board_does() {
         stderr(&again)
     );
 }
+
+#[test]
+fn replay_counts_frames_it_cannot_read_and_a_slide_of_them_ends_saying_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = dir.path().join("frames");
+    write_frames(&frames, 3);
+    // A bad copy: empty files, a PNG and a JPEG cut short, text named as a picture.
+    let good = std::fs::read(frames.join("frame-0.png")).expect("png");
+    std::fs::write(frames.join("frame-3.png"), b"").expect("empty");
+    std::fs::write(frames.join("frame-4.png"), &good[..good.len() / 2]).expect("cut");
+    let mut jpeg = Vec::new();
+    image::RgbImage::new(64, 64)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("jpeg");
+    std::fs::write(frames.join("frame-5.jpg"), &jpeg[..jpeg.len() - 40]).expect("cut");
+    std::fs::write(frames.join("frame-6.png"), b"not a picture").expect("text");
+    let replay = |frames: &Path, slide: &str| {
+        let out_dir = dir.path().join("out");
+        let out = run(&[
+            "replay",
+            "--frames",
+            frames.to_str().expect("utf-8"),
+            "--model",
+            DEMO_MODEL,
+            "--um-per-px",
+            "0.42",
+            "--slide",
+            slide,
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            text,
+            report(&out_dir.join(format!("reports/{slide}/report.json"))),
+        )
+    };
+
+    // Four of seven files unreadable: most of the slide, so no result, and why.
+    let (text, json) = replay(&frames, "bad-copy");
+    assert!(
+        text.contains(
+            "4 frames could not be read (1 empty file, 2 not an image, 1 truncated JPEG); the first: /"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("NO RESULT: 4 of 7 frames could not be read"),
+        "{text}"
+    );
+    let skipped = &json["quality"]["unreadable"];
+    assert_eq!(
+        skipped["by_reason"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
+        Some(4),
+        "{json}"
+    );
+    assert!(
+        json["advice"]
+            .as_str()
+            .unwrap_or("")
+            .contains("could not be read"),
+        "{json}"
+    );
+
+    // One bad file among good ones: a result, and the bad file still said.
+    for bad in ["frame-3.png", "frame-4.png", "frame-5.jpg"] {
+        std::fs::remove_file(frames.join(bad)).expect("remove");
+    }
+    let (text, json) = replay(&frames, "one-bad");
+    assert!(
+        text.contains("1 frames could not be read (1 not an image)"),
+        "{text}"
+    );
+    assert!(!text.contains("NO RESULT"), "{text}");
+    assert_eq!(
+        json["quality"]["unreadable"]["by_reason"]["not an image"], 1,
+        "{json}"
+    );
+}

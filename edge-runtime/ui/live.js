@@ -34,6 +34,10 @@ function renderQuality(q, scale) {
   const clipped = typeof q.clipped_fraction === 'number' ? pct(q.clipped_fraction, 1) : '–';
   box.append(el('span', { class: 'q-detail' },
     `Focus ${focus} · clipped ${clipped} · ${q.accepted_frames || 0} of ${total} frames accepted (${total ? pct(q.accepted_frames / total) : '–'})`));
+  if (q.unreadable_frames) {
+    box.append(el('span', { class: 'q-detail q-unreadable' },
+      `${q.unreadable_frames} frames could not be read (${q.unreadable})`));
+  }
   const line = scaleText(scale);
   if (line) box.append(el('span', { class: 'q-detail q-scale' }, line));
 }

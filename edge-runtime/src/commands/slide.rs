@@ -247,6 +247,15 @@ pub fn print_result(slide: &ScannedSlide) {
         summary.classified,
         summary.fields
     );
+    let skipped = &report.quality.unreadable;
+    if skipped.total() > 0 {
+        println!(
+            "  {} frames could not be read ({}); the first: {}",
+            skipped.total(),
+            skipped.by_reason_text(),
+            skipped.first.as_deref().unwrap_or("")
+        );
+    }
     match &report.advice {
         Some(advice) => println!("  NO RESULT: {advice}"),
         None => println!("  {}", flag_line(&summary.flag)),

@@ -172,6 +172,18 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// For a frame that is skipped, why, in a few words a count can go under.
+    pub fn skip_reason(&self) -> Option<&'static str> {
+        match self {
+            SourceError::BadFrame(ImageFileError::Read { .. }) => Some("unreadable file"),
+            SourceError::BadFrame(ImageFileError::Empty { .. }) => Some("empty file"),
+            SourceError::BadFrame(ImageFileError::Decode { .. }) => Some("not an image"),
+            SourceError::BadFrame(ImageFileError::TruncatedJpeg { .. }) => Some("truncated JPEG"),
+            SourceError::BadRawFrame { .. } => Some("damaged camera frame"),
+            _ => None,
+        }
+    }
+
     /// Whether to retry, skip or stop.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -424,7 +424,18 @@ fn write_quality(out: &mut String, q: &QualityStats) -> fmt::Result {
             Esc(&row.remedy)
         )?;
     }
-    writeln!(out, "</table>")
+    writeln!(out, "</table>")?;
+    let skipped = &q.unreadable;
+    if skipped.total() > 0 {
+        writeln!(
+            out,
+            "<p><strong>{} frames could not be read</strong> ({}); the first: {}</p>",
+            skipped.total(),
+            Esc(&skipped.by_reason_text()),
+            Esc(skipped.first.as_deref().unwrap_or(""))
+        )?;
+    }
+    Ok(())
 }
 
 fn write_gallery(

@@ -138,12 +138,56 @@ pub struct QualityStats {
     pub mean_focus: f32,
     /// Mean fraction of clipped pixels over the frames (0 to 1).
     pub mean_clipped: f32,
+    /// Frames the source could not deliver, by reason (absent from reports written before
+    /// they were counted).
+    #[serde(default)]
+    pub unreadable: SkippedFrames,
+}
+
+/// Frames the source could not deliver (a file that is empty, cut short or not an image; a
+/// damaged camera frame), by reason, with the first one's error: a slide read from a bad
+/// copy must say so, not look like an empty smear.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFrames {
+    /// How many for each reason.
+    pub by_reason: std::collections::BTreeMap<String, u32>,
+    /// The first one's error, in words.
+    pub first: Option<String>,
+}
+
+impl SkippedFrames {
+    /// Counts one more frame skipped for `reason`, whose error reads `error`.
+    pub fn record(&mut self, reason: &str, error: impl FnOnce() -> String) {
+        *self.by_reason.entry(reason.to_string()).or_default() += 1;
+        if self.first.is_none() {
+            self.first = Some(error());
+        }
+    }
+
+    /// Frames skipped, all reasons together.
+    pub fn total(&self) -> u32 {
+        self.by_reason.values().sum()
+    }
+
+    /// "3 truncated JPEG, 2 not an image".
+    pub fn by_reason_text(&self) -> String {
+        self.by_reason
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl QualityStats {
     /// The statistics of `tally`, with one row per [`RejectReason`] (in the order the gate
     /// tests them) carrying its count and its remedy.
-    pub fn from_tally(tally: &QualityTally, mean_focus: f32, mean_clipped: f32) -> Self {
+    pub fn from_tally(
+        tally: &QualityTally,
+        mean_focus: f32,
+        mean_clipped: f32,
+        unreadable: SkippedFrames,
+    ) -> Self {
         QualityStats {
             frames: tally.frames(),
             accepted: tally.accepted,
@@ -157,6 +201,7 @@ impl QualityStats {
                 .collect(),
             mean_focus,
             mean_clipped,
+            unreadable,
         }
     }
 }

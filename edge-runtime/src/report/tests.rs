@@ -85,7 +85,7 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
             disclaimer: DISCLAIMER,
         },
         advice: advice.map(str::to_string),
-        quality: QualityStats::from_tally(&tally, 12.5, 0.01),
+        quality: QualityStats::from_tally(&tally, 12.5, 0.01, Default::default()),
         cells: vec![
             cell(1, Some(0), 0.9),
             cell(2, Some(0), 0.7),
@@ -505,7 +505,7 @@ fn quality_stats_have_a_row_per_reason() {
     tally.record(Verdict::Rejected(RejectReason::Empty));
     tally.record(Verdict::Rejected(RejectReason::Empty));
     tally.record(Verdict::Rejected(RejectReason::Overexposed));
-    let stats = QualityStats::from_tally(&tally, 3.0, 0.2);
+    let stats = QualityStats::from_tally(&tally, 3.0, 0.2, Default::default());
     assert_eq!((stats.frames, stats.accepted), (4, 1));
     assert_eq!(stats.rejected.len(), RejectReason::ALL.len());
     for (row, reason) in stats.rejected.iter().zip(RejectReason::ALL) {

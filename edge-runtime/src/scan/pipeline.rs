@@ -29,8 +29,8 @@ use crate::records::{
     ScaleRecord, SlideEndRecord, Verdict,
 };
 use crate::report::{
-    CellThumbnail, ModelInfo, PartialCell, QualityStats, SlideReport, Snapshot, StageTimings,
-    annotate, error_chain, shrink,
+    CellThumbnail, ModelInfo, PartialCell, QualityStats, SkippedFrames, SlideReport, Snapshot,
+    StageTimings, annotate, error_chain, shrink,
 };
 use crate::scan::blocks::FrameBlocks;
 use crate::scan::classify::{CellClassifier, ClassifyError};
@@ -229,7 +229,14 @@ pub enum ScanEnd {
     Operator,
     /// The source failed and cannot go on.
     SourceFailed(String),
+    /// Most frames could not be read (files cut short or not images, a damaged camera
+    /// stream): no result, and why, in words.
+    Unreadable(String),
 }
+
+/// How the words of an [`ScanEnd::Unreadable`] end, in the journal too.
+const UNREADABLE_ADVICE: &str =
+    "check the files (a bad copy?) or the camera's cable and scan the slide again; no result";
 
 impl ScanEnd {
     /// In words, for the journal and the log.
@@ -245,6 +252,7 @@ impl ScanEnd {
             ScanEnd::SourceDone => "no more frames".into(),
             ScanEnd::Operator => "stopped by the operator".into(),
             ScanEnd::SourceFailed(why) => format!("frame source failed: {why}"),
+            ScanEnd::Unreadable(why) => why.clone(),
         }
     }
 }
@@ -300,6 +308,8 @@ pub struct SlideScanner<S: JournalStorage = File> {
     partial_cells: Vec<(u64, [u32; 4])>,
     /// Writes the picture of each counted cell, if asked to.
     cell_images: Option<CellImageWriter>,
+    /// Frames the source could not deliver, this run.
+    skipped: SkippedFrames,
 }
 
 impl<S: JournalStorage> SlideScanner<S> {
@@ -363,6 +373,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             tracked_frames: Vec::new(),
             partial_cells: Vec::new(),
             cell_images: None,
+            skipped: SkippedFrames::default(),
             settings,
             slide_id,
         };
@@ -729,8 +740,18 @@ impl<S: JournalStorage> SlideScanner<S> {
             }
             let frame = match source.next_frame() {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(ScanEnd::SourceDone),
-                Err(e) if e.kind() == ErrorKind::Skip => continue,
+                Ok(None) => return Ok(self.unreadable(true).unwrap_or(ScanEnd::SourceDone)),
+                Err(e) if e.kind() == ErrorKind::Skip => {
+                    let reason = e.skip_reason().unwrap_or("unreadable");
+                    // The error's own words repeat its cause's; the cause names the file.
+                    let cause = std::error::Error::source(&e);
+                    self.skipped
+                        .record(reason, || cause.map_or_else(|| e.to_string(), error_chain));
+                    match self.unreadable(false) {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
+                }
                 Err(e) => return Ok(ScanEnd::SourceFailed(error_chain(&e))),
             };
             let outcome = self.process(&frame)?;
@@ -738,6 +759,27 @@ impl<S: JournalStorage> SlideScanner<S> {
                 return Ok(ScanEnd::Operator);
             }
         }
+    }
+
+    /// The end of a slide made mostly of frames that could not be read: once they are as
+    /// many as the quality gate needs for its advice and more than the frames read, or, at
+    /// the source's end (`done`), more than the frames read.
+    fn unreadable(&self, done: bool) -> Option<ScanEnd> {
+        let skipped = self.skipped.total();
+        let read = self.tally.frames();
+        let enough = done || skipped >= self.settings.quality.min_frames_for_advice;
+        (enough && skipped > read).then(|| {
+            ScanEnd::Unreadable(format!(
+                "{skipped} of {} frames could not be read ({}); {UNREADABLE_ADVICE}",
+                skipped + read,
+                self.skipped.by_reason_text()
+            ))
+        })
+    }
+
+    /// Frames the source could not deliver so far, by reason.
+    pub fn skipped_frames(&self) -> &SkippedFrames {
+        &self.skipped
     }
 
     /// Ends the slide: records the end in the journal and returns its report with the
@@ -772,6 +814,7 @@ impl<S: JournalStorage> SlideScanner<S> {
         let s = self.stage_sums;
         let advice = match end {
             ScanEnd::Advice(advice) => Some(advice.to_string()),
+            ScanEnd::Unreadable(why) => Some(why.clone()),
             _ => None,
         };
         let report = SlideReport {
@@ -786,6 +829,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 &self.tally,
                 (self.focus_sum / f64::from(judged)) as f32,
                 (self.clipped_sum / f64::from(judged)) as f32,
+                self.skipped,
             ),
             cells: self.cells,
             partial_cells: self

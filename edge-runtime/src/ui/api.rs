@@ -113,6 +113,8 @@ pub async fn state(State(ui): Shared) -> Response {
             "remedy": remedy,
             "accepted_frames": l.accepted,
             "rejected_frames": l.rejected,
+            "unreadable_frames": l.unreadable.total(),
+            "unreadable": l.unreadable.by_reason_text(),
         })
     });
     let running = live.is_some_and(|l| l.running);

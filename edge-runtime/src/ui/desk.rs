@@ -122,6 +122,8 @@ pub struct LiveSlide {
     pub accepted: u32,
     /// Frames rejected so far.
     pub rejected: u32,
+    /// Frames that could not be read so far, by reason.
+    pub unreadable: crate::report::SkippedFrames,
     /// The last frame's number.
     pub frame: Option<u64>,
     /// The frames' scale, once the first frame is in.
@@ -197,6 +199,7 @@ impl Desk {
             quality: None,
             accepted: 0,
             rejected: 0,
+            unreadable: Default::default(),
             frame: None,
             scale: None,
         });
@@ -226,6 +229,7 @@ impl Desk {
         let tally = scanner.tally();
         live.accepted = tally.accepted;
         live.rejected = tally.frames().saturating_sub(tally.accepted);
+        live.unreadable = scanner.skipped_frames().clone();
         if let Some(quality) = outcome.quality {
             live.quality = Some(quality);
             live.frame = Some(outcome.frame);

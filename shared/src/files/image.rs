@@ -28,6 +28,12 @@ pub enum ImageFileError {
         #[source]
         source: ::image::ImageError,
     },
+    /// A file with no bytes: a copy or a capture that never got written.
+    #[error("{} is empty", path.display())]
+    Empty {
+        /// The file, or a camera's name for a captured frame.
+        path: PathBuf,
+    },
     /// A JPEG cut short. The decoder would accept it and paint the missing rows grey,
     /// which no model should learn from, be judged on or be shown at the board.
     #[error("{} is a truncated JPEG (no end-of-image marker after its last scan)", path.display())]
@@ -52,6 +58,11 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageFileError> {
 /// Decodes an image file's bytes (a file's, or a camera's MJPEG frame) into 8-bit RGB;
 /// `origin` names it in errors.
 pub fn decode_rgb(bytes: &[u8], origin: &Path) -> Result<RgbImage, ImageFileError> {
+    if bytes.is_empty() {
+        return Err(ImageFileError::Empty {
+            path: origin.to_owned(),
+        });
+    }
     if is_jpeg(bytes) && !jpeg_is_complete(bytes) {
         return Err(ImageFileError::TruncatedJpeg {
             path: origin.to_owned(),

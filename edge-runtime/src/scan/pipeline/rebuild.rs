@@ -118,6 +118,9 @@ impl<S: crate::records::journal::JournalStorage> SlideScanner<S> {
             return end;
         }
         match reason {
+            _ if reason.ends_with(super::UNREADABLE_ADVICE) => {
+                ScanEnd::Unreadable(reason.to_string())
+            }
             "no more frames" => ScanEnd::SourceDone,
             "stopped by the operator" => ScanEnd::Operator,
             other => ScanEnd::SourceFailed(

@@ -33,6 +33,11 @@ fn decodes_and_names_bad_files() {
         load_rgb(&dir.path().join("missing.png")),
         Err(ImageFileError::Read { .. })
     ));
+    let empty = dir.path().join("empty.png");
+    std::fs::write(&empty, b"").unwrap();
+    let err = load_rgb(&empty).unwrap_err();
+    assert!(matches!(err, ImageFileError::Empty { .. }), "{err:?}");
+    assert!(err.to_string().contains("empty.png is empty"), "{err}");
 }
 
 #[test]
