@@ -733,3 +733,65 @@ fn block_averages_are_means_of_whole_blocks() {
     assert_eq!(small.get(1, 0), Some([0, 0, 0]));
     assert_eq!(block_average(image.clone(), 1), image);
 }
+
+/// A camera whose frames arrive damaged after `good` whole ones.
+struct DamagedStream {
+    frames: std::vec::IntoIter<Frame>,
+    good: usize,
+}
+
+impl FrameSource for DamagedStream {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        if self.good == 0 {
+            return Err(SourceError::BadRawFrame {
+                device: "/dev/video0".into(),
+                problem: crate::io::source::YuyvError::Short {
+                    needed: 100,
+                    got: 10,
+                },
+            });
+        }
+        self.good -= 1;
+        Ok(self.frames.next())
+    }
+
+    fn describe(&self) -> String {
+        "damaged stream".into()
+    }
+}
+
+#[test]
+fn a_camera_sending_damaged_frames_ends_the_slide_saying_so_not_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (journal, _, _) = open_slide_journal(&DataDir::new(dir.path()), "slide-1").expect("j");
+    let mut scanner = scanner(journal, Vec::new());
+    let mut source = DamagedStream {
+        frames: frames(3).into_iter(),
+        good: 3,
+    };
+    let end = scanner
+        .scan(&mut source, |_, _| Control::Continue)
+        .expect("scan");
+    let ScanEnd::Unreadable(why) = &end else {
+        panic!("{end:?}");
+    };
+    // It ends once the damaged frames are as many as the gate's advice needs, and more
+    // than the frames read.
+    let needed = settings().quality.min_frames_for_advice;
+    assert_eq!(scanner.skipped_frames().total(), needed);
+    assert!(
+        why.starts_with(&format!(
+            "{needed} of {} frames could not be read ({needed} damaged camera frame)",
+            needed + 3
+        )),
+        "{why}"
+    );
+    let finished = scanner
+        .finish(&end, "test".into(), "now".into())
+        .expect("finish");
+    assert_eq!(finished.report.advice.as_deref(), Some(why.as_str()));
+    assert_eq!(
+        finished.report.quality.unreadable.by_reason["damaged camera frame"],
+        needed
+    );
+}
