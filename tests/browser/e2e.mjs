@@ -607,6 +607,30 @@ async function main() {
       return text;
     });
 
+    await step('slides list: a lost report is listed and written again by its button', async () => {
+      // As a full disk leaves it: the journal finished, the report folder gone (with the
+      // server stopped, as it keeps the reports it has read).
+      await page.goto('about:blank');
+      await stopServer('SIGTERM');
+      const reportDir = path.join(outDir, 'reports', slide);
+      fs.rmSync(reportDir, { recursive: true, force: true });
+      base = await startServer(outDir);
+      await page.goto(`${base}/slides`);
+      const problem = page.locator(`div.slide-row.problem[data-slide="${slide}"]`);
+      await problem.waitFor({ timeout: 10000 });
+      const text = (await problem.innerText()).replace(/\s+/g, ' ');
+      assert.match(text, /report missing/, `the row says ${JSON.stringify(text)}`);
+      await shot(page, 'slides-report-missing.png');
+      await problem.locator('button.rebuild').tap();
+      const row = page.locator(`a.slide-row[href="/review/${encodeURIComponent(slide)}"]`);
+      await row.waitFor({ timeout: 20000 });
+      const after = (await row.innerText()).replace(/\s+/g, ' ');
+      assert.match(after, /signed off by AB/, `after the rebuild the row says ${JSON.stringify(after)}`);
+      const html = fs.readFileSync(path.join(reportDir, 'report.html'), 'utf8');
+      assert.ok(html.includes('signed off by <strong>AB</strong>'), 'the rewritten report lost its sign-off');
+      return `"${text}" -> "${after}"`;
+    });
+
     await step('login: the access token guards the board on the network', async () => {
       // Bound to the network, requests from another address need the token; the board's
       // own loopback is exempt, so the server runs in a test host of its own (a network

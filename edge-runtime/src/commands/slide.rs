@@ -12,7 +12,8 @@ use leukoscope_core::files::read_capped;
 use leukoscope_edge::io::model::load_model;
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::io::source::{FrameSource, ReadAhead};
-use leukoscope_edge::records::journal::open_slide_journal;
+use leukoscope_edge::records::JournalEntry;
+use leukoscope_edge::records::journal::{Journal, open_slide_journal};
 use leukoscope_edge::records::layout::{DataDir, is_slide_id};
 use leukoscope_edge::records::now_rfc3339;
 use leukoscope_edge::report::{ReportFiles, write_report};
@@ -73,40 +74,28 @@ pub fn scan_slide<S: FrameSource>(
     if let Some(note) = journal.recovery().torn_tail_note(&journal_path) {
         println!("slide {slide_id}: {note}");
     }
-    let mut settings = settings;
-    let mut recorded = None;
-    if !earlier.is_empty() {
-        println!(
-            "slide {slide_id}: resuming from its journal ({} records kept)",
-            earlier.len()
-        );
-        // Measured again from other frames, the scale would move under the slide's
-        // recorded cells; the one measured when it began stays.
-        recorded = recorded_scale(&earlier).filter(|_| scale.auto);
+    // The UI shows the slide as scanning from here: measuring its scale takes a while,
+    // and its journal, already open, would otherwise list it as cut short.
+    if let Some(desk) = desk {
+        desk.slide_starting(slide_id);
     }
-    measure_ahead(
-        source,
-        &mut settings,
-        scale.auto && recorded.is_none(),
-        scale.calibrated,
-    )
-    .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
-    if let Some(recorded) = recorded {
-        println!(
-            "slide {slide_id}: at the scale recorded when it began, {:.4} um/px (+/- {:.1} %, {} red cells)",
-            recorded.um_per_px,
-            recorded.uncertainty * 100.0,
-            recorded.red_cells
-        );
-        settings.set_measured_scale(recorded);
-    }
-    let mut scanner = SlideScanner::new(slide_id, model, settings, journal, earlier, resume)?
-        .keep_cell_images(data.cell_images(slide_id));
+    let started = start_scanner(
+        slide_id, model, settings, source, scale, resume, journal, earlier,
+    );
+    let scanner = match started {
+        Ok(scanner) => scanner,
+        Err(e) => {
+            if let Some(desk) = desk {
+                desk.slide_ended(format!("failed: {e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let mut scanner = scanner.keep_cell_images(data.cell_images(slide_id));
     println!("slide {slide_id}: scanning {}", source.describe());
     let described = source.describe();
     let end = match desk {
         Some(desk) => {
-            desk.slide_starting(slide_id);
             let mut watched = desk.watch(source);
             scanner.scan(&mut watched, |scanner, outcome| {
                 desk.frame_done(scanner, outcome);
@@ -136,6 +125,51 @@ pub fn scan_slide<S: FrameSource>(
     }
     let finished = scanner.finish(&end, described, now_rfc3339())?;
     Ok((finished, journal_path))
+}
+
+/// Measures the scale (unless the journal of a resumed slide holds it) and makes the
+/// slide's scanner on its open `journal`.
+#[allow(clippy::too_many_arguments)]
+fn start_scanner<S: FrameSource>(
+    slide_id: &str,
+    model: &VerifiedArtifact,
+    settings: ScanSettings,
+    source: &mut ReadAhead<S>,
+    scale: ScaleStart,
+    resume: Resume,
+    journal: Journal,
+    earlier: Vec<JournalEntry>,
+) -> anyhow::Result<SlideScanner> {
+    let mut settings = settings;
+    let mut recorded = None;
+    if !earlier.is_empty() {
+        println!(
+            "slide {slide_id}: resuming from its journal ({} records kept)",
+            earlier.len()
+        );
+        // Measured again from other frames, the scale would move under the slide's
+        // recorded cells; the one measured when it began stays.
+        recorded = recorded_scale(&earlier).filter(|_| scale.auto);
+    }
+    measure_ahead(
+        source,
+        &mut settings,
+        scale.auto && recorded.is_none(),
+        scale.calibrated,
+    )
+    .with_context(|| format!("slide {slide_id}: measuring the frame scale"))?;
+    if let Some(recorded) = recorded {
+        println!(
+            "slide {slide_id}: at the scale recorded when it began, {:.4} um/px (+/- {:.1} %, {} red cells)",
+            recorded.um_per_px,
+            recorded.uncertainty * 100.0,
+            recorded.red_cells
+        );
+        settings.set_measured_scale(recorded);
+    }
+    Ok(SlideScanner::new(
+        slide_id, model, settings, journal, earlier, resume,
+    )?)
 }
 
 /// Writes the slide's report in the data folder.
