@@ -34,7 +34,10 @@
 //! placed: a folder of separate photographs, a frame of another size, a jump of the stage)
 //! will not be followed by a frame showing its edge cells more whole, so there a cell
 //! counts as soon as its nucleus does not touch the frame's edge; a next frame that does
-//! overlap it then finds those cells known.
+//! overlap it then finds those cells known. A frame of another size than the scan's is
+//! known before registering: the scan's map and reference frame are set aside, not ended,
+//! and the next frame of the scan's size goes on from them, so a thumbnail or a camera's
+//! brief change of mode makes no cell of the scan count twice.
 //!
 //! **Cells cut by the edge.** A sighting that does not count (its nucleus touches the
 //! frame's edge, or in a scan lies within the border margin) waits: a later frame of the
@@ -192,6 +195,22 @@ pub struct CellTracker {
     partial: Vec<PartialCell>,
     /// Frames observed since the slide began.
     observed: u64,
+    /// Segments begun since the slide began, the first one included.
+    segments: u32,
+    /// The scan a frame of another size interrupted, kept so that the frames after it, at
+    /// the scan's size again, go on where it was.
+    aside: Option<Box<Segment>>,
+}
+
+/// A segment's map and registration reference, set aside while frames of another size
+/// pass.
+struct Segment {
+    registrar: Registrar,
+    origin: (f64, f64),
+    segment: u32,
+    cells: Vec<Known>,
+    grid: HashMap<(i64, i64), Vec<u32>>,
+    pending: Vec<Pending>,
 }
 
 impl CellTracker {
@@ -254,6 +273,8 @@ impl CellTracker {
             pending: Vec::new(),
             partial: Vec::new(),
             observed: 0,
+            segments: 1,
+            aside: None,
             config,
         })
     }
@@ -295,18 +316,76 @@ impl CellTracker {
         self.pending.clear();
         self.partial.clear();
         self.observed = 0;
+        self.segments = 1;
+        self.aside = None;
     }
 
     /// Ends the slide's last segment: the cells it saw only cut by the edge become partial
     /// cells ([`CellTracker::take_partial`]).
     pub fn end_slide(&mut self) {
-        let segment = self.segment;
+        if let Some(aside) = self.aside.take() {
+            self.end_segment(aside.segment, aside.pending);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.end_segment(self.segment, pending);
+    }
+
+    /// Gives back the cells of segment `segment` still waiting to be seen whole as partial.
+    fn end_segment(&mut self, segment: u32, pending: Vec<Pending>) {
         self.partial
-            .extend(self.pending.drain(..).map(|p| PartialCell {
+            .extend(pending.into_iter().map(|p| PartialCell {
                 sighting: p.sighting,
                 cell: p.cell,
                 segment,
             }));
+    }
+
+    /// Swaps the current segment with the one set aside (an empty one if none was).
+    fn swap_aside(&mut self) {
+        let mut aside = self.aside.take().unwrap_or_else(|| {
+            Box::new(Segment {
+                registrar: Registrar::new(self.config.register_width),
+                origin: (0.0, 0.0),
+                segment: self.segment,
+                cells: Vec::new(),
+                grid: HashMap::new(),
+                pending: Vec::new(),
+            })
+        });
+        std::mem::swap(&mut self.registrar, &mut aside.registrar);
+        std::mem::swap(&mut self.origin, &mut aside.origin);
+        std::mem::swap(&mut self.segment, &mut aside.segment);
+        std::mem::swap(&mut self.cells, &mut aside.cells);
+        std::mem::swap(&mut self.grid, &mut aside.grid);
+        std::mem::swap(&mut self.pending, &mut aside.pending);
+        self.aside = Some(aside);
+    }
+
+    /// Before a frame of `size`: a frame of another size than the scan's sets the scan
+    /// aside (it cannot be registered to it, and the frames after it may be the scan's
+    /// again), and a frame of the size set aside takes the scan back, ending the odd
+    /// frames' segment. Only a change of size is known before registering; a frame of
+    /// the same size that does not overlap starts a new segment after it.
+    fn follow_size(&mut self, size: (u32, u32)) {
+        let current = self.registrar.frame_size();
+        if self.last.is_none() || size == current {
+            return;
+        }
+        let returning = self
+            .aside
+            .as_ref()
+            .is_some_and(|a| a.registrar.frame_size() == size);
+        if returning {
+            self.swap_aside();
+            if let Some(odd) = self.aside.take() {
+                self.end_segment(odd.segment, odd.pending);
+            }
+        } else {
+            if let Some(older) = self.aside.take() {
+                self.end_segment(older.segment, older.pending);
+            }
+            self.swap_aside();
+        }
     }
 
     /// The cells found partial since the last call: never seen whole in a segment that
@@ -339,6 +418,7 @@ impl CellTracker {
         blocks: &FrameBlocks,
         detections: &[DetectedCell],
     ) -> Vec<NewCell> {
+        self.follow_size(blocks.frame_size());
         let first = self.last.is_none();
         let registration =
             self.registrar
@@ -355,9 +435,11 @@ impl CellTracker {
             self.origin.0 += registration.motion.0;
             self.origin.1 += registration.motion.1;
         } else {
-            self.end_slide();
+            let pending = std::mem::take(&mut self.pending);
+            self.end_segment(self.segment, pending);
             self.origin = (0.0, 0.0);
-            self.segment += 1;
+            self.segment = self.segments;
+            self.segments += 1;
             self.cells.clear();
             self.grid.clear();
         }

@@ -101,6 +101,11 @@ impl Registrar {
     }
 
     /// The side, in frame pixels, of a registration pixel for frames `width` across.
+    /// The size of the frames it registers, `(0, 0)` before the first.
+    pub(super) fn frame_size(&self) -> (u32, u32) {
+        self.frame_size
+    }
+
     pub(super) fn factor_for(&self, width: u32) -> u32 {
         width.div_ceil(self.target_width).max(1)
     }

@@ -496,3 +496,48 @@ fn counts_each_cell_once_at_every_magnification() {
         );
     }
 }
+
+#[test]
+fn a_frame_of_another_size_in_a_scan_counts_no_cell_twice() {
+    // A quarter-size copy of one frame slipped into a scan (a thumbnail in the folder, a
+    // camera that changed its mode for a moment): the scan is set aside, not ended, and
+    // the frames after it go on where it was. (The copy's own cells count as a field of
+    // their own, as a separate photograph's would: telling a rescaled copy from a new
+    // field needs registration across scales.)
+    let slide = slide(11, 0.6);
+    let count = |odd_after: Option<u32>| {
+        let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+        let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+        let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut from_odd = 0;
+        for index in 0..slide.frame_count().min(10) {
+            let frame = slide.frame(index).expect("frame");
+            let cells = detector.detect(&frame.image);
+            for new in tracker.observe(&frame.image, &cells) {
+                if let Some(id) = truth_at(&frame, new.cell.centre) {
+                    *counted.entry(id).or_default() += 1;
+                }
+            }
+            if odd_after == Some(index) {
+                let (w, h) = (frame.image.width(), frame.image.height());
+                let small = image::imageops::resize(
+                    &image::RgbImage::from_raw(w, h, frame.image.as_raw().to_vec()).expect("size"),
+                    w / 2,
+                    h / 2,
+                    image::imageops::FilterType::Triangle,
+                );
+                let small = RgbImage::from_raw(w / 2, h / 2, small.into_raw()).expect("size");
+                let cells = detector.detect(&small);
+                from_odd += tracker.observe(&small, &cells).len();
+            }
+        }
+        (counted, from_odd)
+    };
+    let (steady, _) = count(None);
+    assert!(steady.len() > 20, "{}", steady.len());
+    let (with_odd, from_odd) = count(Some(4));
+    let twice: u32 = with_odd.values().map(|&n| n - 1).sum();
+    assert_eq!(twice, 0, "cells counted twice after the odd frame");
+    assert_eq!(with_odd, steady);
+    assert!(from_odd > 0, "the odd frame is a field of its own");
+}
