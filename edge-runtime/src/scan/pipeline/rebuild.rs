@@ -74,9 +74,9 @@ pub fn rebuild_report(
         path: path.clone(),
         source,
     })?;
+    let mut entries = Journal::read_bytes(&bytes, &path)?;
     // A copy in memory: nothing the scanner does can touch the finished journal.
     let (journal, _) = Journal::from_storage(Cursor::new(bytes), &path)?;
-    let mut entries = Journal::read_all(&path)?;
     let Some(JournalEntry::SlideEnd(end)) = entries.pop() else {
         return Err(RebuildError::NotFinished(slide.to_string()));
     };
