@@ -12,6 +12,8 @@ use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::records::review::ReviewLog;
 use leukoscope_edge::report::read_report;
 
+use super::slide::data_folder;
+
 /// Options of `export-corrections`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
@@ -45,11 +47,12 @@ pub struct Exported {
 }
 
 pub fn export_corrections(options: ExportArgs) -> anyhow::Result<()> {
-    let data = match (&options.data, &options.board) {
-        (Some(dir), None) => DataDir::new(dir),
-        (None, Some(board)) => BoardSettings::load(board)?.data_dir(),
-        _ => anyhow::bail!("give the data folder (--data) or the board's settings (--board)"),
-    };
+    let board = options
+        .board
+        .as_deref()
+        .map(BoardSettings::load)
+        .transpose()?;
+    let data = data_folder(options.data.as_deref(), board.as_ref())?;
     let exported = export(&data, &options.out, options.corrected_only)?;
     println!(
         "{} signed-off slides: {} cell pictures written to {} ({} corrected by the reviewer), {} left out (unidentified, not a cell{}), {} unreadable",

@@ -69,8 +69,7 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
         .or(board.as_ref().map(|b| b.camera.um_per_px))
         .unwrap_or(ScaleSetting::Auto);
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
-        settings.detect.um_per_px = um;
-        settings.track.um_per_px = um;
+        settings.set_given_scale(um);
     }
     let (_, model) = load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
     let rate = options

@@ -7,13 +7,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::io::settings::BoardSettings;
-use leukoscope_edge::records::layout::DataDir;
 use leukoscope_edge::records::now_rfc3339;
 use leukoscope_edge::scan::pipeline::{ScanSettings, rebuild_report};
 use leukoscope_edge::scan::scale::ScaleSetting;
 
 use super::replay::scan_settings;
-use super::slide::{check_slide_id, load_chosen_model};
+use super::slide::{check_slide_id, data_folder, load_chosen_model};
 
 /// Options of `report`.
 #[derive(clap::Args)]
@@ -47,17 +46,12 @@ pub fn report(options: ReportArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(BoardSettings::load)
         .transpose()?;
-    let data = match (&options.data, &board) {
-        (Some(dir), None) => DataDir::new(dir),
-        (None, Some(board)) => board.data_dir(),
-        _ => anyhow::bail!("give the data folder (--data) or the board's settings (--board)"),
-    };
+    let data = data_folder(options.data.as_deref(), board.as_ref())?;
     let mut settings = board
         .as_ref()
         .map_or_else(ScanSettings::default, scan_settings);
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
-        settings.detect.um_per_px = um;
-        settings.track.um_per_px = um;
+        settings.set_given_scale(um);
     }
     let (_, model) = load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
     let files = rebuild_report(&data, &options.slide, &model, settings, now_rfc3339())

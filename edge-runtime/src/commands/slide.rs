@@ -225,6 +225,18 @@ pub fn load_chosen_model(
     Ok((path, verified))
 }
 
+/// The data folder a command reads: `--data`, else the `--board`'s storage folder.
+pub fn data_folder(
+    data: Option<&std::path::Path>,
+    board: Option<&BoardSettings>,
+) -> anyhow::Result<DataDir> {
+    match (data, board) {
+        (Some(dir), None) => Ok(DataDir::new(dir)),
+        (None, Some(board)) => Ok(board.data_dir()),
+        _ => anyhow::bail!("give the data folder (--data) or the board's settings (--board)"),
+    }
+}
+
 /// Refuses a slide id that cannot name files ([`is_slide_id`]).
 pub fn check_slide_id(id: &str) -> anyhow::Result<()> {
     anyhow::ensure!(

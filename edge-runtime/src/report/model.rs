@@ -4,11 +4,12 @@ use leukoscope_core::raster::RgbImage;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::reviewed::ReviewedCounts;
+use super::reviewed::{ReviewedCounts, reviewed_counts};
+use crate::records::review::ReviewState;
 use crate::records::{RejectReason, ReportCell, ReviewVerdict, SignOffRecord};
 use crate::scan::quality::QualityTally;
 use crate::scan::scale::FrameScale;
-use crate::scan::session::{ClassCount, SlideSummary};
+use crate::scan::session::{ClassCount, SessionRules, SlideSummary};
 
 /// What every page and the JSON of a report made with the synthetic demo model say first.
 pub const DEMONSTRATION_WARNING: &str = "SYNTHETIC DEMONSTRATION MODEL — not for patients";
@@ -75,6 +76,23 @@ pub struct ReportReview {
     pub verdicts: Vec<(u32, ReviewVerdict)>,
     /// The sign-off; `None` while the review is in progress.
     pub sign_off: Option<SignOffRecord>,
+}
+
+impl ReportReview {
+    /// The review in `review` of a slide whose machine count `machine` of `cells` the
+    /// flag's `rules` judged, as the report shows it.
+    pub fn of(
+        machine: &SlideSummary,
+        cells: &[ReportCell],
+        review: &ReviewState,
+        rules: &SessionRules,
+    ) -> Self {
+        ReportReview {
+            counts: reviewed_counts(machine, cells, review, rules),
+            verdicts: review.verdicts.iter().map(|(&c, &v)| (c, v)).collect(),
+            sign_off: review.sign_off.clone(),
+        }
+    }
 }
 
 impl Serialize for SlideReport {

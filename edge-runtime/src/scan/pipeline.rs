@@ -73,10 +73,15 @@ pub struct ScanSettings {
 }
 
 impl ScanSettings {
+    /// Reads the frames at `um_per_px`, a scale given rather than measured.
+    pub fn set_given_scale(&mut self, um_per_px: f32) {
+        self.detect.um_per_px = um_per_px;
+        self.track.um_per_px = um_per_px;
+    }
+
     /// Reads the frames at `measured`, the scale of the slide's red cells.
     pub fn set_measured_scale(&mut self, measured: SlideScale) {
-        self.detect.um_per_px = measured.um_per_px;
-        self.track.um_per_px = measured.um_per_px;
+        self.set_given_scale(measured.um_per_px);
         self.measured_scale = Some(measured);
     }
 

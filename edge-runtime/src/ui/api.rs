@@ -525,21 +525,12 @@ pub async fn sign_off(
 }
 
 fn report_review(ui: &Ui, slide: &SlideRecord) -> ReportReview {
-    ReportReview {
-        counts: reviewed_counts(
-            &slide.summary,
-            &slide.cells,
-            &slide.review,
-            &ui.desk.config.rules,
-        ),
-        verdicts: slide
-            .review
-            .verdicts
-            .iter()
-            .map(|(&c, &v)| (c, v))
-            .collect(),
-        sign_off: slide.review.sign_off.clone(),
-    }
+    ReportReview::of(
+        &slide.summary,
+        &slide.cells,
+        &slide.review,
+        &ui.desk.config.rules,
+    )
 }
 
 /// `GET /slides/{id}/report`: the printable report, with the review so far.

@@ -19,9 +19,7 @@ use crate::records::JournalEntry;
 use crate::records::journal::{Journal, JournalError};
 use crate::records::layout::DataDir;
 use crate::records::review::{ReviewError, ReviewLog};
-use crate::report::{
-    CellThumbnail, ReportError, ReportFiles, ReportReview, reviewed_counts, write_report,
-};
+use crate::report::{CellThumbnail, ReportError, ReportFiles, ReportReview, write_report};
 
 /// Why a slide's report could not be made again.
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +93,12 @@ pub fn rebuild_report(
     // the sign-off wrote it.
     if review.sign_off.is_some() {
         let report = &finished.report;
-        finished.report.review = Some(ReportReview {
-            counts: reviewed_counts(&report.summary, &report.cells, &review, &rules),
-            verdicts: review.verdicts.iter().map(|(&c, &v)| (c, v)).collect(),
-            sign_off: review.sign_off.clone(),
-        });
+        finished.report.review = Some(ReportReview::of(
+            &report.summary,
+            &report.cells,
+            &review,
+            &rules,
+        ));
     }
     let files = write_report(
         &data.report(slide),
@@ -117,19 +116,19 @@ impl<S: crate::records::journal::JournalStorage> SlideScanner<S> {
         if let Some(end) = self.should_stop() {
             return end;
         }
-        match reason {
-            _ if reason.ends_with(super::UNREADABLE_ADVICE) => {
-                ScanEnd::Unreadable(reason.to_string())
-            }
-            "no more frames" => ScanEnd::SourceDone,
-            "stopped by the operator" => ScanEnd::Operator,
-            other => ScanEnd::SourceFailed(
-                other
-                    .strip_prefix("frame source failed: ")
-                    .unwrap_or(other)
-                    .to_string(),
-            ),
-        }
+        [ScanEnd::SourceDone, ScanEnd::Operator]
+            .into_iter()
+            .find(|end| end.describe() == reason)
+            .unwrap_or_else(|| {
+                if reason.ends_with(super::UNREADABLE_ADVICE) {
+                    ScanEnd::Unreadable(reason.to_string())
+                } else {
+                    let failed = ScanEnd::SourceFailed(String::new()).describe();
+                    ScanEnd::SourceFailed(
+                        reason.strip_prefix(&failed).unwrap_or(reason).to_string(),
+                    )
+                }
+            })
     }
 }
 
