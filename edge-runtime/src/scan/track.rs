@@ -30,14 +30,21 @@
 //! frame, so the cell is whole; it is matched one to one, nearest first, to the known
 //! cells of the segment within the match radius, and unmatched ones are new cells.
 //!
+//! **Frames of another size.** A frame of another size than the one before (a thumbnail
+//! in a folder, a camera that changes its mode) is read as the same field at another
+//! resolution (the ratio of the sizes, when their shapes agree) and as another window at
+//! the same magnification: it is resampled onto the previous frame's registration grid
+//! at each of those scales and registered there, over the part of the grid it fills. When
+//! it correlates, it joins the map at that scale (positions and the border margin follow
+//! it), the frame before is kept as the map's reference for its size, and the frames
+//! after register at either size. When it does not, the scan's map and reference are set
+//! aside, not ended, and the next frame of the scan's size goes on from them.
+//!
 //! **Photographs.** A frame that starts a segment (the first, or one that could not be
-//! placed: a folder of separate photographs, a frame of another size, a jump of the stage)
-//! will not be followed by a frame showing its edge cells more whole, so there a cell
-//! counts as soon as its nucleus does not touch the frame's edge; a next frame that does
-//! overlap it then finds those cells known. A frame of another size than the scan's is
-//! known before registering: the scan's map and reference frame are set aside, not ended,
-//! and the next frame of the scan's size goes on from them, so a thumbnail or a camera's
-//! brief change of mode makes no cell of the scan count twice.
+//! placed: a folder of separate photographs, a jump of the stage) will not be followed by
+//! a frame showing its edge cells more whole, so there a cell counts as soon as its
+//! nucleus does not touch the frame's edge; a next frame that does overlap it then finds
+//! those cells known.
 //!
 //! **Cells cut by the edge.** A sighting that does not count (its nucleus touches the
 //! frame's edge, or in a scan lies within the border margin) waits: a later frame of the
@@ -120,8 +127,9 @@ pub struct NewCell {
     pub id: u32,
     /// The detection, in the current frame's pixels.
     pub cell: DetectedCell,
-    /// Centre of the nucleus in the segment's slide coordinates (pixels; the segment's
-    /// first frame has its top-left corner at the origin).
+    /// Centre of the nucleus in the segment's slide coordinates (pixels of the frames of
+    /// the size the segment began with; its first frame has its top-left corner at the
+    /// origin).
     pub slide_position: (f64, f64),
     /// The map the position belongs to; a new one starts when a frame cannot be
     /// registered to the one before.
@@ -144,8 +152,9 @@ pub struct PartialCell {
 /// How a frame was placed relative to the one before.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
-    /// The stage's motion since the previous frame, in pixels: content at `(x, y)` in the
-    /// previous frame is at `(x, y) - motion` in this one. Zero when not registered.
+    /// The stage's motion since the previous frame, in the pixels of the segment's map
+    /// (those of the frames of the size it began with): the frame's top-left corner moved
+    /// by this much. Zero when not registered.
     pub motion: (f64, f64),
     /// Normalized correlation of the overlap under that motion (0 when there was no
     /// previous frame).
@@ -182,6 +191,12 @@ pub struct CellTracker {
     blocks: FrameBlocks,
     /// Top-left corner of the current frame in the segment's coordinates.
     origin: (f64, f64),
+    /// Map pixels per pixel of the current frame: 1 at the size the segment began with,
+    /// another where a frame of another size was read as the same field rescaled.
+    scale: f64,
+    /// The map's last frame of the size before the latest change of size, so that frames
+    /// of that size again register to it.
+    earlier: Option<Box<Reference>>,
     segment: u32,
     /// Known cells of the current segment, bucketed by a grid of `bucket` pixels.
     cells: Vec<Known>,
@@ -207,10 +222,38 @@ pub struct CellTracker {
 struct Segment {
     registrar: Registrar,
     origin: (f64, f64),
+    scale: f64,
     segment: u32,
     cells: Vec<Known>,
     grid: HashMap<(i64, i64), Vec<u32>>,
     pending: Vec<Pending>,
+}
+
+/// A frame registrations start from, and where it lies on the map.
+struct Reference {
+    registrar: Registrar,
+    origin: (f64, f64),
+    /// Map pixels per pixel of the frame.
+    scale: f64,
+}
+
+/// The scales, in pixels of a frame of size `before` per pixel of one of size `after`, at
+/// which the second may show the first's field: the same field at another resolution
+/// (the sizes' ratio, when their shapes agree) and another window at the same
+/// magnification (1).
+fn rescalings(before: (u32, u32), after: (u32, u32)) -> Vec<f64> {
+    let mut scales = vec![1.0];
+    if after.0 == 0 || after.1 == 0 {
+        return scales;
+    }
+    let across = f64::from(before.0) / f64::from(after.0);
+    let down = f64::from(before.1) / f64::from(after.1);
+    // Within two pixels of the smaller frame's height: a rescaling rounds each side.
+    let same_shape = (across - down).abs() * f64::from(after.1) <= 2.0 * across.max(down);
+    if same_shape && (across - 1.0).abs() > 0.01 {
+        scales.insert(0, 0.5 * (across + down));
+    }
+    scales
 }
 
 impl CellTracker {
@@ -264,6 +307,8 @@ impl CellTracker {
             registrar: Registrar::new(c.register_width),
             blocks: FrameBlocks::new(1, 100.0),
             origin: (0.0, 0.0),
+            scale: 1.0,
+            earlier: None,
             segment: 0,
             cells: Vec::new(),
             grid: HashMap::new(),
@@ -308,6 +353,8 @@ impl CellTracker {
     pub fn reset(&mut self) {
         self.registrar = Registrar::new(self.config.register_width);
         self.origin = (0.0, 0.0);
+        self.scale = 1.0;
+        self.earlier = None;
         self.segment = 0;
         self.cells.clear();
         self.grid.clear();
@@ -346,6 +393,7 @@ impl CellTracker {
             Box::new(Segment {
                 registrar: Registrar::new(self.config.register_width),
                 origin: (0.0, 0.0),
+                scale: 1.0,
                 segment: self.segment,
                 cells: Vec::new(),
                 grid: HashMap::new(),
@@ -354,22 +402,53 @@ impl CellTracker {
         });
         std::mem::swap(&mut self.registrar, &mut aside.registrar);
         std::mem::swap(&mut self.origin, &mut aside.origin);
+        std::mem::swap(&mut self.scale, &mut aside.scale);
         std::mem::swap(&mut self.segment, &mut aside.segment);
         std::mem::swap(&mut self.cells, &mut aside.cells);
         std::mem::swap(&mut self.grid, &mut aside.grid);
         std::mem::swap(&mut self.pending, &mut aside.pending);
+        // The frame of another size belonged to the map now set aside.
+        self.earlier = None;
         self.aside = Some(aside);
     }
 
-    /// Before a frame of `size`: a frame of another size than the scan's sets the scan
-    /// aside (it cannot be registered to it, and the frames after it may be the scan's
-    /// again), and a frame of the size set aside takes the scan back, ending the odd
-    /// frames' segment. Only a change of size is known before registering; a frame of
-    /// the same size that does not overlap starts a new segment after it.
-    fn follow_size(&mut self, size: (u32, u32)) {
-        let current = self.registrar.frame_size();
-        if self.last.is_none() || size == current {
-            return;
+    /// Places the frame in `blocks` on the current map, moving [`CellTracker::origin`] and
+    /// [`CellTracker::scale`] to it; `None` when it cannot be placed. A frame of another
+    /// size than the one before is tried, in turn, against the map's last frame of its own
+    /// size ([`CellTracker::earlier`]), against the frame before read at another scale,
+    /// and against the scan set aside; when none places it, the map is set aside and the
+    /// caller starts a new one.
+    fn place(&mut self, blocks: &FrameBlocks) -> Option<Registration> {
+        let (c, o) = (self.config.min_correlation, self.config.min_overlap);
+        let size = blocks.frame_size();
+        let before = self.registrar.frame_size();
+        if self.last.is_none() || size == before {
+            let r = self.registrar.register(blocks, c, o)?;
+            return Some(self.move_to(self.origin, self.scale, r.motion, r.correlation));
+        }
+        if let Some(mut earlier) = self.earlier.take()
+            && earlier.registrar.frame_size() == size
+            && let Some(r) = earlier.registrar.register(blocks, c, o)
+        {
+            std::mem::swap(&mut self.registrar, &mut earlier.registrar);
+            let (origin, scale) = (earlier.origin, earlier.scale);
+            (earlier.origin, earlier.scale) = (self.origin, self.scale);
+            self.earlier = Some(earlier);
+            return Some(self.move_to(origin, scale, r.motion, r.correlation));
+        }
+        let scales = rescalings(before, size);
+        if let Some((r, rescale)) = self.registrar.register_rescaled(blocks, &scales, c, o) {
+            let mut registrar = Registrar::new(self.config.register_width);
+            let _ = registrar.register(blocks, c, o);
+            let earlier = Reference {
+                registrar: std::mem::replace(&mut self.registrar, registrar),
+                origin: self.origin,
+                scale: self.scale,
+            };
+            self.earlier = Some(Box::new(earlier));
+            let placed = self.move_to(self.origin, self.scale, r.motion, r.correlation);
+            self.scale *= rescale;
+            return Some(placed);
         }
         let returning = self
             .aside
@@ -385,6 +464,29 @@ impl CellTracker {
                 self.end_segment(older.segment, older.pending);
             }
             self.swap_aside();
+        }
+        let r = self.registrar.register(blocks, c, o)?;
+        Some(self.move_to(self.origin, self.scale, r.motion, r.correlation))
+    }
+
+    /// Puts the frame at `motion` (pixels of the frame it was registered to, which lies at
+    /// `origin` on the map, `scale` map pixels to its pixel) and says how far it moved on
+    /// the map.
+    fn move_to(
+        &mut self,
+        origin: (f64, f64),
+        scale: f64,
+        motion: (f64, f64),
+        correlation: f32,
+    ) -> Registration {
+        let to = (origin.0 + motion.0 * scale, origin.1 + motion.1 * scale);
+        let moved = (to.0 - self.origin.0, to.1 - self.origin.1);
+        self.origin = to;
+        self.scale = scale;
+        Registration {
+            motion: moved,
+            correlation,
+            registered: true,
         }
     }
 
@@ -418,12 +520,8 @@ impl CellTracker {
         blocks: &FrameBlocks,
         detections: &[DetectedCell],
     ) -> Vec<NewCell> {
-        self.follow_size(blocks.frame_size());
         let first = self.last.is_none();
-        let registration =
-            self.registrar
-                .register(blocks, self.config.min_correlation, self.config.min_overlap);
-        let registration = match registration {
+        let registration = match self.place(blocks) {
             Some(r) => r,
             None => Registration {
                 motion: (0.0, 0.0),
@@ -431,13 +529,12 @@ impl CellTracker {
                 registered: first,
             },
         };
-        if registration.registered {
-            self.origin.0 += registration.motion.0;
-            self.origin.1 += registration.motion.1;
-        } else {
+        if !registration.registered {
             let pending = std::mem::take(&mut self.pending);
             self.end_segment(self.segment, pending);
             self.origin = (0.0, 0.0);
+            self.scale = 1.0;
+            self.earlier = None;
             self.segment = self.segments;
             self.segments += 1;
             self.cells.clear();
@@ -464,7 +561,7 @@ impl CellTracker {
         let margin = if lone {
             0.0
         } else {
-            self.config.border_margin_um / self.config.um_per_px
+            self.config.border_margin_um / self.config.um_per_px / self.scale as f32
         };
         let (w, h) = (frame_size.0 as f32, frame_size.1 as f32);
         let whole = |d: &DetectedCell| {
@@ -595,8 +692,8 @@ impl CellTracker {
 
     fn to_slide(&self, d: &DetectedCell) -> (f64, f64) {
         (
-            self.origin.0 + f64::from(d.centre.0),
-            self.origin.1 + f64::from(d.centre.1),
+            self.origin.0 + f64::from(d.centre.0) * self.scale,
+            self.origin.1 + f64::from(d.centre.1) * self.scale,
         )
     }
 

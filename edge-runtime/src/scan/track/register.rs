@@ -88,9 +88,9 @@ impl Registrar {
             return None;
         }
         self.shrink(blocks);
-        self.transform();
+        self.transform((w, h));
         let result = if self.has_previous {
-            self.best_motion(min_correlation, min_overlap)
+            self.best_motion(min_correlation, min_overlap, (w, h))
         } else {
             None
         };
@@ -98,6 +98,44 @@ impl Registrar {
         std::mem::swap(&mut self.spectrum, &mut self.previous_spectrum);
         self.has_previous = true;
         result
+    }
+
+    /// Where the frame in `blocks`, of another size than the previous frame, shows the
+    /// previous frame's field, read at each of `scales` (previous-frame pixels per pixel
+    /// of this frame: the ratio of the sizes for a rescaled copy of a field, 1 for a
+    /// camera's smaller or larger window at the same magnification): the reading that
+    /// correlates best, with its scale, or `None` when none correlates well enough. The
+    /// motion is in previous-frame pixels. The previous frame stays the reference: a
+    /// registrar for the new size is another registrar.
+    pub(super) fn register_rescaled(
+        &mut self,
+        blocks: &FrameBlocks,
+        scales: &[f64],
+        min_correlation: f32,
+        min_overlap: f32,
+    ) -> Option<(Registration, f64)> {
+        let (w, h) = self.size;
+        if !self.has_previous || w < 8 || h < 8 {
+            return None;
+        }
+        let group = blocks.per_side(self.factor_for(blocks.frame_size().0));
+        let mut own = Vec::new();
+        let own_size = blocks.coarsen(group, |_, _, s| own.push((s[0] + s[1] + s[2]) as f32));
+        let own_factor = group * blocks.factor();
+        let mut best: Option<(Registration, f64)> = None;
+        for &scale in scales {
+            let Some(valid) = self.resample(&own, own_size, own_factor, scale) else {
+                continue;
+            };
+            self.transform(valid);
+            let Some(r) = self.best_motion(min_correlation, min_overlap, valid) else {
+                continue;
+            };
+            if best.is_none_or(|(b, _)| r.correlation > b.correlation) {
+                best = Some((r, scale));
+            }
+        }
+        best
     }
 
     /// The side, in frame pixels, of a registration pixel for frames `width` across.
@@ -159,17 +197,29 @@ impl Registrar {
         }
     }
 
-    /// Windowed 2-D FFT of `grey` into `spectrum` (column-major: `w` columns of `h`).
-    fn transform(&mut self) {
+    /// Windowed 2-D FFT of `grey` into `spectrum` (column-major: `w` columns of `h`), the
+    /// window tapering over the `valid` top-left part that a frame fills (all of it but
+    /// for a frame of another size, [`Registrar::resample`]).
+    fn transform(&mut self, valid: (usize, usize)) {
         let (w, h) = self.size;
         let (Some(rows), Some(columns)) = (&self.forward_rows, &self.forward_columns) else {
             return;
         };
-        for y in 0..h {
-            let wy = self.window_y[y];
-            for x in 0..w {
-                self.work[y * w + x] =
-                    Complex32::new(self.grey[y * w + x] * wy * self.window_x[x], 0.0);
+        let part = |window: &[f32], n: usize, v: usize| -> Vec<f32> {
+            if v >= n {
+                window.to_vec()
+            } else {
+                let mut taper = tukey(v);
+                taper.resize(n, 0.0);
+                taper
+            }
+        };
+        let window_x = part(&self.window_x, w, valid.0);
+        let window_y = part(&self.window_y, h, valid.1);
+        let rows_in = self.work.chunks_exact_mut(w).zip(self.grey.chunks_exact(w));
+        for ((work, grey), &wy) in rows_in.zip(&window_y) {
+            for ((out, &g), &wx) in work.iter_mut().zip(grey).zip(&window_x) {
+                *out = Complex32::new(g * wy * wx, 0.0);
             }
         }
         rows.process_with_scratch(&mut self.work, &mut self.scratch);
@@ -177,8 +227,78 @@ impl Registrar {
         columns.process_with_scratch(&mut self.spectrum, &mut self.scratch);
     }
 
-    /// The best-correlating reading of the highest peaks of the phase correlation.
-    fn best_motion(&mut self, min_correlation: f32, min_overlap: f32) -> Option<Registration> {
+    /// Puts a frame of another size, shrunk to `own` (`own_size`, a pixel being
+    /// `own_factor` frame pixels), into `grey` on the previous frame's grid, read at
+    /// `scale` previous-frame pixels per frame pixel, each grid pixel the mean over its
+    /// area; zero mean over the top-left part it fills, which is returned, and zero
+    /// beyond. `None` when it fills too little to register.
+    fn resample(
+        &mut self,
+        own: &[f32],
+        own_size: (u32, u32),
+        own_factor: u32,
+        scale: f64,
+    ) -> Option<(usize, usize)> {
+        let (w, h) = self.size;
+        let (ow, oh) = (own_size.0 as usize, own_size.1 as usize);
+        if !(scale.is_finite() && scale > 0.0) || ow < 2 || oh < 2 {
+            return None;
+        }
+        // Own-grid pixels per grid pixel.
+        let step = f64::from(self.factor) / (scale * f64::from(own_factor));
+        let filled = |n: usize, own_n: usize| {
+            (0..n)
+                .take_while(|&u| (u as f64 + 0.5) * step <= own_n as f64)
+                .count()
+        };
+        let valid = (filled(w, ow), filled(h, oh));
+        if valid.0 < 8 || valid.1 < 8 {
+            return None;
+        }
+        let samples = step.ceil().max(1.0) as usize;
+        let at = |x: f64, y: f64| -> f32 {
+            let x = x.clamp(0.0, (ow - 1) as f64);
+            let y = y.clamp(0.0, (oh - 1) as f64);
+            let (x0, y0) = ((x as usize).min(ow - 2), (y as usize).min(oh - 2));
+            let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+            let row = |yy: usize| own[yy * ow + x0] * (1.0 - fx) + own[yy * ow + x0 + 1] * fx;
+            row(y0) * (1.0 - fy) + row(y0 + 1) * fy
+        };
+        self.grey.clear();
+        self.grey.resize(w * h, 0.0);
+        let mut sum = 0.0f64;
+        for v in 0..valid.1 {
+            for u in 0..valid.0 {
+                let mut value = 0.0f32;
+                for j in 0..samples {
+                    let y = (v as f64 + (j as f64 + 0.5) / samples as f64) * step - 0.5;
+                    for i in 0..samples {
+                        let x = (u as f64 + (i as f64 + 0.5) / samples as f64) * step - 0.5;
+                        value += at(x, y);
+                    }
+                }
+                let value = value / (samples * samples) as f32;
+                self.grey[v * w + u] = value;
+                sum += f64::from(value);
+            }
+        }
+        let mean = (sum / (valid.0 * valid.1) as f64) as f32;
+        for v in 0..valid.1 {
+            for g in &mut self.grey[v * w..][..valid.0] {
+                *g -= mean;
+            }
+        }
+        Some(valid)
+    }
+
+    /// The best-correlating reading of the highest peaks of the phase correlation, the
+    /// current frame filling the `valid` top-left part of the grid.
+    fn best_motion(
+        &mut self,
+        min_correlation: f32,
+        min_overlap: f32,
+        valid: (usize, usize),
+    ) -> Option<Registration> {
         let (w, h) = self.size;
         let (Some(inverse_rows), Some(inverse_columns)) =
             (&self.inverse_rows, &self.inverse_columns)
@@ -212,6 +332,7 @@ impl Registrar {
                         &self.grey,
                         w,
                         h,
+                        valid,
                         (dx, dy),
                         min_overlap,
                     ) else {
@@ -341,27 +462,28 @@ fn sub_block(surface: &[Complex32], w: usize, h: usize, x: usize, y: usize) -> (
 }
 
 /// Zero-mean normalized correlation of `previous(x + motion)` and `current(x)` over the
-/// pixels both show; `None` when they share less than `min_overlap` of a frame or either
-/// side is flat there.
+/// pixels both show, `current` filling its `valid` top-left part; `None` when they share
+/// less than `min_overlap` of the smaller frame or either side is flat there.
 fn overlap_correlation(
     previous: &[f32],
     current: &[f32],
     w: usize,
     h: usize,
+    valid: (usize, usize),
     motion: (isize, isize),
     min_overlap: f32,
 ) -> Option<f32> {
     let (dx, dy) = motion;
     let x0 = (-dx).max(0) as usize;
-    let x1 = (w as isize - dx).min(w as isize);
+    let x1 = (w as isize - dx).min(valid.0 as isize);
     let y0 = (-dy).max(0) as usize;
-    let y1 = (h as isize - dy).min(h as isize);
+    let y1 = (h as isize - dy).min(valid.1 as isize);
     if x1 <= x0 as isize || y1 <= y0 as isize {
         return None;
     }
     let (x1, y1) = (x1 as usize, y1 as usize);
     let n = (x1 - x0) * (y1 - y0);
-    if (n as f32) < min_overlap * (w * h) as f32 || n < 16 {
+    if (n as f32) < min_overlap * (valid.0 * valid.1) as f32 || n < 16 {
         return None;
     }
     let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);

@@ -497,47 +497,116 @@ fn counts_each_cell_once_at_every_magnification() {
     }
 }
 
-#[test]
-fn a_frame_of_another_size_in_a_scan_counts_no_cell_twice() {
-    // A quarter-size copy of one frame slipped into a scan (a thumbnail in the folder, a
-    // camera that changed its mode for a moment): the scan is set aside, not ended, and
-    // the frames after it go on where it was. (The copy's own cells count as a field of
-    // their own, as a separate photograph's would: telling a rescaled copy from a new
-    // field needs registration across scales.)
-    let slide = slide(11, 0.6);
-    let count = |odd_after: Option<u32>| {
-        let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
-        let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
-        let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut from_odd = 0;
-        for index in 0..slide.frame_count().min(10) {
-            let frame = slide.frame(index).expect("frame");
-            let cells = detector.detect(&frame.image);
-            for new in tracker.observe(&frame.image, &cells) {
-                if let Some(id) = truth_at(&frame, new.cell.centre) {
-                    *counted.entry(id).or_default() += 1;
-                }
+/// How a frame of a synthetic scan reaches the tracker.
+#[derive(Clone, Copy)]
+enum View {
+    /// As it is.
+    Whole,
+    /// Shrunk by this factor each way.
+    Shrunk(u32),
+    /// Its window of this width and height at this top-left corner: a camera's smaller
+    /// window at the same magnification.
+    Window(u32, u32, u32, u32),
+}
+
+impl View {
+    /// The picture of `frame` this view gives.
+    fn of(self, frame: &SlideFrame) -> RgbImage {
+        let (w, h) = (frame.image.width(), frame.image.height());
+        let full = image::RgbImage::from_raw(w, h, frame.image.as_raw().to_vec()).expect("size");
+        let part = match self {
+            View::Whole => return frame.image.clone(),
+            View::Shrunk(k) => {
+                image::imageops::resize(&full, w / k, h / k, image::imageops::FilterType::Triangle)
             }
-            if odd_after == Some(index) {
-                let (w, h) = (frame.image.width(), frame.image.height());
-                let small = image::imageops::resize(
-                    &image::RgbImage::from_raw(w, h, frame.image.as_raw().to_vec()).expect("size"),
-                    w / 2,
-                    h / 2,
-                    image::imageops::FilterType::Triangle,
-                );
-                let small = RgbImage::from_raw(w / 2, h / 2, small.into_raw()).expect("size");
-                let cells = detector.detect(&small);
-                from_odd += tracker.observe(&small, &cells).len();
+            View::Window(x, y, cw, ch) => image::imageops::crop_imm(&full, x, y, cw, ch).to_image(),
+        };
+        let (pw, ph) = part.dimensions();
+        RgbImage::from_raw(pw, ph, part.into_raw()).expect("size")
+    }
+
+    /// Where a point of the view lies in the whole frame.
+    fn in_frame(self, p: (f32, f32)) -> (f32, f32) {
+        match self {
+            View::Whole => p,
+            View::Shrunk(k) => (p.0 * k as f32, p.1 * k as f32),
+            View::Window(x, y, _, _) => (p.0 + x as f32, p.1 + y as f32),
+        }
+    }
+}
+
+/// Cells counted on `frames` of `slide` (each a frame's index and how it is seen), by
+/// true id, and the cells counted that are no true cell.
+fn count_by_truth(slide: &SyntheticSlide, frames: &[(u32, View)]) -> (BTreeMap<u32, u32>, usize) {
+    let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+    let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+    let mut counted: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut stray = 0;
+    for &(index, view) in frames {
+        let frame = slide.frame(index).expect("frame");
+        let image = view.of(&frame);
+        let cells = detector.detect(&image);
+        for new in tracker.observe(&image, &cells) {
+            match truth_at(&frame, view.in_frame(new.cell.centre)) {
+                Some(id) => *counted.entry(id).or_default() += 1,
+                None => stray += 1,
             }
         }
-        (counted, from_odd)
-    };
-    let (steady, _) = count(None);
-    assert!(steady.len() > 20, "{}", steady.len());
-    let (with_odd, from_odd) = count(Some(4));
-    let twice: u32 = with_odd.values().map(|&n| n - 1).sum();
-    assert_eq!(twice, 0, "cells counted twice after the odd frame");
-    assert_eq!(with_odd, steady);
-    assert!(from_odd > 0, "the odd frame is a field of its own");
+    }
+    (counted, stray)
+}
+
+#[test]
+fn a_frame_of_another_size_in_a_scan_counts_no_cell_twice() {
+    // A half-size copy of one frame slipped into a scan (a thumbnail in the folder) is
+    // the same field at half the resolution; a smaller window of it is the same field at
+    // the same magnification. Each is placed on the scan's map, shows no cell the scan has
+    // not counted, and the frames after it go on where the scan was.
+    let slide = slide(11, 0.6);
+    let steady: Vec<(u32, View)> = (0..10).map(|i| (i, View::Whole)).collect();
+    let (truth, stray) = count_by_truth(&slide, &steady);
+    assert!(truth.len() > 20, "{}", truth.len());
+    assert_eq!(stray, 0);
+    let frame = slide.frame(4).expect("frame");
+    let (w, h) = (frame.image.width(), frame.image.height());
+    for odd in [View::Shrunk(2), View::Window(w / 5, h / 4, w / 2, h / 2)] {
+        let mut frames = steady.clone();
+        frames.insert(5, (4, odd));
+        let (counted, stray) = count_by_truth(&slide, &frames);
+        assert_eq!(stray, 0, "stray cells counted in the odd frame");
+        assert_eq!(
+            counted, truth,
+            "cells counted twice or lost around the odd frame"
+        );
+    }
+}
+
+#[test]
+fn a_camera_that_halves_its_resolution_mid_scan_counts_each_cell_once() {
+    // The camera drops to half its resolution for three frames while the stage moves on,
+    // then comes back: each frame of the other size is placed on the scan's map, and the
+    // cells the small frames show first are counted there, once.
+    let slide = slide(12, 0.5);
+    let frames: Vec<(u32, View)> = (0..10)
+        .map(|i| {
+            let view = if (4..7).contains(&i) {
+                View::Shrunk(2)
+            } else {
+                View::Whole
+            };
+            (i, view)
+        })
+        .collect();
+    let (counted, stray) = count_by_truth(&slide, &frames);
+    let twice: Vec<_> = counted.iter().filter(|&(_, &n)| n > 1).collect();
+    assert!(twice.is_empty(), "counted twice: {twice:?}");
+    assert!(stray <= 1, "{stray} stray cells");
+    let steady: Vec<(u32, View)> = (0..10).map(|i| (i, View::Whole)).collect();
+    let (truth, _) = count_by_truth(&slide, &steady);
+    let lost = truth.keys().filter(|id| !counted.contains_key(id)).count();
+    assert!(
+        lost * 10 <= truth.len(),
+        "{lost} of {} cells lost",
+        truth.len()
+    );
 }
