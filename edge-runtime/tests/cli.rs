@@ -505,3 +505,49 @@ fn replay_counts_frames_it_cannot_read_and_a_slide_of_them_ends_saying_so() {
         "{json}"
     );
 }
+
+#[test]
+fn replay_counts_each_cell_once_when_a_half_size_copy_of_a_frame_sits_among_the_frames() {
+    // The report issue 16 found: a reduced copy of one frame in a scan's folder (a
+    // thumbnail) made its cells count twice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = dir.path().join("frames");
+    write_frames(&frames, 8);
+    let replay = |slide: &str| {
+        let out_dir = dir.path().join("out");
+        let out = run(&[
+            "replay",
+            "--frames",
+            frames.to_str().expect("utf-8"),
+            "--model",
+            DEMO_MODEL,
+            "--um-per-px",
+            "0.42",
+            "--slide",
+            slide,
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        report(&out_dir.join(format!("reports/{slide}/report.json")))
+    };
+    let steady = replay("steady");
+    let cells = |json: &serde_json::Value| json["cells"].as_array().expect("cells").len();
+    let accepted = |json: &serde_json::Value| json["quality"]["accepted"].as_u64();
+    assert!(cells(&steady) > 10, "{steady}");
+
+    let frame = image::open(frames.join("frame-3.png"))
+        .expect("frame")
+        .to_rgb8();
+    let (w, h) = frame.dimensions();
+    image::imageops::resize(&frame, w / 2, h / 2, image::imageops::FilterType::Triangle)
+        .save(frames.join("frame-3b.png"))
+        .expect("copy");
+    let with_copy = replay("with-copy");
+    assert_eq!(
+        accepted(&with_copy),
+        accepted(&steady).map(|n| n + 1),
+        "the copy reaches the tracker"
+    );
+    assert_eq!(cells(&with_copy), cells(&steady), "{with_copy}");
+}
