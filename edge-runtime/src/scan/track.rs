@@ -38,7 +38,9 @@
 //! it correlates, it joins the map at that scale (positions and the border margin follow
 //! it), the frame before is kept as the map's reference for its size, and the frames
 //! after register at either size. When it does not, the scan's map and reference are set
-//! aside, not ended, and the next frame of the scan's size goes on from them.
+//! aside, not ended, and the next frame of the scan's size goes on from them. Up to
+//! four maps wait so, one per size in use; past that, the one with the fewest
+//! cells ends, so a run of specks and slivers does not end the scan.
 //!
 //! **Photographs.** A frame that starts a segment (the first, or one that could not be
 //! placed: a folder of separate photographs, a jump of the stage) will not be followed by
@@ -178,6 +180,9 @@ struct Pending {
     cell: DetectedCell,
 }
 
+/// Most maps set aside at once.
+const MAX_ASIDE: usize = 4;
+
 /// How much farther than the match radius a cut sighting may lie from another sighting
 /// of its cell: a cut nucleus' centre is that of its visible part, off the true centre
 /// by up to its radius.
@@ -214,7 +219,8 @@ pub struct CellTracker {
     segments: u32,
     /// The scan a frame of another size interrupted, kept so that the frames after it, at
     /// the scan's size again, go on where it was.
-    aside: Option<Box<Segment>>,
+    /// Maps set aside, the longest-running kept when they are too many.
+    aside: Vec<Segment>,
 }
 
 /// A segment's map and registration reference, set aside while frames of another size
@@ -319,7 +325,7 @@ impl CellTracker {
             partial: Vec::new(),
             observed: 0,
             segments: 1,
-            aside: None,
+            aside: Vec::new(),
             config,
         })
     }
@@ -364,13 +370,13 @@ impl CellTracker {
         self.partial.clear();
         self.observed = 0;
         self.segments = 1;
-        self.aside = None;
+        self.aside.clear();
     }
 
     /// Ends the slide's last segment: the cells it saw only cut by the edge become partial
     /// cells ([`CellTracker::take_partial`]).
     pub fn end_slide(&mut self) {
-        if let Some(aside) = self.aside.take() {
+        for aside in std::mem::take(&mut self.aside) {
             self.end_segment(aside.segment, aside.pending);
         }
         let pending = std::mem::take(&mut self.pending);
@@ -387,10 +393,17 @@ impl CellTracker {
             }));
     }
 
-    /// Swaps the current segment with the one set aside (an empty one if none was).
-    fn swap_aside(&mut self) {
-        let mut aside = self.aside.take().unwrap_or_else(|| {
-            Box::new(Segment {
+    /// Sets the current map aside and takes up the last one set aside for frames of
+    /// `size`, or a new one; when too many are set aside, the one with the fewest cells
+    /// ends (a thumbnail's or a speck's, rather than the scan's).
+    fn set_aside_for(&mut self, size: (u32, u32)) {
+        let next = match self
+            .aside
+            .iter()
+            .rposition(|a| a.registrar.frame_size() == size)
+        {
+            Some(i) => self.aside.remove(i),
+            None => Segment {
                 registrar: Registrar::new(self.config.register_width),
                 origin: (0.0, 0.0),
                 scale: 1.0,
@@ -398,26 +411,35 @@ impl CellTracker {
                 cells: Vec::new(),
                 grid: HashMap::new(),
                 pending: Vec::new(),
-            })
-        });
-        std::mem::swap(&mut self.registrar, &mut aside.registrar);
-        std::mem::swap(&mut self.origin, &mut aside.origin);
-        std::mem::swap(&mut self.scale, &mut aside.scale);
-        std::mem::swap(&mut self.segment, &mut aside.segment);
-        std::mem::swap(&mut self.cells, &mut aside.cells);
-        std::mem::swap(&mut self.grid, &mut aside.grid);
-        std::mem::swap(&mut self.pending, &mut aside.pending);
+            },
+        };
+        let current = Segment {
+            registrar: std::mem::replace(&mut self.registrar, next.registrar),
+            origin: std::mem::replace(&mut self.origin, next.origin),
+            scale: std::mem::replace(&mut self.scale, next.scale),
+            segment: std::mem::replace(&mut self.segment, next.segment),
+            cells: std::mem::replace(&mut self.cells, next.cells),
+            grid: std::mem::replace(&mut self.grid, next.grid),
+            pending: std::mem::replace(&mut self.pending, next.pending),
+        };
         // The frame of another size belonged to the map now set aside.
         self.earlier = None;
-        self.aside = Some(aside);
+        self.aside.push(current);
+        if self.aside.len() > MAX_ASIDE {
+            let smallest = (0..self.aside.len())
+                .min_by_key(|&i| self.aside[i].cells.len())
+                .unwrap_or(0);
+            let ended = self.aside.remove(smallest);
+            self.end_segment(ended.segment, ended.pending);
+        }
     }
 
     /// Places the frame in `blocks` on the current map, moving [`CellTracker::origin`] and
     /// [`CellTracker::scale`] to it; `None` when it cannot be placed. A frame of another
     /// size than the one before is tried, in turn, against the map's last frame of its own
     /// size ([`CellTracker::earlier`]), against the frame before read at another scale,
-    /// and against the scan set aside; when none places it, the map is set aside and the
-    /// caller starts a new one.
+    /// and against the last map set aside at its size; when none places it, the map is set
+    /// aside and the caller starts a new one.
     fn place(&mut self, blocks: &FrameBlocks) -> Option<Registration> {
         let (c, o) = (self.config.min_correlation, self.config.min_overlap);
         let size = blocks.frame_size();
@@ -450,21 +472,7 @@ impl CellTracker {
             self.scale *= rescale;
             return Some(placed);
         }
-        let returning = self
-            .aside
-            .as_ref()
-            .is_some_and(|a| a.registrar.frame_size() == size);
-        if returning {
-            self.swap_aside();
-            if let Some(odd) = self.aside.take() {
-                self.end_segment(odd.segment, odd.pending);
-            }
-        } else {
-            if let Some(older) = self.aside.take() {
-                self.end_segment(older.segment, older.pending);
-            }
-            self.swap_aside();
-        }
+        self.set_aside_for(size);
         let r = self.registrar.register(blocks, c, o)?;
         Some(self.move_to(self.origin, self.scale, r.motion, r.correlation))
     }

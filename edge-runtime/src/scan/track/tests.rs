@@ -303,6 +303,38 @@ fn odd_frames_do_not_panic() {
 }
 
 #[test]
+fn a_scan_frame_squeezed_to_any_size_does_not_panic() {
+    // Each size change is registered across scales against the frame before: slivers,
+    // specks, stretched and enlarged copies of a real scan frame must place or not,
+    // never panic, and the scan goes on after them.
+    let slide = slide(13, 0.5);
+    let frame = slide.frame(2).expect("frame");
+    let (w, h) = (frame.image.width(), frame.image.height());
+    let full = image::RgbImage::from_raw(w, h, frame.image.as_raw().to_vec()).expect("size");
+    let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+    let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+    for (sw, sh) in [
+        (w, h),
+        (w, 9),
+        (9, h),
+        (17, 17),
+        (w / 3, h),
+        (2 * w, 2 * h),
+        (w / 8 + 1, h / 8),
+        (1, 1),
+        (w, h),
+    ] {
+        let squeezed =
+            image::imageops::resize(&full, sw, sh, image::imageops::FilterType::Triangle);
+        let image = RgbImage::from_raw(sw, sh, squeezed.into_raw()).expect("size");
+        let cells = detector.detect(&image);
+        tracker.observe(&image, &cells);
+    }
+    let r = tracker.last_registration().expect("placed or not");
+    assert!(r.registered, "the scan's own frame again is placed: {r:?}");
+}
+
+#[test]
 fn bad_settings_are_named() {
     let bad = |config: TrackerConfig| match CellTracker::new(config) {
         Err(TrackError::BadSetting { key, .. }) => key,
