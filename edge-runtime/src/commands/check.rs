@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 #[cfg(any(feature = "camera", feature = "linux-board"))]
 use anyhow::Context;
-use leukoscope_core::artifact::PublicKey;
 use leukoscope_core::engine::Engine;
 use leukoscope_edge::io::model::{DEVELOPMENT_KEY_WARNING, is_demonstration, is_development_key};
 use leukoscope_edge::io::settings::BoardSettings;
 
 use super::bench::kernels;
 use super::run::{check_storage, free_bytes};
-use super::slide::load_chosen_model;
+use super::slide::{ModelChoice, load_chosen_model};
 
 /// Options of `check`.
 #[derive(clap::Args)]
@@ -20,14 +19,8 @@ pub struct CheckArgs {
     /// The board's settings.
     #[arg(long)]
     pub board: Option<PathBuf>,
-    /// The .lsm model (default: the --board's, else the shipped
-    /// models/b-all-4-edge-s.lsm when run from the repository's root).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Ed25519 public key (64 hex digits) whose signature is required; repeatable.
-    /// Default: the --board's trusted keys; without either, unsigned models pass.
-    #[arg(long = "trust", value_name = "KEY")]
-    pub trusted_keys: Vec<PublicKey>,
+    #[command(flatten)]
+    pub model: ModelChoice,
 }
 
 pub fn check(options: CheckArgs) -> anyhow::Result<()> {
@@ -39,8 +32,7 @@ pub fn check(options: CheckArgs) -> anyhow::Result<()> {
     if let (Some(board), Some(path)) = (&board, &options.board) {
         println!("board      {} ({})", board.board.name, path.display());
     }
-    let (model_path, verified) =
-        load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
+    let (model_path, verified) = load_chosen_model(options.model, board.as_ref())?;
     let a = &verified.artifact;
     let classes: Vec<&str> = a.taxonomy.classes.iter().map(|c| c.name.as_str()).collect();
     println!("model      {}", model_path.display());

@@ -16,7 +16,6 @@ use anyhow::Context;
 use image::ExtendedColorType;
 use image::ImageEncoder;
 use image::codecs::png::PngEncoder;
-use leukoscope_core::artifact::PublicKey;
 use leukoscope_core::files::load_rgb;
 use leukoscope_core::raster::RgbImage;
 use leukoscope_edge::io::settings::BoardSettings;
@@ -26,7 +25,7 @@ use leukoscope_edge::scan::detect::{CellDetector, DetectedCell, DetectorConfig};
 use leukoscope_edge::scan::scale::{RedCellMeter, ScaleSetting};
 
 use super::scale::describe;
-use super::slide::load_chosen_model;
+use super::slide::{ModelChoice, load_chosen_model};
 
 /// Options of `crops`.
 #[derive(clap::Args)]
@@ -43,19 +42,14 @@ pub struct CropsArgs {
     pub um_per_px: Option<ScaleSetting>,
     /// Side of the square cut around each nucleus, in micrometres (default: the window of
     /// the model, which is what the board cuts for it).
-    #[arg(long, value_name = "UM")]
+    #[arg(long, value_name = "UM", conflicts_with = "model")]
     pub window_um: Option<f32>,
-    /// The .lsm model whose window is cut, when --window-um is not given (default: the
-    /// --board's model, else the shipped models/b-all-4-edge-s.lsm when run from the
-    /// repository's root).
-    #[arg(long, conflicts_with = "window_um")]
-    pub model: Option<PathBuf>,
+    // The model whose window is cut, when --window-um is not given.
+    #[command(flatten)]
+    pub model: ModelChoice,
     /// Detector settings, frame scale and trusted keys from this board's settings.
     #[arg(long)]
     pub board: Option<PathBuf>,
-    /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
-    #[arg(long = "trust", value_name = "KEY")]
-    pub trusted_keys: Vec<PublicKey>,
 }
 
 /// What `crops` found in one class.
@@ -122,7 +116,7 @@ pub fn crops(args: CropsArgs) -> anyhow::Result<()> {
             side as u32
         }
         None => {
-            let (_, model) = load_chosen_model(args.model, args.trusted_keys, board.as_ref())?;
+            let (_, model) = load_chosen_model(args.model, board.as_ref())?;
             let classifier = CellClassifier::new(&model.artifact, um_per_px, 1)?;
             let input = classifier.input();
             println!(

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::io::settings::{BoardSettings, ClassifyDevice};
 use leukoscope_edge::io::source::{Rate, ReadAhead, ReplaySource};
 use leukoscope_edge::records::layout::DataDir;
@@ -12,8 +11,8 @@ use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::ui::DeskMode;
 
 use super::slide::{
-    ScaleStart, UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide, slide_desk,
-    start_ui, ui_token, write_slide,
+    ModelChoice, ScaleStart, UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide,
+    slide_desk, start_ui, ui_token, write_slide,
 };
 
 /// Options of `replay`.
@@ -22,16 +21,11 @@ pub struct ReplayArgs {
     /// The folder of frames.
     #[arg(long)]
     pub frames: PathBuf,
-    /// The .lsm model (default: the --board's model, else the shipped
-    /// models/b-all-4-edge-s.lsm when run from the repository's root).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelChoice,
     /// Take thresholds, frame scale and trusted keys from this board's settings.
     #[arg(long)]
     pub board: Option<PathBuf>,
-    /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
-    #[arg(long = "trust", value_name = "KEY")]
-    pub trusted_keys: Vec<PublicKey>,
     /// The slide's id (default: from the clock). Replaying the same id again resumes
     /// that slide's journal.
     #[arg(long)]
@@ -71,7 +65,7 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
         settings.set_given_scale(um);
     }
-    let (_, model) = load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
+    let (_, model) = load_chosen_model(options.model, board.as_ref())?;
     let rate = options
         .fps
         .map(Rate::per_second)

@@ -5,14 +5,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use leukoscope_core::artifact::PublicKey;
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::records::now_rfc3339;
 use leukoscope_edge::scan::pipeline::{ScanSettings, rebuild_report};
 use leukoscope_edge::scan::scale::ScaleSetting;
 
 use super::replay::scan_settings;
-use super::slide::{check_slide_id, data_folder, load_chosen_model};
+use super::slide::{ModelChoice, check_slide_id, data_folder, load_chosen_model};
 
 /// Options of `report`.
 #[derive(clap::Args)]
@@ -26,13 +25,9 @@ pub struct ReportArgs {
     /// The board's settings: its storage folder, model, thresholds and trusted keys.
     #[arg(long)]
     pub board: Option<PathBuf>,
-    /// The .lsm model the slide was scanned with (default: the board's, else the shipped
-    /// one when run from the repository's root).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
-    #[arg(long = "trust", value_name = "KEY")]
-    pub trusted_keys: Vec<PublicKey>,
+    // The model the slide was scanned with.
+    #[command(flatten)]
+    pub model: ModelChoice,
     /// The micrometres per pixel the slide was given when scanned (default: the board's); a
     /// scale measured from its red cells is in its journal and wins.
     #[arg(long, value_name = "UM")]
@@ -53,7 +48,7 @@ pub fn report(options: ReportArgs) -> anyhow::Result<()> {
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
         settings.set_given_scale(um);
     }
-    let (_, model) = load_chosen_model(options.model, options.trusted_keys, board.as_ref())?;
+    let (_, model) = load_chosen_model(options.model, board.as_ref())?;
     let files = rebuild_report(&data, &options.slide, &model, settings, now_rfc3339())
         .with_context(|| format!("rebuilding the report of slide {}", options.slide))?;
     println!(

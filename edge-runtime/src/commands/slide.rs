@@ -197,14 +197,30 @@ pub fn write_slide(
 /// use when given neither --model nor --board.
 pub const DEFAULT_MODEL: &str = "models/b-all-4-edge-s.lsm";
 
+/// `--model` and `--trust`, for every command that loads a model.
+#[derive(clap::Args)]
+pub struct ModelChoice {
+    /// The .lsm model (default: the --board's, else the shipped models/b-all-4-edge-s.lsm
+    /// when run from the repository's root).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Ed25519 public key (64 hex digits) the model must be signed by; repeatable.
+    /// Default: the --board's trusted keys; without either, unsigned models pass.
+    #[arg(long = "trust", value_name = "KEY")]
+    pub trusted_keys: Vec<PublicKey>,
+}
+
 /// The model a command runs: `--model`, else the board's, else [`DEFAULT_MODEL`];
 /// verified under `--trust` keys, else the board's trusted keys, else accepting unsigned
 /// models.
 pub fn load_chosen_model(
-    model: Option<PathBuf>,
-    trusted_keys: Vec<PublicKey>,
+    choice: ModelChoice,
     board: Option<&BoardSettings>,
 ) -> anyhow::Result<(PathBuf, VerifiedArtifact)> {
+    let ModelChoice {
+        model,
+        trusted_keys,
+    } = choice;
     let path = match model.or_else(|| board.map(|b| b.model.path.clone())) {
         Some(path) => path,
         None => {
