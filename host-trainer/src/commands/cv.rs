@@ -65,8 +65,11 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
     splits.truncate(run_folds);
     // The source each fold holds out, in leave-one-source-out.
     let held_out: Vec<&str> = if by_source {
-        setup.dataset.sources[..run_folds]
+        setup
+            .dataset
+            .sources
             .iter()
+            .take(run_folds)
             .map(|s| s.name.as_str())
             .collect()
     } else {
