@@ -17,12 +17,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train one model with a group-aware hold-out split; writes a run folder with the
-    /// resolved config, per-epoch metrics (CSV, JSON), checkpoints, the best model
-    /// (model.lsm), validation figures, plots and report.md.
+    /// Train one model with a group-aware hold-out split, on one --data folder or several
+    /// named --source folders (cut to one scale by `leukoscope-edge crops`); writes a run
+    /// folder with the resolved config, per-epoch metrics (CSV, JSON), checkpoints, the
+    /// best model (model.lsm), validation figures, plots and report.md.
     Train(commands::train::TrainArgs),
-    /// k-fold cross-validation by group: one model per fold (in --out/fold-k), then the
-    /// mean ± std of every figure and pooled out-of-fold figures.
+    /// k-fold cross-validation by group, or leave-one-source-out over several --source
+    /// folders (--by-source): one model per fold (in --out/fold-k), then the mean ± std of
+    /// every figure and pooled out-of-fold figures.
     Cv(commands::cv::CvArgs),
     /// Evaluate a model (.lsm, or a run folder) on a labelled dataset.
     Eval(commands::eval::EvalArgs),

@@ -77,7 +77,7 @@ fn class(name: &str, malignant: bool, aliases: &[&str]) -> ClassInfo {
 
 impl Taxonomy {
     /// The names of the built-in sets.
-    pub const BUILT_IN: [&'static str; 2] = ["b-all-4", "all-binary"];
+    pub const BUILT_IN: [&'static str; 3] = ["b-all-4", "all-binary", "wbc-blast"];
 
     /// B-ALL subtypes in peripheral smears: Benign (hematogones), Early Pre-B, Pre-B, Pro-B.
     /// Aliases cover the folder names of the 4-class data (`Benign`, `Early`, `Pre`, `Pro`).
@@ -134,11 +134,86 @@ impl Taxonomy {
         }
     }
 
+    /// What a peripheral smear holds, one cell at a time: the five normal white cells,
+    /// immature granulocytes, blasts (the one malignant class), hematogones, and whatever the
+    /// detector finds that is not a white cell. It maps onto `all-binary` by malignancy
+    /// (Blast is ALL, every other class Normal) through [`Taxonomy::mapping_to`].
+    ///
+    /// Aliases read the class folders of the labelled sources as they come: PBC (`basophil`,
+    /// `eosinophil`, `erythroblast`, `ig`, `lymphocyte`, `monocyte`, `neutrophil`,
+    /// `platelet`), Zheng's two sets (the five normal kinds, singular) and the 4-class data
+    /// (`Early`, `Pre`, `Pro` are blasts; `Benign` fields hold hematogones).
+    ///
+    /// Erythroblasts and platelets go to "Not a white cell", deliberately: a white-cell
+    /// differential counts neither (nucleated red cells are reported per 100 white cells,
+    /// apart from it), yet the board's detector finds both, an erythroblast by its dark
+    /// round nucleus, a platelet clump by its stain, so the model must learn to set them
+    /// aside rather than call them lymphocytes. Giving each a class of its own would ask
+    /// every source to label them; only PBC does.
+    pub fn wbc_blast() -> Self {
+        Taxonomy {
+            name: "wbc-blast".into(),
+            classes: vec![
+                class("Neutrophil", false, &["neutrophils"]),
+                class("Lymphocyte", false, &["lymphocytes"]),
+                class("Monocyte", false, &["monocytes"]),
+                class("Eosinophil", false, &["eosinophils"]),
+                class("Basophil", false, &["basophils"]),
+                class(
+                    "Immature granulocyte",
+                    false,
+                    &[
+                        "ig",
+                        "immature granulocytes",
+                        "immature_granulocyte",
+                        "promyelocyte",
+                        "myelocyte",
+                        "metamyelocyte",
+                    ],
+                ),
+                class(
+                    "Blast",
+                    true,
+                    &[
+                        "blasts",
+                        "lymphoblast",
+                        "Early",
+                        "Early Pre-B",
+                        "Pre",
+                        "Pre-B",
+                        "Pro",
+                        "Pro-B",
+                    ],
+                ),
+                class(
+                    "Hematogone",
+                    false,
+                    &["hematogones", "Benign", "WBC-Benign"],
+                ),
+                class(
+                    "Not a white cell",
+                    false,
+                    &[
+                        "not-a-white-cell",
+                        "artefact",
+                        "artifact",
+                        "platelet",
+                        "platelets",
+                        "erythroblast",
+                        "erythroblasts",
+                        "debris",
+                    ],
+                ),
+            ],
+        }
+    }
+
     /// A built-in set by name.
     pub fn named(name: &str) -> Result<Self, TaxonomyError> {
         match name.to_ascii_lowercase().as_str() {
             "b-all-4" => Ok(Self::b_all_4()),
             "all-binary" => Ok(Self::all_binary()),
+            "wbc-blast" => Ok(Self::wbc_blast()),
             _ => Err(TaxonomyError::Unknown {
                 name: name.into(),
                 known: Self::BUILT_IN.join(", "),

@@ -1,10 +1,11 @@
-//! `leukoscope-train train`: one model trained on image folders with a group-aware
-//! hold-out split; the data, model and recipe flags and the setup it shares with `cv`.
+//! `leukoscope-train train`: one model trained on image folders (one path, or several named
+//! sources) with a group-aware hold-out split; the data, model and recipe flags and the
+//! setup it shares with `cv`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use leukoscope_core::preprocess::Preprocess;
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, Preset, PresetOptions};
@@ -12,7 +13,7 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::backend::DeviceChoice;
 use leukoscope_trainer::dataset::{
-    Dataset, DatasetFormat, ScanOptions, Split, describe_split, group_holdout,
+    Dataset, DatasetFormat, ScanOptions, Source, Split, describe_split, group_holdout,
 };
 use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
@@ -28,13 +29,26 @@ use super::run::{RunPlan, RunResult, execute};
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
     /// Dataset: a folder of class folders, a C-NMC 2019 or ALL-IDB folder, or a
-    /// `path,label[,group]` CSV file.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// How to read --data: auto, folders, cnmc, all-idb or csv.
+    /// `path,label[,group]` CSV file. For several labs or scopes, give --source instead.
+    #[arg(long, required_unless_present = "source", conflicts_with = "source")]
+    pub data: Option<PathBuf>,
+    /// One named source of labelled images, NAME=DIR, in any layout --data reads; repeat it
+    /// for each lab or scope (--source pbc=/data/crops-pbc --source zheng1=/data/crops-zheng1).
+    /// Each image records its source, near-duplicate groups never span two sources, the
+    /// summary counts every class per source, and `cv --by-source` holds out one source per
+    /// fold. Sources differ up to five-fold in µm/px: cut each to one scale first with
+    /// `leukoscope-edge crops --frames DIR --out DIR --window-um 24`, which measures the
+    /// source's scale from its red cells (see docs/training.md). Sources default to
+    /// --input-kind cell.
+    #[arg(long = "source", id = "source", value_name = "NAME=DIR")]
+    pub sources: Vec<Source>,
+    /// How to read --data (and every --source): auto, folders, cnmc, all-idb or csv.
     #[arg(long, default_value = "auto")]
     pub format: DatasetFormat,
-    /// Class set: b-all-4 (Benign, Early Pre-B, Pre-B, Pro-B) or all-binary (Normal, ALL).
+    /// Class set: b-all-4 (Benign, Early Pre-B, Pre-B, Pro-B), all-binary (Normal, ALL) or
+    /// wbc-blast (neutrophil, lymphocyte, monocyte, eosinophil, basophil, immature
+    /// granulocyte, blast, hematogone, not a white cell; reads the PBC, Zheng and 4-class
+    /// folder names, and maps onto all-binary as blast = ALL, every other class Normal).
     #[arg(long, default_value = "b-all-4")]
     pub taxonomy: String,
     /// Architecture (see `leukoscope-train presets`).
@@ -43,8 +57,8 @@ pub struct TrainArgs {
     /// Side of the square network input in pixels; images are resized to it.
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
-    /// Whether a sample is a smear field or a single-cell crop (default: field for
-    /// folders and CSV, cell for C-NMC and ALL-IDB).
+    /// Whether a sample is a smear field or a single-cell crop (default: cell for --source
+    /// and for C-NMC and ALL-IDB, field for folders and CSV given as --data).
     #[arg(long)]
     pub input_kind: Option<InputKindArg>,
     /// Passes over the training set.
@@ -139,6 +153,18 @@ pub enum InputKindArg {
     Cell,
 }
 
+/// How a run divides its data into training and validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Division {
+    /// `train`: a group hold-out of --valid-fraction (or none at 0).
+    Holdout,
+    /// `cv`: `folds` stratified group folds, of which the first `run_folds` are trained.
+    Folds { folds: usize, run_folds: usize },
+    /// `cv --by-source`: one fold per source, each holding out its source; the first
+    /// `run_folds` are trained (all when `None`).
+    BySource { run_folds: Option<usize> },
+}
+
 /// The parts every run of one invocation shares.
 pub(super) struct Setup {
     pub dataset: Dataset,
@@ -148,9 +174,9 @@ pub(super) struct Setup {
     pub config: RunConfig,
 }
 
-/// Reads the data and resolves the run's configuration: of `train`, or of `cv` when
-/// `folds` (of which the first `run_folds` are trained) is given.
-pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::Result<Setup> {
+/// Reads the data (the --data path, or every --source) and resolves the run's
+/// configuration for `division`.
+pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
     let smoothing = args
         .label_smoothing
@@ -170,15 +196,43 @@ pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::
     if let Some(d) = args.near_duplicate_distance {
         scan.near_duplicate_distance = d;
     }
-    println!("reading {} ...", args.data.display());
-    let dataset = Dataset::open(&args.data, &taxonomy, &scan)?;
+    let dataset = if args.sources.is_empty() {
+        let data = args
+            .data
+            .as_deref()
+            .ok_or_else(|| anyhow!("give the data with --data DIR or --source NAME=DIR"))?;
+        println!("reading {} ...", data.display());
+        Dataset::open(data, &taxonomy, &scan)?
+    } else {
+        for source in &args.sources {
+            println!(
+                "reading source {} ({}) ...",
+                source.name,
+                source.path.display()
+            );
+        }
+        Dataset::open_sources(&args.sources, &taxonomy, &scan)?
+    };
     println!("{}", dataset.summary());
+    let folds = match division {
+        Division::Holdout => None,
+        Division::Folds { folds, run_folds } => Some((folds, run_folds)),
+        Division::BySource { run_folds } => {
+            let folds = dataset.sources.len();
+            let run_folds = run_folds.unwrap_or(folds);
+            if run_folds == 0 || run_folds > folds {
+                bail!("--run-folds must be between 1 and the number of sources ({folds})");
+            }
+            Some((folds, run_folds))
+        }
+    };
     for skipped in &dataset.skipped {
         println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
     }
     let kind = match args.input_kind {
         Some(InputKindArg::Field) => InputKind::Field,
         Some(InputKindArg::Cell) => InputKind::Cell,
+        None if !args.sources.is_empty() => InputKind::Cell,
         None => match dataset.format {
             DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
             _ => InputKind::Field,
@@ -232,6 +286,12 @@ pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::
         valid_fraction: folds.is_none().then_some(args.valid_fraction),
         folds: folds.map(|(folds, _)| folds),
         run_folds: folds.map(|(_, run_folds)| run_folds),
+        by_source: matches!(division, Division::BySource { .. }),
+        sources: if args.sources.is_empty() {
+            Vec::new()
+        } else {
+            dataset.sources.clone()
+        },
         dataset_sha256: dataset.fingerprint.sha256,
         images: dataset.samples.len(),
         groups: dataset.groups,
@@ -243,7 +303,7 @@ pub(super) fn setup(args: &TrainArgs, folds: Option<(usize, usize)>) -> anyhow::
             None => RunKind::Train(images),
             Some(_) => RunKind::Cv(images),
         },
-        data: args.data.clone(),
+        data: dataset.root.clone(),
         taxonomy: taxonomy.name.clone(),
         model: spec.name.clone(),
         input_size: args.input_size,
@@ -314,7 +374,7 @@ pub(super) fn run_split(
 
 /// `train`: one model on a group-aware hold-out split.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let setup = setup(&args, None)?;
+    let setup = setup(&args, Division::Holdout)?;
     let split = if args.valid_fraction == 0.0 {
         println!(
             "no hold-out: training on all {} images and keeping the last epoch; the figures below are on the training images and say nothing about new ones",
@@ -328,7 +388,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else {
         group_holdout(&setup.dataset, args.valid_fraction, args.seed)?
     };
-    let name = format!("{} on {}", setup.spec.name, args.data.display());
+    let name = format!("{} on {}", setup.spec.name, setup.dataset.root.display());
     let run = RunDir::new(&args.out);
     run_split(&setup, &args, &split, name, run, args.resume)?;
     Ok(())

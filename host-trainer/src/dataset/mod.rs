@@ -8,7 +8,8 @@
 //! - `scan`: decoding every candidate file in parallel, its content digest and its hash.
 //! - [`hashing`]: the difference hash and the near-duplicate groups built on it.
 //! - `fingerprint`: the dataset's identity for a model's provenance.
-//! - `split`: group k-fold and hold-out splits stratified by class.
+//! - [`sources`]: several named sources read as one dataset, each image knowing its own.
+//! - `split`: group k-fold and hold-out splits stratified by class, and leave-one-source-out.
 //!
 //! What makes training meaningless stops [`Dataset::open`] with a named [`DatasetError`]
 //! before any training: an unknown class folder or label, a class of the taxonomy without a
@@ -23,6 +24,7 @@ mod fingerprint;
 mod folders;
 pub mod hashing;
 mod scan;
+pub mod sources;
 mod split;
 #[cfg(test)]
 mod tests;
@@ -34,7 +36,8 @@ use std::str::FromStr;
 use leukoscope_core::artifact::DatasetFingerprint;
 use leukoscope_core::taxonomy::{ClassId, Taxonomy, TaxonomyError};
 
-pub use split::{Split, describe_split, group_holdout, group_k_fold};
+pub use sources::{Source, SourceParseError};
+pub use split::{Split, describe_split, group_holdout, group_k_fold, leave_one_source_out};
 
 /// File extensions taken as images (compared without regard to case). Content decides the
 /// decoder; the extension only decides what is a candidate at all.
@@ -162,6 +165,8 @@ pub struct Sample {
     pub group: u32,
     /// The subject (patient) the dataset names, if it names one.
     pub subject: Option<String>,
+    /// Its source: an index into [`Dataset::sources`] (0 for a dataset read from one path).
+    pub source: u32,
 }
 
 /// A file that was a candidate but is not used.
@@ -270,6 +275,22 @@ pub enum DatasetError {
         /// The taxonomy asked for.
         taxonomy: String,
     },
+    /// A problem in one of several sources, named with the source.
+    #[error("source {name} ({}): {error}", path.display())]
+    InSource {
+        /// The source's name.
+        name: String,
+        /// Its folder (or CSV file).
+        path: PathBuf,
+        /// What is wrong with it.
+        error: Box<DatasetError>,
+    },
+    /// A list of sources that cannot be read as one dataset.
+    #[error("invalid sources: {reason}")]
+    Sources {
+        /// What is wrong.
+        reason: String,
+    },
     /// Split parameters that cannot work.
     #[error("invalid split: {reason}")]
     InvalidSplit {
@@ -292,12 +313,16 @@ pub enum DatasetError {
 /// images, and related images share a group.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// The path given.
+    /// The path given; for several sources, their `NAME=DIR` list joined by commas.
     pub root: PathBuf,
     /// The class set the labels were resolved in.
     pub taxonomy: Taxonomy,
-    /// The layout it was read as (never [`DatasetFormat::Auto`]).
+    /// The layout it was read as (never [`DatasetFormat::Auto`]); the first source's when
+    /// there are several (each one's own is in [`Dataset::sources`]).
     pub format: DatasetFormat,
+    /// Where the images came from, each with the layout it was read as: one source for a
+    /// dataset read from one path, named after its folder. [`Sample::source`] indexes it.
+    pub sources: Vec<Source>,
     /// The readable images, ordered by path relative to the root.
     pub samples: Vec<Sample>,
     /// Candidate files that are not used, and why.
@@ -342,100 +367,30 @@ impl Dataset {
         taxonomy: &Taxonomy,
         options: &ScanOptions,
     ) -> Result<Dataset, DatasetError> {
-        let metadata = std::fs::metadata(path).map_err(|source| DatasetError::Unreadable {
-            path: path.to_owned(),
-            source,
-        })?;
-        let format = match options.format {
-            DatasetFormat::Auto => detect(path, metadata.is_file())?,
-            format => format,
-        };
-        let wants_file = format == DatasetFormat::Csv;
-        if wants_file != metadata.is_file() {
-            return Err(DatasetError::FormatMismatch {
-                path: path.to_owned(),
-                format,
-            });
-        }
-        let mut listing = match format {
-            DatasetFormat::Folders => folders::list(path, taxonomy)?,
-            DatasetFormat::Cnmc => cnmc::list(path, taxonomy)?,
-            DatasetFormat::AllIdb => allidb::list(path, taxonomy)?,
-            DatasetFormat::Csv | DatasetFormat::Auto => csv::list(path, taxonomy)?,
-        };
-        // Sorted before decoding so that samples, group ids and the fingerprint do not
-        // depend on the order the file system lists entries in.
-        listing
-            .candidates
-            .sort_by(|a, b| a.relative.cmp(&b.relative));
-
-        for skipped in &listing.skipped {
-            tracing::warn!(path = %skipped.path.display(), reason = %skipped.reason, "skipping a file");
-        }
-        let facts = scan::scan(&listing.candidates);
-        let mut skipped = listing.skipped;
-        let mut kept = Vec::with_capacity(listing.candidates.len());
-        let mut listed_per_class = vec![0usize; taxonomy.len()];
-        for (candidate, fact) in listing.candidates.into_iter().zip(facts) {
-            if let Some(count) = listed_per_class.get_mut(candidate.label as usize) {
-                *count += 1;
-            }
-            match fact {
-                Ok(fact) => kept.push((candidate, fact)),
-                Err(reason) => {
-                    tracing::warn!(path = %candidate.path.display(), %reason, "skipping a file that does not decode");
-                    skipped.push(Skipped {
-                        path: candidate.path,
-                        reason,
-                    });
-                }
-            }
-        }
+        let read = read(path, taxonomy, options.format)?;
         check_classes(
             path,
-            format,
+            read.format,
             taxonomy,
-            &kept,
-            &listed_per_class,
-            skipped.len(),
+            &read.kept,
+            &read.listed_per_class,
+            read.skipped.len(),
         )?;
-
-        let hashed: Vec<hashing::Hashed<'_>> = kept
-            .iter()
-            .map(|(candidate, fact)| hashing::Hashed {
-                sha256: &fact.sha256,
-                dhash: fact.dhash,
-                subject: candidate.subject.as_deref(),
-            })
-            .collect();
-        let (group_of, groups) = hashing::group(&hashed, options.near_duplicate_distance);
-        let fingerprint = fingerprint::fingerprint(
-            path.display().to_string(),
-            kept.iter().map(|(candidate, fact)| fingerprint::Entry {
-                relative: &candidate.relative,
-                label: taxonomy.class_name(candidate.label),
-                sha256: &fact.sha256,
-            }),
-        );
-        let samples = kept
-            .into_iter()
-            .zip(group_of)
-            .map(|((candidate, _), group)| Sample {
-                path: candidate.path,
-                label: candidate.label,
-                group,
-                subject: candidate.subject,
-            })
-            .collect();
-        Ok(Dataset {
-            root: path.to_owned(),
-            taxonomy: taxonomy.clone(),
-            format,
-            samples,
-            skipped,
-            groups,
-            fingerprint,
-        })
+        let (group_of, groups) = group(&read.kept, options.near_duplicate_distance);
+        let source = Source {
+            name: Source::default_name(path),
+            path: path.to_owned(),
+            format: read.format,
+        };
+        let source_of = vec![0; read.kept.len()];
+        Ok(assemble(
+            path.to_owned(),
+            taxonomy,
+            vec![source],
+            read,
+            &source_of,
+            (group_of, groups),
+        ))
     }
 
     /// Images per class, in the taxonomy's order.
@@ -460,7 +415,8 @@ impl Dataset {
         sizes
     }
 
-    /// A few lines for people: images, groups, images per class, skipped files.
+    /// A few lines for people: images, groups, images per class (and per source when there
+    /// are several, with each source's folder, layout and groups), skipped files.
     pub fn summary(&self) -> String {
         use fmt::Write as _;
 
@@ -469,9 +425,12 @@ impl Dataset {
         let largest = sizes.iter().copied().max().unwrap_or(0);
         let in_shared = sizes.iter().filter(|&&size| size > 1).sum::<usize>();
         let mut out = format!(
-            "{}: {total} images ({} format, taxonomy {}) in {} groups ({in_shared} images share a group with another, largest {largest}); {} files skipped\n",
+            "{}: {total} images ({}, taxonomy {}) in {} groups ({in_shared} images share a group with another, largest {largest}); {} files skipped\n",
             self.root.display(),
-            self.format,
+            match self.sources.len() {
+                0 | 1 => format!("{} format", self.format),
+                several => format!("{several} sources"),
+            },
             self.taxonomy.name,
             self.groups,
             self.skipped.len(),
@@ -483,13 +442,17 @@ impl Dataset {
             .map(|c| c.name.len())
             .max()
             .unwrap_or(0);
-        for (class, count) in self.class_counts().into_iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "  {:<width$}  {count:>6}  {:>5.1} %",
-                self.taxonomy.class_name(class as ClassId),
-                percent(count, total),
-            );
+        if self.sources.len() > 1 {
+            out.push_str(&self.per_source_table());
+        } else {
+            for (class, count) in self.class_counts().into_iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}  {count:>6}  {:>5.1} %",
+                    self.taxonomy.class_name(class as ClassId),
+                    percent(count, total),
+                );
+            }
         }
         const SHOWN: usize = 10;
         for skipped in self.skipped.iter().take(SHOWN) {
@@ -513,6 +476,139 @@ fn percent(part: usize, whole: usize) -> f64 {
         0.0
     } else {
         100.0 * part as f64 / whole as f64
+    }
+}
+
+/// One path read and decoded, before its classes are checked and its images grouped.
+struct Read {
+    /// The layout it was read as (never [`DatasetFormat::Auto`]).
+    format: DatasetFormat,
+    /// The files that decode, sorted by relative path, with what is known of each.
+    kept: Vec<(Candidate, scan::Facts)>,
+    /// Candidate files that are not used.
+    skipped: Vec<Skipped>,
+    /// Candidate files per class, readable or not.
+    listed_per_class: Vec<usize>,
+}
+
+/// Lists the files at `path` in `format` (detected when [`DatasetFormat::Auto`]) and decodes
+/// every one, labelled in `taxonomy`. Unknown labels fail before any file is decoded; files
+/// that do not decode are only skipped.
+fn read(path: &Path, taxonomy: &Taxonomy, format: DatasetFormat) -> Result<Read, DatasetError> {
+    let metadata = std::fs::metadata(path).map_err(|source| DatasetError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let format = match format {
+        DatasetFormat::Auto => detect(path, metadata.is_file())?,
+        format => format,
+    };
+    let wants_file = format == DatasetFormat::Csv;
+    if wants_file != metadata.is_file() {
+        return Err(DatasetError::FormatMismatch {
+            path: path.to_owned(),
+            format,
+        });
+    }
+    let mut listing = match format {
+        DatasetFormat::Folders => folders::list(path, taxonomy)?,
+        DatasetFormat::Cnmc => cnmc::list(path, taxonomy)?,
+        DatasetFormat::AllIdb => allidb::list(path, taxonomy)?,
+        DatasetFormat::Csv | DatasetFormat::Auto => csv::list(path, taxonomy)?,
+    };
+    // Sorted before decoding so that samples, group ids and the fingerprint do not
+    // depend on the order the file system lists entries in.
+    listing
+        .candidates
+        .sort_by(|a, b| a.relative.cmp(&b.relative));
+
+    for skipped in &listing.skipped {
+        tracing::warn!(path = %skipped.path.display(), reason = %skipped.reason, "skipping a file");
+    }
+    let facts = scan::scan(&listing.candidates);
+    let mut skipped = listing.skipped;
+    let mut kept = Vec::with_capacity(listing.candidates.len());
+    let mut listed_per_class = vec![0usize; taxonomy.len()];
+    for (candidate, fact) in listing.candidates.into_iter().zip(facts) {
+        if let Some(count) = listed_per_class.get_mut(candidate.label as usize) {
+            *count += 1;
+        }
+        match fact {
+            Ok(fact) => kept.push((candidate, fact)),
+            Err(reason) => {
+                tracing::warn!(path = %candidate.path.display(), %reason, "skipping a file that does not decode");
+                skipped.push(Skipped {
+                    path: candidate.path,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(Read {
+        format,
+        kept,
+        skipped,
+        listed_per_class,
+    })
+}
+
+/// The near-duplicate group of every kept file and the number of groups (see
+/// [`hashing`]'s grouping).
+fn group(kept: &[(Candidate, scan::Facts)], distance: u32) -> (Vec<u32>, u32) {
+    let hashed: Vec<hashing::Hashed<'_>> = kept
+        .iter()
+        .map(|(candidate, fact)| hashing::Hashed {
+            sha256: &fact.sha256,
+            dhash: fact.dhash,
+            subject: candidate.subject.as_deref(),
+        })
+        .collect();
+    hashing::group(&hashed, distance)
+}
+
+/// The dataset of `read`'s files, checked and grouped: each kept file's source is
+/// `source_of[i]` and its group `grouping.0[i]`, of `grouping.1` groups. The fingerprint is
+/// named after `root` and covers each file by its relative path.
+fn assemble(
+    root: PathBuf,
+    taxonomy: &Taxonomy,
+    sources: Vec<Source>,
+    read: Read,
+    source_of: &[u32],
+    (group_of, groups): (Vec<u32>, u32),
+) -> Dataset {
+    let fingerprint = fingerprint::fingerprint(
+        root.display().to_string(),
+        read.kept
+            .iter()
+            .map(|(candidate, fact)| fingerprint::Entry {
+                relative: &candidate.relative,
+                label: taxonomy.class_name(candidate.label),
+                sha256: &fact.sha256,
+            }),
+    );
+    let samples = read
+        .kept
+        .into_iter()
+        .zip(group_of)
+        .zip(source_of)
+        .map(|(((candidate, _), group), &source)| Sample {
+            path: candidate.path,
+            label: candidate.label,
+            group,
+            subject: candidate.subject,
+            source,
+        })
+        .collect();
+    Dataset {
+        root,
+        taxonomy: taxonomy.clone(),
+        format: read.format,
+        sources,
+        samples,
+        skipped: read.skipped,
+        groups,
+        fingerprint,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Splits that keep every group whole and every class in proportion: stratified group
-//! k-fold and a stratified group hold-out.
+//! k-fold and a stratified group hold-out; and leave-one-source-out, which holds out whole
+//! sources instead.
 //!
 //! Both place whole groups, largest first, each into the part it leaves closest to its
 //! target share of every class (greedy, like scikit-learn's `StratifiedGroupKFold`). Groups
@@ -58,6 +59,48 @@ pub fn group_k_fold(
         .collect())
 }
 
+/// One split per source, in the order of [`Dataset::sources`]: split `k` validates on every
+/// image of source `k` and trains on every image of the others, so the held-out source is
+/// never trained on. Groups never span sources, so no group is on both sides either.
+///
+/// A class the held-out source has but no other source has is one the model of that fold
+/// never learns; that is warned about, not refused (it is what such a source measures).
+pub fn leave_one_source_out(dataset: &Dataset) -> Result<Vec<Split>, DatasetError> {
+    if dataset.sources.len() < 2 {
+        return Err(DatasetError::InvalidSplit {
+            reason: format!(
+                "leave-one-source-out needs at least 2 sources, and {} has {}; give each with --source NAME=DIR",
+                dataset.root.display(),
+                dataset.sources.len()
+            ),
+        });
+    }
+    let per_source = dataset.source_class_counts();
+    let splits = (0..dataset.sources.len() as u32)
+        .map(|held_out| {
+            for (class, &count) in per_source[held_out as usize].iter().enumerate() {
+                let elsewhere: usize = per_source
+                    .iter()
+                    .enumerate()
+                    .filter(|&(source, _)| source != held_out as usize)
+                    .map(|(_, counts)| counts[class])
+                    .sum();
+                if count > 0 && elsewhere == 0 {
+                    tracing::warn!(
+                        source = dataset.source_name(held_out),
+                        class = dataset.taxonomy.class_name(class as ClassId),
+                        "only the held-out source has this class; its fold never learns it"
+                    );
+                }
+            }
+            let (valid, train) =
+                (0..dataset.samples.len()).partition(|&i| dataset.samples[i].source == held_out);
+            Split { train, valid }
+        })
+        .collect();
+    Ok(splits)
+}
+
 /// One split with about `valid_fraction` of every class in the validation part, no group on
 /// both sides, and neither side empty.
 pub fn group_holdout(
@@ -91,13 +134,18 @@ pub fn group_holdout(
     Ok(table.split(dataset, &part_of, |part| part == 1))
 }
 
-/// `train: N images in G groups (Benign n p %, ...); valid: ...`, for logs and reports.
+/// `train: N images in G groups (Benign n p %, ...); valid: ...`, for logs and reports;
+/// with several sources, each side also names the sources it draws from.
 pub fn describe_split(dataset: &Dataset, split: &Split) -> String {
     let side = |name: &str, indices: &[usize]| {
         let mut counts = vec![0usize; dataset.taxonomy.len()];
         let mut groups: Vec<u32> = Vec::with_capacity(indices.len());
+        let mut sources = vec![0usize; dataset.sources.len()];
         for sample in indices.iter().filter_map(|&i| dataset.samples.get(i)) {
             if let Some(count) = counts.get_mut(sample.label as usize) {
+                *count += 1;
+            }
+            if let Some(count) = sources.get_mut(sample.source as usize) {
                 *count += 1;
             }
             groups.push(sample.group);
@@ -121,6 +169,13 @@ pub fn describe_split(dataset: &Dataset, split: &Split) -> String {
             );
         }
         text.push(')');
+        if dataset.sources.len() > 1 {
+            let named: Vec<String> = (0..sources.len())
+                .filter(|&s| sources[s] > 0)
+                .map(|s| format!("{} {}", dataset.source_name(s as u32), sources[s]))
+                .collect();
+            let _ = write!(text, " from {}", named.join(", "));
+        }
         text
     };
     format!(

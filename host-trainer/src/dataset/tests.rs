@@ -525,6 +525,7 @@ fn in_memory(groups: &[Vec<u32>]) -> Dataset {
                 label,
                 group: g as u32,
                 subject: None,
+                source: 0,
             })
         })
         .collect();
@@ -532,6 +533,11 @@ fn in_memory(groups: &[Vec<u32>]) -> Dataset {
         root: "memory".into(),
         taxonomy: Taxonomy::b_all_4(),
         format: DatasetFormat::Folders,
+        sources: vec![Source {
+            name: "memory".into(),
+            path: "memory".into(),
+            format: DatasetFormat::Folders,
+        }],
         samples,
         skipped: Vec::new(),
         groups: groups.len() as u32,

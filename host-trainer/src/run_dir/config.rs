@@ -16,7 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::RunDirError;
 use crate::augment::Augment;
 use crate::backend::DeviceChoice;
-use crate::dataset::{Dataset, DatasetError, DatasetFormat, ScanOptions, Split, group_holdout};
+use crate::dataset::{
+    Dataset, DatasetError, DatasetFormat, ScanOptions, Source, Split, group_holdout,
+};
 use crate::fit::Recipe;
 
 /// A run's resolved configuration (`config.json`), also stored in its model's provenance.
@@ -27,7 +29,8 @@ pub struct RunConfig {
     /// The command (the JSON's `mode`) with what only it records.
     #[serde(flatten)]
     pub kind: RunKind,
-    /// The dataset as given to `--data`; for `demo`, a description of its synthetic fields.
+    /// The dataset as given to `--data`; for several `--source`s, their `NAME=DIR` list
+    /// joined by commas; for `demo`, a description of its synthetic fields.
     pub data: PathBuf,
     /// The class set's name (`b-all-4`).
     pub taxonomy: String,
@@ -78,6 +81,14 @@ pub struct ImageRun {
     /// before `--run-folds` existed lack it; they trained every fold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_folds: Option<usize>,
+    /// `cv --by-source`: the folds are the sources, each held out in turn. Absent (false)
+    /// from other runs' configurations and from those of earlier versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_source: bool,
+    /// The named sources (`--source`), in order, each with the layout it was read as; absent
+    /// when the data was one `--data` path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
     /// The dataset's fingerprint, as 64 hex digits.
     #[serde(with = "sha256_hex")]
     pub dataset_sha256: [u8; 32],

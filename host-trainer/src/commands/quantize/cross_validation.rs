@@ -40,6 +40,15 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
             config.mode()
         );
     };
+    if config
+        .image_run()
+        .is_some_and(|run| !run.sources.is_empty())
+    {
+        bail!(
+            "the folds were trained on several sources ({}); `quantize --model CV` reads one --calib folder and cannot rebuild these folds yet",
+            config.data.display()
+        );
+    }
     if !config.trained_on(&args.calib) {
         bail!(
             "the folds were trained on {}; pass that folder as --calib so each fold is measured on its own held-out part",

@@ -1,0 +1,150 @@
+//! Several named sources as a user gives them: `cv --by-source` holds out one whole source
+//! per fold and every record names it; a source with a label the taxonomy does not know is
+//! refused with the source named.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use leukoscope_core::synth::{self, CLASS_NAMES, FieldOptions};
+
+const PER_CLASS: u64 = 4;
+const SOURCES: [&str; 3] = ["lab-a", "lab-b", "lab-c"];
+
+fn train_cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A class-folder source of small synthetic fields, its own seeds per `source`.
+fn write_source(root: &Path, source: u64) {
+    let options = FieldOptions {
+        size: 64,
+        ..FieldOptions::default()
+    };
+    for (class, name) in CLASS_NAMES.iter().enumerate() {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..PER_CLASS {
+            let seed = 10_000 * source + 100 * class as u64 + i;
+            let field = synth::field(class as u32, seed, &options).unwrap();
+            let image = image::RgbImage::from_raw(
+                field.image.width(),
+                field.image.height(),
+                field.image.as_raw().to_vec(),
+            )
+            .unwrap();
+            image.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn cv_by_source_holds_out_each_source_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags: Vec<String> = SOURCES
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let root = dir.path().join(name);
+            write_source(&root, k as u64 + 1);
+            format!("{name}={}", root.display())
+        })
+        .collect();
+    let cv = dir.path().join("cv");
+    let mut args = vec!["cv", "--by-source"];
+    for flag in &flags {
+        args.extend(["--source", flag.as_str()]);
+    }
+    args.extend([
+        "--model",
+        "tiny-cnn",
+        "--input-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--keep",
+        "last",
+        "--out",
+        cv.to_str().unwrap(),
+    ]);
+    let out = train_cli(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The dataset summary counts every class per source.
+    for name in SOURCES {
+        assert!(stdout.contains(&format!("source {name}:")), "{stdout}");
+    }
+    let summary = json(&cv.join("summary.json"));
+    assert_eq!(summary["by_source"], true);
+    assert_eq!(summary["folds"], 3);
+    assert_eq!(summary["held_out_sources"], serde_json::json!(SOURCES));
+    let report = std::fs::read_to_string(cv.join("report.md")).unwrap();
+    for (k, name) in SOURCES.iter().enumerate() {
+        assert!(stdout.contains(&format!("fold {} of 3, holding out {name}", k + 1)));
+        assert!(
+            report.contains(&format!("fold {} held out {name}", k + 1)),
+            "{report}"
+        );
+        // The fold validates on the whole held-out source and on nothing else.
+        let per_class = PER_CLASS as usize * CLASS_NAMES.len();
+        let fold = cv.join(format!("fold-{}", k + 1));
+        let fold_report = std::fs::read_to_string(fold.join("report.md")).unwrap();
+        assert!(
+            fold_report.contains(&format!("valid: {per_class} images"))
+                && fold_report.contains(&format!("from {name} {per_class}")),
+            "{fold_report}"
+        );
+        let config = json(&fold.join("config.json"));
+        assert_eq!(config["by_source"], true);
+        assert_eq!(config["sources"][k]["name"], *name);
+    }
+
+    // Such a cross-validation cannot be rebuilt from one --calib folder, and says so.
+    let refused = train_cli(&[
+        "quantize",
+        "--model",
+        cv.to_str().unwrap(),
+        "--calib",
+        dir.path().join(SOURCES[0]).to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("several sources"));
+}
+
+#[test]
+fn a_source_with_an_unknown_label_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = (dir.path().join("good"), dir.path().join("bad"));
+    write_source(&good, 1);
+    write_source(&bad, 2);
+    std::fs::rename(bad.join(CLASS_NAMES[1]), bad.join("Blasts")).unwrap();
+    let out = train_cli(&[
+        "train",
+        "--source",
+        &format!("good={}", good.display()),
+        "--source",
+        &format!("lab2={}", bad.display()),
+        "--epochs",
+        "1",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in ["source lab2", "Blasts", "b-all-4"] {
+        assert!(stderr.contains(needle), "{needle} in {stderr}");
+    }
+}
