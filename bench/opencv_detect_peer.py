@@ -25,8 +25,10 @@ The steps, with the settings `--config` gives (JSON, keys as below):
 4. Otsu (cv2.threshold THRESH_OTSU) on the nuclear density of the stained blocks (total
    above `stained_density`), scaled to 8 bits over 0..3 as ours bins it; the threshold is
    never below `min_nuclear_density`.
-5. Opening, cv2.morphologyEx MORPH_OPEN with a 3x3 square; holes filled by cv2.floodFill
-   of the background from the (padded) edge.
+5. Opening by reconstruction: cv2.erode with a 2x2 square (anchor at its top-left, edges
+   replicated), then cv2.connectedComponents (8-connected) of the mask, keeping each
+   component of which at least a third of the pixels survive the erosion; holes filled by
+   cv2.floodFill of the background from the (padded) edge.
 6. cv2.connectedComponentsWithStats, 8-connected; components under `min_area_px` dropped.
 7. Split of touching nuclei: cv2.distanceTransform (DIST_L2, 3x3 chamfer) of each
    component, h-maxima of depth `split_depth_px` (reconstruction by dilation of dist - h
@@ -62,6 +64,9 @@ KEYS = (
     "split_depth_px",
 )
 OTSU_MAX = 3.0
+# A component of the mask is kept when one in this many of its pixels survives the
+# 2x2 erosion (ours: SEED_SHARE_INV in scan/detect.rs).
+SEED_SHARE_INV = 3
 
 
 def settings(text):
@@ -101,6 +106,7 @@ class Detector:
         # Rows of the per-block dot products: nuclear share, and the total density.
         self.transform = np.array([unmix, [1.0, 1.0, 1.0]], dtype=np.float32)
         self.kernel = np.ones((3, 3), np.uint8)
+        self.square2 = np.ones((2, 2), np.uint8)
         self.levels = np.maximum(np.arange(256, dtype=np.float64), 0.5)
 
     def detect(self, frame):
@@ -133,7 +139,15 @@ class Detector:
         threshold = max((otsu + 1) / scale, c["min_nuclear_density"])
         mask = (nuclear >= threshold).astype(np.uint8)
 
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.kernel)
+        seeds = cv2.erode(
+            mask, self.square2, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE
+        )
+        n, labels = cv2.connectedComponents(mask, connectivity=8)
+        sizes = np.bincount(labels.ravel(), minlength=n)
+        seeded = np.bincount(labels[seeds > 0], minlength=n)
+        keep = seeded * SEED_SHARE_INV >= sizes
+        keep[0] = False
+        mask = keep[labels].astype(np.uint8)
         padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
         cv2.floodFill(padded, None, (0, 0), 2)
         mask |= (padded[1:-1, 1:-1] == 0).astype(np.uint8)

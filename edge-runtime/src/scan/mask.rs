@@ -1,5 +1,5 @@
 //! Binary masks of a frame (the detector's nuclei, the scale's red cells): Otsu's
-//! threshold, opening, hole filling, connected components and the distance of each pixel of
+//! threshold, opening (by reconstruction), hole filling, connected components and the distance of each pixel of
 //! a component to its edge.
 
 /// A connected component of the mask: its box (inclusive) in mask pixels.
@@ -38,6 +38,73 @@ pub(super) fn morph(src: &[u8], dst: &mut [u8], w: u32, h: u32, op: Morph) {
                 }
             };
             out[x] = v;
+        }
+    }
+}
+
+/// Keeps the 8-connected components of `mask` in which at least `1 / min_share_inv` of
+/// the pixels are `seeds` (each a subset of `mask`), and clears the rest: an opening by
+/// reconstruction, when `seeds` is the mask's erosion, that removes what is thin
+/// throughout or ragged (specks, streaks, noise) and gives back every kept object whole,
+/// thin parts and all. `members` is working memory.
+pub(super) fn reconstruct(
+    seeds: &[u8],
+    mask: &mut [u8],
+    w: u32,
+    h: u32,
+    min_share_inv: usize,
+    stack: &mut Vec<u32>,
+    members: &mut Vec<u32>,
+) {
+    let (w, h) = (w as usize, h as usize);
+    // 0 background, 1 object not reached, 2 kept, 3 dropped.
+    for start in 0..mask.len() {
+        if seeds[start] == 0 || mask[start] != 1 {
+            continue;
+        }
+        stack.clear();
+        members.clear();
+        mask[start] = 2;
+        stack.push(start as u32);
+        let mut seeded = 0usize;
+        while let Some(i) = stack.pop() {
+            members.push(i);
+            let i = i as usize;
+            seeded += usize::from(seeds[i] != 0);
+            let (x, y) = (i % w, i / w);
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = ny * w + nx;
+                    if mask[j] == 1 {
+                        mask[j] = 2;
+                        stack.push(j as u32);
+                    }
+                }
+            }
+        }
+        if seeded * min_share_inv < members.len() {
+            for &i in members.iter() {
+                mask[i as usize] = 3;
+            }
+        }
+    }
+    for v in mask.iter_mut() {
+        *v = u8::from(*v == 2);
+    }
+}
+
+/// `dst` = the pixels of `src` whose 2x2 square (with the pixels right, below, and right
+/// below; the last column and row pair with themselves) is all set: the cores of what is
+/// at least two pixels thick.
+pub(super) fn erode_2x2(src: &[u8], dst: &mut [u8], w: u32, h: u32) {
+    let (w, h) = (w as usize, h as usize);
+    for y in 0..h {
+        let row = &src[y * w..][..w];
+        let below = &src[(y + 1).min(h - 1) * w..][..w];
+        let out = &mut dst[y * w..][..w];
+        for x in 0..w {
+            let r = (x + 1).min(w - 1);
+            out[x] = row[x] & row[r] & below[x] & below[r];
         }
     }
 }
