@@ -190,7 +190,8 @@ pub struct ScanOptions {
     pub format: DatasetFormat,
     /// Largest Hamming distance between the 64-bit difference hashes of two images for them
     /// to count as the same field and share a group. Only applies to images without a
-    /// subject id; byte-identical files share a group whatever this is.
+    /// subject id; byte-identical files share a group whatever this is. In a crop folder it
+    /// compares the frames the crops were cut from, never the crops (see [`crops`]).
     pub near_duplicate_distance: u32,
 }
 
