@@ -15,7 +15,8 @@
 //!
 //! What makes training meaningless stops [`Dataset::open`] with a named [`DatasetError`]
 //! before any training: an unknown class folder or label, a class of the taxonomy without a
-//! single readable image, a dataset of one class, no images at all, an unreadable root. A file
+//! single readable image, a dataset of one class, no images at all, an unreadable root, a
+//! crop folder's malformed `crops.csv` row or image it does not list. A file
 //! that does not decode only lands in [`Dataset::skipped`]: one bad file in ten thousand
 //! should cost that file, not the run.
 
