@@ -120,7 +120,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.2)]
     pub valid_fraction: f64,
     /// Largest difference-hash distance at which two images count as the same field and
-    /// stay on one side of every split.
+    /// stay on one side of every split (in a crop folder with crops.csv, the frames the
+    /// crops were cut from, never the crops).
     #[arg(long)]
     pub near_duplicate_distance: Option<u32>,
     /// Seeds the split, initialization, sampling and augmentation.

@@ -117,24 +117,17 @@ pub(super) fn group(items: &[Hashed<'_>], distance: u32) -> (Vec<u32>, u32) {
             }
         }
     }
-    let mut id_of_root: HashMap<usize, u32> = HashMap::new();
-    let ids = (0..items.len())
-        .map(|i| {
-            let next = id_of_root.len() as u32;
-            *id_of_root.entry(sets.find(i)).or_insert(next)
-        })
-        .collect();
-    (ids, id_of_root.len() as u32)
+    sets.ids()
 }
 
 /// Union-find with path halving and union by size.
-struct DisjointSets {
+pub(super) struct DisjointSets {
     parent: Vec<usize>,
     size: Vec<usize>,
 }
 
 impl DisjointSets {
-    fn new(len: usize) -> Self {
+    pub(super) fn new(len: usize) -> Self {
         DisjointSets {
             parent: (0..len).collect(),
             size: vec![1; len],
@@ -149,7 +142,20 @@ impl DisjointSets {
         i
     }
 
-    fn union(&mut self, a: usize, b: usize) {
+    /// The set id of every item and the number of sets, ids counting up in order of each
+    /// set's first item.
+    pub(super) fn ids(&mut self) -> (Vec<u32>, u32) {
+        let mut id_of_root: HashMap<usize, u32> = HashMap::new();
+        let ids = (0..self.parent.len())
+            .map(|i| {
+                let next = id_of_root.len() as u32;
+                *id_of_root.entry(self.find(i)).or_insert(next)
+            })
+            .collect();
+        (ids, id_of_root.len() as u32)
+    }
+
+    pub(super) fn union(&mut self, a: usize, b: usize) {
         let (a, b) = (self.find(a), self.find(b));
         if a == b {
             return;

@@ -5,6 +5,8 @@
 //! - `cnmc`: C-NMC 2019 (`fold_k/{all,hem}/UID_<subject>_..._<label>.bmp`), with subjects.
 //! - `allidb`: ALL-IDB (`Im001_1.jpg`: the suffix is the label), one flat folder.
 //! - `csv`: a list of `path,label[,group]` rows.
+//! - [`crops`]: a folder of cell crops with `crops.csv` (what `leukoscope-edge crops`
+//!   writes), grouped by the frame each crop was cut from instead of by the crops' hashes.
 //! - `scan`: decoding every candidate file in parallel, its content digest and its hash.
 //! - [`hashing`]: the difference hash and the near-duplicate groups built on it.
 //! - `fingerprint`: the dataset's identity for a model's provenance.
@@ -13,12 +15,14 @@
 //!
 //! What makes training meaningless stops [`Dataset::open`] with a named [`DatasetError`]
 //! before any training: an unknown class folder or label, a class of the taxonomy without a
-//! single readable image, a dataset of one class, no images at all, an unreadable root. A file
+//! single readable image, a dataset of one class, no images at all, an unreadable root, a
+//! crop folder's malformed `crops.csv` row or image it does not list. A file
 //! that does not decode only lands in [`Dataset::skipped`]: one bad file in ten thousand
 //! should cost that file, not the run.
 
 mod allidb;
 mod cnmc;
+pub mod crops;
 mod csv;
 mod fingerprint;
 mod folders;
@@ -36,6 +40,7 @@ use std::str::FromStr;
 use leukoscope_core::artifact::DatasetFingerprint;
 use leukoscope_core::taxonomy::{ClassId, Taxonomy, TaxonomyError};
 
+pub use crops::CropGroups;
 pub use sources::{Source, SourceParseError};
 pub use split::{Split, describe_split, group_holdout, group_k_fold, leave_one_source_out};
 
@@ -186,7 +191,8 @@ pub struct ScanOptions {
     pub format: DatasetFormat,
     /// Largest Hamming distance between the 64-bit difference hashes of two images for them
     /// to count as the same field and share a group. Only applies to images without a
-    /// subject id; byte-identical files share a group whatever this is.
+    /// subject id; byte-identical files share a group whatever this is. In a crop folder it
+    /// compares the frames the crops were cut from, never the crops (see [`crops`]).
     pub near_duplicate_distance: u32,
 }
 
@@ -275,6 +281,28 @@ pub enum DatasetError {
         /// The taxonomy asked for.
         taxonomy: String,
     },
+    /// A row of a crop folder's `crops.csv` that is not a crop inside the folder and the
+    /// frame it was cut from.
+    #[error("{}{}: {reason}; crops.csv is written by leukoscope-edge crops (crop,frame,label,...): fix the row, or cut the crops again into an empty folder", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    CropIndex {
+        /// The `crops.csv` file.
+        path: PathBuf,
+        /// The 1-based line, when known.
+        line: Option<u64>,
+        /// What is wrong with it, naming the crop when there is one.
+        reason: String,
+    },
+    /// Images in a crop folder that its `crops.csv` does not list: their frames are unknown,
+    /// so they could share a field with crops on the other side of a split.
+    #[error("{images} images are not listed in {} (first: {}), so the frame they were cut from is unknown and they cannot be grouped with its other crops: move them out, or cut the folder again with leukoscope-edge crops", index.display(), first.display())]
+    CropNotListed {
+        /// The `crops.csv` file.
+        index: PathBuf,
+        /// How many images it does not list.
+        images: usize,
+        /// The first of them.
+        first: PathBuf,
+    },
     /// A problem in one of several sources, named with the source.
     #[error("source {name} ({}): {error}", path.display())]
     InSource {
@@ -329,6 +357,8 @@ pub struct Dataset {
     pub skipped: Vec<Skipped>,
     /// Number of groups; every [`Sample::group`] is below it.
     pub groups: u32,
+    /// How each crop folder among the sources was grouped (none for other layouts).
+    pub crop_groups: Vec<CropGroups>,
     /// The set's identity for a model's provenance.
     pub fingerprint: DatasetFingerprint,
 }
@@ -376,7 +406,7 @@ impl Dataset {
             &read.listed_per_class,
             read.skipped.len(),
         )?;
-        let (group_of, groups) = group(&read.kept, options.near_duplicate_distance);
+        let grouping = group(&read, options.near_duplicate_distance, 0);
         let source = Source {
             name: Source::default_name(path),
             path: path.to_owned(),
@@ -389,7 +419,7 @@ impl Dataset {
             vec![source],
             read,
             &source_of,
-            (group_of, groups),
+            vec![grouping],
         ))
     }
 
@@ -442,6 +472,9 @@ impl Dataset {
             .map(|c| c.name.len())
             .max()
             .unwrap_or(0);
+        for crops in &self.crop_groups {
+            out.push_str(&crops.describe(self.source_name(crops.source)));
+        }
         if self.sources.len() > 1 {
             out.push_str(&self.per_source_table());
         } else {
@@ -489,6 +522,8 @@ struct Read {
     skipped: Vec<Skipped>,
     /// Candidate files per class, readable or not.
     listed_per_class: Vec<usize>,
+    /// The crop index, for a folder of class folders holding [`crops::INDEX`].
+    crops: Option<crops::Index>,
 }
 
 /// Lists the files at `path` in `format` (detected when [`DatasetFormat::Auto`]) and decodes
@@ -521,6 +556,14 @@ fn read(path: &Path, taxonomy: &Taxonomy, format: DatasetFormat) -> Result<Read,
     listing
         .candidates
         .sort_by(|a, b| a.relative.cmp(&b.relative));
+    // A crop folder's index is checked before any file is decoded.
+    let crops = match format {
+        DatasetFormat::Folders => crops::Index::read(path)?,
+        _ => None,
+    };
+    let crops = crops
+        .map(|mut index| index.check(&listing.candidates).map(|()| index))
+        .transpose()?;
 
     for skipped in &listing.skipped {
         tracing::warn!(path = %skipped.path.display(), reason = %skipped.reason, "skipping a file");
@@ -549,13 +592,34 @@ fn read(path: &Path, taxonomy: &Taxonomy, format: DatasetFormat) -> Result<Read,
         kept,
         skipped,
         listed_per_class,
+        crops,
     })
 }
 
-/// The near-duplicate group of every kept file and the number of groups (see
-/// [`hashing`]'s grouping).
-fn group(kept: &[(Candidate, scan::Facts)], distance: u32) -> (Vec<u32>, u32) {
-    let hashed: Vec<hashing::Hashed<'_>> = kept
+/// The groups of `read`'s kept files, the files of source `source`.
+struct Grouping {
+    /// The group of every kept file.
+    group_of: Vec<u32>,
+    /// The number of groups.
+    groups: u32,
+    /// How a crop folder's crops were grouped.
+    crops: Option<CropGroups>,
+}
+
+/// The group of every kept file of `read` (source `source`) and the number of groups: by
+/// frame for a crop folder (see [`crops`]), else by subject, content and near-duplicate hash
+/// (see [`hashing`]'s grouping).
+fn group(read: &Read, distance: u32, source: u32) -> Grouping {
+    if let Some(index) = &read.crops {
+        let (group_of, groups, crops) = crops::group(index, &read.kept, distance, source);
+        return Grouping {
+            group_of,
+            groups,
+            crops: Some(crops),
+        };
+    }
+    let hashed: Vec<hashing::Hashed<'_>> = read
+        .kept
         .iter()
         .map(|(candidate, fact)| hashing::Hashed {
             sha256: &fact.sha256,
@@ -563,20 +627,34 @@ fn group(kept: &[(Candidate, scan::Facts)], distance: u32) -> (Vec<u32>, u32) {
             subject: candidate.subject.as_deref(),
         })
         .collect();
-    hashing::group(&hashed, distance)
+    let (group_of, groups) = hashing::group(&hashed, distance);
+    Grouping {
+        group_of,
+        groups,
+        crops: None,
+    }
 }
 
 /// The dataset of `read`'s files, checked and grouped: each kept file's source is
-/// `source_of[i]` and its group `grouping.0[i]`, of `grouping.1` groups. The fingerprint is
-/// named after `root` and covers each file by its relative path.
+/// `source_of[i]` and its group `grouping.group_of[i]`. The fingerprint is named after
+/// `root` and covers each file by its relative path.
 fn assemble(
     root: PathBuf,
     taxonomy: &Taxonomy,
     sources: Vec<Source>,
     read: Read,
     source_of: &[u32],
-    (group_of, groups): (Vec<u32>, u32),
+    grouping: Vec<Grouping>,
 ) -> Dataset {
+    let groups = grouping.iter().map(|g| g.groups).sum();
+    let mut crop_groups = Vec::new();
+    let mut group_of = Vec::with_capacity(read.kept.len());
+    let mut offset = 0;
+    for one in grouping {
+        group_of.extend(one.group_of.into_iter().map(|id| id + offset));
+        offset += one.groups;
+        crop_groups.extend(one.crops);
+    }
     let fingerprint = fingerprint::fingerprint(
         root.display().to_string(),
         read.kept
@@ -608,6 +686,7 @@ fn assemble(
         samples,
         skipped: read.skipped,
         groups,
+        crop_groups,
         fingerprint,
     }
 }

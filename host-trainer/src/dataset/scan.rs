@@ -26,7 +26,8 @@ pub(super) fn scan(candidates: &[Candidate]) -> Vec<Result<Facts, String>> {
         .collect()
 }
 
-fn examine(path: &Path) -> Result<Facts, String> {
+/// The facts of the image file at `path`, or why it is not usable.
+pub(super) fn examine(path: &Path) -> Result<Facts, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
     let sha256 = Sha256::digest(&bytes).into();
     // The decoder training reads with (the core's, the board's too) decides: a file is kept

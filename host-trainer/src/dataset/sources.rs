@@ -98,8 +98,8 @@ impl Dataset {
     /// `options.format`, itself detected when `auto`), labelled in `taxonomy`, as one dataset
     /// whose samples know their source, in the order given.
     ///
-    /// Groups are formed within each source (subject, identical bytes, near-duplicate hash)
-    /// and never join two sources. A problem in one source, an unknown label above all, is
+    /// Groups are formed within each source (subject, identical bytes, near-duplicate hash;
+    /// the frame each crop was cut from for a crop folder) and never join two sources. A problem in one source, an unknown label above all, is
     /// [`DatasetError::InSource`], naming it. A source without a readable image is an error;
     /// a source lacking some classes is not, but the union must hold every class of the
     /// taxonomy and more than one. Names must be valid and distinct.
@@ -114,10 +114,11 @@ impl Dataset {
             kept: Vec::new(),
             skipped: Vec::new(),
             listed_per_class: vec![0; taxonomy.len()],
+            crops: None,
         };
         let mut read_sources = Vec::with_capacity(sources.len());
         let mut source_of = Vec::new();
-        let (mut group_of, mut groups) = (Vec::new(), 0u32);
+        let mut grouping = Vec::with_capacity(sources.len());
         for (index, source) in sources.iter().enumerate() {
             let named = |error| in_source(source, error);
             let format = match source.format {
@@ -132,9 +133,7 @@ impl Dataset {
                     skipped: one.skipped.len(),
                 }));
             }
-            let (ids, count) = group(&one.kept, options.near_duplicate_distance);
-            group_of.extend(ids.into_iter().map(|id| id + groups));
-            groups += count;
+            grouping.push(group(&one, options.near_duplicate_distance, index as u32));
             source_of.extend(std::iter::repeat_n(index as u32, one.kept.len()));
             // The fingerprint tells two sources' `a/1.png` apart by the source's name.
             for (candidate, _) in &mut one.kept {
@@ -174,7 +173,7 @@ impl Dataset {
             read_sources,
             all,
             &source_of,
-            (group_of, groups),
+            grouping,
         ))
     }
 

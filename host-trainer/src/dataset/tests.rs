@@ -540,6 +540,7 @@ fn in_memory(groups: &[Vec<u32>]) -> Dataset {
         }],
         samples,
         skipped: Vec::new(),
+        crop_groups: Vec::new(),
         groups: groups.len() as u32,
         fingerprint: Default::default(),
     }
