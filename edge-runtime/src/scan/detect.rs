@@ -37,8 +37,11 @@
 //!    two, a band's bends: the strands between them are thinner than a block, so the
 //!    opening cuts them), unless both are whole round nuclei of at least 30 µm² (two
 //!    lymphocytes side by side), and never wider in all than
-//!    [`DetectorConfig::max_nucleus_um`]. Parts down to 3 µm² take part, so a lobe
-//!    smaller than the smallest nucleus still joins its cell.
+//!    [`DetectorConfig::max_nucleus_um`]. Two whole parts are still one cell when each is
+//!    no bigger than an eosinophil's lobe (45 µm²), they come within 2.4 µm, and the band
+//!    1 to 2 µm outside their joint hull is mostly stained: one cell body around both.
+//!    Parts down to 3 µm² take part, so a lobe smaller than the smallest nucleus still
+//!    joins its cell.
 //! 8. **Size and shape filters** in micrometres: nuclear area within
 //!    [`DetectorConfig::min_nucleus_um2`]..=[`DetectorConfig::max_nucleus_um2`] (platelets
 //!    and debris are smaller, clumps larger), and solidity (area over convex-hull area) at
@@ -58,7 +61,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::FrameBlocks;
 use super::mask::{Component, chamfer, erode_2x2, fill_holes, label, otsu, reconstruct};
-use lobes::{Group, LobeRule, Parts};
+use lobes::{Group, LobeRule, Parts, StainedBlocks};
 use split::{Flood, RegionStats, solidity, split};
 
 /// How [`CellDetector`] finds nuclei, as `[detect]` in a board's `board.toml` sets it.
@@ -108,11 +111,12 @@ pub struct DetectorConfig {
     /// less than 1).
     pub split_depth_um: f32,
     /// Nuclear parts whose outlines come this close, in micrometres, are lobes of one
-    /// cell (default 3: a neutrophil's lobes are joined by strands under a micrometre
-    /// long, an eosinophil's two lobes lie up to about 3 apart across its granules; two
-    /// lymphocytes side by side can come as close, and stay two as whole round nuclei).
-    /// On raabin's frames at their boxes' scale, 2 left 10 cells counted twice and 3
-    /// leaves 5.
+    /// cell (default 3.25: a neutrophil's lobes are joined by strands under a micrometre
+    /// long, an eosinophil's two lobes lie up to about 3 apart across its granules, and
+    /// the margin covers a measured scale a few percent high; two lymphocytes side by
+    /// side can come as close, and stay two as whole round nuclei). On raabin's frames at
+    /// their boxes' scale, 2 left 10 cells counted twice and 3 left 5; at the measured
+    /// scale (6 % high), 3 left 2 and 3.25 none.
     pub lobe_gap_um: f32,
     /// Widest a nucleus with its lobes can be, in micrometres (default 18; lobes are
     /// not joined beyond it).
@@ -149,7 +153,7 @@ impl Default for DetectorConfig {
             max_nucleus_um2: 450.0,
             min_solidity: 0.6,
             split_depth_um: 1.5,
-            lobe_gap_um: 3.0,
+            lobe_gap_um: 3.25,
             max_nucleus_um: 18.0,
             stains: StainSource::Fixed,
         }
@@ -236,6 +240,8 @@ struct Scratch {
     nuclear_lut: [Vec<f32>; 3],
     total_lut: [Vec<f32>; 3],
     mask: Vec<u8>,
+    /// 1 where a block's total density passes [`DetectorConfig::stained_density`].
+    stained: Vec<u8>,
     spare: Vec<u8>,
     labels: Vec<u32>,
     parents: Vec<u32>,
@@ -262,6 +268,19 @@ const MIN_PART_UM2: f32 = 3.0;
 /// A part at least this big (and round) is a whole nucleus of its own, never another
 /// nucleus' lobe: the smallest lymphocyte nuclei are about 30 square micrometres.
 const WHOLE_NUCLEUS_UM2: f32 = 30.0;
+/// Largest an eosinophil's lobe is, in square micrometres: two whole parts this small or
+/// smaller, wrapped in one cell body, are its two lobes (they measured 31 to 40 on
+/// raabin's and bcd's frames, where the lymphocytes and cells side by side had 49 and
+/// more).
+const LOBE_NUCLEUS_UM2: f32 = 45.0;
+/// Farthest apart, in micrometres, two whole parts wrapped in one body can be and still
+/// be lobes: an eosinophil's lobes came 0 to 2.3 apart on raabin's and bcd's frames,
+/// while the nuclei of touching cells on crowded synthetic slides, parted by both cells'
+/// cytoplasm, came 2.5 and more.
+const LOBE_GAP_UM: f32 = 2.4;
+/// The band outside two whole parts' joint hull whose staining tells one cell body from
+/// two cells side by side, in micrometres.
+const BODY_BAND_UM: [f32; 2] = [1.0, 2.0];
 /// Least solidity of several parts over their joint hull: a neutrophil's lobes score
 /// 0.5 to 0.8, a scatter of specks much less.
 const GROUP_MIN_SOLIDITY: f32 = 0.35;
@@ -476,6 +495,7 @@ impl CellDetector {
         let s = &mut self.scratch;
         s.density.clear();
         s.density.reserve(sums.len() / 3);
+        s.stained.clear();
         let mut histogram = [0u32; OTSU_BINS];
         let mut stained = 0u32;
         let [n0, n1, n2] = &s.nuclear_lut;
@@ -486,7 +506,9 @@ impl CellDetector {
             let (r, g, b) = (px[0] as usize, px[1] as usize, px[2] as usize);
             let d = n0[r] + n1[g] + n2[b];
             s.density.push(d);
-            if t0[r] + t1[g] + t2[b] > limit {
+            let is_stained = t0[r] + t1[g] + t2[b] > limit;
+            s.stained.push(u8::from(is_stained));
+            if is_stained {
                 stained += 1;
                 let bin = ((d * scale) as usize).min(OTSU_BINS - 1);
                 histogram[bin] += 1;
@@ -563,9 +585,17 @@ impl CellDetector {
             gap: self.config.lobe_gap_um / block_um,
             max_extent: (self.config.max_nucleus_um / block_um).ceil() as u32,
             whole_area: (WHOLE_NUCLEUS_UM2 / self.um2_per_block).ceil() as u32,
+            lobe_area: (LOBE_NUCLEUS_UM2 / self.um2_per_block) as u32,
+            lobe_gap: LOBE_GAP_UM / block_um,
+            body: BODY_BAND_UM.map(|um| um / block_um),
+        };
+        let stained = StainedBlocks {
+            blocks: &s.stained,
+            width: mw,
+            height: mh,
         };
         s.groups.clear();
-        s.parts.group(rule, &mut s.groups);
+        s.parts.group(rule, stained, &mut s.groups);
         let f = self.factor as f32;
         for group in &s.groups {
             let stat = &group.stats;

@@ -6,6 +6,15 @@
 //! other, unless both are whole nuclei in their own right (big and round: two lymphocytes
 //! side by side), and as long as the group stays within the widest a nucleus can be
 //! (so a chain of cells in a clump does not become one). Pairs join nearest first.
+//!
+//! An eosinophil's two lobes are each as big and as round as a small lymphocyte's
+//! nucleus, so size and shape cannot tell them from two lymphocytes. What can is the
+//! cytoplasm: the lobes lie in one cell body, so the band just outside their joint hull
+//! is stained all round, where two lymphocytes' scant rims leave it mostly glass. Two
+//! whole parts are still lobes when the smaller is no bigger than a lobe, they come closer
+//! than two cells' cytoplasm lets two nuclei come, and that band is mostly stained. In a
+//! crowded field the band is stained around two cells too (their neighbours' cytoplasm,
+//! red cells): there the gap is what keeps them two.
 
 use std::ops::Range;
 
@@ -31,7 +40,27 @@ pub(super) struct LobeRule {
     pub(super) max_extent: u32,
     /// A part at least this big, and at least [`WHOLE_SOLIDITY`] solid, is a whole nucleus.
     pub(super) whole_area: u32,
+    /// Two whole parts may still be lobes when the smaller is at most this big, their
+    /// hulls come at most `lobe_gap` apart...
+    pub(super) lobe_area: u32,
+    pub(super) lobe_gap: f32,
+    /// ...and the blocks more than `body[0]` and at most `body[1]` outside their joint
+    /// hull are at least [`WRAPPED_SHARE`] stained: one cell body around both.
+    pub(super) body: [f32; 2],
 }
+
+/// The stained blocks of a frame (1 stained, 0 glass), row by row.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct StainedBlocks<'a> {
+    pub(super) blocks: &'a [u8],
+    pub(super) width: u32,
+    pub(super) height: u32,
+}
+
+/// Share of the band around two whole parts that must be stained for them to be one
+/// cell's lobes: an eosinophil's lobes scored 0.63 to 0.99 on raabin's and bcd's frames
+/// (band 1 to 2 µm out), two lymphocytes on glass score near 0.
+const WRAPPED_SHARE: f32 = 0.6;
 
 /// Solidity above which a big part is a whole round nucleus, not a lobe.
 const WHOLE_SOLIDITY: f32 = 0.85;
@@ -81,23 +110,36 @@ impl Parts {
     }
 
     /// The parts grouped into cells by `rule`, appended to `groups`.
-    pub(super) fn group(&mut self, rule: LobeRule, groups: &mut Vec<Group>) {
+    pub(super) fn group(
+        &mut self,
+        rule: LobeRule,
+        stained: StainedBlocks,
+        groups: &mut Vec<Group>,
+    ) {
         let n = self.parts.len();
         self.pairs.clear();
         for i in 0..n {
             for j in i + 1..n {
                 let (a, b) = (&self.parts[i], &self.parts[j]);
-                if is_whole(a, rule) && is_whole(b, rule) || box_gap(&a.stats, &b.stats) > rule.gap
-                {
+                if box_gap(&a.stats, &b.stats) > rule.gap {
                     continue;
                 }
                 let gap = hull_gap(
                     &self.vertices[a.hull.clone()],
                     &self.vertices[b.hull.clone()],
                 );
-                if gap <= rule.gap {
-                    self.pairs.push((gap, i as u32, j as u32));
+                if gap > rule.gap {
+                    continue;
                 }
+                let both_whole = is_whole(a, rule) && is_whole(b, rule);
+                if both_whole
+                    && (a.stats.area.min(b.stats.area) > rule.lobe_area
+                        || gap > rule.lobe_gap
+                        || self.body_share(i, j, rule.body, stained) < WRAPPED_SHARE)
+                {
+                    continue;
+                }
+                self.pairs.push((gap, i as u32, j as u32));
             }
         }
         self.pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -146,6 +188,37 @@ impl Parts {
                 solidity,
                 parts,
             });
+        }
+    }
+}
+
+impl Parts {
+    /// Share of stained blocks among those more than `band[0]` and at most `band[1]`
+    /// blocks outside the joint hull of parts `i` and `j` (blocks off the frame left out).
+    fn body_share(&mut self, i: usize, j: usize, band: [f32; 2], stained: StainedBlocks) -> f32 {
+        let (a, b) = (&self.parts[i], &self.parts[j]);
+        let joint = join(&a.stats, &b.stats);
+        self.points.clear();
+        self.points
+            .extend_from_slice(&self.vertices[a.hull.clone()]);
+        self.points
+            .extend_from_slice(&self.vertices[b.hull.clone()]);
+        convex_hull_area(&mut self.points, &mut self.hull);
+        let reach = band[1].ceil() as u32;
+        let (mut inside, mut total) = (0u32, 0u32);
+        for y in joint.y0.saturating_sub(reach)..(joint.y1 + reach + 1).min(stained.height) {
+            for x in joint.x0.saturating_sub(reach)..(joint.x1 + reach + 1).min(stained.width) {
+                let d = outside_distance(&self.hull, (x as f32 + 0.5, y as f32 + 0.5));
+                if d > band[0] && d <= band[1] {
+                    total += 1;
+                    inside += u32::from(stained.blocks[(y * stained.width + x) as usize]);
+                }
+            }
+        }
+        if total == 0 {
+            0.0
+        } else {
+            inside as f32 / total as f32
         }
     }
 }
@@ -216,9 +289,28 @@ fn inside(poly: &[(i32, i32)], p: (i32, i32)) -> bool {
     !(positive && negative)
 }
 
+/// How far `p` lies outside the convex polygon `poly` (counter-clockwise, as
+/// [`convex_hull_area`] leaves it): 0 inside or on it.
+fn outside_distance(poly: &[(i32, i32)], p: (f32, f32)) -> f32 {
+    let n = poly.len();
+    let mut outside = n < 3;
+    let mut nearest = f32::INFINITY;
+    for k in 0..n {
+        let (a, b) = (poly[k], poly[(k + 1) % n]);
+        let (ax, ay, bx, by) = (a.0 as f32, a.1 as f32, b.0 as f32, b.1 as f32);
+        outside |= (bx - ax) * (p.1 - ay) - (by - ay) * (p.0 - ax) < 0.0;
+        nearest = nearest.min(point_segment_distance(p, (ax, ay), (bx, by)));
+    }
+    if outside { nearest } else { 0.0 }
+}
+
 fn segment_distance(p: (i32, i32), a: (i32, i32), b: (i32, i32)) -> f32 {
-    let (px, py) = (p.0 as f32, p.1 as f32);
-    let (ax, ay, bx, by) = (a.0 as f32, a.1 as f32, b.0 as f32, b.1 as f32);
+    let float = |q: (i32, i32)| (q.0 as f32, q.1 as f32);
+    point_segment_distance(float(p), float(a), float(b))
+}
+
+fn point_segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
+    let ((px, py), (ax, ay), (bx, by)) = (p, a, b);
     let (dx, dy) = (bx - ax, by - ay);
     let len2 = dx * dx + dy * dy;
     let t = if len2 > 0.0 {

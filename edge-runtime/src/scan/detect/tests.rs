@@ -215,6 +215,30 @@ fn the_lobes_of_a_neutrophil_are_one_cell() {
     assert_eq!(detector_at_100x().detect(&frame).len(), 2);
 }
 
+/// Pale cytoplasm: stained, with little of the nuclear stain.
+const CYTOPLASM: [u8; 3] = [236, 200, 206];
+
+#[test]
+fn an_eosinophils_two_lobes_are_one_cell_and_two_lymphocytes_stay_two() {
+    // Two lobes of 38 um^2, 0.4 um apart, in one cell body 19 um across, at 100x: as
+    // big and round as a lymphocyte's nucleus each, as on raabin's eosinophils.
+    let mut frame = RgbImage::filled(480, 400, GLASS);
+    disc(&mut frame, (240.0, 200.0), 95.0, CYTOPLASM);
+    disc(&mut frame, (203.0, 200.0), 35.0, NUCLEUS);
+    disc(&mut frame, (277.0, 200.0), 35.0, NUCLEUS);
+    let cells = detector_at_100x().detect(&frame);
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    assert!(cells[0].area_um2 > 60.0, "both lobes: {cells:?}");
+    // Two lymphocytes with the same nuclei 1.6 um apart, each in a rim of 0.8 um.
+    let mut frame = RgbImage::filled(480, 400, GLASS);
+    for x in [197.0, 283.0] {
+        disc(&mut frame, (x, 200.0), 43.0, CYTOPLASM);
+        disc(&mut frame, (x, 200.0), 35.0, NUCLEUS);
+    }
+    let cells = detector_at_100x().detect(&frame);
+    assert_eq!(cells.len(), 2, "{cells:?}");
+}
+
 #[test]
 fn a_clump_of_platelets_is_not_a_cell() {
     // Platelets 2.4 um across, 1.5 um apart: together as big as a small nucleus, but

@@ -16,11 +16,24 @@ const RULE: LobeRule = LobeRule {
     gap: 2.0,
     max_extent: 20,
     whole_area: 30,
+    lobe_area: 45,
+    lobe_gap: 1.5,
+    body: [1.0, 2.0],
 };
 
 fn grouped(parts: &mut Parts) -> Vec<Group> {
+    grouped_on(parts, &[0; 64 * 64])
+}
+
+/// `parts` grouped on a 64x64 frame whose stained blocks are `stained`.
+fn grouped_on(parts: &mut Parts, stained: &[u8]) -> Vec<Group> {
     let mut groups = Vec::new();
-    parts.group(RULE, &mut groups);
+    let stained = StainedBlocks {
+        blocks: stained,
+        width: 64,
+        height: 64,
+    };
+    parts.group(RULE, stained, &mut groups);
     groups.sort_by_key(|g| (g.stats.x0, g.stats.y0));
     groups
 }
@@ -72,6 +85,49 @@ fn two_whole_round_nuclei_side_by_side_stay_two_cells() {
     rect(&mut parts, 0, 0, 6, 6, 0.7);
     rect(&mut parts, 7, 0, 13, 6, 0.7);
     assert_eq!(grouped(&mut parts).len(), 1);
+}
+
+/// A 64x64 frame stained within `radius` blocks of `centre`.
+fn stained_disc(centre: (f32, f32), radius: f32) -> Vec<u8> {
+    (0..64 * 64)
+        .map(|k| {
+            let (x, y) = ((k % 64) as f32 + 0.5, (k / 64) as f32 + 0.5);
+            u8::from((x - centre.0).hypot(y - centre.1) <= radius)
+        })
+        .collect()
+}
+
+#[test]
+fn two_whole_lobe_sized_parts_in_one_cell_body_are_one_cell() {
+    // Two parts of 36 blocks (whole, but no bigger than a lobe), a block apart.
+    let pair = |size: u32| {
+        let mut parts = Parts::default();
+        rect(&mut parts, 20, 20, 19 + size, 19 + size, 0.95);
+        rect(&mut parts, 21 + size, 20, 20 + 2 * size, 19 + size, 0.95);
+        parts
+    };
+    let body = stained_disc((26.5, 23.0), 12.0);
+    assert_eq!(grouped_on(&mut pair(6), &body).len(), 1, "in one body");
+    assert_eq!(grouped_on(&mut pair(6), &[0; 64 * 64]).len(), 2, "on glass");
+    // Stained on one side only: two cells beside a clump of red cells.
+    let half: Vec<u8> = (0..64 * 64).map(|k| u8::from(k % 64 < 23)).collect();
+    assert_eq!(grouped_on(&mut pair(6), &half).len(), 2, "half wrapped");
+    // Three blocks apart: two cells' nuclei, parted by both their rims of cytoplasm.
+    let mut parts = Parts::default();
+    rect(&mut parts, 20, 20, 25, 25, 0.95);
+    rect(&mut parts, 28, 20, 33, 25, 0.95);
+    assert_eq!(
+        grouped_on(&mut parts, &body).len(),
+        2,
+        "too far apart for lobes"
+    );
+    // 49 blocks each: bigger than a lobe, two nuclei however wrapped.
+    let body = stained_disc((27.5, 23.5), 14.0);
+    assert_eq!(
+        grouped_on(&mut pair(7), &body).len(),
+        2,
+        "too big for lobes"
+    );
 }
 
 #[test]
