@@ -150,7 +150,8 @@ function setDemonstration(on) {
 }
 
 function flagClass(kind) {
-  return kind === 'suspicious_refer' ? 'flag-refer' : kind === 'no_evidence' ? 'flag-clear' : 'flag-insufficient';
+  const classes = { suspicious_refer: 'flag-refer', no_evidence: 'flag-clear', unfamiliar: 'flag-unfamiliar' };
+  return classes[kind] || 'flag-insufficient';
 }
 
 // Only a path of this UI may follow the login. The browser's own URL parser decides, as

@@ -149,7 +149,10 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
         print_result(&scanned);
         let report = &scanned.finished.report;
         let needs_reader = report.advice.is_some()
-            || matches!(report.summary.flag, SlideFlag::SuspiciousRefer { .. });
+            || matches!(
+                report.summary.flag,
+                SlideFlag::SuspiciousRefer { .. } | SlideFlag::Unfamiliar { .. }
+            );
         panel.borrow_mut().slide_done(needs_reader)?;
         // A bench test of a board scans its folder once.
         if options.frames.is_some() && !panel.borrow().has_controls() {

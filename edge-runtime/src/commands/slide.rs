@@ -338,7 +338,7 @@ pub fn print_result(slide: &ScannedSlide) {
 
 fn flag_line(flag: &SlideFlag) -> String {
     match flag {
-        SlideFlag::SuspiciousRefer { .. } => format!("FLAG: {flag}"),
+        SlideFlag::SuspiciousRefer { .. } | SlideFlag::Unfamiliar { .. } => format!("FLAG: {flag}"),
         _ => flag.to_string(),
     }
 }

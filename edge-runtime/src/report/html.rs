@@ -74,6 +74,7 @@ h2 { font-size: 1.35em; border-bottom: 2px solid #ccc; margin-top: 1.6em; }
 .flag-refer { background: #c62828; }
 .flag-clear { background: #2e7d32; }
 .flag-insufficient, .advice { background: #ef8f00; color: #111; }
+.flag-unfamiliar { background: #283593; }
 .advice { font-size: 1.8em; font-weight: bold; padding: 0.5em 0.7em; border-radius: 0.3em;
   margin: 0.6em 0; }
 .disclaimer { font-size: 1.2em; font-weight: bold; border: 3px solid #111; padding: 0.6em; }
@@ -364,6 +365,7 @@ fn flag_class(flag: &SlideFlag) -> &'static str {
         SlideFlag::SuspiciousRefer { .. } => "flag-refer",
         SlideFlag::NoEvidence { .. } => "flag-clear",
         SlideFlag::Insufficient { .. } => "flag-insufficient",
+        SlideFlag::Unfamiliar { .. } => "flag-unfamiliar",
     }
 }
 

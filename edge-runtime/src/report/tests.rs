@@ -398,6 +398,13 @@ fn flag_colour_follows_the_call() {
             },
             "flag-insufficient",
         ),
+        (
+            SlideFlag::Unfamiliar {
+                unidentified: 80,
+                read: 150,
+            },
+            "flag-unfamiliar",
+        ),
     ] {
         let mut report = sample(false, None);
         report.summary.flag = flag;

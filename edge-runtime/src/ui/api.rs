@@ -86,6 +86,7 @@ fn flag_json(flag: &SlideFlag) -> Value {
         SlideFlag::SuspiciousRefer { .. } => "suspicious_refer",
         SlideFlag::NoEvidence { .. } => "no_evidence",
         SlideFlag::Insufficient { .. } => "insufficient",
+        SlideFlag::Unfamiliar { .. } => "unfamiliar",
     };
     json!({ "kind": kind, "text": flag.to_string() })
 }
