@@ -259,7 +259,7 @@ mod gpu {
     use burn::backend::Cuda;
     use burn::backend::cuda::CudaDevice;
     use burn::tensor::{Tensor, TensorData};
-    use leukoscope_core::artifact::{Calibration, ModelArtifact};
+    use leukoscope_core::artifact::ModelArtifact;
     use leukoscope_core::network::Network;
 
     use super::ClassifyError;

@@ -29,7 +29,7 @@ use std::path::{Component, Path, PathBuf};
 use rayon::prelude::*;
 
 use super::hashing::{self, DisjointSets};
-use super::{Candidate, DatasetError, scan};
+use super::{Candidate, DatasetError, csv, scan};
 
 /// The index `leukoscope-edge crops` writes beside its class folders.
 pub const INDEX: &str = "crops.csv";
@@ -116,15 +116,7 @@ impl Index {
         if !path.is_file() {
             return Ok(None);
         }
-        let file = std::fs::File::open(&path).map_err(|source| DatasetError::Unreadable {
-            path: path.clone(),
-            source,
-        })?;
-        let mut reader = ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(::csv::Trim::All)
-            .from_reader(file);
+        let mut reader = csv::open(&path, None)?;
         let malformed = |line: Option<u64>, reason: String| DatasetError::CropIndex {
             path: path.clone(),
             line,
@@ -141,8 +133,9 @@ impl Index {
         let mut frame_id: HashMap<String, u32> = HashMap::new();
         let mut first_line: HashMap<String, u64> = HashMap::new();
         for record in reader.records() {
-            let record = record
-                .map_err(|e| malformed(e.position().map(::csv::Position::line), e.to_string()))?;
+            let record = record.map_err(|e| {
+                malformed(e.position().map(::csv::Position::line), csv::describe(&e))
+            })?;
             let line = record.position().map_or(0, ::csv::Position::line);
             if record.iter().all(str::is_empty) {
                 continue;

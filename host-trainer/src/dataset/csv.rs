@@ -18,16 +18,7 @@ const LABEL_HEADERS: [&str; 2] = ["label", "class"];
 /// decode are only skipped, like files anywhere else.
 pub(super) fn list(csv_path: &Path, taxonomy: &Taxonomy) -> Result<Listing, DatasetError> {
     let base = csv_path.parent().unwrap_or(Path::new(""));
-    let file = std::fs::File::open(csv_path).map_err(|source| DatasetError::Unreadable {
-        path: csv_path.to_owned(),
-        source,
-    })?;
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(file);
+    let mut reader = open(csv_path, Some(b'#'))?;
     let malformed = |line: Option<u64>, reason: String| DatasetError::Csv {
         path: csv_path.to_owned(),
         line,
@@ -87,8 +78,27 @@ pub(super) fn list(csv_path: &Path, taxonomy: &Taxonomy) -> Result<Listing, Data
     Ok(listing)
 }
 
+/// A reader of the CSV file at `path` as the dataset's lists are read: rows of any length
+/// (each caller checks its own), fields trimmed, no header assumed (each caller knows its
+/// own), lines starting with `comment` skipped.
+pub(super) fn open(
+    path: &Path,
+    comment: Option<u8>,
+) -> Result<::csv::Reader<std::fs::File>, DatasetError> {
+    let file = std::fs::File::open(path).map_err(|source| DatasetError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .comment(comment)
+        .from_reader(file))
+}
+
 /// What a CSV error says, without the position (the error names that separately).
-fn describe(error: &::csv::Error) -> String {
+pub(super) fn describe(error: &::csv::Error) -> String {
     match error.kind() {
         ::csv::ErrorKind::Io(e) => format!("cannot read it: {e}"),
         ::csv::ErrorKind::Utf8 { err, .. } => format!("not UTF-8 text: {err}"),

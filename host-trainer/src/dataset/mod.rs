@@ -445,6 +445,16 @@ impl Dataset {
         sizes
     }
 
+    /// Characters of the longest class name: the class column of the summary's tables.
+    fn class_name_width(&self) -> usize {
+        self.taxonomy
+            .classes
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A few lines for people: images, groups, images per class (and per source when there
     /// are several, with each source's folder, layout and groups), skipped files.
     pub fn summary(&self) -> String {
@@ -465,13 +475,7 @@ impl Dataset {
             self.groups,
             self.skipped.len(),
         );
-        let width = self
-            .taxonomy
-            .classes
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(0);
+        let width = self.class_name_width();
         for crops in &self.crop_groups {
             out.push_str(&crops.describe(self.source_name(crops.source)));
         }

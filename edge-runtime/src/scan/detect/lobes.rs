@@ -40,12 +40,23 @@ pub(super) struct LobeRule {
     pub(super) max_extent: u32,
     /// A part at least this big, and at least [`WHOLE_SOLIDITY`] solid, is a whole nucleus.
     pub(super) whole_area: u32,
-    /// Two whole parts may still be lobes when the smaller is at most this big, their
-    /// hulls come at most `lobe_gap` apart...
-    pub(super) lobe_area: u32,
-    pub(super) lobe_gap: f32,
+    /// When two whole parts are still one cell's lobes; `None` where the blocks are too
+    /// coarse to tell.
+    pub(super) wrapped: Option<WrappedLobes>,
+}
+
+/// Two whole parts are one cell's lobes when both are lobe-sized, they come close, and one
+/// cell body wraps them (in mask blocks).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WrappedLobes {
+    /// The smaller part is at most this big...
+    pub(super) smaller_area: u32,
+    /// ...the larger at most this big...
+    pub(super) larger_area: u32,
+    /// ...their hulls come at most this far apart...
+    pub(super) gap: f32,
     /// ...and the blocks more than `body[0]` and at most `body[1]` outside their joint
-    /// hull are at least [`WRAPPED_SHARE`] stained: one cell body around both.
+    /// hull are at least [`WRAPPED_SHARE`] stained.
     pub(super) body: [f32; 2],
 }
 
@@ -131,13 +142,19 @@ impl Parts {
                 if gap > rule.gap {
                     continue;
                 }
-                let both_whole = is_whole(a, rule) && is_whole(b, rule);
-                if both_whole
-                    && (a.stats.area.min(b.stats.area) > rule.lobe_area
-                        || gap > rule.lobe_gap
-                        || self.body_share(i, j, rule.body, stained) < WRAPPED_SHARE)
-                {
-                    continue;
+                if is_whole(a, rule) && is_whole(b, rule) {
+                    let (smaller, larger) = (
+                        a.stats.area.min(b.stats.area),
+                        a.stats.area.max(b.stats.area),
+                    );
+                    let Some(w) = rule.wrapped else { continue };
+                    if smaller > w.smaller_area
+                        || larger > w.larger_area
+                        || gap > w.gap
+                        || self.body_share(i, j, w.body, stained) < WRAPPED_SHARE
+                    {
+                        continue;
+                    }
                 }
                 self.pairs.push((gap, i as u32, j as u32));
             }

@@ -16,9 +16,12 @@ const RULE: LobeRule = LobeRule {
     gap: 2.0,
     max_extent: 20,
     whole_area: 30,
-    lobe_area: 45,
-    lobe_gap: 1.5,
-    body: [1.0, 2.0],
+    wrapped: Some(WrappedLobes {
+        smaller_area: 45,
+        larger_area: 65,
+        gap: 1.5,
+        body: [1.0, 2.0],
+    }),
 };
 
 fn grouped(parts: &mut Parts) -> Vec<Group> {
@@ -128,6 +131,29 @@ fn two_whole_lobe_sized_parts_in_one_cell_body_are_one_cell() {
         2,
         "too big for lobes"
     );
+    // A small part beside a big one (36 and 81 blocks): a lymphocyte beside a blast.
+    let mut parts = Parts::default();
+    rect(&mut parts, 20, 20, 25, 25, 0.95);
+    rect(&mut parts, 27, 18, 35, 26, 0.95);
+    let body = stained_disc((28.0, 22.5), 14.0);
+    assert_eq!(
+        grouped_on(&mut parts, &body).len(),
+        2,
+        "a lobe and a nucleus"
+    );
+    // On blocks too coarse to read the band, whole parts stay apart.
+    let coarse = LobeRule {
+        wrapped: None,
+        ..RULE
+    };
+    let mut groups = Vec::new();
+    let stained = StainedBlocks {
+        blocks: &stained_disc((26.5, 23.0), 12.0),
+        width: 64,
+        height: 64,
+    };
+    pair(6).group(coarse, stained, &mut groups);
+    assert_eq!(groups.len(), 2, "coarse blocks");
 }
 
 #[test]
