@@ -57,8 +57,10 @@ pub struct TrainArgs {
     /// Side of the square network input in pixels; images are resized to it.
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
-    /// Whether a sample is a smear field or a single-cell crop (default: cell for --source
-    /// and for C-NMC and ALL-IDB, field for folders and CSV given as --data).
+    /// Whether a sample is a smear field or a single-cell crop (default: cell for --source,
+    /// for crop folders and for C-NMC and ALL-IDB, field for other folders and CSV given as
+    /// --data). A cell model trained on crop folders takes its scale from their crops.csv:
+    /// the edge cuts the window the crops were cut at.
     #[arg(long)]
     pub input_kind: Option<InputKindArg>,
     /// Passes over the training set.
@@ -230,10 +232,11 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
     for skipped in &dataset.skipped {
         println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
     }
+    let crop_window_um = dataset.crop_window_um()?;
     let kind = match args.input_kind {
         Some(InputKindArg::Field) => InputKind::Field,
         Some(InputKindArg::Cell) => InputKind::Cell,
-        None if !args.sources.is_empty() => InputKind::Cell,
+        None if !args.sources.is_empty() || crop_window_um.is_some() => InputKind::Cell,
         None => match dataset.format {
             DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
             _ => InputKind::Field,
@@ -247,12 +250,21 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
         classes: taxonomy.len() as u32,
         input_size: args.input_size,
         kind,
-        um_per_px: match kind {
-            InputKind::Field => field_um_per_px(args.input_size),
-            InputKind::Cell => FIELD_UM_PER_PX,
+        um_per_px: match (kind, crop_window_um) {
+            (InputKind::Field, _) => field_um_per_px(args.input_size),
+            // The edge cuts the window the crops were cut at.
+            (InputKind::Cell, Some(window)) => window / args.input_size as f32,
+            (InputKind::Cell, None) => FIELD_UM_PER_PX,
         },
         ..PresetOptions::field(taxonomy.len() as u32)
     });
+    if let (InputKind::Cell, Some(window)) = (kind, crop_window_um) {
+        println!(
+            "model scale: {:.4} um per input pixel (the crops' {window:.1} um window at {} px)",
+            window / args.input_size as f32,
+            args.input_size
+        );
+    }
     spec.analyze().with_context(|| {
         format!(
             "{} does not fit a {1}x{1} input",

@@ -21,6 +21,10 @@
 //! crops on the other side of a split. A row whose crop is not in the folder (deleted by
 //! hand, say) is only counted in the summary: the crops left are still grouped truly. A
 //! malformed row is [`DatasetError::CropIndex`], naming its line and crop.
+//!
+//! The index also says the window the crops were cut at (`um_per_px` times `window_px`, in
+//! micrometres): a model trained on them must have the edge cut the same window, so the
+//! trainer takes the model's scale from it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -48,10 +52,13 @@ pub(super) struct Index {
     rows_without_crop: usize,
     /// The first of them.
     first_without_crop: Option<String>,
+    /// The narrowest and widest window the rows were cut at, in micrometres; `None` when
+    /// the index has no `um_per_px` and `window_px` columns.
+    window_um: Option<(f32, f32)>,
 }
 
 /// How the crops of one crop folder were grouped, for the dataset summary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CropGroups {
     /// The source (an index into [`super::Dataset::sources`]).
     pub source: u32,
@@ -73,6 +80,9 @@ pub struct CropGroups {
     pub rows_without_crop: usize,
     /// The first of them.
     pub first_without_crop: Option<String>,
+    /// The narrowest and widest window the crops were cut at, in micrometres, when the index
+    /// says.
+    pub window_um: Option<(f32, f32)>,
 }
 
 impl CropGroups {
@@ -128,8 +138,10 @@ impl Index {
             frames: Vec::new(),
             rows_without_crop: 0,
             first_without_crop: None,
+            window_um: None,
         };
         let mut columns: Option<(usize, usize, usize)> = None;
+        let mut window_columns: Option<(usize, usize)> = None;
         let mut frame_id: HashMap<String, u32> = HashMap::new();
         let mut first_line: HashMap<String, u64> = HashMap::new();
         for record in reader.records() {
@@ -142,6 +154,7 @@ impl Index {
             }
             let Some((crop_at, frame_at, fields)) = columns else {
                 let at = |name: &str| record.iter().position(|h| h.eq_ignore_ascii_case(name));
+                window_columns = at("um_per_px").zip(at("window_px"));
                 match (at("crop"), at("frame")) {
                     (Some(crop), Some(frame)) => columns = Some((crop, frame, record.len())),
                     _ => {
@@ -185,6 +198,25 @@ impl Index {
                     Some(line),
                     format!("crop {crop} is listed again (first on line {first})"),
                 ));
+            }
+            if let Some((scale_at, window_at)) = window_columns {
+                let number = |at: usize| {
+                    let field = record.get(at).unwrap_or_default();
+                    field
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|v| v.is_finite() && *v > 0.0)
+                        .ok_or_else(|| {
+                            malformed(
+                                Some(line),
+                                format!("crop {crop}: {field:?} is not a positive number"),
+                            )
+                        })
+                };
+                let window = number(scale_at)? * number(window_at)?;
+                let (low, high) = index.window_um.get_or_insert((window, window));
+                *low = low.min(window);
+                *high = high.max(window);
             }
             let next = index.frames.len() as u32;
             let id = *frame_id.entry(frame.to_owned()).or_insert_with(|| {
@@ -308,6 +340,7 @@ pub(super) fn group(
         distance,
         rows_without_crop: index.rows_without_crop,
         first_without_crop: index.first_without_crop.clone(),
+        window_um: index.window_um,
     };
     (ids, groups, description)
 }

@@ -303,6 +303,19 @@ pub enum DatasetError {
         /// The first of them.
         first: PathBuf,
     },
+    /// Crop folders cut at windows of different sizes: a model has one scale, so the edge
+    /// could cut its windows to match only some of them.
+    #[error("the crops were cut at windows of different sizes: {} at {narrow_um:.2} um, {} at {wide_um:.2} um; cut them again with one leukoscope-edge crops --window-um", narrow.display(), wide.display())]
+    CropWindows {
+        /// The `crops.csv` of the narrowest window.
+        narrow: PathBuf,
+        /// Its window, in micrometres.
+        narrow_um: f32,
+        /// The `crops.csv` of the widest window.
+        wide: PathBuf,
+        /// Its window, in micrometres.
+        wide_um: f32,
+    },
     /// A problem in one of several sources, named with the source.
     #[error("source {name} ({}): {error}", path.display())]
     InSource {
@@ -443,6 +456,37 @@ impl Dataset {
             }
         }
         sizes
+    }
+
+    /// The side, in micrometres, of the window every image was cut at, when every image
+    /// comes from a crop folder whose `crops.csv` says (`None` otherwise): what the edge
+    /// must cut for a model trained on them. Windows more than 2 % apart are an error.
+    pub fn crop_window_um(&self) -> Result<Option<f32>, DatasetError> {
+        let crops: usize = self.crop_groups.iter().map(|c| c.crops).sum();
+        if crops == 0 || crops != self.samples.len() {
+            return Ok(None);
+        }
+        let mut windows = Vec::with_capacity(self.crop_groups.len());
+        for group in &self.crop_groups {
+            match group.window_um {
+                Some(window) => windows.push((&group.index, window)),
+                None => return Ok(None),
+            }
+        }
+        let narrow = windows.iter().min_by(|a, b| a.1.0.total_cmp(&b.1.0));
+        let wide = windows.iter().max_by(|a, b| a.1.1.total_cmp(&b.1.1));
+        let (Some(&(narrow, (narrow_um, _))), Some(&(wide, (_, wide_um)))) = (narrow, wide) else {
+            return Ok(None);
+        };
+        if wide_um > narrow_um * 1.02 {
+            return Err(DatasetError::CropWindows {
+                narrow: narrow.clone(),
+                narrow_um,
+                wide: wide.clone(),
+                wide_um,
+            });
+        }
+        Ok(Some((narrow_um + wide_um) / 2.0))
     }
 
     /// Characters of the longest class name: the class column of the summary's tables.

@@ -327,3 +327,52 @@ fn crop_folders_among_sources_are_described_by_name() {
         assert_eq!(sample.group / 4, sample.source);
     }
 }
+
+#[test]
+fn the_window_the_crops_were_cut_at_gives_one_scale_or_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    crop_folder(&one, &frames.join("one"), &one_frame_per_class(1));
+    crop_folder(&two, &frames.join("two"), &one_frame_per_class(1000));
+    let both = || {
+        let sources: Vec<crate::dataset::Source> = [
+            format!("one={}", one.display()),
+            format!("two={}", two.display()),
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        Dataset::open_sources(&sources, &Taxonomy::b_all_4(), &ScanOptions::default()).unwrap()
+    };
+    // 48 pixels at 0.4 um/px in both.
+    let window = both().crop_window_um().unwrap().unwrap();
+    assert!((window - 19.2).abs() < 1e-3, "{window}");
+
+    // One folder cut wider: one model cannot match both.
+    let index = two.join("crops.csv");
+    let rows = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, rows.replace(",0.40000,48", ",0.40000,60")).unwrap();
+    match both().crop_window_um() {
+        Err(DatasetError::CropWindows {
+            narrow_um, wide_um, ..
+        }) => assert!((narrow_um - 19.2).abs() < 1e-3 && (wide_um - 24.0).abs() < 1e-3),
+        other => panic!("{other:?}"),
+    }
+
+    // An index that does not say leaves the scale to the trainer's default.
+    let header = HEADER.replace(",um_per_px,window_px", ",scale,side");
+    std::fs::write(&index, rows.replacen(HEADER, &header, 1)).unwrap();
+    assert_eq!(both().crop_window_um().unwrap(), None);
+
+    // A window that is not a number is named with its crop and line.
+    std::fs::write(&index, rows.replacen(",0.40000,48", ",0.40000,wide", 1)).unwrap();
+    let err = Dataset::open(&two, &Taxonomy::b_all_4(), &ScanOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, DatasetError::CropIndex { line: Some(2), .. })
+            && err
+                .to_string()
+                .contains("\"wide\" is not a positive number"),
+        "{err}"
+    );
+}
