@@ -219,6 +219,43 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("trained on this dataset"), "{stdout}");
 
+    // The same folder read as cells without labels: what the int8 model calls each cell.
+    let images = walk_pngs(&other);
+    let calls_json = dir.path().join("calls.json");
+    let out = train_cli(&[
+        "eval",
+        "--model",
+        all_int8.to_str().unwrap(),
+        "--unlabelled",
+        other.to_str().unwrap(),
+        "--json",
+        calls_json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{images} cells without labels"))
+            && stdout.contains("called malignant"),
+        "{stdout}"
+    );
+    let calls = json(&calls_json);
+    let per_class: Vec<(String, u64)> = calls["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_str().unwrap().to_owned(), e[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(per_class.iter().map(|(_, n)| n).sum::<u64>(), images as u64);
+    let malignant: u64 = per_class
+        .iter()
+        .filter(|(name, _)| name != "Benign")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(calls["malignant"], malignant);
+    assert_eq!(
+        calls["classified"].as_u64().unwrap() + calls["unidentified"].as_u64().unwrap(),
+        images as u64
+    );
+
     // Calibrated from the folds' out-of-fold logits, since it has no held-out images.
     let calibrated = dir.path().join("calibrated.lsm");
     let out = train_cli(&[
@@ -286,4 +323,19 @@ fn calibration_refuses_folds_of_another_class_set() {
         "{stderr}"
     );
     assert!(!dir.path().join("x.lsm").exists());
+}
+
+/// How many PNG files lie under `dir`, at any depth.
+fn walk_pngs(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| {
+            if path.is_dir() {
+                walk_pngs(&path)
+            } else {
+                usize::from(path.extension().is_some_and(|e| e == "png"))
+            }
+        })
+        .sum()
 }

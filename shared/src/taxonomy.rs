@@ -238,6 +238,15 @@ impl Taxonomy {
             .map_or("?", |c| c.name.as_str())
     }
 
+    /// Characters in the longest class name: the width of a table's class column.
+    pub fn name_width(&self) -> usize {
+        self.classes
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The class a dataset label (class name or alias) stands for.
     pub fn resolve(&self, label: &str) -> Result<ClassId, TaxonomyError> {
         let label = label.trim();

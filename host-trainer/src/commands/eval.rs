@@ -1,13 +1,16 @@
-//! `leukoscope-train eval`: a model's figures on a labelled folder.
+//! `leukoscope-train eval`: a model's figures on a labelled folder, or its calls on a
+//! folder of cells without labels.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::{Context, bail};
+use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
 use leukoscope_core::network::Network;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::backend::Cpu;
-use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions};
+use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, unlabelled_images};
 use leukoscope_trainer::fit::predict_source;
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::metrics::{coarsen, evaluate};
@@ -24,8 +27,15 @@ pub struct EvalArgs {
     #[arg(long, default_value = "models/b-all-4-edge-s.lsm")]
     pub model: PathBuf,
     /// The labelled dataset (same layouts as `train`).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "unlabelled")]
+    pub data: Option<PathBuf>,
+    /// Instead of --data: a folder of cells without labels (any depth), such as a healthy
+    /// donor's cells cut by `leukoscope-edge crops`. Prints the share of cells the model
+    /// calls each class, the share it calls malignant (on normal cells, its false-blast
+    /// rate) and the share the board would leave unidentified at the model's calibrated
+    /// threshold.
+    #[arg(long, conflicts_with_all = ["data", "taxonomy"])]
+    pub unlabelled: Option<PathBuf>,
     /// How to read --data: auto, folders, cnmc, all-idb or csv.
     #[arg(long, default_value = "auto")]
     pub format: DatasetFormat,
@@ -44,6 +54,12 @@ pub struct EvalArgs {
 /// Scores the model on every image of `--data` and prints (and writes) the figures.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (model, origin) = load(&args.model)?;
+    if let Some(dir) = &args.unlabelled {
+        return calls(&model, &origin, dir, args.batch, args.json.as_deref());
+    }
+    let data = args.data.as_deref().context(
+        "give the labelled images with --data, or cells without labels with --unlabelled",
+    )?;
 
     let target = match &args.taxonomy {
         Some(name) if *name != model.taxonomy.name => Some(Taxonomy::named(name)?),
@@ -56,27 +72,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         format: args.format,
         ..ScanOptions::default()
     };
-    let (dataset, labelled_in_target) =
-        match (Dataset::open(&args.data, &model.taxonomy, &scan), &target) {
-            (Ok(d), _) => (d, false),
-            (Err(_), Some(t)) => (Dataset::open(&args.data, t, &scan)?, true),
-            (Err(e), None) => return Err(e.into()),
-        };
+    let (dataset, labelled_in_target) = match (Dataset::open(data, &model.taxonomy, &scan), &target)
+    {
+        (Ok(d), _) => (d, false),
+        (Err(_), Some(t)) => (Dataset::open(data, t, &scan)?, true),
+        (Err(e), None) => return Err(e.into()),
+    };
     println!("{}", dataset.summary());
     let files = Arc::new(ImageFiles::new(
         dataset.samples.iter().map(|s| (s.path.clone(), s.label)),
         model.preprocess.clone(),
         None,
     ));
-    // An int8 model runs in the core's integer engine, as on the board; a float one in burn.
-    let (probabilities, labels, unreadable) = if model.quantized.is_some() {
-        let engine = Engine::new(&model)?;
-        engine_probabilities(&engine, model.calibration.temperature, files.as_ref())
-    } else {
-        let device = Default::default();
-        let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
-        predict_source(&network, files, args.batch, &device)
-    };
+    let (probabilities, labels, unreadable) = predict(&model, files, args.batch)?;
     let skipped = (dataset.skipped.len() + unreadable) as u64;
     let evaluation = match &target {
         Some(t) if labelled_in_target => {
@@ -127,6 +135,136 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         write_json(path, &evaluation)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The model's class probabilities for every readable image of `files`, their labels and
+/// the count of unreadable ones. An int8 model runs in the core's integer engine, as on the
+/// board; a float one in burn.
+fn predict(
+    model: &ModelArtifact,
+    files: Arc<ImageFiles>,
+    batch: usize,
+) -> anyhow::Result<(Vec<Vec<f32>>, Vec<u32>, usize)> {
+    Ok(if model.quantized.is_some() {
+        let engine = Engine::new(model)?;
+        engine_probabilities(&engine, model.calibration.temperature, files.as_ref())
+    } else {
+        let device = Default::default();
+        let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
+        predict_source(&network, files, batch, &device)
+    })
+}
+
+/// What the model calls each cell under `dir`, which has no labels.
+#[derive(Debug, serde::Serialize)]
+struct Calls {
+    /// Cells read.
+    cells: usize,
+    /// Files skipped: not images by their name, or not decodable.
+    skipped: usize,
+    /// Cells whose top class each class is, in the taxonomy's order.
+    per_class: Vec<(String, usize)>,
+    /// Cells whose top class is malignant, and their share.
+    malignant: usize,
+    malignant_share: f64,
+    /// Cells whose top probability is under the model's unidentified threshold.
+    unidentified: usize,
+    unidentified_below: f32,
+    /// Cells above the threshold whose top class is malignant, over all cells above it:
+    /// the share the board's count would carry.
+    classified: usize,
+    malignant_classified: usize,
+}
+
+fn calls(
+    model: &ModelArtifact,
+    origin: &str,
+    dir: &Path,
+    batch: usize,
+    json: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (images, skipped) = unlabelled_images(dir)?;
+    if images.is_empty() {
+        bail!("no image files under {}", dir.display());
+    }
+    let files = Arc::new(ImageFiles::new(
+        images.into_iter().map(|path| (path, 0)),
+        model.preprocess.clone(),
+        None,
+    ));
+    let (probabilities, _, unreadable) = predict(model, files, batch)?;
+    let taxonomy = &model.taxonomy;
+    let threshold = model.calibration.unidentified_below;
+    let mut per_class = vec![0usize; taxonomy.len()];
+    let (mut unidentified, mut classified, mut malignant_classified) = (0, 0, 0);
+    for p in &probabilities {
+        let (top, confidence) =
+            p.iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, f32::MIN),
+                    |best, (i, v)| if v > best.1 { (i, v) } else { best },
+                );
+        per_class[top] += 1;
+        let is_malignant = taxonomy.classes[top].malignant;
+        if confidence < threshold {
+            unidentified += 1;
+        } else {
+            classified += 1;
+            malignant_classified += usize::from(is_malignant);
+        }
+    }
+    let cells = probabilities.len();
+    let malignant: usize = taxonomy
+        .classes
+        .iter()
+        .zip(&per_class)
+        .filter(|(class, _)| class.malignant)
+        .map(|(_, &n)| n)
+        .sum();
+    let share = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let result = Calls {
+        cells,
+        skipped: skipped.len() + unreadable,
+        per_class: taxonomy
+            .classes
+            .iter()
+            .zip(&per_class)
+            .map(|(class, &n)| (class.name.clone(), n))
+            .collect(),
+        malignant,
+        malignant_share: share(malignant, cells),
+        unidentified,
+        unidentified_below: threshold,
+        classified,
+        malignant_classified,
+    };
+    println!("model {} ({origin})", model.spec.name);
+    println!(
+        "{} cells without labels under {} ({} files skipped)",
+        cells,
+        dir.display(),
+        result.skipped
+    );
+    let width = taxonomy.name_width();
+    for (name, n) in &result.per_class {
+        println!(
+            "  {name:<width$}  {n:>6}  {:>5.1} %",
+            100.0 * share(*n, cells)
+        );
+    }
+    println!(
+        "called malignant: {malignant} of {cells} ({:.2} %); at the unidentified threshold {threshold:.3}: {unidentified} unidentified ({:.1} %), {malignant_classified} malignant of {classified} classified ({:.2} %)",
+        100.0 * result.malignant_share,
+        100.0 * share(unidentified, cells),
+        100.0 * share(malignant_classified, classified),
+    );
+    if let Some(path) = json {
+        write_json(path, &result)?;
         println!("wrote {}", path.display());
     }
     Ok(())

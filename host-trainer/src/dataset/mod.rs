@@ -489,16 +489,6 @@ impl Dataset {
         Ok(Some((narrow_um + wide_um) / 2.0))
     }
 
-    /// Characters of the longest class name: the class column of the summary's tables.
-    fn class_name_width(&self) -> usize {
-        self.taxonomy
-            .classes
-            .iter()
-            .map(|c| c.name.chars().count())
-            .max()
-            .unwrap_or(0)
-    }
-
     /// A few lines for people: images, groups, images per class (and per source when there
     /// are several, with each source's folder, layout and groups), skipped files.
     pub fn summary(&self) -> String {
@@ -519,7 +509,7 @@ impl Dataset {
             self.groups,
             self.skipped.len(),
         );
-        let width = self.class_name_width();
+        let width = self.taxonomy.name_width();
         for crops in &self.crop_groups {
             out.push_str(&crops.describe(self.source_name(crops.source)));
         }
@@ -858,6 +848,17 @@ fn unknown_label(place: String, error: TaxonomyError) -> DatasetError {
             expected: String::new(),
         },
     }
+}
+
+/// Every image file under `root` (any depth, hidden entries left out), in name order, and
+/// what was skipped: cells without labels, such as a healthy donor's cells cut by
+/// `leukoscope-edge crops`, for a model's calls on them.
+pub fn unlabelled_images(root: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DatasetError> {
+    read_dir_sorted(root)?;
+    let mut listing = Listing::default();
+    folders::list_class_folder(root, root, 0, |_| None, &mut listing);
+    let images = listing.candidates.into_iter().map(|c| c.path).collect();
+    Ok((images, listing.skipped))
 }
 
 /// The entries of a folder, sorted by name.

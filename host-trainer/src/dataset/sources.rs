@@ -202,7 +202,7 @@ impl Dataset {
         let per_source = self.source_class_counts();
         let totals = self.class_counts();
         let total: usize = totals.iter().sum();
-        let width = self.class_name_width().max("class".len());
+        let width = self.taxonomy.name_width().max("class".len());
         let columns: Vec<usize> = self.sources.iter().map(|s| s.name.len().max(6)).collect();
         let mut out = format!("  {:<width$}  {:>6}  {:>7}", "class", "all", "");
         for (source, &column) in self.sources.iter().zip(&columns) {

@@ -143,3 +143,12 @@ fn an_unknown_wbc_blast_label_names_the_taxonomy() {
     );
     assert_eq!(Taxonomy::named("WBC-Blast"), Ok(Taxonomy::wbc_blast()));
 }
+
+#[test]
+fn the_name_width_is_the_longest_class_name_in_characters() {
+    assert_eq!(
+        Taxonomy::wbc_blast().name_width(),
+        "Immature granulocyte".len()
+    );
+    assert_eq!(Taxonomy::b_all_4().name_width(), "Early Pre-B".len());
+}
