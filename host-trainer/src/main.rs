@@ -26,7 +26,8 @@ enum Command {
     /// folders (--by-source): one model per fold (in --out/fold-k), then the mean ± std of
     /// every figure and pooled out-of-fold figures.
     Cv(commands::cv::CvArgs),
-    /// Evaluate a model (.lsm, or a run folder) on a labelled dataset.
+    /// Evaluate a model (.lsm, or a run folder) on a labelled dataset, or count what it calls
+    /// cells without labels (--unlabelled).
     Eval(commands::eval::EvalArgs),
     /// Train a small CNN on synthetic smear fields (no patient images), check it on
     /// held-out synthetic fields and export it as a .lsm model: the whole training path

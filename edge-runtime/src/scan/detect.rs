@@ -40,9 +40,8 @@
 //!    [`DetectorConfig::max_nucleus_um`]. On blocks finer than 0.8 µm, two whole parts
 //!    are still one cell when both are no bigger than an eosinophil's lobes (45 and
 //!    75 µm²), they come within 2.4 µm, and the band 1 to 2 µm outside their joint hull is
-//!    mostly stained: one cell body around both.
-//!    Parts down to 3 µm² take part, so a lobe smaller than the smallest nucleus still
-//!    joins its cell.
+//!    mostly stained: one cell body around both. Parts down to 3 µm² take part, so a lobe
+//!    smaller than the smallest nucleus still joins its cell.
 //! 8. **Size and shape filters** in micrometres: nuclear area within
 //!    [`DetectorConfig::min_nucleus_um2`]..=[`DetectorConfig::max_nucleus_um2`] (platelets
 //!    and debris are smaller, clumps larger), and solidity (area over convex-hull area) at
@@ -285,8 +284,9 @@ const LOBE_GAP_UM: f32 = 2.4;
 const BODY_BAND_UM: [f32; 2] = [1.0, 2.0];
 /// Coarsest mask blocks, in micrometres, on which two whole parts are ever read as lobes:
 /// the band and the gap above need blocks under a micrometre. On aria's frames (blocks of
-/// 1.18 µm) the rule joined 262 pairs of touching blasts and lymphocytes among 10,000
-/// cells; on bcd's (0.74) and raabin's (0.44) it joins eosinophils' lobes only.
+/// 1.18 µm), without this limit and the larger lobe's, the rule joined 262 pairs of
+/// touching blasts and lymphocytes among 10,000 cells; on bcd's (0.74) and raabin's (0.44)
+/// it joins eosinophils' lobes only.
 const WRAPPED_MAX_BLOCK_UM: f32 = 0.8;
 /// Least solidity of several parts over their joint hull: a neutrophil's lobes score
 /// 0.5 to 0.8, a scatter of specks much less.

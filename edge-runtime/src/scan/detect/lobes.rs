@@ -11,10 +11,11 @@
 //! nucleus, so size and shape cannot tell them from two lymphocytes. What can is the
 //! cytoplasm: the lobes lie in one cell body, so the band just outside their joint hull
 //! is stained all round, where two lymphocytes' scant rims leave it mostly glass. Two
-//! whole parts are still lobes when the smaller is no bigger than a lobe, they come closer
-//! than two cells' cytoplasm lets two nuclei come, and that band is mostly stained. In a
-//! crowded field the band is stained around two cells too (their neighbours' cytoplasm,
-//! red cells): there the gap is what keeps them two.
+//! whole parts are still lobes when both are lobe-sized, they come closer than two cells'
+//! cytoplasm lets two nuclei come, and that band is mostly stained. In a crowded field the
+//! band is stained around two cells too (their neighbours' cytoplasm, red cells): there
+//! the gap is what keeps them two. On blocks as coarse as a micrometre the band is one
+//! block wide and the gap cannot be read, so there whole parts always stay apart.
 
 use std::ops::Range;
 
@@ -143,11 +144,11 @@ impl Parts {
                     continue;
                 }
                 if is_whole(a, rule) && is_whole(b, rule) {
+                    let Some(w) = rule.wrapped else { continue };
                     let (smaller, larger) = (
                         a.stats.area.min(b.stats.area),
                         a.stats.area.max(b.stats.area),
                     );
-                    let Some(w) = rule.wrapped else { continue };
                     if smaller > w.smaller_area
                         || larger > w.larger_area
                         || gap > w.gap
@@ -207,9 +208,7 @@ impl Parts {
             });
         }
     }
-}
 
-impl Parts {
     /// Share of stained blocks among those more than `band[0]` and at most `band[1]`
     /// blocks outside the joint hull of parts `i` and `j` (blocks off the frame left out).
     fn body_share(&mut self, i: usize, j: usize, band: [f32; 2], stained: StainedBlocks) -> f32 {
