@@ -282,22 +282,30 @@ pub fn print_result(slide: &ScannedSlide) {
         slide.finished.end.describe()
     );
     let truth = report.truth.as_ref();
-    print!("  {:<14} {:>6}", "class", "cells");
+    // 14 wide, or as wide as a longer class name (wbc-blast's "Immature granulocyte").
+    let width = summary
+        .counts
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(14);
+    print!("  {:<width$} {:>6}", "class", "cells");
     if truth.is_some() {
         print!(" {:>7}", "truth");
     }
     println!();
     for (i, count) in summary.counts.iter().enumerate() {
-        print!("  {:<14} {:>6}", count.name, count.cells);
+        print!("  {:<width$} {:>6}", count.name, count.cells);
         if let Some(t) = truth.and_then(|t| t.get(i)) {
             print!(" {:>7}", t.cells);
         }
         println!("{}", if count.malignant { "  (malignant)" } else { "" });
     }
-    println!("  {:<14} {:>6}", "unidentified", summary.unidentified);
+    println!("  {:<width$} {:>6}", "unidentified", summary.unidentified);
     if summary.partial > 0 {
         println!(
-            "  {:<14} {:>6}  (cut by the frame's edge wherever seen: not classified)",
+            "  {:<width$} {:>6}  (cut by the frame's edge wherever seen: not classified)",
             "partial", summary.partial
         );
     }
