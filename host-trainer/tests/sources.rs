@@ -72,6 +72,8 @@ fn cv_by_source_holds_out_each_source_and_names_it() {
         "8",
         "--keep",
         "last",
+        "--stain",
+        "reinhard",
         "--out",
         cv.to_str().unwrap(),
     ]);
@@ -109,6 +111,12 @@ fn cv_by_source_holds_out_each_source_and_names_it() {
         );
         let config = json(&fold.join("config.json"));
         assert_eq!(config["by_source"], true);
+        // Cells from several labs are brought to one colour, by the model's own preprocessing.
+        let target = &config["preprocess"]["stain"]["Reinhard"];
+        assert!(
+            (target["mean"][0].as_f64().unwrap() + 0.29).abs() < 1e-6,
+            "{config}"
+        );
         assert_eq!(config["sources"][k]["name"], *name);
     }
 

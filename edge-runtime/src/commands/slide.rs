@@ -283,13 +283,7 @@ pub fn print_result(slide: &ScannedSlide) {
     );
     let truth = report.truth.as_ref();
     // 14 wide, or as wide as a longer class name (wbc-blast's "Immature granulocyte").
-    let width = summary
-        .counts
-        .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(14);
+    let width = summary.class_name_width().max(14);
     print!("  {:<width$} {:>6}", "class", "cells");
     if truth.is_some() {
         print!(" {:>7}", "truth");

@@ -240,7 +240,8 @@ struct Scratch {
     nuclear_lut: [Vec<f32>; 3],
     total_lut: [Vec<f32>; 3],
     mask: Vec<u8>,
-    /// 1 where a block's total density passes [`DetectorConfig::stained_density`].
+    /// 1 where a block's total density passes [`DetectorConfig::stained_density`]; filled only
+    /// when the wrapped-lobes check runs (fine blocks).
     stained: Vec<u8>,
     spare: Vec<u8>,
     labels: Vec<u32>,
@@ -499,6 +500,8 @@ impl CellDetector {
     /// Nuclear density of every block, and the threshold over the stained ones; also the
     /// number of stained blocks.
     fn nuclear_density(&mut self, sums: &[u16]) -> (f32, u32) {
+        // Only the wrapped-lobes check reads the stained mask, so coarse blocks skip it.
+        let keep_mask = self.wraps_lobes();
         let s = &mut self.scratch;
         s.density.clear();
         s.density.reserve(sums.len() / 3);
@@ -514,7 +517,9 @@ impl CellDetector {
             let d = n0[r] + n1[g] + n2[b];
             s.density.push(d);
             let is_stained = t0[r] + t1[g] + t2[b] > limit;
-            s.stained.push(u8::from(is_stained));
+            if keep_mask {
+                s.stained.push(u8::from(is_stained));
+            }
             if is_stained {
                 stained += 1;
                 let bin = ((d * scale) as usize).min(OTSU_BINS - 1);
@@ -523,6 +528,11 @@ impl CellDetector {
         }
         let otsu = otsu(&histogram) as f32 / scale;
         (otsu.max(self.config.min_nuclear_density), stained)
+    }
+
+    /// Whether the blocks are fine enough to see the cytoplasm wrapped round two lobes.
+    fn wraps_lobes(&self) -> bool {
+        self.factor as f32 * self.config.um_per_px <= WRAPPED_MAX_BLOCK_UM
     }
 
     /// Splits component `id` into nuclear parts and keeps those big enough to be a lobe.
@@ -586,13 +596,14 @@ impl CellDetector {
     /// The frame's nuclear parts grouped into cells, measured and filtered, appended to
     /// `cells`.
     fn group_parts(&mut self, mw: u32, mh: u32, cells: &mut Vec<DetectedCell>) {
+        let wraps_lobes = self.wraps_lobes();
         let s = &mut self.scratch;
         let block_um = self.factor as f32 * self.config.um_per_px;
         let rule = LobeRule {
             gap: self.config.lobe_gap_um / block_um,
             max_extent: (self.config.max_nucleus_um / block_um).ceil() as u32,
             whole_area: (WHOLE_NUCLEUS_UM2 / self.um2_per_block).ceil() as u32,
-            wrapped: (block_um <= WRAPPED_MAX_BLOCK_UM).then(|| WrappedLobes {
+            wrapped: wraps_lobes.then(|| WrappedLobes {
                 smaller_area: (LOBE_NUCLEUS_UM2[0] / self.um2_per_block) as u32,
                 larger_area: (LOBE_NUCLEUS_UM2[1] / self.um2_per_block) as u32,
                 gap: LOBE_GAP_UM / block_um,

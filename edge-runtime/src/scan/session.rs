@@ -222,6 +222,17 @@ pub struct SlideSummary {
     pub disclaimer: &'static str,
 }
 
+impl SlideSummary {
+    /// Characters in the longest class name counted: the width of a table's class column.
+    pub fn class_name_width(&self) -> usize {
+        self.counts
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 fn disclaimer() -> &'static str {
     DISCLAIMER
 }
@@ -417,7 +428,7 @@ pub fn slide_call(malignant: u32, classified: u32, rules: &SessionRules) -> Slid
 /// The flag a slide with `unidentified` cells beside `classified` ones gets when too many
 /// are strangers to the model, whatever the count of the others says. Only the machine's
 /// count takes it: a reviewer's count has had every cell looked at.
-pub fn unfamiliar(unidentified: u32, classified: u32, rules: &SessionRules) -> Option<SlideFlag> {
+fn unfamiliar(unidentified: u32, classified: u32, rules: &SessionRules) -> Option<SlideFlag> {
     let read = unidentified.saturating_add(classified);
     let (low, _) = wilson_interval(unidentified, read, Z_95);
     (read > 0 && low > f64::from(rules.review_by_hand_above_unidentified_share))

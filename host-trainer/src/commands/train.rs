@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use leukoscope_core::preprocess::Preprocess;
+use leukoscope_core::preprocess::{MacenkoTarget, Preprocess, ReinhardTarget, StainNormalization};
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
@@ -63,6 +63,12 @@ pub struct TrainArgs {
     /// the edge cuts the window the crops were cut at.
     #[arg(long)]
     pub input_kind: Option<InputKindArg>,
+    /// Stain normalization of every image, part of the model's preprocessing (the edge runs
+    /// it too): none, reinhard (each image's lαβ colour statistics moved to a blood smear's
+    /// between labs) or macenko (each image's two stains unmixed and remixed as the standard
+    /// reference's). For cells from labs whose stains differ.
+    #[arg(long, value_enum, default_value_t = StainArg::None)]
+    pub stain: StainArg,
     /// Passes over the training set.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
@@ -156,6 +162,27 @@ pub enum InputKindArg {
     Cell,
 }
 
+/// `--stain` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StainArg {
+    /// Colours as the camera saw them.
+    None,
+    /// Reinhard colour transfer toward [`ReinhardTarget::blood_smear`].
+    Reinhard,
+    /// Macenko stain normalization toward [`MacenkoTarget::standard`].
+    Macenko,
+}
+
+impl StainArg {
+    fn normalization(self) -> StainNormalization {
+        match self {
+            StainArg::None => StainNormalization::None,
+            StainArg::Reinhard => StainNormalization::Reinhard(ReinhardTarget::blood_smear()),
+            StainArg::Macenko => StainNormalization::Macenko(MacenkoTarget::standard()),
+        }
+    }
+}
+
 /// How a run divides its data into training and validation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Division {
@@ -242,9 +269,12 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
             _ => InputKind::Field,
         },
     };
-    let preprocess = match kind {
-        InputKind::Field => Preprocess::field(args.input_size, args.input_size),
-        InputKind::Cell => Preprocess::cell(args.input_size, args.input_size),
+    let preprocess = Preprocess {
+        stain: args.stain.normalization(),
+        ..match kind {
+            InputKind::Field => Preprocess::field(args.input_size, args.input_size),
+            InputKind::Cell => Preprocess::cell(args.input_size, args.input_size),
+        }
     };
     let spec = args.model.build(&PresetOptions {
         classes: taxonomy.len() as u32,
@@ -261,8 +291,7 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
     if let (InputKind::Cell, Some(window)) = (kind, crop_window_um) {
         println!(
             "model scale: {:.4} um per input pixel (the crops' {window:.1} um window at {} px)",
-            window / args.input_size as f32,
-            args.input_size
+            spec.input.um_per_px, args.input_size
         );
     }
     spec.analyze().with_context(|| {

@@ -99,6 +99,17 @@ impl StainNormalization {
 }
 
 impl ReinhardTarget {
+    /// A Romanowsky-stained blood smear cut into 24 µm cell crops: the per-crop lαβ statistics
+    /// of six labs' crops (aria-4class, PBC, Zheng's two sets, BCD, Raabin), averaged per lab
+    /// and then across labs, rounded. Pale pink plasma and red cells around a purple nucleus;
+    /// a target between the labs, so no lab's colours move far.
+    pub fn blood_smear() -> Self {
+        ReinhardTarget {
+            mean: [-0.29, -0.005, 0.010],
+            std: [0.195, 0.072, 0.0095],
+        }
+    }
+
     /// The lαβ statistics of a reference image (all of its pixels).
     ///
     /// Fails on an empty image, and on an image flat in some lαβ channel (its spread would

@@ -352,6 +352,40 @@ fn reinhard_toward_its_own_statistics_changes_little() {
     }
 }
 
+#[test]
+fn the_blood_smear_target_brings_two_labs_tints_of_one_smear_together() {
+    let smear = synthetic_smear(48, 48, 21);
+    // One lab's yellowish light, another's bluish and paler camera.
+    let tinted = |gain: [f32; 3], lift: f32| {
+        let mut image = smear.clone();
+        for y in 0..image.height() {
+            for x in 0..image.width() {
+                let rgb = image.get(x, y).unwrap();
+                let v = core::array::from_fn(|c| {
+                    (f32::from(rgb[c]) * gain[c] + lift).clamp(0.0, 255.0) as u8
+                });
+                image.put(x, y, v);
+            }
+        }
+        image
+    };
+    let yellow = tinted([1.0, 0.95, 0.7], 0.0);
+    let blue = tinted([0.8, 0.85, 1.0], 30.0);
+    let target = ReinhardTarget::blood_smear();
+    target.validate().unwrap();
+    let distance = |config: &Preprocess| {
+        let a = config.run_to_vec(yellow.view()).unwrap();
+        let b = config.run_to_vec(blue.view()).unwrap();
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    };
+    let raw = distance(&Preprocess::cell(32, 32));
+    let normalized = distance(&Preprocess {
+        stain: StainNormalization::Reinhard(target),
+        ..Preprocess::cell(32, 32)
+    });
+    assert!(normalized < raw / 3.0, "{normalized} vs {raw}");
+}
+
 // --- Macenko ---------------------------------------------------------------------------------
 
 // Ruifrok and Johnston's haematoxylin, and an eosin close to theirs but with enough red and

@@ -297,13 +297,17 @@ fn crops_whose_frames_are_gone_are_grouped_by_frame_path_and_the_summary_says_so
     );
 }
 
-#[test]
-fn crop_folders_among_sources_are_described_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("frames");
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+/// Two crop folders, `one` and `two`, cut from different frames under `root`.
+fn two_crop_folders(root: &Path) -> (PathBuf, PathBuf) {
+    let frames = root.join("frames");
+    let (one, two) = (root.join("one"), root.join("two"));
     crop_folder(&one, &frames.join("one"), &one_frame_per_class(1));
     crop_folder(&two, &frames.join("two"), &one_frame_per_class(1000));
+    (one, two)
+}
+
+/// The two folders of [`two_crop_folders`] opened as the sources `one` and `two`.
+fn open_as_sources(one: &Path, two: &Path) -> Dataset {
     let sources: Vec<crate::dataset::Source> = [
         format!("one={}", one.display()),
         format!("two={}", two.display()),
@@ -311,8 +315,14 @@ fn crop_folders_among_sources_are_described_by_name() {
     .iter()
     .map(|s| s.parse().unwrap())
     .collect();
-    let dataset =
-        Dataset::open_sources(&sources, &Taxonomy::b_all_4(), &ScanOptions::default()).unwrap();
+    Dataset::open_sources(&sources, &Taxonomy::b_all_4(), &ScanOptions::default()).unwrap()
+}
+
+#[test]
+fn crop_folders_among_sources_are_described_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = two_crop_folders(dir.path());
+    let dataset = open_as_sources(&one, &two);
     assert_eq!(dataset.groups, 8);
     assert_eq!(dataset.crop_groups.len(), 2);
     assert_eq!(dataset.crop_groups[1].source, 1);
@@ -331,20 +341,8 @@ fn crop_folders_among_sources_are_described_by_name() {
 #[test]
 fn the_window_the_crops_were_cut_at_gives_one_scale_or_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("frames");
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    crop_folder(&one, &frames.join("one"), &one_frame_per_class(1));
-    crop_folder(&two, &frames.join("two"), &one_frame_per_class(1000));
-    let both = || {
-        let sources: Vec<crate::dataset::Source> = [
-            format!("one={}", one.display()),
-            format!("two={}", two.display()),
-        ]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
-        Dataset::open_sources(&sources, &Taxonomy::b_all_4(), &ScanOptions::default()).unwrap()
-    };
+    let (one, two) = two_crop_folders(dir.path());
+    let both = || open_as_sources(&one, &two);
     // 48 pixels at 0.4 um/px in both.
     let window = both().crop_window_um().unwrap().unwrap();
     assert!((window - 19.2).abs() < 1e-3, "{window}");
