@@ -10,6 +10,9 @@
 //! - Macro means are unweighted means over the classes that occur among the labels or the
 //!   predictions (sklearn's default label set): a class absent from both has nothing to
 //!   score, and counting it as 0 would punish a test set for lacking it.
+//! - Beside them, [`Evaluation::present_macro_f1`] averages over the classes among the labels
+//!   only, the figure for a lab held out that lacks classes it is wrongly called; and the
+//!   false-malignant rate and malignant sensitivity pool every malignant class.
 //! - AUC is undefined for a class with no positive or no negative image; it is `None`
 //!   (JSON `null`) and left out of the macro AUC.
 
@@ -146,6 +149,20 @@ pub struct Evaluation {
     pub macro_f1: f64,
     /// Mean of per-class F1 weighted by support.
     pub weighted_f1: f64,
+    /// Unweighted mean of F1 over the classes with at least one image: the figure for a set
+    /// that lacks some of the taxonomy's classes, such as a lab held out, where
+    /// [`Evaluation::macro_f1`] also counts the absent classes it was wrongly called.
+    #[serde(default)]
+    pub present_macro_f1: f64,
+    /// Share of the images of benign classes called a malignant class (for `wbc-blast`,
+    /// normal cells called blasts); `None` when there are none or the taxonomy has no
+    /// malignant class.
+    #[serde(default)]
+    pub false_malignant_rate: Option<f64>,
+    /// Share of the images of malignant classes called a malignant class, whichever;
+    /// `None` when there are none.
+    #[serde(default)]
+    pub malignant_sensitivity: Option<f64>,
     /// Unweighted mean of the defined per-class AUCs; `None` when no class has one.
     pub macro_auc: Option<f64>,
     /// Expected calibration error: over [`CALIBRATION_BINS`] equal-width bins of top-1
@@ -291,6 +308,25 @@ pub fn evaluate(
         counted.iter().map(|m| figure(m)).sum::<f64>() / counted.len() as f64
     };
     let aucs: Vec<f64> = per_class.iter().filter_map(|m| m.auc).collect();
+    let with_images: Vec<&ClassMetrics> = per_class.iter().filter(|m| m.support > 0).collect();
+    let malignant: Vec<bool> = taxonomy.classes.iter().map(|c| c.malignant).collect();
+    // Images of one status (true class malignant or not) and how many were called malignant.
+    let called_malignant = |status: bool| {
+        let (mut images, mut called) = (0u64, 0u64);
+        for (row, _) in confusion
+            .iter()
+            .zip(&malignant)
+            .filter(|(_, m)| **m == status)
+        {
+            images += row.iter().sum::<u64>();
+            called += row
+                .iter()
+                .zip(&malignant)
+                .filter_map(|(count, m)| m.then_some(count))
+                .sum::<u64>();
+        }
+        (images > 0 && malignant.contains(&true)).then(|| ratio(called, images))
+    };
 
     Ok(Evaluation {
         taxonomy: taxonomy.name.clone(),
@@ -304,6 +340,13 @@ pub fn evaluate(
             .map(|m| m.f1 * m.support as f64)
             .sum::<f64>()
             / n as f64,
+        present_macro_f1: if with_images.is_empty() {
+            0.0
+        } else {
+            with_images.iter().map(|m| m.f1).sum::<f64>() / with_images.len() as f64
+        },
+        false_malignant_rate: called_malignant(false),
+        malignant_sensitivity: called_malignant(true),
         macro_auc: (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
         expected_calibration_error: calibration_error(probabilities, labels, &predictions),
         per_class,
@@ -484,6 +527,15 @@ pub struct Figures {
     pub macro_f1: f64,
     /// Support-weighted F1.
     pub weighted_f1: f64,
+    /// Macro F1 over the classes each fold's validation set has.
+    #[serde(default)]
+    pub present_macro_f1: f64,
+    /// False-malignant rate over the folds that define it.
+    #[serde(default)]
+    pub false_malignant_rate: Option<f64>,
+    /// Malignant sensitivity over the folds that define it.
+    #[serde(default)]
+    pub malignant_sensitivity: Option<f64>,
     /// Macro AUC over the folds that define it; `None` when none does.
     pub macro_auc: Option<f64>,
     /// Expected calibration error.
@@ -560,6 +612,11 @@ pub fn summarize(folds: &[Evaluation]) -> Result<Summary, MetricsError> {
     let (weighted_f1, weighted_f1_std) = over(&|e| e.weighted_f1);
     let (ece, ece_std) = over(&|e| e.expected_calibration_error);
     let (macro_auc, macro_auc_std) = spread_defined(folds.iter().map(|e| e.macro_auc));
+    let (present_macro_f1, present_macro_f1_std) = over(&|e| e.present_macro_f1);
+    let (false_malignant, false_malignant_std) =
+        spread_defined(folds.iter().map(|e| e.false_malignant_rate));
+    let (sensitivity, sensitivity_std) =
+        spread_defined(folds.iter().map(|e| e.malignant_sensitivity));
 
     let (mut class_mean, mut class_std) = (Vec::new(), Vec::new());
     for (k, name) in first.per_class.iter().map(|m| &m.class).enumerate() {
@@ -610,6 +667,9 @@ pub fn summarize(folds: &[Evaluation]) -> Result<Summary, MetricsError> {
             macro_recall,
             macro_f1,
             weighted_f1,
+            present_macro_f1,
+            false_malignant_rate: false_malignant,
+            malignant_sensitivity: sensitivity,
             macro_auc,
             expected_calibration_error: ece,
             per_class: class_mean,
@@ -620,6 +680,9 @@ pub fn summarize(folds: &[Evaluation]) -> Result<Summary, MetricsError> {
             macro_recall: macro_recall_std,
             macro_f1: macro_f1_std,
             weighted_f1: weighted_f1_std,
+            present_macro_f1: present_macro_f1_std,
+            false_malignant_rate: false_malignant_std,
+            malignant_sensitivity: sensitivity_std,
             macro_auc: macro_auc_std,
             expected_calibration_error: ece_std,
             per_class: class_std,
@@ -649,6 +712,21 @@ impl Summary {
             ("macro_recall", Some(m.macro_recall), Some(s.macro_recall)),
             ("macro_f1", Some(m.macro_f1), Some(s.macro_f1)),
             ("weighted_f1", Some(m.weighted_f1), Some(s.weighted_f1)),
+            (
+                "present_macro_f1",
+                Some(m.present_macro_f1),
+                Some(s.present_macro_f1),
+            ),
+            (
+                "false_malignant_rate",
+                m.false_malignant_rate,
+                s.false_malignant_rate,
+            ),
+            (
+                "malignant_sensitivity",
+                m.malignant_sensitivity,
+                s.malignant_sensitivity,
+            ),
             ("macro_auc", m.macro_auc, s.macro_auc),
             (
                 "expected_calibration_error",

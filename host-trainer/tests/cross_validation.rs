@@ -219,6 +219,33 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("trained on this dataset"), "{stdout}");
 
+    // A lab with normal cells only (no blasts) is scored over the class it has, with the
+    // share of its cells called malignant.
+    let normal_only = dir.path().join("normal-only");
+    std::fs::create_dir_all(&normal_only).unwrap();
+    let benign = normal_only.join("Benign");
+    std::fs::rename(other.join("Benign"), &benign).unwrap();
+    let out = train_cli(&[
+        "eval",
+        "--model",
+        all.to_str().unwrap(),
+        "--data",
+        normal_only.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("macro F1 over the classes present (1)")
+            && stdout.contains("false-malignant rate 0.")
+            && stdout.contains("malignant sensitivity n/a"),
+        "{stdout}"
+    );
+    std::fs::rename(&benign, other.join("Benign")).unwrap();
+
     // The same folder read as cells without labels: what the int8 model calls each cell.
     let images = walk_pngs(&other);
     let calls_json = dir.path().join("calls.json");

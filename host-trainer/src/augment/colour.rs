@@ -1,5 +1,5 @@
 //! Colour augmentation: stain jitter in optical-density space, brightness, contrast,
-//! saturation and hue as one affine map of RGB, and Gaussian blur.
+//! saturation and hue as one affine map of RGB, white balance, and Gaussian blur.
 
 use leukoscope_core::raster::RgbImage;
 
@@ -137,6 +137,19 @@ pub(super) fn colour_jitter(
         px[0] = byte(k[0][0] * r + k[0][1] * g + k[0][2] * b + offset);
         px[1] = byte(k[1][0] * r + k[1][1] * g + k[1][2] * b + offset);
         px[2] = byte(k[2][0] * r + k[2][1] * g + k[2][2] * b + offset);
+    }
+}
+
+/// Each channel multiplied by its gain (at most 1, so nothing clips): the tint another
+/// lamp or camera's white balance gives the glass and everything on it.
+pub(super) fn white_balance(image: &mut RgbImage, gain: [f32; 3]) {
+    let tables: [[u8; 256]; 3] = core::array::from_fn(|c| {
+        core::array::from_fn(|v| (v as f32 * gain[c] + 0.5).clamp(0.0, 255.0) as u8)
+    });
+    for px in image.as_raw_mut().chunks_exact_mut(3) {
+        for (value, table) in px.iter_mut().zip(&tables) {
+            *value = table[usize::from(*value)];
+        }
     }
 }
 

@@ -13,7 +13,8 @@
 //!    reflection;
 //! 4. stain jitter in optical-density space (Tellez et al. 2018, H&E basis);
 //! 5. brightness, contrast, saturation and hue jitter;
-//! 6. occasional Gaussian blur.
+//! 6. white balance: a gain per channel, as another lamp or camera gives;
+//! 7. occasional Gaussian blur.
 //!
 //! Randomness comes only from the generator handed in; [`sample_rng`] makes one per
 //! (seed, epoch, sample), so an augmentation does not depend on which thread draws it, and
@@ -63,6 +64,13 @@ pub struct Augment {
     pub saturation: f32,
     /// Hue turn uniform in `±hue_degrees`, 0 to 180.
     pub hue_degrees: f32,
+    /// White-balance amplitude `w`, 0 to 1: each channel's gain is drawn uniform in
+    /// `[1 - w, 1 + w]`, then all three divided by the largest, so the glass takes another
+    /// lamp's or camera's tint (Zheng's first set is yellow, aria-4class blue) and nothing
+    /// clips. Written only when set, so configurations from before it read and write back
+    /// byte for byte (and their runs resume).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub white_balance: f32,
     /// Chance of blurring an image, 0 to 1.
     pub blur_probability: f32,
     /// Range of the blur's standard deviation in source pixels, `0 <= low <= high <=`
@@ -74,6 +82,10 @@ pub struct Augment {
     /// have none, since they do not know the data.
     #[serde(default)]
     pub masks: Vec<MaskRect>,
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
 }
 
 /// One concrete draw from an [`Augment`]: what happens to one image.
@@ -101,6 +113,8 @@ pub struct Transform {
     pub saturation: f32,
     /// Hue turn in degrees.
     pub hue_degrees: f32,
+    /// Gain of each channel, the largest 1.
+    pub channel_gain: [f32; 3],
     /// Blur standard deviation in pixels; 0 for none.
     pub blur_sigma: f32,
 }
@@ -141,8 +155,7 @@ pub enum AugmentError {
 }
 
 /// What `--augment` and the `augment` config key accept.
-const ACCEPTED: &str =
-    "none, studies, default, or a comma list of flip, turn, rotate, zoom, stain, colour, blur";
+const ACCEPTED: &str = "none, studies, default, or a comma list of flip, turn, rotate, zoom, stain, colour, balance, blur";
 
 /// A string that names no augmentation recipe or component.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +181,11 @@ impl Augment {
     /// simulating on a 224-pixel field.
     pub const MAX_BLUR_SIGMA: f32 = 8.0;
 
+    /// White-balance amplitude of the `balance` component: a channel down to 0.6 of the
+    /// brightest, past the blue-to-yellow gap between the labs we have (Zheng's first set's
+    /// glass has 0.76 as much blue as red).
+    pub const WHITE_BALANCE: f32 = 0.25;
+
     /// No augmentation: [`Augment::apply`] returns the image unchanged.
     pub fn none() -> Self {
         Augment {
@@ -180,6 +198,7 @@ impl Augment {
             contrast: 0.0,
             saturation: 0.0,
             hue_degrees: 0.0,
+            white_balance: 0.0,
             blur_probability: 0.0,
             blur_sigma: [0.0, 0.0],
             masks: Vec::new(),
@@ -213,6 +232,7 @@ impl Augment {
             contrast: 0.15,
             saturation: 0.15,
             hue_degrees: 6.0,
+            white_balance: 0.0,
             blur_probability: 0.2,
             blur_sigma: [0.3, 1.0],
             masks: Vec::new(),
@@ -277,6 +297,7 @@ impl Augment {
         within("contrast", self.contrast, 1.0, "in [0, 1]")?;
         within("saturation", self.saturation, 1.0, "in [0, 1]")?;
         within("hue_degrees", self.hue_degrees, 180.0, "in [0, 180]")?;
+        within("white_balance", self.white_balance, 1.0, "in [0, 1]")?;
         within(
             "blur_probability",
             self.blur_probability,
@@ -299,11 +320,12 @@ impl Augment {
         Ok(())
     }
 
-    /// Draws one [`Transform`] from the recipe. Always takes the same 17 values from `rng`,
-    /// whatever is enabled.
+    /// Draws one [`Transform`] from the recipe. Always takes the same 20 values from `rng`,
+    /// whatever is enabled; the white balance's three come last, so recipes without it draw
+    /// what they drew before it existed.
     pub fn sample(&self, rng: &mut impl Rng) -> Transform {
-        // Seventeen uniforms in [0, 1), drawn up front so their number never varies.
-        let u: [f32; 17] = core::array::from_fn(|_| rng.random::<f32>());
+        // Twenty uniforms in [0, 1), drawn up front so their number never varies.
+        let u: [f32; 20] = core::array::from_fn(|_| rng.random::<f32>());
         let symmetric = |u: f32, amplitude: f32| (2.0 * u - 1.0) * amplitude;
         let (flip_h, flip_v, turn, rotation) =
             (u[0], u[1], u[2], symmetric(u[3], self.rotation_degrees));
@@ -317,6 +339,10 @@ impl Augment {
         let saturation = 1.0 + symmetric(u[13], self.saturation);
         let hue = symmetric(u[14], self.hue_degrees);
         let (blur_coin, blur_draw) = (u[15], u[16]);
+        let gain: [f32; 3] =
+            core::array::from_fn(|k| 1.0 + symmetric(u[17 + k], self.white_balance));
+        let brightest = gain.iter().copied().fold(f32::MIN, f32::max);
+        let channel_gain = gain.map(|g| g / brightest);
 
         let [low, high] = self.zoom;
         let zoom = if low == high {
@@ -346,6 +372,7 @@ impl Augment {
             contrast,
             saturation,
             hue_degrees: hue,
+            channel_gain,
             blur_sigma,
         }
     }
@@ -378,11 +405,12 @@ impl Transform {
         contrast: 1.0,
         saturation: 1.0,
         hue_degrees: 0.0,
+        channel_gain: [1.0; 3],
         blur_sigma: 0.0,
     };
 
     /// `image` transformed: flips, quarter turns (only half turns unless square), rotation
-    /// and zoom, stain jitter, colour jitter, blur. Steps at their neutral value are skipped,
+    /// and zoom, stain jitter, colour jitter, white balance, blur. Steps at their neutral value are skipped,
     /// so they cost nothing and change no byte.
     pub fn apply(&self, image: &RgbImage) -> RgbImage {
         let mut out = match (self.flip_horizontal, self.flip_vertical) {
@@ -419,6 +447,9 @@ impl Transform {
                 self.hue_degrees,
             );
         }
+        if self.channel_gain != [1.0; 3] {
+            colour::white_balance(&mut out, self.channel_gain);
+        }
         if self.blur_sigma > 0.0 {
             colour::gaussian_blur(&mut out, self.blur_sigma);
         }
@@ -444,8 +475,9 @@ impl FromStr for Augment {
 
     /// `none`, `studies`, `default`, or a comma list of components, each with the amplitudes
     /// of [`Augment::default_recipe`]: `flip`, `turn` (quarter turns), `rotate`, `zoom`,
-    /// `stain`, `colour` (or `color`: brightness, contrast, saturation, hue), `blur`. Case and
-    /// spaces around words are ignored.
+    /// `stain`, `colour` (or `color`: brightness, contrast, saturation, hue), `balance` (white
+    /// balance, amplitude [`Augment::WHITE_BALANCE`]), `blur`. Case and spaces around words
+    /// are ignored.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let whole = text.trim();
         for (name, recipe) in [
@@ -474,6 +506,7 @@ impl FromStr for Augment {
                     augment.saturation = full.saturation;
                     augment.hue_degrees = full.hue_degrees;
                 }
+                "balance" => augment.white_balance = Self::WHITE_BALANCE,
                 "blur" => {
                     augment.blur_probability = full.blur_probability;
                     augment.blur_sigma = full.blur_sigma;
@@ -493,7 +526,7 @@ impl fmt::Display for Transform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "flip {}{} turns {} rot {:.1} zoom {:.3} stain x{:.2?} +{:.3?} b {:.2} c {:.2} s {:.2} h {:.1} blur {:.2}",
+            "flip {}{} turns {} rot {:.1} zoom {:.3} stain x{:.2?} +{:.3?} b {:.2} c {:.2} s {:.2} h {:.1} wb {:.2?} blur {:.2}",
             if self.flip_horizontal { "h" } else { "-" },
             if self.flip_vertical { "v" } else { "-" },
             self.quarter_turns,
@@ -505,6 +538,7 @@ impl fmt::Display for Transform {
             self.contrast,
             self.saturation,
             self.hue_degrees,
+            self.channel_gain,
             self.blur_sigma
         )
     }

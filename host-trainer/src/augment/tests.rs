@@ -482,6 +482,61 @@ fn draws_cover_their_ranges() {
             .all(|t| t.stain_scale.iter().all(|s| (0.7..=1.3).contains(s)))
     );
     assert!(draws.iter().all(|t| t.hue_degrees.abs() <= 6.0));
+    // The default recipe keeps the camera's white balance.
+    assert!(draws.iter().all(|t| t.channel_gain == [1.0; 3]));
+}
+
+#[test]
+fn white_balance_tints_the_glass_without_clipping_and_leaves_other_draws_alone() {
+    let recipe: Augment = "flip,turn,rotate,zoom,stain,colour,blur,balance"
+        .parse()
+        .unwrap();
+    assert_eq!(recipe.white_balance, Augment::WHITE_BALANCE);
+    recipe.validate().unwrap();
+    let draws: Vec<Transform> = (0..2000)
+        .map(|i| recipe.sample(&mut sample_rng(5, 0, i)))
+        .collect();
+    let low = (1.0 - Augment::WHITE_BALANCE) / (1.0 + Augment::WHITE_BALANCE);
+    for t in &draws {
+        // The brightest channel keeps its gain; the others lose up to 0.6 of theirs.
+        assert_eq!(t.channel_gain.iter().copied().fold(0.0, f32::max), 1.0);
+        assert!(t.channel_gain.iter().all(|&g| g >= low - 1e-6), "{t}");
+    }
+    // Yellow glass as Zheng's first set has (blue 0.76 of red) is among the draws.
+    assert!(
+        draws
+            .iter()
+            .any(|t| t.channel_gain[0] == 1.0 && t.channel_gain[2] < 0.76)
+    );
+    // Every other draw is what the recipe without it draws.
+    let without = Augment {
+        white_balance: 0.0,
+        ..recipe.clone()
+    };
+    for i in 0..50 {
+        let (a, b) = (
+            recipe.sample(&mut sample_rng(9, 1, i)),
+            without.sample(&mut sample_rng(9, 1, i)),
+        );
+        assert_eq!(
+            Transform {
+                channel_gain: [1.0; 3],
+                ..a
+            },
+            b
+        );
+    }
+
+    // White glass takes the gains' tint; black stays black.
+    let mut image = RgbImage::filled(4, 2, [250, 250, 250]);
+    image.put(0, 0, [0, 0, 0]);
+    let tinted = Transform {
+        channel_gain: [1.0, 0.9, 0.7],
+        ..Transform::IDENTITY
+    }
+    .apply(&image);
+    assert_eq!(tinted.get(1, 1), Some([250, 225, 175]));
+    assert_eq!(tinted.get(0, 0), Some([0, 0, 0]));
 }
 
 #[test]
@@ -637,6 +692,13 @@ fn validation_names_what_is_out_of_range() {
             ..base()
         }),
         "hue_degrees"
+    );
+    assert_eq!(
+        field_of(Augment {
+            white_balance: 1.5,
+            ..base()
+        }),
+        "white_balance"
     );
     assert_eq!(
         field_of(Augment {

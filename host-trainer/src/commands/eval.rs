@@ -68,8 +68,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     // Labels are read in the model's own classes when the folders name them (then mapped
     // to a coarser --taxonomy after prediction), else in the --taxonomy's (C-NMC's
     // hem/all folders for a 4-class model, say).
+    // A lab held out may have only some of the model's classes (no blasts, say).
     let scan = ScanOptions {
         format: args.format,
+        some_classes: true,
         ..ScanOptions::default()
     };
     let (dataset, labelled_in_target) = match (Dataset::open(data, &model.taxonomy, &scan), &target)
@@ -115,6 +117,18 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         evaluation.accuracy,
         evaluation.macro_f1,
         evaluation.weighted_f1
+    );
+    let share = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.4}"));
+    println!(
+        "macro F1 over the classes present ({}) {:.4}; false-malignant rate {}, malignant sensitivity {}",
+        evaluation
+            .per_class
+            .iter()
+            .filter(|c| c.support > 0)
+            .count(),
+        evaluation.present_macro_f1,
+        share(evaluation.false_malignant_rate),
+        share(evaluation.malignant_sensitivity)
     );
     for c in &evaluation.per_class {
         println!(

@@ -112,7 +112,8 @@ pub struct TrainArgs {
     pub imbalance: Imbalance,
     /// Augmentation of training images: default (flips, turns, rotation, zoom, stain and
     /// colour jitter, slight blur), studies (flips, rotation, zoom), none, or a comma list
-    /// of flip, rotate, zoom, stain, colour, blur.
+    /// of flip, turn, rotate, zoom, stain, colour, balance (white balance: another lamp's or
+    /// camera's tint), blur.
     #[arg(long, default_value = "default")]
     pub augment: Augment,
     /// Stop after this many epochs without a better validation macro F1.

@@ -194,6 +194,10 @@ pub struct ScanOptions {
     /// subject id; byte-identical files share a group whatever this is. In a crop folder it
     /// compares the frames the crops were cut from, never the crops (see [`crops`]).
     pub near_duplicate_distance: u32,
+    /// Accept images of only some of the taxonomy's classes, even one: the cells of a lab
+    /// that has only some kinds, for evaluation. Training never sets it: a model would have
+    /// outputs it never learns.
+    pub some_classes: bool,
 }
 
 impl Default for ScanOptions {
@@ -201,6 +205,7 @@ impl Default for ScanOptions {
         ScanOptions {
             format: DatasetFormat::Auto,
             near_duplicate_distance: DEFAULT_NEAR_DUPLICATE_DISTANCE,
+            some_classes: false,
         }
     }
 }
@@ -404,7 +409,7 @@ impl Dataset {
     /// Every candidate file is decoded; one that does not decode is skipped with a warning.
     /// Then it is an error if no image is readable, if only one class has images, or if any
     /// class of the taxonomy has none: training needs every class it will be asked to tell
-    /// apart. Unknown class folders or labels are reported before any file is decoded.
+    /// apart (unless [`ScanOptions::some_classes`]). Unknown class folders or labels are reported before any file is decoded.
     pub fn open(
         path: &Path,
         taxonomy: &Taxonomy,
@@ -418,6 +423,7 @@ impl Dataset {
             &read.kept,
             &read.listed_per_class,
             read.skipped.len(),
+            options.some_classes,
         )?;
         let grouping = group(&read, options.near_duplicate_distance, 0);
         let source = Source {
@@ -753,7 +759,8 @@ fn detect(path: &Path, is_file: bool) -> Result<DatasetFormat, DatasetError> {
     Ok(DatasetFormat::Folders)
 }
 
-/// The errors about classes: none readable, only one, or some empty.
+/// The errors about classes: none readable, and unless `some_classes`, only one or some
+/// empty.
 fn check_classes(
     path: &Path,
     format: DatasetFormat,
@@ -761,6 +768,7 @@ fn check_classes(
     kept: &[(Candidate, scan::Facts)],
     listed_per_class: &[usize],
     skipped: usize,
+    some_classes: bool,
 ) -> Result<(), DatasetError> {
     if kept.is_empty() {
         return Err(DatasetError::NoImages {
@@ -768,6 +776,9 @@ fn check_classes(
             format,
             skipped,
         });
+    }
+    if some_classes {
+        return Ok(());
     }
     let mut counts = vec![0usize; taxonomy.len()];
     for (candidate, _) in kept {

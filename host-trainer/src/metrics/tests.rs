@@ -117,6 +117,34 @@ fn absent_classes_do_not_drag_macro_means() {
 }
 
 #[test]
+fn a_set_lacking_a_class_is_scored_over_its_own_classes_with_its_false_malignant_calls() {
+    // C is the malignant class, never a label, predicted once (a B image): a lab held out
+    // with only normal cells, one of them called a blast.
+    let mut taxonomy = abc();
+    taxonomy.classes[2].malignant = true;
+    let (p, l) = twelve();
+    let e = evaluate(&p, &l, &taxonomy, 0).unwrap();
+    let (f1_a, f1_b) = (10.0 / 13.0, 0.6);
+    assert!(close(e.macro_f1, (f1_a + f1_b) / 3.0), "{}", e.macro_f1);
+    assert!(close(e.present_macro_f1, (f1_a + f1_b) / 2.0));
+    assert!(close(e.false_malignant_rate.unwrap(), 1.0 / 12.0));
+    assert_eq!(e.malignant_sensitivity, None);
+
+    // C's images called A or C: sensitivity counts calls of any malignant class.
+    let (mut p, mut l) = (p, l);
+    p.extend([vec![0.1, 0.1, 0.8], vec![0.7, 0.2, 0.1]]);
+    l.extend([2, 2]);
+    let e = evaluate(&p, &l, &taxonomy, 0).unwrap();
+    assert!(close(e.malignant_sensitivity.unwrap(), 0.5));
+    assert!(close(e.false_malignant_rate.unwrap(), 1.0 / 12.0));
+
+    // A taxonomy without a malignant class has no such rate.
+    let e = evaluate(&p, &l, &abc(), 0).unwrap();
+    assert_eq!(e.false_malignant_rate, None);
+    assert_eq!(e.malignant_sensitivity, None);
+}
+
+#[test]
 fn calibration_error_by_hand() {
     let binary = Taxonomy::all_binary();
     let p = vec![

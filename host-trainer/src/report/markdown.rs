@@ -260,6 +260,9 @@ fn evaluation_section(md: &mut String, e: &Evaluation) {
         ("macro_recall", num(e.macro_recall)),
         ("macro_f1", num(e.macro_f1)),
         ("weighted_f1", num(e.weighted_f1)),
+        ("present_macro_f1", num(e.present_macro_f1)),
+        ("false_malignant_rate", opt(e.false_malignant_rate)),
+        ("malignant_sensitivity", opt(e.malignant_sensitivity)),
         ("macro_auc", opt(e.macro_auc)),
         (
             "expected_calibration_error",
