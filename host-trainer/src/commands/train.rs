@@ -65,8 +65,9 @@ pub struct TrainArgs {
     pub input_kind: Option<InputKindArg>,
     /// Stain normalization of every image, part of the model's preprocessing (the edge runs
     /// it too): none, reinhard (each image's lαβ colour statistics moved to a blood smear's
-    /// between labs) or macenko (each image's two stains unmixed and remixed as the standard
-    /// reference's). For cells from labs whose stains differ.
+    /// between labs), macenko (each image's two stains unmixed and remixed as the standard
+    /// reference's) or grey (colour dropped: each pixel's luma). For cells from labs whose
+    /// stains differ.
     #[arg(long, value_enum, default_value_t = StainArg::None)]
     pub stain: StainArg,
     /// Passes over the training set.
@@ -172,6 +173,8 @@ pub enum StainArg {
     Reinhard,
     /// Macenko stain normalization toward [`MacenkoTarget::standard`].
     Macenko,
+    /// Colour dropped: each pixel's luma in all three channels.
+    Grey,
 }
 
 impl StainArg {
@@ -180,6 +183,7 @@ impl StainArg {
             StainArg::None => StainNormalization::None,
             StainArg::Reinhard => StainNormalization::Reinhard(ReinhardTarget::blood_smear()),
             StainArg::Macenko => StainNormalization::Macenko(MacenkoTarget::standard()),
+            StainArg::Grey => StainNormalization::Grey,
         }
     }
 }

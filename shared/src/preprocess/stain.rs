@@ -1,7 +1,8 @@
 //! Stain normalization: bringing smears stained and scanned in different labs to one colour
 //! appearance before the network sees them.
 //!
-//! Two methods, both working on the resized image in place:
+//! Three methods, each working on the resized image in place:
+//! - grey: colour dropped, each pixel its luma, so no lab's stain hue reaches the network.
 //! - Reinhard et al. (2001): match the per-channel mean and spread in Ruderman's lαβ space.
 //! - Macenko et al. (2009): estimate the haematoxylin and eosin optical-density vectors of the
 //!   image, unmix each pixel into the two stain concentrations, rescale them to a reference and
@@ -28,6 +29,10 @@ pub enum StainNormalization {
     Reinhard(ReinhardTarget),
     /// Macenko stain-vector normalization toward target H&E stains.
     Macenko(MacenkoTarget),
+    /// Colour dropped: each pixel's three channels become its luma (ITU-R BT.601). A cell's
+    /// shape, texture and lightness stay; its stain's hue, which says more about the lab
+    /// than about the cell, goes.
+    Grey,
 }
 
 /// The colour statistics Reinhard normalization moves every image to.
@@ -49,6 +54,9 @@ pub struct MacenkoTarget {
     /// The robust maximum (99th percentile) concentration of each stain.
     pub max_concentration: [f32; 2],
 }
+
+/// ITU-R BT.601 weights of red, green and blue in a pixel's luma (the weights JPEG's Y uses).
+const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 /// lαβ spreads below this (in log10 units, well under one grey level) count as flat: scaling
 /// them up would turn rounding noise into colour.
@@ -81,7 +89,7 @@ impl StainNormalization {
     /// Checks the target's numbers.
     pub fn validate(&self) -> Result<(), PreprocessError> {
         match self {
-            StainNormalization::None => Ok(()),
+            StainNormalization::None | StainNormalization::Grey => Ok(()),
             StainNormalization::Reinhard(target) => target.validate(),
             StainNormalization::Macenko(target) => target.validate(),
         }
@@ -94,6 +102,10 @@ impl StainNormalization {
             StainNormalization::None => {}
             StainNormalization::Reinhard(target) => reinhard(planes, mask, target),
             StainNormalization::Macenko(target) => macenko(planes, mask, target, values),
+            StainNormalization::Grey => map_planes(planes, |[r, g, b]| {
+                let luma = LUMA[0] * r + LUMA[1] * g + LUMA[2] * b;
+                [luma; 3]
+            }),
         }
     }
 }

@@ -257,6 +257,7 @@ fn masked_pixels_take_no_part_in_stain_statistics() {
     let stains = [
         StainNormalization::Reinhard(ReinhardTarget::fit(reference.view()).unwrap()),
         StainNormalization::Macenko(MacenkoTarget::standard()),
+        StainNormalization::Grey,
     ];
     for stain in stains {
         let config = Preprocess {
@@ -268,6 +269,97 @@ fn masked_pixels_take_no_part_in_stain_statistics() {
         let b = config.run_to_vec(other.view()).unwrap();
         assert_eq!(a, b, "{:?}", config.stain);
     }
+}
+
+// --- grey ----------------------------------------------------------------------------------
+
+/// The pixel of hue `tint` (its luma near 1) whose luma is `luma`, rounded to bytes.
+fn tinted(luma: f32, tint: [f32; 3]) -> [u8; 3] {
+    let unit = 0.299 * tint[0] + 0.587 * tint[1] + 0.114 * tint[2];
+    core::array::from_fn(|c| (luma * tint[c] / unit).round().clamp(0.0, 255.0) as u8)
+}
+
+#[test]
+fn grey_gives_each_pixel_its_luma_in_every_channel() {
+    let config = Preprocess {
+        stain: StainNormalization::Grey,
+        normalize: ChannelNorm {
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        },
+        ..Preprocess::cell(4, 4)
+    };
+    let out = config
+        .run_to_vec(RgbImage::filled(4, 4, [200, 100, 50]).view())
+        .unwrap();
+    let luma = (0.299 * 200.0 + 0.587 * 100.0 + 0.114 * 50.0) / 255.0;
+    for v in out {
+        assert!((v - luma).abs() < 1e-6, "{v} against {luma}");
+    }
+}
+
+#[test]
+fn grey_reads_a_purple_cell_on_pink_and_a_brown_cell_on_yellow_alike() {
+    // One picture, a dark round nucleus on a light background, stained two ways with the
+    // same lightness: PBC's purple on pink, and Zheng's first lab's brown on yellow.
+    let (mut purple, mut brown) = (
+        RgbImage::filled(16, 16, [0; 3]),
+        RgbImage::filled(16, 16, [0; 3]),
+    );
+    for y in 0..16u32 {
+        for x in 0..16u32 {
+            let r2 = (x as f32 - 7.5).powi(2) + (y as f32 - 7.5).powi(2);
+            let (luma, [on_pink, on_yellow]) = if r2 < 25.0 {
+                (
+                    70.0 + 2.0 * (x + y) as f32,
+                    [[0.9, 0.75, 1.9], [1.5, 0.8, 0.45]],
+                )
+            } else {
+                (
+                    215.0 - (x % 3) as f32,
+                    [[1.1, 0.95, 1.05], [1.05, 1.02, 0.7]],
+                )
+            };
+            purple.put(x, y, tinted(luma, on_pink));
+            brown.put(x, y, tinted(luma, on_yellow));
+        }
+    }
+    let difference = |stain: StainNormalization| {
+        let config = Preprocess {
+            stain,
+            ..Preprocess::cell(16, 16)
+        };
+        let a = config.run_to_vec(purple.view()).unwrap();
+        let b = config.run_to_vec(brown.view()).unwrap();
+        a.iter()
+            .zip(&b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    // Rounding to bytes moves a pixel's luma by at most half a grey level: 0.002 over the
+    // default spread of about 0.23.
+    let grey = difference(StainNormalization::Grey);
+    assert!(grey < 0.01, "grey: {grey}");
+    assert!(difference(StainNormalization::None) > 1.0);
+}
+
+#[test]
+fn stain_normalizations_keep_their_wire_numbers() {
+    // The variant index is what a `.lsm` file stores: models already written depend on it.
+    let first_byte = |stain: &StainNormalization| postcard::to_allocvec(stain).unwrap()[0];
+    assert_eq!(first_byte(&StainNormalization::None), 0);
+    assert_eq!(
+        first_byte(&StainNormalization::Reinhard(ReinhardTarget::blood_smear())),
+        1
+    );
+    assert_eq!(
+        first_byte(&StainNormalization::Macenko(MacenkoTarget::standard())),
+        2
+    );
+    assert_eq!(
+        postcard::to_allocvec(&StainNormalization::Grey).unwrap(),
+        [3]
+    );
 }
 
 // --- Reinhard --------------------------------------------------------------------------------
@@ -759,6 +851,7 @@ fn scratch_reuse_gives_the_same_output() {
 fn any_stain() -> impl Strategy<Value = StainNormalization> {
     prop_oneof![
         Just(StainNormalization::None),
+        Just(StainNormalization::Grey),
         (
             prop::array::uniform3(-3.0f32..3.0),
             prop::array::uniform3(0.001f32..2.0)
