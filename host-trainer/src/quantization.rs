@@ -82,7 +82,20 @@ pub fn engine_logits<S: SampleSource>(
     engine: &Engine,
     source: &S,
 ) -> (Vec<Vec<f32>>, Vec<u32>, usize) {
-    let results: Vec<Option<(Vec<f32>, u32)>> = (0..source.len())
+    let results = engine_logits_each(engine, source);
+    let unreadable = results.iter().filter(|r| r.is_none()).count();
+    let logits = results.into_iter().flatten();
+    let (labels, logits) = logits.map(|(i, l)| (source.label(i), l)).unzip();
+    (logits, labels, unreadable)
+}
+
+/// Each sample's position in `source` and logits, `None` where it could not be read; images
+/// run in parallel, one engine workspace per worker.
+pub fn engine_logits_each<S: SampleSource>(
+    engine: &Engine,
+    source: &S,
+) -> Vec<Option<(usize, Vec<f32>)>> {
+    (0..source.len())
         .into_par_iter()
         .map_init(
             || engine.workspace(),
@@ -90,13 +103,10 @@ pub fn engine_logits<S: SampleSource>(
                 let x = source.input(i, 0, 0).ok()?;
                 let mut logits = vec![0.0; engine.classes()];
                 engine.run(workspace, &x, &mut logits);
-                Some((logits, source.label(i)))
+                Some((i, logits))
             },
         )
-        .collect();
-    let unreadable = results.iter().filter(|r| r.is_none()).count();
-    let (logits, labels) = results.into_iter().flatten().unzip();
-    (logits, labels, unreadable)
+        .collect()
 }
 
 /// The float and int8 forms of one model on the same images.

@@ -249,6 +249,7 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     // The same folder read as cells without labels: what the int8 model calls each cell.
     let images = walk_pngs(&other);
     let calls_json = dir.path().join("calls.json");
+    let calls_csv = dir.path().join("calls.csv");
     let out = train_cli(&[
         "eval",
         "--model",
@@ -257,6 +258,8 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         other.to_str().unwrap(),
         "--json",
         calls_json.to_str().unwrap(),
+        "--predictions",
+        calls_csv.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -278,6 +281,39 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(calls["malignant"], malignant);
+    // Every cell's own call, as many of each class as the counts say, without labels.
+    let rows = predictions(&calls_csv);
+    assert_eq!(rows.len(), images);
+    for (name, n) in &per_class {
+        let called = rows.iter().filter(|r| r.called == *name).count();
+        assert_eq!(called as u64, *n, "{name}");
+    }
+    assert!(rows.iter().all(|r| r.label.is_empty()
+        && r.confidence > 0.0
+        && r.confidence <= 1.0
+        && r.energy.is_finite()));
+
+    // With labels, the rows give back the accuracy printed.
+    let labelled_csv = dir.path().join("labelled.csv");
+    let out = train_cli(&[
+        "eval",
+        "--model",
+        all_int8.to_str().unwrap(),
+        "--data",
+        other.to_str().unwrap(),
+        "--predictions",
+        labelled_csv.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows = predictions(&labelled_csv);
+    assert_eq!(rows.len(), images);
+    let right = rows.iter().filter(|r| r.label == r.called).count();
+    let accuracy = format!("accuracy {:.4}", right as f64 / images as f64);
+    assert!(stdout.contains(&accuracy), "{accuracy} not in {stdout}");
+    assert!(
+        rows.iter()
+            .all(|r| r.image.starts_with(other.to_str().unwrap()))
+    );
     assert_eq!(
         calls["classified"].as_u64().unwrap() + calls["unidentified"].as_u64().unwrap(),
         images as u64
@@ -365,4 +401,32 @@ fn walk_pngs(dir: &std::path::Path) -> usize {
             }
         })
         .sum()
+}
+
+/// One row of `eval --predictions`.
+struct PredictionRow {
+    image: String,
+    label: String,
+    called: String,
+    confidence: f64,
+    energy: f64,
+}
+
+fn predictions(path: &Path) -> Vec<PredictionRow> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("image,label,called,confidence,energy"));
+    lines
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 5, "{line}");
+            PredictionRow {
+                image: f[0].to_owned(),
+                label: f[1].to_owned(),
+                called: f[2].to_owned(),
+                confidence: f[3].parse().unwrap(),
+                energy: f[4].parse().unwrap(),
+            }
+        })
+        .collect()
 }

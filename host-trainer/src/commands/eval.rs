@@ -2,19 +2,16 @@
 //! folder of cells without labels.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use leukoscope_core::artifact::ModelArtifact;
+use leukoscope_core::artifact::{ModelArtifact, softmax};
 use leukoscope_core::engine::Engine;
-use leukoscope_core::network::Network;
 use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_trainer::backend::Cpu;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, unlabelled_images};
-use leukoscope_trainer::fit::predict_source;
 use leukoscope_trainer::image_files::ImageFiles;
+use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{coarsen, evaluate};
-use leukoscope_trainer::quantization::engine_probabilities;
+use leukoscope_trainer::quantization::engine_logits_each;
 use leukoscope_trainer::run_dir::write_json;
 
 use super::model::load;
@@ -46,16 +43,18 @@ pub struct EvalArgs {
     /// Write the figures here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Images per inference batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
+    /// Write every image's call here as CSV: image, label (empty without labels), the class
+    /// called, its confidence, and its energy (−T·log Σ exp(logit/T) at the model's
+    /// temperature T: the lower, the more the image looks like what the model learnt from).
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
 }
 
 /// Scores the model on every image of `--data` and prints (and writes) the figures.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (model, origin) = load(&args.model)?;
     if let Some(dir) = &args.unlabelled {
-        return calls(&model, &origin, dir, args.batch, args.json.as_deref());
+        return calls(&model, &origin, dir, &args);
     }
     let data = args.data.as_deref().context(
         "give the labelled images with --data, or cells without labels with --unlabelled",
@@ -81,13 +80,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         (Err(e), None) => return Err(e.into()),
     };
     println!("{}", dataset.summary());
-    let files = Arc::new(ImageFiles::new(
+    let files = ImageFiles::new(
         dataset.samples.iter().map(|s| (s.path.clone(), s.label)),
         model.preprocess.clone(),
         None,
-    ));
-    let (probabilities, labels, unreadable) = predict(&model, files, args.batch)?;
-    let skipped = (dataset.skipped.len() + unreadable) as u64;
+    );
+    let predictions = predict(&model, &files)?;
+    let labels_in = if labelled_in_target {
+        target.as_ref().unwrap_or(&model.taxonomy)
+    } else {
+        &model.taxonomy
+    };
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &model, &files, &predictions, Some(labels_in))?;
+    }
+    let (probabilities, labels) = predictions
+        .calls
+        .iter()
+        .map(|call| (call.probabilities.clone(), files.label(call.index)))
+        .unzip::<_, _, Vec<_>, Vec<_>>();
+    let skipped = (dataset.skipped.len() + predictions.unreadable) as u64;
     let evaluation = match &target {
         Some(t) if labelled_in_target => {
             let mapping = model.taxonomy.mapping_to(t)?;
@@ -154,22 +166,92 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The model's class probabilities for every readable image of `files`, their labels and
-/// the count of unreadable ones. An int8 model runs in the core's integer engine, as on the
-/// board; a float one in burn.
-fn predict(
+/// What the model makes of each readable image of a folder.
+struct Predictions {
+    calls: Vec<Call>,
+    unreadable: usize,
+}
+
+/// One image's logits and calibrated probabilities.
+struct Call {
+    /// Its position among the folder's images.
+    index: usize,
+    logits: Vec<f32>,
+    probabilities: Vec<f32>,
+}
+
+impl Call {
+    /// The top class and its probability.
+    fn top(&self) -> (usize, f32) {
+        self.probabilities
+            .iter()
+            .copied()
+            .enumerate()
+            .fold(
+                (0, f32::MIN),
+                |best, (i, v)| if v > best.1 { (i, v) } else { best },
+            )
+    }
+}
+
+/// Runs the model on every image of `files` in the core's engine, as the board does: int8
+/// when the model is quantized, else the f32 reference; probabilities at its temperature.
+fn predict(model: &ModelArtifact, files: &ImageFiles) -> anyhow::Result<Predictions> {
+    let engine = Engine::new(model)?;
+    let temperature = model.calibration.temperature;
+    let each = engine_logits_each(&engine, files);
+    let unreadable = each.iter().filter(|r| r.is_none()).count();
+    let calls = each
+        .into_iter()
+        .flatten()
+        .map(|(index, logits)| Call {
+            index,
+            probabilities: softmax(&logits, temperature),
+            logits,
+        })
+        .collect();
+    Ok(Predictions { calls, unreadable })
+}
+
+/// The free energy of a cell's logits at temperature `t` (Liu et al., NeurIPS 2020):
+/// −t·log Σ exp(logit/t). Low where the network's logits are large, which is where it has
+/// seen cells like this one; an image unlike its training data tends to score higher.
+fn energy(logits: &[f32], t: f32) -> f64 {
+    let scaled = logits.iter().map(|&z| f64::from(z) / f64::from(t));
+    let max = scaled.clone().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = scaled.map(|z| (z - max).exp()).sum();
+    -f64::from(t) * (max + sum.ln())
+}
+
+/// `--predictions`: one CSV row per readable image; `labels` names the label column's
+/// classes (`None`: the images have no labels).
+fn write_predictions(
+    path: &Path,
     model: &ModelArtifact,
-    files: Arc<ImageFiles>,
-    batch: usize,
-) -> anyhow::Result<(Vec<Vec<f32>>, Vec<u32>, usize)> {
-    Ok(if model.quantized.is_some() {
-        let engine = Engine::new(model)?;
-        engine_probabilities(&engine, model.calibration.temperature, files.as_ref())
-    } else {
-        let device = Default::default();
-        let network = Network::<Cpu>::from_weights(&model.spec, &model.weights, &device)?;
-        predict_source(&network, files, batch, &device)
-    })
+    files: &ImageFiles,
+    predictions: &Predictions,
+    labels: Option<&Taxonomy>,
+) -> anyhow::Result<()> {
+    let mut out = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write the predictions to {}", path.display()))?;
+    out.write_record(["image", "label", "called", "confidence", "energy"])?;
+    for call in &predictions.calls {
+        let (top, confidence) = call.top();
+        let label = labels.map_or("", |t| {
+            t.classes[files.label(call.index) as usize].name.as_str()
+        });
+        out.write_record([
+            files.path(call.index).display().to_string().as_str(),
+            label,
+            model.taxonomy.classes[top].name.as_str(),
+            &format!("{confidence:.6}"),
+            &format!("{:.6}", energy(&call.logits, model.calibration.temperature)),
+        ])?;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write the predictions to {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 /// What the model calls each cell under `dir`, which has no labels.
@@ -193,36 +275,26 @@ struct Calls {
     malignant_classified: usize,
 }
 
-fn calls(
-    model: &ModelArtifact,
-    origin: &str,
-    dir: &Path,
-    batch: usize,
-    json: Option<&Path>,
-) -> anyhow::Result<()> {
+fn calls(model: &ModelArtifact, origin: &str, dir: &Path, args: &EvalArgs) -> anyhow::Result<()> {
     let (images, skipped) = unlabelled_images(dir)?;
     if images.is_empty() {
         bail!("no image files under {}", dir.display());
     }
-    let files = Arc::new(ImageFiles::new(
+    let files = ImageFiles::new(
         images.into_iter().map(|path| (path, 0)),
         model.preprocess.clone(),
         None,
-    ));
-    let (probabilities, _, unreadable) = predict(model, files, batch)?;
+    );
+    let predictions = predict(model, &files)?;
+    if let Some(path) = &args.predictions {
+        write_predictions(path, model, &files, &predictions, None)?;
+    }
     let taxonomy = &model.taxonomy;
     let threshold = model.calibration.unidentified_below;
     let mut per_class = vec![0usize; taxonomy.len()];
     let (mut unidentified, mut classified, mut malignant_classified) = (0, 0, 0);
-    for p in &probabilities {
-        let (top, confidence) =
-            p.iter()
-                .copied()
-                .enumerate()
-                .fold(
-                    (0, f32::MIN),
-                    |best, (i, v)| if v > best.1 { (i, v) } else { best },
-                );
+    for call in &predictions.calls {
+        let (top, confidence) = call.top();
         per_class[top] += 1;
         let is_malignant = taxonomy.classes[top].malignant;
         if confidence < threshold {
@@ -232,7 +304,7 @@ fn calls(
             malignant_classified += usize::from(is_malignant);
         }
     }
-    let cells = probabilities.len();
+    let cells = predictions.calls.len();
     let malignant: usize = taxonomy
         .classes
         .iter()
@@ -243,7 +315,7 @@ fn calls(
     let share = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     let result = Calls {
         cells,
-        skipped: skipped.len() + unreadable,
+        skipped: skipped.len() + predictions.unreadable,
         per_class: taxonomy
             .classes
             .iter()
@@ -277,7 +349,7 @@ fn calls(
         100.0 * share(unidentified, cells),
         100.0 * share(malignant_classified, classified),
     );
-    if let Some(path) = json {
+    if let Some(path) = &args.json {
         write_json(path, &result)?;
         println!("wrote {}", path.display());
     }
