@@ -35,6 +35,9 @@ pub enum Imbalance {
     Weights,
     /// A sampler that draws every class equally often.
     Sampler,
+    /// A sampler that draws every class equally often, and within a class every source
+    /// (lab) that has it.
+    Sources,
 }
 
 /// Which epoch's network a run keeps.
@@ -293,6 +296,7 @@ where
         return Err(FitError::Config);
     }
     let train_labels: Vec<u32> = (0..train.len()).map(|i| train.label(i)).collect();
+    let train_sources: Vec<u32> = (0..train.len()).map(|i| train.source(i)).collect();
     let valid_labels: Vec<u32> = (0..valid.len()).map(|i| valid.label(i)).collect();
     let weights = match recipe.imbalance {
         Imbalance::Weights => {
@@ -308,7 +312,8 @@ where
     loss_fn.check_classes(classes as usize)?;
     let order = match recipe.imbalance {
         Imbalance::Sampler => Order::Balanced,
-        _ => Order::Shuffled,
+        Imbalance::Sources => Order::BalancedBySource,
+        Imbalance::None | Imbalance::Weights => Order::Shuffled,
     };
     let steps_per_epoch = train.len().div_ceil(recipe.batch_size);
     let rate = LearningRate {
@@ -367,7 +372,13 @@ where
             steps: steps_per_epoch,
         });
         let started = Instant::now();
-        let visit = epoch_order(&train_labels, order, recipe.seed, epoch as u64);
+        let visit = epoch_order(
+            &train_labels,
+            &train_sources,
+            order,
+            recipe.seed,
+            epoch as u64,
+        );
         let batches = Batches::start(
             Arc::clone(&train),
             visit,

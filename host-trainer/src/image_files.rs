@@ -14,6 +14,8 @@ use crate::loader::SampleSource;
 pub struct ImageFiles {
     paths: Vec<PathBuf>,
     labels: Vec<u32>,
+    /// Each sample's source; empty for one source.
+    sources: Vec<u32>,
     preprocess: Preprocess,
     augment: Option<Augment>,
 }
@@ -30,9 +32,15 @@ impl ImageFiles {
         ImageFiles {
             paths,
             labels,
+            sources: Vec::new(),
             preprocess,
             augment,
         }
+    }
+
+    /// The same samples, each from the source (lab) `sources` gives in order.
+    pub fn with_sources(self, sources: Vec<u32>) -> Self {
+        ImageFiles { sources, ..self }
     }
 
     /// The file of sample `index`.
@@ -56,6 +64,10 @@ impl SampleSource for ImageFiles {
 
     fn label(&self, index: usize) -> u32 {
         self.labels[index]
+    }
+
+    fn source(&self, index: usize) -> u32 {
+        self.sources.get(index).copied().unwrap_or(0)
     }
 
     fn input(&self, index: usize, epoch: u64, seed: u64) -> Result<Vec<f32>, String> {

@@ -2,6 +2,7 @@
 //! threads while the previous batch trains, and every sample's randomness comes from
 //! `(seed, epoch, sample)` alone, so a run is repeatable whatever the thread timing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
@@ -29,6 +30,11 @@ pub trait SampleSource: Send + Sync + 'static {
 
     /// Class of sample `index`.
     fn label(&self, index: usize) -> u32;
+
+    /// The source (lab) sample `index` comes from; one source unless the set says otherwise.
+    fn source(&self, _index: usize) -> u32 {
+        0
+    }
 
     /// The preprocessed input of sample `index` for `epoch` (augmented when the source
     /// augments), or why it could not be read.
@@ -63,10 +69,21 @@ pub enum Order {
     /// As many draws as samples, with replacement, each class equally likely (for
     /// imbalanced data).
     Balanced,
+    /// As [`Order::Balanced`], and within a class each source that has it equally likely:
+    /// a lab's 30 neutrophils are drawn as often as another's 3,000, so no lab's look
+    /// stands for a class.
+    BalancedBySource,
 }
 
-/// The sample indices one epoch visits, in order.
-pub fn epoch_order(labels: &[u32], order: Order, seed: u64, epoch: u64) -> Vec<usize> {
+/// The sample indices one epoch visits, in order; `sources` gives each sample's source
+/// (empty: one source).
+pub fn epoch_order(
+    labels: &[u32],
+    sources: &[u32],
+    order: Order,
+    seed: u64,
+    epoch: u64,
+) -> Vec<usize> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0xD134_2543_DE82_EF95));
     match order {
         Order::Sequential => (0..labels.len()).collect(),
@@ -85,11 +102,44 @@ pub fn epoch_order(labels: &[u32], order: Order, seed: u64, epoch: u64) -> Vec<u
                 .iter()
                 .map(|&l| 1.0 / counts[l as usize] as f64)
                 .collect();
-            match WeightedIndex::new(&weights) {
-                Ok(dist) => (0..labels.len()).map(|_| dist.sample(&mut rng)).collect(),
-                Err(_) => Vec::new(),
-            }
+            draws(&weights, &mut rng, labels.len())
         }
+        Order::BalancedBySource => {
+            let source = |i: usize| sources.get(i).copied().unwrap_or(0);
+            // Each class's weight is shared equally by the sources that have it.
+            let mut sources_of_class: Vec<Vec<u32>> = Vec::new();
+            for (i, &l) in labels.iter().enumerate() {
+                let l = l as usize;
+                if sources_of_class.len() <= l {
+                    sources_of_class.resize(l + 1, Vec::new());
+                }
+                if !sources_of_class[l].contains(&source(i)) {
+                    sources_of_class[l].push(source(i));
+                }
+            }
+            let mut counts = HashMap::<(u32, u32), usize>::new();
+            for (i, &l) in labels.iter().enumerate() {
+                *counts.entry((l, source(i))).or_default() += 1;
+            }
+            let weights: Vec<f64> = labels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| {
+                    let in_class = sources_of_class[l as usize].len() as f64;
+                    1.0 / (in_class * counts[&(l, source(i))] as f64)
+                })
+                .collect();
+            draws(&weights, &mut rng, labels.len())
+        }
+    }
+}
+
+/// `n` draws with replacement, sample `i` with probability proportional to `weights[i]`;
+/// none when no weight is positive.
+fn draws(weights: &[f64], rng: &mut ChaCha8Rng, n: usize) -> Vec<usize> {
+    match WeightedIndex::new(weights) {
+        Ok(dist) => (0..n).map(|_| dist.sample(rng)).collect(),
+        Err(_) => Vec::new(),
     }
 }
 

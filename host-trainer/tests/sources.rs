@@ -74,6 +74,8 @@ fn cv_by_source_holds_out_each_source_and_names_it() {
         "last",
         "--stain",
         "reinhard",
+        "--imbalance",
+        "sources",
         "--out",
         cv.to_str().unwrap(),
     ]);
@@ -111,6 +113,7 @@ fn cv_by_source_holds_out_each_source_and_names_it() {
         );
         let config = json(&fold.join("config.json"));
         assert_eq!(config["by_source"], true);
+        assert_eq!(config["recipe"]["imbalance"], "Sources");
         // Cells from several labs are brought to one colour, by the model's own preprocessing.
         let target = &config["preprocess"]["stain"]["Reinhard"];
         assert!(

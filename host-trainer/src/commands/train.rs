@@ -108,7 +108,8 @@ pub struct TrainArgs {
     /// Focal loss focusing parameter.
     #[arg(long, default_value_t = 2.0)]
     pub focal_gamma: f32,
-    /// Class imbalance: none, weights (class-weighted loss) or sampler (balanced batches).
+    /// Class imbalance: none, weights (class-weighted loss), sampler (balanced batches) or
+    /// sources (balanced batches, and within a class each source drawn equally often).
     #[arg(long, value_enum, default_value_t = Imbalance::None)]
     pub imbalance: Imbalance,
     /// Augmentation of training images: default (flips, turns, rotation, zoom, stain and
@@ -394,11 +395,19 @@ pub(super) fn run_split(
             .clone()
             .with_masks(&setup.config.preprocess.masks)
     });
-    let train = Arc::new(ImageFiles::new(
-        samples(&split.train),
-        setup.config.preprocess.clone(),
-        augment,
-    ));
+    let sources = split
+        .train
+        .iter()
+        .map(|&i| setup.dataset.samples[i].source)
+        .collect();
+    let train = Arc::new(
+        ImageFiles::new(
+            samples(&split.train),
+            setup.config.preprocess.clone(),
+            augment,
+        )
+        .with_sources(sources),
+    );
     let valid = Arc::new(ImageFiles::new(
         samples(&split.valid),
         setup.config.preprocess.clone(),

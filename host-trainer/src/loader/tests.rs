@@ -47,18 +47,47 @@ fn stopping_early_does_not_hang() {
 fn epoch_orders_are_repeatable_and_balanced() {
     let labels: Vec<u32> = (0..100).map(|i| if i < 90 { 0 } else { 1 }).collect();
     assert_eq!(
-        epoch_order(&labels, Order::Sequential, 1, 1),
+        epoch_order(&labels, &[], Order::Sequential, 1, 1),
         (0..100).collect::<Vec<_>>()
     );
-    let a = epoch_order(&labels, Order::Shuffled, 1, 1);
-    assert_eq!(a, epoch_order(&labels, Order::Shuffled, 1, 1));
-    assert_ne!(a, epoch_order(&labels, Order::Shuffled, 1, 2));
+    let a = epoch_order(&labels, &[], Order::Shuffled, 1, 1);
+    assert_eq!(a, epoch_order(&labels, &[], Order::Shuffled, 1, 1));
+    assert_ne!(a, epoch_order(&labels, &[], Order::Shuffled, 1, 2));
     let mut sorted = a.clone();
     sorted.sort();
     assert_eq!(sorted, (0..100).collect::<Vec<_>>());
-    let draws = epoch_order(&labels, Order::Balanced, 1, 1);
+    let draws = epoch_order(&labels, &[], Order::Balanced, 1, 1);
     let minority = draws.iter().filter(|&&i| labels[i] == 1).count();
     assert_eq!(draws.len(), 100);
     // 10 % of the samples, about half of the draws.
     assert!((35..=65).contains(&minority), "{minority}");
+}
+
+#[test]
+fn balancing_by_source_draws_each_lab_of_a_class_equally_often() {
+    // Class 0 from two labs, 900 cells and 100; class 1 from the first lab only, 1,000.
+    let labels: Vec<u32> = [0; 1000].into_iter().chain([1; 1000]).collect();
+    let sources: Vec<u32> = [0; 900]
+        .into_iter()
+        .chain([1; 100])
+        .chain([0; 1000])
+        .collect();
+    let draws = epoch_order(&labels, &sources, Order::BalancedBySource, 3, 1);
+    assert_eq!(draws.len(), 2000);
+    let share = |keep: &dyn Fn(usize) -> bool| {
+        draws.iter().filter(|&&i| keep(i)).count() as f64 / draws.len() as f64
+    };
+    // Half the draws per class, and class 0's half split between its labs.
+    assert!((share(&|i| labels[i] == 1) - 0.5).abs() < 0.04);
+    assert!((share(&|i| labels[i] == 0 && sources[i] == 1) - 0.25).abs() < 0.04);
+    assert!((share(&|i| labels[i] == 0 && sources[i] == 0) - 0.25).abs() < 0.04);
+    // Balancing classes alone keeps the small lab at its tenth of class 0.
+    let by_class = epoch_order(&labels, &sources, Order::Balanced, 3, 1);
+    let small = by_class.iter().filter(|&&i| sources[i] == 1).count() as f64;
+    assert!((small / 2000.0 - 0.05).abs() < 0.02, "{small}");
+    // One source, or none named: the same as balancing classes.
+    assert_eq!(
+        epoch_order(&labels, &[], Order::BalancedBySource, 3, 1),
+        epoch_order(&labels, &[0; 2000], Order::BalancedBySource, 3, 1)
+    );
 }
