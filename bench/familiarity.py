@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""How well a per-cell score tells cells from labs a model never saw from cells like its own.
+
+Reads `leukoscope-train eval --predictions` files: one for cells of the training labs that
+the model did not train on (a validation split), one or more for cells of labs it never
+saw. For each score it prints the ROC AUC of telling the two apart, and the share of each
+unseen lab's cells flagged when the threshold flags 5 % of familiar cells:
+
+    python3 bench/familiarity.py --familiar valid.csv --unseen zheng1=z1.csv --unseen bcd=b.csv
+
+Scores, each higher for a less familiar cell:
+- `1 - confidence`: what the board's "unidentified" threshold uses today;
+- `energy`: the free energy of the logits (Liu et al. 2020).
+
+Standard library only. Exit code 2 on bad arguments or files.
+"""
+
+import argparse
+import csv
+import sys
+
+
+def read(path):
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        sys.exit(f"cannot read {path}: {e}")
+    if not rows or not {"confidence", "energy"} <= rows[0].keys():
+        sys.exit(f"{path} is not an `eval --predictions` file")
+    return {
+        "1 - confidence": [1.0 - float(r["confidence"]) for r in rows],
+        "energy": [float(r["energy"]) for r in rows],
+    }
+
+
+def auc(negatives, positives):
+    """P(score of a positive > score of a negative), ties counting half (Mann-Whitney)."""
+    ranked = sorted([(v, 0) for v in negatives] + [(v, 1) for v in positives])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        mid_rank = (i + j + 1) / 2  # ranks are 1-based
+        rank_sum += mid_rank * sum(1 for k in range(i, j) if ranked[k][1] == 1)
+        i = j
+    n_pos, n_neg = len(positives), len(negatives)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--familiar", required=True, help="predictions of unseen cells of the training labs")
+    parser.add_argument("--unseen", action="append", required=True, metavar="NAME=CSV",
+                        help="predictions of a lab never trained on; repeatable")
+    args = parser.parse_args()
+    familiar = read(args.familiar)
+    unseen = []
+    for spec in args.unseen:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            parser.error(f"--unseen takes NAME=CSV, not {spec}")
+        unseen.append((name, read(path)))
+
+    print(f"familiar: {len(familiar['energy'])} cells ({args.familiar})")
+    for score, values in familiar.items():
+        cut = sorted(values)[int(0.95 * (len(values) - 1))]
+        print(f"{score}: threshold {cut:.4f} flags 5 % of familiar cells")
+        for name, lab in unseen:
+            flagged = sum(v > cut for v in lab[score]) / len(lab[score])
+            print(f"  {name:<12} {len(lab[score]):>6} cells  ROC AUC {auc(values, lab[score]):.3f}"
+                  f"  flagged {100 * flagged:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
