@@ -9,6 +9,8 @@
 //! - [`synthetic`]: training sets drawn from the core's synthetic smear generator.
 //! - [`image_files`]: labelled image files as training samples: decoded, augmented, preprocessed.
 //! - [`fit`]: the training loop: losses, optimizers, schedules, validation, checkpoints.
+//! - [`adaptation`]: a network's batch-norm statistics re-estimated on a lab's own unlabelled
+//!   cells.
 //! - [`loss`]: cross-entropy, Tversky, KL-divergence and focal losses, with class weights.
 //! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
 //! - [`schedule`]: learning-rate warm-up and constant, cosine or step decay.
@@ -21,6 +23,7 @@
 //! - [`run_dir`]: the run folder's layout and its typed `config.json`, for every command that
 //!   writes or reads one.
 
+pub mod adaptation;
 pub mod augment;
 pub mod backend;
 pub mod bench;

@@ -47,6 +47,10 @@ enum Command {
     /// cells it classifies are right at least --precision of the time; both are stored in
     /// the artifact.
     Calibrate(commands::calibrate::CalibrateArgs),
+    /// Re-estimate a float model's batch-norm statistics on a lab's own cells, without
+    /// labels (AdaBN), and print how far the lab moved them: the learnt weights stay, the
+    /// spreads each layer divides by become the lab's. Quantize the result to run it.
+    Adapt(commands::adapt::AdaptArgs),
     /// One Markdown table row per cross-validated model (folders of `cv`, quantized with
     /// `quantize --model CV`): int8 figures on held-out folds as mean ± std, the binary
     /// screen, float macro F1 and the change int8 makes, parameters, MACs, int8 size and
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchTrain(args) => commands::bench_train::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
+        Command::Adapt(args) => commands::adapt::run(args),
         Command::Results(args) => commands::results::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Keygen(args) => commands::keygen::run(args),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
-use leukoscope_core::spec::FIELD_UM_PER_PX;
+use leukoscope_core::spec::{FIELD_UM_PER_PX, ParamRole};
 use leukoscope_core::synth::{self, CLASS_NAMES, FieldOptions};
 
 const PER_CLASS: u64 = 9;
@@ -317,6 +317,52 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     assert_eq!(
         calls["classified"].as_u64().unwrap() + calls["unidentified"].as_u64().unwrap(),
         images as u64
+    );
+
+    // A lab's own cells, without labels, give the float model its batch-norm statistics;
+    // the int8 one is refused.
+    let adapted = dir.path().join("adapted.lsm");
+    let out = train_cli(&[
+        "adapt",
+        "--model",
+        all.to_str().unwrap(),
+        "--cells",
+        other.to_str().unwrap(),
+        "--batch",
+        "4",
+        "--out",
+        adapted.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("batch norm  1"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (before, after) = (model(&all.join("model.lsm")), model(&adapted));
+    let layout = before.spec.parameter_layout().unwrap();
+    for (k, tensor) in layout.iter().enumerate() {
+        let statistic = matches!(tensor.role, ParamRole::RunningMean | ParamRole::RunningVar);
+        let moved = before.weights.tensors[k] != after.weights.tensors[k];
+        assert_eq!(moved, statistic, "{:?}", tensor.role);
+    }
+    let adapted_cells = after
+        .provenance
+        .metrics
+        .iter()
+        .find(|m| m.name == "adapted_cells")
+        .map(|m| m.value);
+    assert_eq!(adapted_cells, Some(images as f64));
+    let refused = Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+        .args(["adapt", "--model", all_int8.to_str().unwrap(), "--cells"])
+        .args([other.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("never.lsm"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("int8 model"),
+        "{stderr}"
     );
 
     // Calibrated from the folds' out-of-fold logits, since it has no held-out images.

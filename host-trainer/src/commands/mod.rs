@@ -2,6 +2,7 @@
 //! struct) and its `run`, plus what several share: a training run into its folder
 //! ([`run`]) and the model behind a `--model` path ([`model`]).
 
+pub mod adapt;
 pub mod bench_train;
 pub mod calibrate;
 pub mod cv;
