@@ -106,28 +106,19 @@ pub fn epoch_order(
         }
         Order::BalancedBySource => {
             let source = |i: usize| sources.get(i).copied().unwrap_or(0);
-            // Each class's weight is shared equally by the sources that have it.
-            let mut sources_of_class: Vec<Vec<u32>> = Vec::new();
-            for (i, &l) in labels.iter().enumerate() {
-                let l = l as usize;
-                if sources_of_class.len() <= l {
-                    sources_of_class.resize(l + 1, Vec::new());
-                }
-                if !sources_of_class[l].contains(&source(i)) {
-                    sources_of_class[l].push(source(i));
-                }
-            }
             let mut counts = HashMap::<(u32, u32), usize>::new();
             for (i, &l) in labels.iter().enumerate() {
                 *counts.entry((l, source(i))).or_default() += 1;
             }
+            // Each class's weight is shared equally by the sources that have it.
+            let mut sources_in_class = HashMap::<u32, usize>::new();
+            for &(l, _) in counts.keys() {
+                *sources_in_class.entry(l).or_default() += 1;
+            }
             let weights: Vec<f64> = labels
                 .iter()
                 .enumerate()
-                .map(|(i, &l)| {
-                    let in_class = sources_of_class[l as usize].len() as f64;
-                    1.0 / (in_class * counts[&(l, source(i))] as f64)
-                })
+                .map(|(i, &l)| 1.0 / (sources_in_class[&l] * counts[&(l, source(i))]) as f64)
                 .collect();
             draws(&weights, &mut rng, labels.len())
         }
