@@ -78,6 +78,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
             continue;
         }
         let (old_mean, new_mean) = (&model.weights.tensors[k], &adapted.tensors[k]);
+        // A batch norm's running variance follows its running mean in the layout.
         let (old_var, new_var) = (&model.weights.tensors[k + 1], &adapted.tensors[k + 1]);
         let channels = old_mean.len() as f64;
         let mut shift = 0.0;

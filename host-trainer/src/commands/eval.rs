@@ -10,7 +10,7 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, unlabelled_images};
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loader::SampleSource;
-use leukoscope_trainer::metrics::{coarsen, evaluate};
+use leukoscope_trainer::metrics::{argmax, coarsen, evaluate};
 use leukoscope_trainer::quantization::engine_logits_each;
 use leukoscope_trainer::run_dir::write_json;
 
@@ -183,14 +183,8 @@ struct Call {
 impl Call {
     /// The top class and its probability.
     fn top(&self) -> (usize, f32) {
-        self.probabilities
-            .iter()
-            .copied()
-            .enumerate()
-            .fold(
-                (0, f32::MIN),
-                |best, (i, v)| if v > best.1 { (i, v) } else { best },
-            )
+        let class = argmax(&self.probabilities);
+        (class, self.probabilities[class])
     }
 }
 
