@@ -1,5 +1,6 @@
 //! Several named sources as a user gives them: `cv --by-source` holds out one whole source
-//! per fold and every record names it; a source with a label the taxonomy does not know is
+//! per fold, every record names it, and each fold lists the images it trained and validated
+//! on; a source with a label the taxonomy does not know is
 //! refused with the source named.
 
 use std::path::Path;
@@ -121,7 +122,43 @@ fn cv_by_source_holds_out_each_source_and_names_it() {
             "{config}"
         );
         assert_eq!(config["sources"][k]["name"], *name);
+        // Its lists name the held-out source's images as validation, the others' as training.
+        let groups = |list: &str| -> Vec<String> {
+            let text = std::fs::read_to_string(fold.join(list)).unwrap();
+            text.lines()
+                .skip(1)
+                .map(|row| row.rsplit(',').next().unwrap().to_owned())
+                .collect()
+        };
+        let own = format!("{name}/g");
+        let valid = groups("valid.csv");
+        assert_eq!(valid.len(), per_class);
+        assert!(valid.iter().all(|g| g.starts_with(&own)), "{valid:?}");
+        let train = groups("train.csv");
+        assert_eq!(train.len(), 2 * per_class);
+        assert!(!train.iter().any(|g| g.starts_with(&own)), "{train:?}");
     }
+
+    // A fold's own held-out cells are scored through its list, whatever their source.
+    let fold = cv.join("fold-2");
+    let scored = train_cli(&[
+        "eval",
+        "--model",
+        fold.to_str().unwrap(),
+        "--data",
+        fold.join("valid.csv").to_str().unwrap(),
+    ]);
+    let printed = String::from_utf8_lossy(&scored.stdout);
+    assert!(
+        scored.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&scored.stderr)
+    );
+    let per_class = PER_CLASS as usize * CLASS_NAMES.len();
+    assert!(
+        printed.contains(&format!("{per_class} images (0 skipped)")),
+        "{printed}"
+    );
 
     // Such a cross-validation cannot be rebuilt from one --calib folder, and says so.
     let refused = train_cli(&[

@@ -97,6 +97,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let name = format!("synthetic b-all-4 fields, {size}x{size}, seed {seed}");
     let plan = RunPlan {
         held_out: true,
+        split_lists: None,
         name: format!("SYNTHETIC DEMONSTRATION: {} on {name}", spec.name),
         dir: run.clone(),
         config: RunConfig {

@@ -17,7 +17,7 @@ use leukoscope_trainer::fit::{Checkpoints, Progress, Trained, fit};
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{Evaluation, coarsen, evaluate};
 use leukoscope_trainer::report::{self, Figure, ReportInput};
-use leukoscope_trainer::run_dir::{RunConfig, RunDir, write_json};
+use leukoscope_trainer::run_dir::{RunConfig, RunDir, SplitLists, write_json};
 
 /// Everything a run needs besides its data.
 pub struct RunPlan {
@@ -37,6 +37,9 @@ pub struct RunPlan {
     pub split_summary: String,
     /// Whether the validation images are held out (false: it trains on them too).
     pub held_out: bool,
+    /// The images on each side of the split, written beside `config.json` (`None` for
+    /// synthetic fields, which are drawn, not read).
+    pub split_lists: Option<SplitLists>,
     /// The data's identity.
     pub fingerprint: DatasetFingerprint,
     /// The resolved configuration (the preprocessing stored in the model, the recipe, the
@@ -98,6 +101,9 @@ fn execute_on<B: AutodiffBackend, S: SampleSource, V: SampleSource>(
         );
     }
     run.write_config(&plan.config)?;
+    if let Some(lists) = &plan.split_lists {
+        lists.write(run)?;
+    }
 
     let checkpoints = Checkpoints {
         dir: run.checkpoint(),

@@ -20,7 +20,7 @@ use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::optim::OptimizerKind;
-use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind};
+use leukoscope_trainer::run_dir::{ImageRun, RunConfig, RunDir, RunKind, SplitLists};
 use leukoscope_trainer::schedule::Schedule;
 
 use super::run::{RunPlan, RunResult, execute};
@@ -415,6 +415,7 @@ pub(super) fn run_split(
     ));
     let plan = RunPlan {
         held_out: split.train != split.valid,
+        split_lists: Some(SplitLists::new(&setup.dataset, split)?),
         name,
         dir,
         spec: setup.spec.clone(),

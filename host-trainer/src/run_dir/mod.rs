@@ -5,6 +5,7 @@
 //! | path | what |
 //! | --- | --- |
 //! | `config.json` | the resolved configuration ([`RunConfig`]) |
+//! | `train.csv`, `valid.csv` | the images the run trained and validated on, as a CSV list `--data` reads (`image_lists`) |
 //! | `metrics.csv`, `metrics.json` | one row per epoch (named and written by [`report`](crate::report)) |
 //! | `checkpoint/` | the training loop's state after every epoch (its files are the loop's) |
 //! | `model.lsm`, `model-int8.lsm` | the kept float model; its int8 form (`demo`, `quantize --model CV`) |
@@ -19,6 +20,7 @@
 
 mod config;
 mod cross_validation;
+mod image_lists;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,7 @@ use crate::report::{CONFUSION_PNG, CURVES_PNG, ROC_PNG};
 
 pub use config::{ImageRun, RunConfig, RunKind, SyntheticRun};
 pub use cross_validation::{Int8CrossValidation, OutOfFoldLogits};
+pub use image_lists::SplitLists;
 
 /// Why a run folder's file could not be read or written. Every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,14 @@ pub enum RunDirError {
         /// What serde said.
         #[source]
         source: serde_json::Error,
+    },
+    /// An image the run's `train.csv` or `valid.csv` cannot name.
+    #[error("cannot list {} in the run's train.csv and valid.csv: {reason}", path.display())]
+    Unlisted {
+        /// The image (or the list, when writing it in memory failed).
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// The file could not be written.
     #[error("cannot write {}", path.display())]
@@ -115,6 +126,17 @@ impl RunDir {
     /// `checkpoint/`: the training loop's state, from which a run resumes.
     pub fn checkpoint(&self) -> PathBuf {
         self.path.join("checkpoint")
+    }
+
+    /// `train.csv`: the images the run trained on, as a CSV list (`path,label,group`).
+    pub fn train_list(&self) -> PathBuf {
+        self.path.join("train.csv")
+    }
+
+    /// `valid.csv`: the images the run held out and validated on, as a CSV list that
+    /// `eval --data` and `calibrate --data` read; absent when nothing was held out.
+    pub fn valid_list(&self) -> PathBuf {
+        self.path.join("valid.csv")
     }
 
     /// `evaluation.json`: the kept epoch's validation figures.

@@ -7,7 +7,7 @@ use leukoscope_core::taxonomy::Taxonomy;
 
 use super::*;
 use crate::backend::DeviceChoice;
-use crate::dataset::{Dataset, DatasetFormat, group_holdout};
+use crate::dataset::{Dataset, DatasetFormat, ScanOptions, Source, Split, group_holdout};
 use crate::fit::Keep;
 
 /// A `config.json` written by the version before [`RunConfig`] existed.
@@ -261,24 +261,7 @@ fn json_files_are_written_atomically_and_read_back_naming_the_file() {
 fn the_hold_out_split_is_reproduced_only_on_the_run_s_own_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let options = FieldOptions {
-        size: 64,
-        ..FieldOptions::default()
-    };
-    for (class, name) in CLASS_NAMES.iter().enumerate() {
-        std::fs::create_dir_all(data.join(name)).unwrap();
-        for i in 0..5 {
-            let field = synth::field(class as u32, 100 * class as u64 + i, &options).unwrap();
-            image::RgbImage::from_raw(
-                field.image.width(),
-                field.image.height(),
-                field.image.as_raw().to_vec(),
-            )
-            .unwrap()
-            .save(data.join(name).join(format!("{i}.png")))
-            .unwrap();
-        }
-    }
+    write_fields(&data, 0);
     let mut config = RunConfig::read(&fixture("train-config.json")).unwrap();
     config.data = data.clone();
     let scan = config.scan_options(DatasetFormat::Auto);
@@ -296,4 +279,115 @@ fn the_hold_out_split_is_reproduced_only_on_the_run_s_own_data() {
     fold.data = data.clone();
     assert!(fold.trained_on(&data));
     assert_eq!(fold.holdout_split(&data, &dataset).unwrap(), None);
+}
+
+/// Five synthetic fields of each class under `root/<class>/`, drawn from `seed`.
+fn write_fields(root: &Path, seed: u64) {
+    let options = FieldOptions {
+        size: 64,
+        ..FieldOptions::default()
+    };
+    for (class, name) in CLASS_NAMES.iter().enumerate() {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        for i in 0..5 {
+            let field =
+                synth::field(class as u32, seed + 100 * class as u64 + i, &options).unwrap();
+            image::RgbImage::from_raw(
+                field.image.width(),
+                field.image.height(),
+                field.image.as_raw().to_vec(),
+            )
+            .unwrap()
+            .save(root.join(name).join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_run_s_split_lists_read_back_as_the_same_images_labels_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fields(&dir.path().join("lab-a"), 0);
+    write_fields(&dir.path().join("lab-b"), 1000);
+    let sources: Vec<Source> = ["lab-a", "lab-b"]
+        .iter()
+        .map(|name| Source {
+            name: (*name).into(),
+            path: dir.path().join(name),
+            format: DatasetFormat::Auto,
+        })
+        .collect();
+    let taxonomy = Taxonomy::b_all_4();
+    let dataset = Dataset::open_sources(&sources, &taxonomy, &ScanOptions::default()).unwrap();
+    let split = group_holdout(&dataset, 0.3, 7).unwrap();
+    let run = RunDir::new(dir.path().join("run"));
+    std::fs::create_dir_all(run.path()).unwrap();
+    SplitLists::new(&dataset, &split)
+        .unwrap()
+        .write(&run)
+        .unwrap();
+
+    let csv = ScanOptions {
+        format: DatasetFormat::Csv,
+        some_classes: true,
+        ..ScanOptions::default()
+    };
+    for (list, side) in [
+        (run.train_list(), &split.train),
+        (run.valid_list(), &split.valid),
+    ] {
+        let read = Dataset::open(&list, &taxonomy, &csv).unwrap();
+        let mut expected: Vec<(PathBuf, u32)> = side
+            .iter()
+            .map(|&i| {
+                let s = &dataset.samples[i];
+                (std::path::absolute(&s.path).unwrap(), s.label)
+            })
+            .collect();
+        let mut got: Vec<(PathBuf, u32)> = read
+            .samples
+            .iter()
+            .map(|s| (s.path.clone(), s.label))
+            .collect();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "{}", list.display());
+        // Images that shared a group share one read back, and no others do.
+        for (a, sa) in read.samples.iter().enumerate() {
+            for sb in &read.samples[a + 1..] {
+                let original = |p: &Path| {
+                    dataset
+                        .samples
+                        .iter()
+                        .find(|s| std::path::absolute(&s.path).unwrap() == p)
+                        .unwrap()
+                        .group
+                };
+                assert_eq!(
+                    sa.group == sb.group,
+                    original(&sa.path) == original(&sb.path)
+                );
+            }
+        }
+    }
+    let text = std::fs::read_to_string(run.valid_list()).unwrap();
+    assert!(text.starts_with("path,label,group\n"), "{text}");
+    assert!(
+        text.contains(",lab-a/g") && text.contains(",lab-b/g"),
+        "{text}"
+    );
+
+    // Nothing held out: no valid.csv, and the one an earlier run left is gone.
+    let all: Vec<usize> = (0..dataset.samples.len()).collect();
+    let everything = Split {
+        train: all.clone(),
+        valid: all,
+    };
+    SplitLists::new(&dataset, &everything)
+        .unwrap()
+        .write(&run)
+        .unwrap();
+    assert!(!run.valid_list().exists());
+    let listed = Dataset::open(&run.train_list(), &taxonomy, &csv).unwrap();
+    assert_eq!(listed.samples.len(), dataset.samples.len());
 }
