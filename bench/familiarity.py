@@ -10,7 +10,9 @@ unseen lab's cells flagged when the threshold flags 5 % of familiar cells:
 
 Scores, each higher for a less familiar cell:
 - `1 - confidence`: what the board's "unidentified" threshold uses today;
-- `energy`: the free energy of the logits (Liu et al. 2020).
+- `energy`: the free energy of the logits (Liu et al. 2020);
+- `distance`: the Mahalanobis distance of the cell's features to the nearest class of the
+  training cells (Lee et al. 2018), when every file has it (`eval --familiar RUN/train.csv`).
 
 Standard library only. Exit code 2 on bad arguments or files.
 """
@@ -28,10 +30,13 @@ def read(path):
         sys.exit(f"cannot read {path}: {e}")
     if not rows or not {"confidence", "energy"} <= rows[0].keys():
         sys.exit(f"{path} is not an `eval --predictions` file")
-    return {
+    scores = {
         "1 - confidence": [1.0 - float(r["confidence"]) for r in rows],
         "energy": [float(r["energy"]) for r in rows],
     }
+    if "distance" in rows[0]:
+        scores["distance"] = [float(r["distance"]) for r in rows]
+    return scores
 
 
 def auc(negatives, positives):
@@ -65,6 +70,8 @@ def main():
 
     print(f"familiar: {len(familiar['energy'])} cells ({args.familiar})")
     for score, values in familiar.items():
+        if any(score not in lab for _, lab in unseen):
+            continue
         cut = sorted(values)[int(0.95 * (len(values) - 1))]
         print(f"{score}: threshold {cut:.4f} flags 5 % of familiar cells")
         for name, lab in unseen:

@@ -15,6 +15,8 @@
 //! - [`optim`]: Adam, Adamax and SGD behind one optimizer type whose state can be saved.
 //! - [`schedule`]: learning-rate warm-up and constant, cosine or step decay.
 //! - [`export`]: a trained network packed into a `.lsm` artifact.
+//! - [`familiarity`]: how far a cell's features lie from those of the cells a model learnt
+//!   from.
 //! - [`calibration`]: temperature scaling and the confidence threshold of the unidentified bin.
 //! - [`quantization`]: int8 post-training quantization and the float/int8 comparison.
 //! - [`onnx`]: a model written as ONNX (float, or int8 in QDQ form) for other runtimes.
@@ -31,6 +33,7 @@ pub mod calibration;
 pub mod dataset;
 pub mod examples;
 pub mod export;
+pub mod familiarity;
 pub mod fit;
 pub mod image_files;
 pub mod loader;

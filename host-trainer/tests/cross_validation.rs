@@ -303,6 +303,8 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         other.to_str().unwrap(),
         "--predictions",
         labelled_csv.to_str().unwrap(),
+        "--familiar",
+        data_arg,
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let rows = predictions(&labelled_csv);
@@ -318,6 +320,44 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         calls["classified"].as_u64().unwrap() + calls["unidentified"].as_u64().unwrap(),
         images as u64
     );
+
+    // Measured against the cells it learnt from, fields like them lie near and images
+    // unlike any smear (green checkerboards) far.
+    assert!(stdout.contains("familiar cells:"), "{stdout}");
+    let strange = dir.path().join("strange");
+    std::fs::create_dir_all(&strange).unwrap();
+    for i in 0..6u32 {
+        image::RgbImage::from_fn(64, 64, |x, y| {
+            let on = (x / (2 + i) + y / (2 + i)) % 2 == 0;
+            image::Rgb(if on { [0, 255, 0] } else { [255, 255, 0] })
+        })
+        .save(strange.join(format!("{i}.png")))
+        .unwrap();
+    }
+    let strange_csv = dir.path().join("strange.csv");
+    let out = train_cli(&[
+        "eval",
+        "--model",
+        all_int8.to_str().unwrap(),
+        "--unlabelled",
+        strange.to_str().unwrap(),
+        "--predictions",
+        strange_csv.to_str().unwrap(),
+        "--familiar",
+        data_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let median = |rows: &[PredictionRow]| {
+        let mut d: Vec<f64> = rows.iter().map(|r| r.distance.unwrap()).collect();
+        d.sort_by(f64::total_cmp);
+        d[d.len() / 2]
+    };
+    let (near, far) = (median(&rows), median(&predictions(&strange_csv)));
+    assert!(far > 3.0 * near, "smear fields {near}, checkerboards {far}");
 
     // A lab's own cells, without labels, give the float model its batch-norm statistics;
     // the int8 one is refused.
@@ -456,22 +496,30 @@ struct PredictionRow {
     called: String,
     confidence: f64,
     energy: f64,
+    /// With `--familiar`.
+    distance: Option<f64>,
 }
 
 fn predictions(path: &Path) -> Vec<PredictionRow> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("image,label,called,confidence,energy"));
+    let header = lines.next().unwrap();
+    let columns = match header {
+        "image,label,called,confidence,energy" => 5,
+        "image,label,called,confidence,energy,distance" => 6,
+        _ => panic!("{header}"),
+    };
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), 5, "{line}");
+            assert_eq!(f.len(), columns, "{line}");
             PredictionRow {
                 image: f[0].to_owned(),
                 label: f[1].to_owned(),
                 called: f[2].to_owned(),
                 confidence: f[3].parse().unwrap(),
                 energy: f[4].parse().unwrap(),
+                distance: f.get(5).map(|d| d.parse().unwrap()),
             }
         })
         .collect()

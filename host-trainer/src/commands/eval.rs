@@ -8,6 +8,7 @@ use leukoscope_core::artifact::{ModelArtifact, softmax};
 use leukoscope_core::engine::Engine;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, unlabelled_images};
+use leukoscope_trainer::familiarity::{FeatureProfile, engine_features_each};
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{argmax, coarsen, evaluate};
@@ -48,7 +49,18 @@ pub struct EvalArgs {
     /// temperature T: the lower, the more the image looks like what the model learnt from).
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    /// With --predictions: cells the model learnt from (a run's train.csv, or a labelled
+    /// folder), to which each image's distance is measured in the network's features: a
+    /// `distance` column, the Mahalanobis distance to the nearest class of those cells
+    /// (about the square root of the feature count for a cell like them, far more for one
+    /// unlike any). At most 4,000 of them, spread evenly over the list, are read.
+    #[arg(long, requires = "predictions")]
+    pub familiar: Option<PathBuf>,
 }
+
+/// The most `--familiar` cells read: enough for a covariance of a few hundred features,
+/// a minute of the engine on two cores.
+const FAMILIAR_CELLS: usize = 4000;
 
 /// Scores the model on every image of `--data` and prints (and writes) the figures.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -85,7 +97,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model.preprocess.clone(),
         None,
     );
-    let predictions = predict(&model, &files)?;
+    let predictions = predict(&model, &files, args.familiar.as_deref())?;
     let labels_in = if labelled_in_target {
         target.as_ref().unwrap_or(&model.taxonomy)
     } else {
@@ -178,6 +190,8 @@ struct Call {
     index: usize,
     logits: Vec<f32>,
     probabilities: Vec<f32>,
+    /// Its distance to the `--familiar` cells' features, when they were given.
+    distance: Option<f64>,
 }
 
 impl Call {
@@ -189,22 +203,76 @@ impl Call {
 }
 
 /// Runs the model on every image of `files` in the core's engine, as the board does: int8
-/// when the model is quantized, else the f32 reference; probabilities at its temperature.
-fn predict(model: &ModelArtifact, files: &ImageFiles) -> anyhow::Result<Predictions> {
+/// when the model is quantized, else the f32 reference; probabilities at its temperature;
+/// with `familiar`, each image's distance to those cells' features.
+fn predict(
+    model: &ModelArtifact,
+    files: &ImageFiles,
+    familiar: Option<&Path>,
+) -> anyhow::Result<Predictions> {
     let engine = Engine::new(model)?;
     let temperature = model.calibration.temperature;
-    let each = engine_logits_each(&engine, files);
+    let call = |index, logits: Vec<f32>, distance| Call {
+        index,
+        probabilities: softmax(&logits, temperature),
+        logits,
+        distance,
+    };
+    let each: Vec<Option<Call>> = match familiar {
+        Some(list) => {
+            let profile = feature_profile(model, &engine, list)?;
+            engine_features_each(&engine, files)
+                .into_iter()
+                .map(|r| r.map(|c| call(c.index, c.logits, Some(profile.distance(&c.features)))))
+                .collect()
+        }
+        None => engine_logits_each(&engine, files)
+            .into_iter()
+            .map(|r| r.map(|(index, logits)| call(index, logits, None)))
+            .collect(),
+    };
     let unreadable = each.iter().filter(|r| r.is_none()).count();
-    let calls = each
+    let calls = each.into_iter().flatten().collect();
+    Ok(Predictions { calls, unreadable })
+}
+
+/// The features of at most [`FAMILIAR_CELLS`] labelled cells of `list`, spread evenly over
+/// it (its order is by path, so over its classes and sources), summarised.
+fn feature_profile(
+    model: &ModelArtifact,
+    engine: &Engine,
+    list: &Path,
+) -> anyhow::Result<FeatureProfile> {
+    let scan = ScanOptions {
+        some_classes: true,
+        ..ScanOptions::default()
+    };
+    let dataset = Dataset::open(list, &model.taxonomy, &scan)
+        .with_context(|| format!("cannot read the familiar cells {}", list.display()))?;
+    let step = dataset.samples.len().div_ceil(FAMILIAR_CELLS).max(1);
+    let files = ImageFiles::new(
+        dataset
+            .samples
+            .iter()
+            .step_by(step)
+            .map(|s| (s.path.clone(), s.label)),
+        model.preprocess.clone(),
+        None,
+    );
+    let (features, labels): (Vec<Vec<f32>>, Vec<u32>) = engine_features_each(engine, &files)
         .into_iter()
         .flatten()
-        .map(|(index, logits)| Call {
-            index,
-            probabilities: softmax(&logits, temperature),
-            logits,
-        })
-        .collect();
-    Ok(Predictions { calls, unreadable })
+        .map(|c| (c.features, files.label(c.index)))
+        .unzip();
+    println!(
+        "familiar cells: {} of {} in {}, {} features each",
+        features.len(),
+        dataset.samples.len(),
+        list.display(),
+        features.first().map_or(0, Vec::len)
+    );
+    FeatureProfile::fit(&features, &labels)
+        .with_context(|| format!("cannot profile the familiar cells {}", list.display()))
 }
 
 /// The free energy of a cell's logits at temperature `t` (Liu et al., NeurIPS 2020):
@@ -228,19 +296,28 @@ fn write_predictions(
 ) -> anyhow::Result<()> {
     let mut out = csv::Writer::from_path(path)
         .with_context(|| format!("cannot write the predictions to {}", path.display()))?;
-    out.write_record(["image", "label", "called", "confidence", "energy"])?;
+    let mut header = vec!["image", "label", "called", "confidence", "energy"];
+    let with_distance = predictions.calls.iter().any(|c| c.distance.is_some());
+    if with_distance {
+        header.push("distance");
+    }
+    out.write_record(&header)?;
     for call in &predictions.calls {
         let (top, confidence) = call.top();
         let label = labels.map_or("", |t| {
             t.classes[files.label(call.index) as usize].name.as_str()
         });
-        out.write_record([
-            files.path(call.index).display().to_string().as_str(),
-            label,
-            model.taxonomy.classes[top].name.as_str(),
-            &format!("{confidence:.6}"),
-            &format!("{:.6}", energy(&call.logits, model.calibration.temperature)),
-        ])?;
+        let mut row = vec![
+            files.path(call.index).display().to_string(),
+            label.to_owned(),
+            model.taxonomy.classes[top].name.clone(),
+            format!("{confidence:.6}"),
+            format!("{:.6}", energy(&call.logits, model.calibration.temperature)),
+        ];
+        if with_distance {
+            row.push(call.distance.map_or(String::new(), |d| format!("{d:.4}")));
+        }
+        out.write_record(&row)?;
     }
     out.flush()
         .with_context(|| format!("cannot write the predictions to {}", path.display()))?;
@@ -279,7 +356,7 @@ fn calls(model: &ModelArtifact, origin: &str, dir: &Path, args: &EvalArgs) -> an
         model.preprocess.clone(),
         None,
     );
-    let predictions = predict(model, &files)?;
+    let predictions = predict(model, &files, args.familiar.as_deref())?;
     if let Some(path) = &args.predictions {
         write_predictions(path, model, &files, &predictions, None)?;
     }
