@@ -3,8 +3,10 @@
 
 Reads `leukoscope-train eval --predictions` files: one for cells of the training labs that
 the model did not train on (a validation split), one or more for cells of labs it never
-saw. For each score it prints the ROC AUC of telling the two apart, and the share of each
-unseen lab's cells flagged when the threshold flags 5 % of familiar cells:
+saw. For each score it prints the ROC AUC of telling the two apart, the share of each
+unseen lab's cells flagged when the threshold flags 5 % of familiar cells, and what the
+model says of the cells left unflagged: their accuracy where they have labels, and the
+share called a malignant class (on normal cells, the false-blast rate that would remain):
 
     python3 bench/familiarity.py --familiar valid.csv --unseen zheng1=z1.csv --unseen bcd=b.csv
 
@@ -31,6 +33,7 @@ def read(path):
     if not rows or not {"confidence", "energy"} <= rows[0].keys():
         sys.exit(f"{path} is not an `eval --predictions` file")
     scores = {
+        "_rows": rows,
         "1 - confidence": [1.0 - float(r["confidence"]) for r in rows],
         "energy": [float(r["energy"]) for r in rows],
     }
@@ -59,7 +62,10 @@ def main():
     parser.add_argument("--familiar", required=True, help="predictions of unseen cells of the training labs")
     parser.add_argument("--unseen", action="append", required=True, metavar="NAME=CSV",
                         help="predictions of a lab never trained on; repeatable")
+    parser.add_argument("--malignant", action="append", metavar="CLASS",
+                        help="a class counted as malignant; repeatable (default: Blast)")
     args = parser.parse_args()
+    malignant = set(args.malignant or ["Blast"])
     familiar = read(args.familiar)
     unseen = []
     for spec in args.unseen:
@@ -69,15 +75,31 @@ def main():
         unseen.append((name, read(path)))
 
     print(f"familiar: {len(familiar['energy'])} cells ({args.familiar})")
+    print("no threshold:")
+    for name, lab in unseen:
+        print(f"  {name:<12} {kept(lab['_rows'], malignant)}")
     for score, values in familiar.items():
-        if any(score not in lab for _, lab in unseen):
+        if score == "_rows" or any(score not in lab for _, lab in unseen):
             continue
         cut = sorted(values)[int(0.95 * (len(values) - 1))]
         print(f"{score}: threshold {cut:.4f} flags 5 % of familiar cells")
         for name, lab in unseen:
             flagged = sum(v > cut for v in lab[score]) / len(lab[score])
+            left = [r for r, v in zip(lab["_rows"], lab[score]) if v <= cut]
             print(f"  {name:<12} {len(lab[score]):>6} cells  ROC AUC {auc(values, lab[score]):.3f}"
-                  f"  flagged {100 * flagged:5.1f} %")
+                  f"  flagged {100 * flagged:5.1f} %  unflagged: {kept(left, malignant)}")
+
+
+def kept(rows, malignant):
+    """Accuracy (where labelled) and the share called malignant, of `rows`."""
+    if not rows:
+        return "none"
+    called = sum(r["called"] in malignant for r in rows) / len(rows)
+    text = f"{len(rows)}, {100 * called:.1f} % called malignant"
+    if all(r["label"] for r in rows):
+        right = sum(r["label"] == r["called"] for r in rows) / len(rows)
+        text += f", accuracy {right:.3f}"
+    return text
 
 
 if __name__ == "__main__":
