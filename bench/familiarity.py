@@ -83,11 +83,24 @@ def main():
             continue
         cut = sorted(values)[int(0.95 * (len(values) - 1))]
         print(f"{score}: threshold {cut:.4f} flags 5 % of familiar cells")
+        print("  of which, by source folder: " + ", ".join(
+            f"{source} {100 * share:.1f} % of {n}"
+            for source, (share, n) in by_source(familiar["_rows"], values, cut).items()))
         for name, lab in unseen:
             flagged = sum(v > cut for v in lab[score]) / len(lab[score])
             left = [r for r, v in zip(lab["_rows"], lab[score]) if v <= cut]
             print(f"  {name:<12} {len(lab[score]):>6} cells  ROC AUC {auc(values, lab[score]):.3f}"
                   f"  flagged {100 * flagged:5.1f} %  unflagged: {kept(left, malignant)}")
+
+
+def by_source(rows, values, cut):
+    """The share above `cut` per source folder: the folder above the class folder
+    (`.../pbc/neutrophil/x.png` is pbc), as `leukoscope-edge crops` lays sources out."""
+    groups = {}
+    for r, v in zip(rows, values):
+        parts = r["image"].replace("\\", "/").split("/")
+        groups.setdefault(parts[-3] if len(parts) >= 3 else "?", []).append(v > cut)
+    return {k: (sum(v) / len(v), len(v)) for k, v in sorted(groups.items())}
 
 
 def kept(rows, malignant):
