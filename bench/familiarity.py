@@ -6,7 +6,11 @@ the model did not train on (a validation split), one or more for cells of labs i
 saw. For each score it prints the ROC AUC of telling the two apart, the share of each
 unseen lab's cells flagged when the threshold flags 5 % of familiar cells, and what the
 model says of the cells left unflagged: their accuracy where they have labels, and the
-share called a malignant class (on normal cells, the false-blast rate that would remain):
+share called a malignant class (on normal cells, the false-blast rate that would remain).
+With --slide-cells N it also draws slides of N cells from one lab (each familiar source
+folder, each unseen lab; 2,000 draws with replacement, seed 1) and prints the share of
+slides on which more than --slide-share of the cells are flagged: the slides a rule
+"mostly unfamiliar: review every cell by hand" would stop.
 
     python3 bench/familiarity.py --familiar valid.csv --unseen zheng1=z1.csv --unseen bcd=b.csv
 
@@ -21,6 +25,7 @@ Standard library only. Exit code 2 on bad arguments or files.
 
 import argparse
 import csv
+import random
 import sys
 
 
@@ -64,7 +69,13 @@ def main():
                         help="predictions of a lab never trained on; repeatable")
     parser.add_argument("--malignant", action="append", metavar="CLASS",
                         help="a class counted as malignant; repeatable (default: Blast)")
+    parser.add_argument("--slide-cells", type=int, metavar="N",
+                        help="also draw slides of N cells and count those a slide rule would stop")
+    parser.add_argument("--slide-share", type=float, default=1 / 3,
+                        help="the share of flagged cells above which a slide is stopped (default 1/3)")
     args = parser.parse_args()
+    if args.slide_cells is not None and args.slide_cells < 1:
+        parser.error("--slide-cells must be at least 1")
     malignant = set(args.malignant or ["Blast"])
     familiar = read(args.familiar)
     unseen = []
@@ -91,16 +102,35 @@ def main():
             left = [r for r, v in zip(lab["_rows"], lab[score]) if v <= cut]
             print(f"  {name:<12} {len(lab[score]):>6} cells  ROC AUC {auc(values, lab[score]):.3f}"
                   f"  flagged {100 * flagged:5.1f} %  unflagged: {kept(left, malignant)}")
+        if args.slide_cells:
+            labs = [(source, flags) for source, flags in
+                    source_flags(familiar["_rows"], values, cut).items()]
+            labs += [(name, [v > cut for v in lab[score]]) for name, lab in unseen]
+            print(f"  slides of {args.slide_cells} cells stopped (more than "
+                  f"{100 * args.slide_share:.0f} % flagged): " + ", ".join(
+                      f"{name} {100 * stopped(flags, args.slide_cells, args.slide_share):.1f} %"
+                      for name, flags in labs))
 
 
-def by_source(rows, values, cut):
-    """The share above `cut` per source folder: the folder above the class folder
-    (`.../pbc/neutrophil/x.png` is pbc), as `leukoscope-edge crops` lays sources out."""
+def source_flags(rows, values, cut):
+    """Whether each cell is above `cut`, per source folder: the folder above the class
+    folder (`.../pbc/neutrophil/x.png` is pbc), as `leukoscope-edge crops` lays sources out."""
     groups = {}
     for r, v in zip(rows, values):
         parts = r["image"].replace("\\", "/").split("/")
         groups.setdefault(parts[-3] if len(parts) >= 3 else "?", []).append(v > cut)
-    return {k: (sum(v) / len(v), len(v)) for k, v in sorted(groups.items())}
+    return dict(sorted(groups.items()))
+
+
+def by_source(rows, values, cut):
+    """The share above `cut` per source folder, and its cells."""
+    return {k: (sum(v) / len(v), len(v)) for k, v in source_flags(rows, values, cut).items()}
+
+
+def stopped(flags, cells, share, draws=2000):
+    """The share of slides of `cells` cells drawn from `flags` with more than `share` flagged."""
+    rng = random.Random(1)
+    return sum(sum(rng.choices(flags, k=cells)) > share * cells for _ in range(draws)) / draws
 
 
 def kept(rows, malignant):
