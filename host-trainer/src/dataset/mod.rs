@@ -863,11 +863,14 @@ fn unknown_label(place: String, error: TaxonomyError) -> DatasetError {
 
 /// Every image file under `root` (any depth, hidden entries left out), in name order, and
 /// what was skipped: cells without labels, such as a healthy donor's cells cut by
-/// `leukoscope-edge crops`, for a model's calls on them.
+/// `leukoscope-edge crops`, for a model's calls on them. The `crops.csv` such a folder
+/// holds at its top is its index, not a skipped file.
 pub fn unlabelled_images(root: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DatasetError> {
     read_dir_sorted(root)?;
     let mut listing = Listing::default();
     folders::list_class_folder(root, root, 0, |_| None, &mut listing);
+    let index = root.join(crops::INDEX);
+    listing.skipped.retain(|skipped| skipped.path != index);
     let images = listing.candidates.into_iter().map(|c| c.path).collect();
     Ok((images, listing.skipped))
 }

@@ -726,3 +726,21 @@ fn group_holdout_keeps_groups_whole_and_classes_in_proportion() {
         })
     ));
 }
+
+#[test]
+fn cells_without_labels_are_every_image_at_any_depth_and_a_crop_index_is_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    save(root, "a.png", &field(0, 1));
+    save(root, "unlabelled/b.png", &field(1, 2));
+    write(root, "crops.csv", b"crop,frame,label\n");
+    write(root, "notes.txt", b"not an image");
+    write(root, "unlabelled/crops.csv", b"a second index is not one crops wrote here");
+    let (images, skipped) = unlabelled_images(root).unwrap();
+    assert_eq!(images, vec![root.join("a.png"), root.join("unlabelled/b.png")]);
+    let skipped: Vec<_> = skipped.iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        skipped,
+        vec![root.join("notes.txt"), root.join("unlabelled/crops.csv")]
+    );
+}
