@@ -735,9 +735,16 @@ fn cells_without_labels_are_every_image_at_any_depth_and_a_crop_index_is_not_ski
     save(root, "unlabelled/b.png", &field(1, 2));
     write(root, "crops.csv", b"crop,frame,label\n");
     write(root, "notes.txt", b"not an image");
-    write(root, "unlabelled/crops.csv", b"a second index is not one crops wrote here");
+    write(
+        root,
+        "unlabelled/crops.csv",
+        b"a second index is not one crops wrote here",
+    );
     let (images, skipped) = unlabelled_images(root).unwrap();
-    assert_eq!(images, vec![root.join("a.png"), root.join("unlabelled/b.png")]);
+    assert_eq!(
+        images,
+        vec![root.join("a.png"), root.join("unlabelled/b.png")]
+    );
     let skipped: Vec<_> = skipped.iter().map(|s| s.path.clone()).collect();
     assert_eq!(
         skipped,
