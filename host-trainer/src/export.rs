@@ -24,6 +24,7 @@ pub fn artifact<B: Backend>(
         quantized: None,
         calibration: Calibration::default(),
         provenance,
+        familiarity: None,
     }
 }
 

@@ -203,6 +203,8 @@ where
     )?;
     Ok(ModelArtifact {
         weights: trained.best.weights(),
+        // New weights, new features: a profile of the old ones would measure nothing.
+        familiarity: None,
         ..float.clone()
     })
 }

@@ -5,6 +5,7 @@
 //! - [`raster`]: RGB pixel buffers.
 //! - [`preprocess`]: the one routine that turns an image into the model's input.
 //! - [`params`]: a network's weights and int8 quantization parameters, as data.
+//! - [`familiarity`]: how far a cell's features lie from the cells a model learnt from.
 //! - [`artifact`]: the `.lsm` model file.
 //! - [`engine`]: runs a model on a CPU, in f32 (the reference) or int8, with kernels per
 //!   instruction set.
@@ -21,6 +22,7 @@ extern crate std;
 
 pub mod artifact;
 pub mod engine;
+pub mod familiarity;
 #[cfg(feature = "files")]
 pub mod files;
 #[cfg(feature = "burn")]

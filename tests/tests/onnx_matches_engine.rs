@@ -89,6 +89,7 @@ fn float_artifact(preset: Preset, size: u32, seed: u64) -> ModelArtifact {
         quantized: None,
         calibration: Calibration::default(),
         provenance: Provenance::default(),
+        familiarity: None,
     }
 }
 

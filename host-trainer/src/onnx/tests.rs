@@ -51,6 +51,7 @@ fn float_artifact(preset: Preset, size: u32) -> ModelArtifact {
         quantized: None,
         calibration: Calibration::default(),
         provenance: Provenance::default(),
+        familiarity: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Everything that can be wrong with an artifact file, by name.
 
+use crate::familiarity::FamiliarityError;
 use crate::params::QuantizationMismatch;
 use crate::preprocess::PreprocessError;
 use crate::spec::SpecError;
@@ -14,13 +15,15 @@ pub enum ArtifactError {
     #[error("not a leukoscope model file (.lsm): the magic bytes are missing")]
     BadMagic,
     /// A format version this build does not read.
-    #[error("model file format version {found} is not supported (this build reads version {supported}); {}",
-        if found > supported { "update leukoscope to read it" } else { "re-export the model with this version's trainer" })]
+    #[error("model file format version {found} is not supported (this build reads versions {oldest} to {newest}); {}",
+        if found > newest { "update leukoscope to read it" } else { "re-export the model with this version's trainer" })]
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
-        /// Version this build reads.
-        supported: u16,
+        /// The oldest version this build reads.
+        oldest: u16,
+        /// The newest.
+        newest: u16,
     },
     /// Header flags this version does not define.
     #[error("model file header has unknown flags {flags:#06x}")]
@@ -150,6 +153,9 @@ pub enum ArtifactError {
         /// The threshold.
         unidentified_below: f32,
     },
+    /// The familiarity profile does not fit the model or is not numbers.
+    #[error("the model's familiarity profile is unusable")]
+    Familiarity(#[from] FamiliarityError),
 }
 
 impl From<Refusal> for ArtifactError {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::engine::graph;
+use crate::familiarity::FamiliarityProfile;
 use crate::params::{QuantizedModel, Weights};
 use crate::preprocess::Preprocess;
 use crate::spec::ModelSpec;
@@ -24,8 +25,12 @@ pub use keys::{Digest, KeyList, PublicKey, SigningKey, TrustPolicy};
 
 /// First bytes of every artifact. Like PNG's, it catches text-mode transfers (CR/LF, 8-bit).
 pub const MAGIC: [u8; 8] = *b"\x89LSM\r\n\x1a\n";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+/// The newest format version this build writes and reads: version 2 with a
+/// [`FamiliarityProfile`] after the provenance.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest version this build reads. An artifact without a familiarity profile is
+/// written as version 2, byte for byte what earlier builds wrote and read.
+pub const OLDEST_FORMAT_VERSION: u16 = 2;
 /// Magic, version, flags, body length.
 pub const HEADER_LEN: usize = 8 + 2 + 2 + 8;
 /// SHA-256 of header and body.
@@ -51,6 +56,9 @@ pub struct ModelArtifact {
     pub calibration: Calibration,
     /// Where it came from and how well it did.
     pub provenance: Provenance,
+    /// What the cells it learnt from look like in its features, for telling cells unlike
+    /// them; `None` in version 2 files and models never profiled.
+    pub familiarity: Option<FamiliarityProfile>,
 }
 
 /// Post-hoc calibration of the scores.
@@ -176,6 +184,10 @@ impl ModelArtifact {
         } else {
             self.validate_float_weights(&analysis.layout)?;
         }
+        if let Some(profile) = &self.familiarity {
+            let (lowered, _) = graph::lower(&self.spec, None)?;
+            profile.validate(lowered.elements(lowered.features()))?;
+        }
         let c = self.calibration;
         let temperature_ok = c.temperature.is_finite() && c.temperature > 0.0;
         if !(temperature_ok && (0.0..=1.0).contains(&c.unidentified_below)) {
@@ -217,14 +229,24 @@ impl ModelArtifact {
     }
 
     /// Encodes an unsigned artifact; refuses one that does not [`validate`](Self::validate).
+    /// Written as version 2 when it has no familiarity profile, so that older builds still
+    /// read it, else as version 3.
     pub fn encode(&self) -> Result<Vec<u8>, ArtifactError> {
         self.validate()?;
-        let body = postcard::to_allocvec(self).map_err(|_| ArtifactError::Malformed {
+        let mut body = postcard::to_allocvec(self).map_err(|_| ArtifactError::Malformed {
             reason: "the model could not be serialized",
         })?;
+        let version = if self.familiarity.is_none() {
+            // Version 3 is version 2 followed by the profile as a postcard option: its
+            // absence is one 0 byte at the very end.
+            body.pop();
+            OLDEST_FORMAT_VERSION
+        } else {
+            FORMAT_VERSION
+        };
         let mut bytes = Vec::with_capacity(HEADER_LEN + body.len() + DIGEST_LEN);
         bytes.extend_from_slice(&MAGIC);
-        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&version.to_le_bytes());
         bytes.extend_from_slice(&0u16.to_le_bytes());
         bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&body);
@@ -240,12 +262,20 @@ impl ModelArtifact {
     pub fn decode(bytes: &[u8], trust: &TrustPolicy) -> Result<VerifiedArtifact, ArtifactError> {
         let frame = Frame::parse(bytes)?;
         let signed_by = trust.check(&frame.digest, frame.signature)?;
-        let (artifact, rest) =
-            postcard::take_from_bytes::<ModelArtifact>(frame.body).map_err(|e| {
-                ArtifactError::Malformed {
-                    reason: postcard_reason(e),
-                }
-            })?;
+        let body = if frame.version == OLDEST_FORMAT_VERSION {
+            // A version 2 body is a version 3 one without the profile's "absent" byte.
+            let mut body = Vec::with_capacity(frame.body.len() + 1);
+            body.extend_from_slice(frame.body);
+            body.push(0);
+            alloc::borrow::Cow::Owned(body)
+        } else {
+            alloc::borrow::Cow::Borrowed(frame.body)
+        };
+        let (artifact, rest) = postcard::take_from_bytes::<ModelArtifact>(&body).map_err(|e| {
+            ArtifactError::Malformed {
+                reason: postcard_reason(e),
+            }
+        })?;
         if !rest.is_empty() {
             return Err(ArtifactError::Malformed {
                 reason: "the body has bytes after the model",
@@ -279,6 +309,7 @@ pub fn sign(bytes: &[u8], key: &SigningKey) -> Result<Vec<u8>, ArtifactError> {
 
 /// The parts of an artifact file, checked for length and digest but not yet decoded.
 struct Frame<'a> {
+    version: u16,
     body: &'a [u8],
     digest: Digest,
     signature: Option<(&'a [u8; 32], &'a [u8; 64])>,
@@ -303,10 +334,11 @@ impl<'a> Frame<'a> {
             return Err(truncated(HEADER_LEN as u64));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(ArtifactError::UnsupportedVersion {
                 found: version,
-                supported: FORMAT_VERSION,
+                oldest: OLDEST_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
             });
         }
         let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
@@ -354,6 +386,7 @@ impl<'a> Frame<'a> {
             }
         };
         Ok(Frame {
+            version,
             body: &bytes[HEADER_LEN..signed_part],
             digest: Digest(digest),
             signature,

@@ -56,6 +56,7 @@ fn tiny() -> ModelArtifact {
             }],
             ..Provenance::default()
         },
+        familiarity: None,
     }
 }
 
@@ -125,7 +126,11 @@ fn header_errors() {
         Err(ArtifactError::Truncated { available: 0, .. })
     ));
 
-    for (version, newer) in [(FORMAT_VERSION + 1, true), (0, false)] {
+    for (version, newer) in [
+        (FORMAT_VERSION + 1, true),
+        (OLDEST_FORMAT_VERSION - 1, false),
+        (0, false),
+    ] {
         let mut other = bytes.clone();
         other[8..10].copy_from_slice(&version.to_le_bytes());
         let err = decode_any(&other).unwrap_err();
@@ -133,7 +138,8 @@ fn header_errors() {
             err,
             ArtifactError::UnsupportedVersion {
                 found: version,
-                supported: FORMAT_VERSION
+                oldest: OLDEST_FORMAT_VERSION,
+                newest: FORMAT_VERSION
             }
         );
         let message = alloc::format!("{err}");

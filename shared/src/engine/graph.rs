@@ -479,6 +479,15 @@ impl Lowering {
 }
 
 impl Graph {
+    /// The value the step writing the logits reads: the features the network's last layer
+    /// weighs into class scores (the input itself for a graph without steps).
+    pub fn features(&self) -> ValueIndex {
+        self.steps
+            .iter()
+            .rfind(|step| step.output == self.output)
+            .map_or(self.output, |step| step.inputs[0])
+    }
+
     /// Number of scalars in value `v`.
     pub fn elements(&self, v: ValueIndex) -> usize {
         out_dims_len(&self.values[v])

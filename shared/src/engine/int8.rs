@@ -187,6 +187,14 @@ impl Program {
         self.scratch
     }
 
+    /// Value `v` of the last run, from its int8 slot in `arena`, in real numbers.
+    pub(super) fn dequantize(&self, v: usize, arena: &[i8], out: &mut [f32]) {
+        let grid = self.values[v];
+        for (o, &q) in out.iter_mut().zip(arena) {
+            *o = grid.dequantize(q);
+        }
+    }
+
     pub(super) fn gemm_scratch_len(&self) -> usize {
         self.gemm_scratch
     }

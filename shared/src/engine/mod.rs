@@ -210,6 +210,29 @@ impl Engine {
         self.classes
     }
 
+    /// Scalars of the features the network's last layer reads ([`Graph::features`]).
+    pub fn features_len(&self) -> usize {
+        self.graph.elements(self.graph.features())
+    }
+
+    /// Copies the features of the image `workspace` last ran into `out`, in real numbers
+    /// (the int8 engine's dequantized): what a familiarity profile measures. They are still
+    /// in the arena after a run, because nothing is computed after the step that reads
+    /// them and the plan keeps a step's output apart from its inputs. Allocates nothing.
+    ///
+    /// # Panics
+    /// If `out` is not [`features_len`](Self::features_len) long, or `workspace` was made
+    /// by another engine.
+    pub fn features(&self, workspace: &Workspace, out: &mut [f32]) {
+        let v = self.graph.features();
+        assert_eq!(out.len(), self.graph.elements(v), "features length");
+        let range = self.plan.range(&self.graph, v);
+        match &self.program {
+            Program::F32(_) => out.copy_from_slice(&workspace.arena_f32[range]),
+            Program::Int8(program) => program.dequantize(v, &workspace.arena_i8[range], out),
+        }
+    }
+
     /// Bytes one [`Workspace`] holds: the activation arena at its peak plus convolution
     /// scratch.
     pub fn arena_bytes(&self) -> usize {
@@ -331,24 +354,69 @@ impl Engine {
     /// If the lengths do not match or `workspaces` is empty.
     #[cfg(feature = "std")]
     pub fn run_batch(&self, workspaces: &mut [Workspace], inputs: &[f32], logits: &mut [f32]) {
+        self.run_batch_into(workspaces, inputs, logits, None);
+    }
+
+    /// Like [`run_batch`](Self::run_batch), and writes each image's
+    /// [`features`](Self::features) into `features` (`features_len` scalars per image).
+    ///
+    /// # Panics
+    /// As `run_batch`, and if `features` is not `features_len` per image.
+    #[cfg(feature = "std")]
+    pub fn run_batch_with_features(
+        &self,
+        workspaces: &mut [Workspace],
+        inputs: &[f32],
+        logits: &mut [f32],
+        features: &mut [f32],
+    ) {
+        self.run_batch_into(workspaces, inputs, logits, Some(features));
+    }
+
+    #[cfg(feature = "std")]
+    fn run_batch_into(
+        &self,
+        workspaces: &mut [Workspace],
+        inputs: &[f32],
+        logits: &mut [f32],
+        features: Option<&mut [f32]>,
+    ) {
         use rayon::prelude::*;
         let images = inputs.len() / self.input_len;
         assert_eq!(inputs.len(), images * self.input_len, "input length");
         assert_eq!(logits.len(), images * self.classes, "logits length");
         assert!(!workspaces.is_empty(), "no workspace");
         let per_worker = images.div_ceil(workspaces.len()).max(1);
-        workspaces
+        let width = self.features_len();
+        let work = |ws: &mut Workspace,
+                    inputs: &[f32],
+                    logits: &mut [f32],
+                    features: Option<&mut [f32]>| {
+            let mut features = features
+                .filter(|_| width > 0)
+                .map(|f| f.chunks_exact_mut(width));
+            for (input, logits) in inputs
+                .chunks_exact(self.input_len)
+                .zip(logits.chunks_exact_mut(self.classes))
+            {
+                self.run(ws, input, logits);
+                if let Some(out) = features.as_mut().and_then(Iterator::next) {
+                    self.features(ws, out);
+                }
+            }
+        };
+        let jobs = workspaces
             .par_iter_mut()
             .zip(inputs.par_chunks(per_worker * self.input_len))
-            .zip(logits.par_chunks_mut(per_worker * self.classes))
-            .for_each(|((ws, inputs), logits)| {
-                for (input, logits) in inputs
-                    .chunks_exact(self.input_len)
-                    .zip(logits.chunks_exact_mut(self.classes))
-                {
-                    self.run(ws, input, logits);
-                }
-            });
+            .zip(logits.par_chunks_mut(per_worker * self.classes));
+        match features {
+            Some(features) => {
+                assert_eq!(features.len(), images * width, "features length");
+                jobs.zip(features.par_chunks_mut((per_worker * width).max(1)))
+                    .for_each(|(((ws, i), l), f)| work(ws, i, l, Some(f)));
+            }
+            None => jobs.for_each(|((ws, i), l)| work(ws, i, l, None)),
+        }
     }
 }
 

@@ -287,6 +287,8 @@ impl<'a> Quantizer<'a> {
         ModelArtifact {
             weights: Weights::default(),
             quantized: Some(quantized),
+            // Fitted on the float network's features; the int8 ones are fitted again.
+            familiarity: None,
             ..self.float.clone()
         }
     }

@@ -79,6 +79,7 @@ fn artifact(spec: ModelSpec, weights: Weights) -> ModelArtifact {
         quantized: None,
         calibration: Calibration::default(),
         provenance: Provenance::default(),
+        familiarity: None,
     }
 }
 
@@ -221,6 +222,53 @@ fn batches_on_threads_give_the_same_logits_as_one_by_one() {
         assert_eq!(batched, one_by_one);
     }
     assert!(one_by_one.iter().all(|v| v.is_finite()));
+}
+
+/// The features read after a run are the value the last step consumes, as an observed run
+/// reports it, in f32 and in int8, one image at a time and in a batch.
+#[test]
+fn the_features_after_a_run_are_what_the_last_layer_reads() {
+    let spec = spec(Preset::EdgeS, 64);
+    let w = weights(&spec, 3);
+    let float = artifact(spec, w);
+    let calibration = inputs(&Engine::f32(&float).unwrap(), 4, 5);
+    let int8 = quantized(&float, &calibration, Calibrator::MinMax);
+    for engine in [Engine::f32(&float).unwrap(), Engine::new(&int8).unwrap()] {
+        let graph = engine.graph();
+        let last = graph.steps.last().unwrap();
+        assert_eq!(last.output, graph.output);
+        assert_eq!(graph.features(), last.inputs[0]);
+        assert!(
+            matches!(last.op, StepOp::Conv(_)),
+            "a dense layer reads them"
+        );
+        let x = inputs(&engine, 3, 11);
+        let mut ws = engine.workspace();
+        let mut one_by_one = Vec::new();
+        for image in x.chunks_exact(engine.input_len()) {
+            let mut observed = Vec::new();
+            let mut logits = vec![0.0; engine.classes()];
+            engine.run_observed(&mut ws, image, &mut logits, &mut |v, data| {
+                if v == graph.features() {
+                    observed = data.to_vec();
+                }
+            });
+            let mut features = vec![0.0; engine.features_len()];
+            engine.features(&ws, &mut features);
+            assert_eq!(features, observed, "{:?}", engine.precision());
+            assert!(features.iter().any(|&f| f != 0.0));
+            one_by_one.extend(features);
+        }
+        #[cfg(feature = "std")]
+        {
+            let mut workspaces = vec![engine.workspace(), engine.workspace()];
+            let mut logits = vec![0.0; 3 * engine.classes()];
+            let mut batched = vec![0.0; one_by_one.len()];
+            engine.run_batch_with_features(&mut workspaces, &x, &mut logits, &mut batched);
+            assert_eq!(batched, one_by_one);
+            assert_eq!(logits, self::logits(&engine, &x));
+        }
+    }
 }
 
 /// The int8 network tracks the f32 one: same top class on almost every input, logits within

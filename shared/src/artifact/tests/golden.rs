@@ -1,8 +1,9 @@
 //! The `.lsm` format pinned byte for byte: two small artifacts, built here from literals
 //! alone (no presets, no defaults, no calibration, so that nothing but the format can change
 //! their bytes), float and int8, unsigned and signed with a fixed test key, are encoded and
-//! compared with `golden/artifact-v{FORMAT_VERSION}-*.lsm`, and those files must decode back
-//! into them.
+//! compared with `golden/artifact-v{version}-*.lsm`, and those files must decode back into
+//! them: without a familiarity profile as version 2 (the files earlier builds wrote, still
+//! read), with one as version 3.
 //!
 //! A change to any persisted type (a field added, removed, reordered or retyped, a variant
 //! moved) changes these bytes, so this fails until the format version is bumped: a version's
@@ -190,6 +191,7 @@ fn golden_f32() -> ModelArtifact {
             unidentified_below: 0.5,
         },
         provenance: golden_provenance("golden f32"),
+        familiarity: None,
     }
 }
 
@@ -270,6 +272,7 @@ fn golden_int8() -> ModelArtifact {
         }),
         calibration: Calibration::default(),
         provenance: golden_provenance("golden int8"),
+        familiarity: None,
     }
 }
 
@@ -278,14 +281,38 @@ fn golden_key() -> SigningKey {
     SigningKey::from_secret(&[7; 32])
 }
 
-/// Each golden file of this format version: its name, the artifact, whether it is signed.
+/// A familiarity profile for the golden spec's features: whitening and two class centres
+/// from integers, in sixteenths (exact in f32).
+fn golden_profile() -> FamiliarityProfile {
+    let (graph, _) = crate::engine::graph::lower(&golden_spec(), None).unwrap();
+    let d = graph.elements(graph.features());
+    FamiliarityProfile {
+        features: d as u32,
+        whitening: (0..crate::familiarity::packed_len(d))
+            .map(|i| ((i * 5) % 33) as f32 / 16.0 - 1.0)
+            .collect(),
+        centres: (0..2 * d).map(|i| ((i * 3) % 17) as f32 / 16.0).collect(),
+        unfamiliar_above: 2.5,
+    }
+}
+
+/// Each golden file this build writes: its name, the artifact, whether it is signed.
 fn golden_files() -> Vec<(String, ModelArtifact, bool)> {
     let mut files = Vec::new();
-    for (kind, artifact) in [("f32", golden_f32()), ("int8", golden_int8())] {
-        for signed in [false, true] {
-            let suffix = if signed { "-signed" } else { "" };
-            let name = alloc::format!("artifact-v{FORMAT_VERSION}-{kind}{suffix}.lsm");
-            files.push((name, artifact.clone(), signed));
+    for (version, familiarity) in [
+        (OLDEST_FORMAT_VERSION, None),
+        (FORMAT_VERSION, Some(golden_profile())),
+    ] {
+        for (kind, artifact) in [("f32", golden_f32()), ("int8", golden_int8())] {
+            let artifact = ModelArtifact {
+                familiarity: familiarity.clone(),
+                ..artifact
+            };
+            for signed in [false, true] {
+                let suffix = if signed { "-signed" } else { "" };
+                let name = alloc::format!("artifact-v{version}-{kind}{suffix}.lsm");
+                files.push((name, artifact.clone(), signed));
+            }
         }
     }
     files
@@ -373,14 +400,50 @@ fn this_format_versions_golden_files_decode_into_their_artifacts() {
 /// The header's 20 bytes, spelled out: magic, version, flags, body length.
 #[test]
 fn the_header_is_pinned() {
-    let bytes = golden_f32().encode().unwrap();
-    let body = (bytes.len() - HEADER_LEN - DIGEST_LEN) as u64;
-    let mut header = vec![0x89, b'L', b'S', b'M', 0x0d, 0x0a, 0x1a, 0x0a];
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header.extend_from_slice(&[0, 0]);
-    header.extend_from_slice(&body.to_le_bytes());
-    assert_eq!(bytes[..HEADER_LEN], header[..]);
+    let profiled = ModelArtifact {
+        familiarity: Some(golden_profile()),
+        ..golden_f32()
+    };
+    for (artifact, version) in [
+        (golden_f32(), OLDEST_FORMAT_VERSION),
+        (profiled, FORMAT_VERSION),
+    ] {
+        let bytes = artifact.encode().unwrap();
+        let body = (bytes.len() - HEADER_LEN - DIGEST_LEN) as u64;
+        let mut header = vec![0x89, b'L', b'S', b'M', 0x0d, 0x0a, 0x1a, 0x0a];
+        header.extend_from_slice(&version.to_le_bytes());
+        header.extend_from_slice(&[0, 0]);
+        header.extend_from_slice(&body.to_le_bytes());
+        assert_eq!(bytes[..HEADER_LEN], header[..]);
+    }
     assert_eq!((HEADER_LEN, DIGEST_LEN, SIGNATURE_LEN), (20, 32, 96));
+}
+
+/// Version 3 is version 2 and the profile: the same model's bodies differ only at the end.
+#[test]
+fn a_version_3_body_is_the_version_2_body_and_the_profile() {
+    let v2 = golden_int8().encode().unwrap();
+    let profile = golden_profile();
+    let v3 = ModelArtifact {
+        familiarity: Some(profile.clone()),
+        ..golden_int8()
+    }
+    .encode()
+    .unwrap();
+    let body = |b: &[u8]| b[HEADER_LEN..b.len() - DIGEST_LEN].to_vec();
+    let mut expected = body(&v2);
+    expected.extend(postcard::to_allocvec(&Some(profile)).unwrap());
+    assert_eq!(body(&v3), expected);
+    // The same body under the other version's number is refused, not misread.
+    let mut relabelled = v3.clone();
+    relabelled[8..10].copy_from_slice(&OLDEST_FORMAT_VERSION.to_le_bytes());
+    let signed_part = relabelled.len() - DIGEST_LEN;
+    let digest: [u8; 32] = Sha256::digest(&relabelled[..signed_part]).into();
+    relabelled[signed_part..].copy_from_slice(&digest);
+    assert!(matches!(
+        ModelArtifact::decode(&relabelled, &TrustPolicy::any()),
+        Err(ArtifactError::Malformed { .. })
+    ));
 }
 
 /// Golden files of other versions stay in `golden/` as a record; this build refuses them by
@@ -401,7 +464,7 @@ fn other_versions_golden_files_are_refused_with_their_version() {
         else {
             panic!("{name}: golden files are named artifact-v<version>-<kind>.lsm");
         };
-        if version == FORMAT_VERSION {
+        if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
@@ -409,7 +472,8 @@ fn other_versions_golden_files_are_refused_with_their_version() {
             ModelArtifact::decode(&bytes, &TrustPolicy::any()),
             Err(ArtifactError::UnsupportedVersion {
                 found: version,
-                supported: FORMAT_VERSION
+                oldest: OLDEST_FORMAT_VERSION,
+                newest: FORMAT_VERSION
             }),
             "{name}"
         );
