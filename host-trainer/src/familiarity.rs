@@ -6,8 +6,12 @@
 //! its training data: a neutrophil from another lab's glass can be called eosinophil at
 //! 0.99. The distance asks instead whether the cell's features lie where training cells'
 //! did.
+//!
+//! This module fits the profile; the core measures it ([`FamiliarityProfile::distance`]),
+//! so the figures the trainer prints and the calls the board makes come from one distance.
 
 use leukoscope_core::engine::Engine;
+use leukoscope_core::familiarity::FamiliarityProfile;
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
@@ -35,12 +39,11 @@ pub enum FamiliarityError {
     NoSpread,
 }
 
-/// The training cells' features summarised: each class's mean, and the inverse of the
-/// covariance around those means, pooled over the classes.
+/// The training cells' features summarised for the core's distance: each class's mean and
+/// the pooled covariance, whitened ([`FamiliarityProfile`]), before a threshold is chosen.
 #[derive(Clone, Debug)]
 pub struct FeatureProfile {
-    means: Vec<DVector<f64>>,
-    precision: DMatrix<f64>,
+    whitened: FamiliarityProfile,
 }
 
 /// The share of the covariance's mean variance added to its diagonal, so that a profile of
@@ -91,31 +94,73 @@ impl FeatureProfile {
         for i in 0..dims {
             covariance[(i, i)] += SHRINKAGE * spread;
         }
-        let precision = covariance
+        // Σ = LLᵀ, so Σ⁻¹ = (L⁻¹)ᵀL⁻¹ and W = L⁻¹ whitens: lower triangular like L.
+        let lower = covariance
             .cholesky()
             .ok_or(FamiliarityError::NoSpread)?
-            .inverse();
-        Ok(FeatureProfile { means, precision })
+            .unpack();
+        let whitening = lower
+            .solve_lower_triangular(&DMatrix::identity(dims, dims))
+            .ok_or(FamiliarityError::NoSpread)?;
+        let packed = (0..dims)
+            .flat_map(|i| (0..=i).map(move |j| (i, j)))
+            .map(|(i, j)| whitening[(i, j)] as f32)
+            .collect();
+        let centres = means
+            .iter()
+            .flat_map(|mean| {
+                (&whitening * mean)
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let whitened = FamiliarityProfile {
+            features: dims as u32,
+            whitening: packed,
+            centres,
+            // A placeholder until `with_threshold`: every cell is familiar.
+            unfamiliar_above: f32::MAX,
+        };
+        if whitened.validate(dims).is_err() {
+            return Err(FamiliarityError::NoSpread);
+        }
+        Ok(FeatureProfile { whitened })
     }
 
-    /// The Mahalanobis distance from `feature` to the nearest class mean: about the square
-    /// root of the feature count for a typical training cell, far more for a cell unlike
-    /// any.
+    /// The distance from `feature` to the nearest class mean, as the board measures it
+    /// ([`FamiliarityProfile::distance`]): about the square root of the feature count for a
+    /// typical training cell, far more for a cell unlike any.
     ///
     /// # Panics
     /// If `feature`'s length is not the profile's.
-    pub fn distance(&self, feature: &[f32]) -> f64 {
-        let x = DVector::from_iterator(feature.len(), feature.iter().map(|&v| f64::from(v)));
-        self.means
-            .iter()
-            .map(|mean| {
-                let d = &x - mean;
-                (&self.precision * &d).dot(&d)
-            })
-            .fold(f64::INFINITY, f64::min)
-            .max(0.0)
-            .sqrt()
+    pub fn distance(&self, feature: &[f32]) -> f32 {
+        self.whitened.distance(feature)
     }
+
+    /// The profile the board uses, with cells beyond `unfamiliar_above` unfamiliar.
+    pub fn with_threshold(self, unfamiliar_above: f32) -> FamiliarityProfile {
+        FamiliarityProfile {
+            unfamiliar_above,
+            ..self.whitened
+        }
+    }
+}
+
+/// The distance beyond which `share` of `distances` lie (at most that share, ties kept
+/// familiar): the threshold that flags `share` of cells like these. `None` for no
+/// distances, a share outside `[0, 1)`, or a threshold that is not a positive number.
+pub fn threshold_flagging(distances: &[f32], share: f64) -> Option<f32> {
+    if distances.is_empty() || !(0.0..1.0).contains(&share) {
+        return None;
+    }
+    let mut sorted: Vec<f32> = distances.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    // The smallest t with #{d > t} <= share · n: the value at rank ceil((1 - share) · n).
+    let n = sorted.len();
+    let flagged = (share * n as f64).floor() as usize;
+    let threshold = sorted[n - 1 - flagged.min(n - 1)];
+    (threshold.is_finite() && threshold > 0.0).then_some(threshold)
 }
 
 /// What the engine made of one sample.
@@ -135,12 +180,6 @@ pub fn engine_features_each<S: SampleSource>(
     engine: &Engine,
     source: &S,
 ) -> Vec<Option<CellFeatures>> {
-    let graph = engine.graph();
-    let features_value = graph
-        .steps
-        .iter()
-        .rfind(|step| step.output == graph.output)
-        .map_or(graph.output, |step| step.inputs[0]);
     (0..source.len())
         .into_par_iter()
         .map_init(
@@ -148,12 +187,9 @@ pub fn engine_features_each<S: SampleSource>(
             |workspace, i| {
                 let x = source.input(i, 0, 0).ok()?;
                 let mut logits = vec![0.0; engine.classes()];
-                let mut features = Vec::new();
-                engine.run_observed(workspace, &x, &mut logits, &mut |value, data| {
-                    if value == features_value {
-                        features = data.to_vec();
-                    }
-                });
+                let mut features = vec![0.0; engine.features_len()];
+                engine.run(workspace, &x, &mut logits);
+                engine.features(workspace, &mut features);
                 Some(CellFeatures {
                     index: i,
                     logits,

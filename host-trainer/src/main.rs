@@ -47,6 +47,12 @@ enum Command {
     /// cells it classifies are right at least --precision of the time; both are stored in
     /// the artifact.
     Calibrate(commands::calibrate::CalibrateArgs),
+    /// Fit the profile the board tells unfamiliar cells with: the Mahalanobis distance of a
+    /// cell's features to the nearest class of the cells the model learnt from (--familiar),
+    /// with the threshold that flags --flag-share of held-out cells of the same labs
+    /// (--held-out); stored in the artifact (format 3). The board counts a cell beyond it
+    /// in no class, and a slide of mostly such cells ends "review every cell by hand".
+    Familiar(commands::familiar::FamiliarArgs),
     /// Re-estimate a float model's batch-norm statistics on a lab's own cells, without
     /// labels (AdaBN), and print how far the lab moved them: the learnt weights stay, the
     /// spreads each layer divides by become the lab's. Quantize the result to run it.
@@ -100,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchTrain(args) => commands::bench_train::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
+        Command::Familiar(args) => commands::familiar::run(args),
         Command::Adapt(args) => commands::adapt::run(args),
         Command::Results(args) => commands::results::run(args),
         Command::Export(args) => commands::export::run(args),

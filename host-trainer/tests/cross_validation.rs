@@ -359,6 +359,47 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
     let (near, far) = (median(&rows), median(&predictions(&strange_csv)));
     assert!(far > 3.0 * near, "smear fields {near}, checkerboards {far}");
 
+    // `familiar` stores that measure in the model, its threshold set on held-out fields
+    // like the training ones; the model then tells the checkerboards by itself.
+    let profiled = dir.path().join("profiled.lsm");
+    let out = train_cli(&[
+        "familiar",
+        "--model",
+        all_int8.to_str().unwrap(),
+        "--familiar",
+        data_arg,
+        "--held-out",
+        other.to_str().unwrap(),
+        "--out",
+        profiled.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("unfamiliar above"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&profiled).unwrap();
+    assert_eq!(bytes[8..10], [3, 0], "a profiled model is format version 3");
+    let profile = model(&profiled).familiarity.expect("a familiarity profile");
+    let held_out_flagged = rows
+        .iter()
+        .filter(|r| r.distance.unwrap() > f64::from(profile.unfamiliar_above) * 1.001)
+        .count();
+    assert!(
+        held_out_flagged <= images.div_ceil(20),
+        "{held_out_flagged} of {images} held-out fields flagged"
+    );
+    let out = train_cli(&[
+        "eval",
+        "--model",
+        profiled.to_str().unwrap(),
+        "--unlabelled",
+        strange.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("unfamiliar: 6 of 6 cells"), "{stdout}");
+
     // A lab's own cells, without labels, give the float model its batch-norm statistics;
     // the int8 one is refused.
     let adapted = dir.path().join("adapted.lsm");

@@ -106,7 +106,7 @@ impl FamiliarityProfile {
                 found: self.whitening.len() as u64,
             });
         }
-        if d == 0 || self.centres.is_empty() || self.centres.len() % d != 0 {
+        if d == 0 || self.centres.is_empty() || !self.centres.len().is_multiple_of(d) {
             return Err(FamiliarityError::Centres {
                 features: self.features,
                 found: self.centres.len() as u64,

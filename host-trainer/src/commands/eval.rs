@@ -8,13 +8,14 @@ use leukoscope_core::artifact::{ModelArtifact, softmax};
 use leukoscope_core::engine::Engine;
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, unlabelled_images};
-use leukoscope_trainer::familiarity::{FeatureProfile, engine_features_each};
+use leukoscope_trainer::familiarity::engine_features_each;
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loader::SampleSource;
 use leukoscope_trainer::metrics::{argmax, coarsen, evaluate};
 use leukoscope_trainer::quantization::engine_logits_each;
 use leukoscope_trainer::run_dir::write_json;
 
+use super::familiar::fit_profile;
 use super::model::load;
 
 /// `eval`'s flags: the model, the labelled images and the class set to score in.
@@ -53,14 +54,11 @@ pub struct EvalArgs {
     /// folder), to which each image's distance is measured in the network's features: a
     /// `distance` column, the Mahalanobis distance to the nearest class of those cells
     /// (about the square root of the feature count for a cell like them, far more for one
-    /// unlike any). At most 4,000 of them, spread evenly over the list, are read.
+    /// unlike any). At most 4,000 of them, spread evenly over the list, are read. Without
+    /// it, a model with a familiarity profile (`familiar`) measures with its own.
     #[arg(long, requires = "predictions")]
     pub familiar: Option<PathBuf>,
 }
-
-/// The most `--familiar` cells read: enough for a covariance of a few hundred features,
-/// a minute of the engine on two cores.
-const FAMILIAR_CELLS: usize = 4000;
 
 /// Scores the model on every image of `--data` and prints (and writes) the figures.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -190,8 +188,8 @@ struct Call {
     index: usize,
     logits: Vec<f32>,
     probabilities: Vec<f32>,
-    /// Its distance to the `--familiar` cells' features, when they were given.
-    distance: Option<f64>,
+    /// Its distance to the `--familiar` cells' features, or to the model's own profile.
+    distance: Option<f32>,
 }
 
 impl Call {
@@ -204,7 +202,8 @@ impl Call {
 
 /// Runs the model on every image of `files` in the core's engine, as the board does: int8
 /// when the model is quantized, else the f32 reference; probabilities at its temperature;
-/// with `familiar`, each image's distance to those cells' features.
+/// each image's distance to the `familiar` cells' features, or else to the model's own
+/// familiarity profile when it has one (then the share beyond its threshold is printed).
 fn predict(
     model: &ModelArtifact,
     files: &ImageFiles,
@@ -218,61 +217,36 @@ fn predict(
         logits,
         distance,
     };
-    let each: Vec<Option<Call>> = match familiar {
-        Some(list) => {
-            let profile = feature_profile(model, &engine, list)?;
-            engine_features_each(&engine, files)
-                .into_iter()
-                .map(|r| r.map(|c| call(c.index, c.logits, Some(profile.distance(&c.features)))))
-                .collect()
-        }
+    let measure = match familiar {
+        Some(list) => Some(fit_profile(model, &engine, list)?.with_threshold(f32::MAX)),
+        None => model.familiarity.clone(),
+    };
+    let each: Vec<Option<Call>> = match &measure {
+        Some(profile) => engine_features_each(&engine, files)
+            .into_iter()
+            .map(|r| r.map(|c| call(c.index, c.logits, Some(profile.distance(&c.features)))))
+            .collect(),
         None => engine_logits_each(&engine, files)
             .into_iter()
             .map(|r| r.map(|(index, logits)| call(index, logits, None)))
             .collect(),
     };
+    if let (None, Some(profile)) = (familiar, &model.familiarity) {
+        let distances: Vec<f32> = each.iter().flatten().filter_map(|c| c.distance).collect();
+        let beyond = distances
+            .iter()
+            .filter(|&&d| profile.is_unfamiliar(d))
+            .count();
+        println!(
+            "unfamiliar: {beyond} of {} cells ({:.1} %) lie beyond the model's familiarity threshold {:.3}; the board counts them in no class",
+            distances.len(),
+            100.0 * beyond as f64 / distances.len().max(1) as f64,
+            profile.unfamiliar_above
+        );
+    }
     let unreadable = each.iter().filter(|r| r.is_none()).count();
     let calls = each.into_iter().flatten().collect();
     Ok(Predictions { calls, unreadable })
-}
-
-/// The features of at most [`FAMILIAR_CELLS`] labelled cells of `list`, spread evenly over
-/// it (its order is by path, so over its classes and sources), summarised.
-fn feature_profile(
-    model: &ModelArtifact,
-    engine: &Engine,
-    list: &Path,
-) -> anyhow::Result<FeatureProfile> {
-    let scan = ScanOptions {
-        some_classes: true,
-        ..ScanOptions::default()
-    };
-    let dataset = Dataset::open(list, &model.taxonomy, &scan)
-        .with_context(|| format!("cannot read the familiar cells {}", list.display()))?;
-    let step = dataset.samples.len().div_ceil(FAMILIAR_CELLS).max(1);
-    let files = ImageFiles::new(
-        dataset
-            .samples
-            .iter()
-            .step_by(step)
-            .map(|s| (s.path.clone(), s.label)),
-        model.preprocess.clone(),
-        None,
-    );
-    let (features, labels): (Vec<Vec<f32>>, Vec<u32>) = engine_features_each(engine, &files)
-        .into_iter()
-        .flatten()
-        .map(|c| (c.features, files.label(c.index)))
-        .unzip();
-    println!(
-        "familiar cells: {} of {} in {}, {} features each",
-        features.len(),
-        dataset.samples.len(),
-        list.display(),
-        features.first().map_or(0, Vec::len)
-    );
-    FeatureProfile::fit(&features, &labels)
-        .with_context(|| format!("cannot profile the familiar cells {}", list.display()))
 }
 
 /// The free energy of a cell's logits at temperature `t` (Liu et al., NeurIPS 2020):

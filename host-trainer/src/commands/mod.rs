@@ -10,6 +10,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod export_onnx;
+pub mod familiar;
 pub mod keygen;
 pub mod model;
 pub mod presets;

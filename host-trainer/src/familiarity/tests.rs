@@ -36,6 +36,30 @@ fn the_distance_is_measured_in_the_training_cells_spread_from_the_nearest_class(
 }
 
 #[test]
+fn the_threshold_flags_the_share_asked_for_and_the_board_profile_measures_alike() {
+    let distances: Vec<f32> = (1..=200).map(|k| k as f32).collect();
+    // 5 % of 200: the ten largest lie beyond it.
+    let t = threshold_flagging(&distances, 0.05).unwrap();
+    assert_eq!(distances.iter().filter(|&&d| d > t).count(), 10);
+    assert_eq!(threshold_flagging(&distances, 0.0), Some(200.0));
+    // Ties stay familiar: never more flagged than asked.
+    let tied = vec![3.0; 50];
+    assert_eq!(threshold_flagging(&tied, 0.1), Some(3.0));
+    assert_eq!(threshold_flagging(&[], 0.05), None);
+    assert_eq!(threshold_flagging(&distances, 1.0), None);
+    assert_eq!(threshold_flagging(&[0.0, 0.0], 0.05), None);
+
+    let (features, labels) = two_classes();
+    let fitted = FeatureProfile::fit(&features, &labels).unwrap();
+    let far = fitted.distance(&[5.0, 30.0]);
+    let board = fitted.clone().with_threshold(4.0);
+    assert!(board.validate(2).is_ok());
+    assert_eq!(board.distance(&[5.0, 30.0]), far);
+    assert!(board.is_unfamiliar(far));
+    assert!(!board.is_unfamiliar(board.distance(&[10.0, 0.1])));
+}
+
+#[test]
 fn a_profile_of_fewer_cells_than_features_or_of_an_absent_class_still_measures() {
     // Three cells in eight dimensions, class 2 never seen: the covariance is singular
     // without its shrinkage.
