@@ -105,6 +105,9 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
     }
 
     model.weights = adapted;
+    // The features move with the statistics: a profile of the old ones would misjudge every
+    // cell. Profile the adapted model again (`familiar`) once it is quantized.
+    model.familiarity = None;
     model
         .provenance
         .metrics

@@ -311,11 +311,15 @@ struct Calls {
     /// Cells whose top class is malignant, and their share.
     malignant: usize,
     malignant_share: f64,
-    /// Cells whose top probability is under the model's unidentified threshold.
+    /// Cells beyond the model's familiarity threshold (0 without a profile, or with
+    /// `--familiar`): the board counts them in no class.
+    unfamiliar: usize,
+    /// Of the others, cells whose top probability is under the model's unidentified
+    /// threshold.
     unidentified: usize,
     unidentified_below: f32,
-    /// Cells above the threshold whose top class is malignant, over all cells above it:
-    /// the share the board's count would carry.
+    /// Cells neither unfamiliar nor unidentified, and those of them whose top class is
+    /// malignant: the share the board's count would carry.
     classified: usize,
     malignant_classified: usize,
 }
@@ -337,12 +341,21 @@ fn calls(model: &ModelArtifact, origin: &str, dir: &Path, args: &EvalArgs) -> an
     let taxonomy = &model.taxonomy;
     let threshold = model.calibration.unidentified_below;
     let mut per_class = vec![0usize; taxonomy.len()];
-    let (mut unidentified, mut classified, mut malignant_classified) = (0, 0, 0);
+    let (mut unfamiliar, mut unidentified, mut classified, mut malignant_classified) = (0, 0, 0, 0);
+    // The board's own profile only: distances to `--familiar` cells have no threshold.
+    let profile = model
+        .familiarity
+        .as_ref()
+        .filter(|_| args.familiar.is_none());
     for call in &predictions.calls {
         let (top, confidence) = call.top();
         per_class[top] += 1;
         let is_malignant = taxonomy.classes[top].malignant;
-        if confidence < threshold {
+        if let (Some(profile), Some(d)) = (profile, call.distance)
+            && profile.is_unfamiliar(d)
+        {
+            unfamiliar += 1;
+        } else if confidence < threshold {
             unidentified += 1;
         } else {
             classified += 1;
@@ -369,6 +382,7 @@ fn calls(model: &ModelArtifact, origin: &str, dir: &Path, args: &EvalArgs) -> an
             .collect(),
         malignant,
         malignant_share: share(malignant, cells),
+        unfamiliar,
         unidentified,
         unidentified_below: threshold,
         classified,
@@ -389,8 +403,9 @@ fn calls(model: &ModelArtifact, origin: &str, dir: &Path, args: &EvalArgs) -> an
         );
     }
     println!(
-        "called malignant: {malignant} of {cells} ({:.2} %); at the unidentified threshold {threshold:.3}: {unidentified} unidentified ({:.1} %), {malignant_classified} malignant of {classified} classified ({:.2} %)",
+        "called malignant: {malignant} of {cells} ({:.2} %); as the board counts: {unfamiliar} unfamiliar ({:.1} %), {unidentified} unidentified below {threshold:.3} ({:.1} %), {malignant_classified} malignant of {classified} classified ({:.2} %)",
         100.0 * result.malignant_share,
+        100.0 * share(unfamiliar, cells),
         100.0 * share(unidentified, cells),
         100.0 * share(malignant_classified, classified),
     );
