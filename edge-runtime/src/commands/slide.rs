@@ -297,6 +297,12 @@ pub fn print_result(slide: &ScannedSlide) {
         println!("{}", if count.malignant { "  (malignant)" } else { "" });
     }
     println!("  {:<width$} {:>6}", "unidentified", summary.unidentified);
+    if summary.unfamiliar_above.is_some() || summary.unfamiliar > 0 {
+        println!(
+            "  {:<width$} {:>6}  (unlike the cells the model learnt from: not classified)",
+            "unfamiliar", summary.unfamiliar
+        );
+    }
     if summary.partial > 0 {
         println!(
             "  {:<width$} {:>6}  (cut by the frame's edge wherever seen: not classified)",

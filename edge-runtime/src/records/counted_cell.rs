@@ -11,9 +11,11 @@ pub struct ReportCell {
     pub frame: u64,
     /// The cell's box in frame pixels: `[x, y, width, height]`.
     pub bbox: [u32; 4],
-    /// The class counted, `None` when the cell went to the unidentified bin.
+    /// The class counted, `None` when the cell went to the unfamiliar or the unidentified
+    /// bin.
     pub class: Option<usize>,
-    /// The class's display name (or "unidentified").
+    /// The class's display name, or [`UNFAMILIAR`](Self::UNFAMILIAR) or
+    /// [`UNIDENTIFIED`](Self::UNIDENTIFIED).
     pub class_name: String,
     /// The top probability.
     pub confidence: f32,
@@ -23,4 +25,19 @@ pub struct ReportCell {
     /// [`write_report`](crate::report::write_report) sets it from the thumbnails it writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<String>,
+    /// The cell went to the unfamiliar bin: unlike the cells the model learnt from.
+    /// Written only when true, so reports of models without a familiarity profile read
+    /// as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unfamiliar: bool,
+    /// Its distance to the nearest class of the training cells, when it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance: Option<f32>,
+}
+
+impl ReportCell {
+    /// The name of a cell's bin when it is unlike the cells the model learnt from.
+    pub const UNFAMILIAR: &'static str = "unfamiliar";
+    /// The name of a cell's bin when the model was unsure of it.
+    pub const UNIDENTIFIED: &'static str = "unidentified";
 }

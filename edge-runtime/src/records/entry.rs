@@ -47,6 +47,52 @@ pub enum JournalEntry {
     PartialCell(PartialCellRecord),
     /// The frames' scale as measured from the slide's red cells when it began.
     Scale(ScaleRecord),
+    /// A classified cell with its distance to the cells the model learnt from: a model
+    /// with a familiarity profile writes these instead of [`Cell`](Self::Cell).
+    ComparedCell(ComparedCellRecord),
+}
+
+impl JournalEntry {
+    /// The entry of a classified cell: [`ComparedCell`](Self::ComparedCell) when its
+    /// distance was measured, else [`Cell`](Self::Cell), so a model without a familiarity
+    /// profile writes the bytes it always wrote.
+    pub fn cell(cell: CellRecord, distance: Option<f32>) -> Self {
+        match distance {
+            Some(distance) => JournalEntry::ComparedCell(ComparedCellRecord { cell, distance }),
+            None => JournalEntry::Cell(cell),
+        }
+    }
+
+    /// The classified cell this entry records and its distance, whichever kind it is.
+    pub fn as_cell(&self) -> Option<(&CellRecord, Option<f32>)> {
+        match self {
+            JournalEntry::Cell(cell) => Some((cell, None)),
+            JournalEntry::ComparedCell(r) => Some((&r.cell, Some(r.distance))),
+            _ => None,
+        }
+    }
+
+    /// As [`as_cell`](Self::as_cell), taking the entry.
+    pub fn into_cell(self) -> Option<(CellRecord, Option<f32>)> {
+        match self {
+            JournalEntry::Cell(cell) => Some((cell, None)),
+            JournalEntry::ComparedCell(r) => Some((r.cell, Some(r.distance))),
+            _ => None,
+        }
+    }
+}
+
+/// A classified cell and how far its features lay from those of the cells the model
+/// learnt from. Kept beside the probabilities so that a resumed slide or a rebuilt report
+/// puts the cell in the bin the scan put it in, without running the model again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparedCellRecord {
+    /// The cell, as [`JournalEntry::Cell`] records it.
+    pub cell: CellRecord,
+    /// Its distance to the nearest class of the training cells
+    /// (`FamiliarityProfile::distance`); infinite or not a number when its features were
+    /// not numbers.
+    pub distance: f32,
 }
 
 /// A frame of a slide, once every cell it brought is recorded.

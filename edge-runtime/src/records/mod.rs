@@ -4,7 +4,7 @@
 //! its `report.json`), and nothing in this module imports from the rest of the crate: a
 //! record's shape is decided here once, for every reader and writer.
 //!
-//! - [`JournalEntry`] and its records ([`CellRecord`], [`PartialCellRecord`], [`ScaleRecord`], [`FrameRecord`], [`SlideEndRecord`],
+//! - [`JournalEntry`] and its records ([`CellRecord`], [`ComparedCellRecord`], [`PartialCellRecord`], [`ScaleRecord`], [`FrameRecord`], [`SlideEndRecord`],
 //!   [`CorrectionRecord`], [`SignOffRecord`] with its [`ReviewVerdict`]); the gate's
 //!   [`FrameQuality`] inside a frame record; the counted cell of a report, [`ReportCell`].
 //! - [`journal`]: the append-only, crash-safe file those entries are written to.
@@ -23,8 +23,8 @@ mod time;
 
 pub use counted_cell::ReportCell;
 pub use entry::{
-    CellRecord, CorrectionRecord, FrameRecord, JournalEntry, PartialCellRecord, ReviewVerdict,
-    ScaleRecord, SignOffRecord, SlideEndRecord,
+    CellRecord, ComparedCellRecord, CorrectionRecord, FrameRecord, JournalEntry, PartialCellRecord,
+    ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord,
 };
 pub use frame_quality::{FrameQuality, RejectReason, Verdict};
 pub use time::now_rfc3339;

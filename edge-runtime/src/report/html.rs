@@ -244,31 +244,42 @@ fn write_counts(out: &mut String, r: &SlideReport) -> fmt::Result {
         }
         writeln!(out, "</tr>")?;
     }
+    let truth_dash = if r.truth.is_some() {
+        "<td class=\"n\">—</td>"
+    } else {
+        ""
+    };
     writeln!(
         out,
         "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>unidentified \
          (below {} confidence, counted in no class)</td><td>—</td><td class=\"n\">{}</td>\
-         <td class=\"n\">—</td>{}</tr>",
+         <td class=\"n\">—</td>{truth_dash}</tr>",
         Css(class_colour(None)),
         Percent(f64::from(s.unidentified_below)),
         s.unidentified,
-        if r.truth.is_some() {
-            "<td class=\"n\">—</td>"
-        } else {
-            ""
-        }
     )?;
+    match s.unfamiliar_above {
+        Some(above) => writeln!(
+            out,
+            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>unfamiliar \
+             (farther than {above:.1} from the cells the model learnt from, counted in no class)</td>\
+             <td>—</td><td class=\"n\">{}</td><td class=\"n\">—</td>{truth_dash}</tr>",
+            Css(class_colour(None)),
+            s.unfamiliar,
+        )?,
+        // Said, so that a reader does not take a missing row for a guard that found none.
+        None => writeln!(
+            out,
+            "<tr><td>unfamiliar: not checked (the model has no familiarity profile, or ran \
+             on the GPU)</td><td>—</td><td class=\"n\">—</td><td class=\"n\">—</td>{truth_dash}</tr>"
+        )?,
+    }
     if s.partial > 0 {
         writeln!(
             out,
             "<tr><td>partial (cut by the frame's edge wherever seen, not classified)</td>\
-             <td>—</td><td class=\"n\">{}</td><td class=\"n\">—</td>{}</tr>",
+             <td>—</td><td class=\"n\">{}</td><td class=\"n\">—</td>{truth_dash}</tr>",
             s.partial,
-            if r.truth.is_some() {
-                "<td class=\"n\">—</td>"
-            } else {
-                ""
-            }
         )?;
     }
     writeln!(
@@ -341,11 +352,14 @@ fn write_review_section(out: &mut String, r: &SlideReport) -> fmt::Result {
     writeln!(
         out,
         "<tr><td>unidentified</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n\
+         <tr><td>unfamiliar</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n\
          <tr><td>not a white cell (left out)</td><td class=\"n\">0</td><td class=\"n\">{}</td></tr>\n\
          <tr><th>classified</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n\
          <tr><th>malignant share</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</table>",
         machine.unidentified,
         reviewed.unidentified,
+        machine.unfamiliar,
+        reviewed.unfamiliar,
         review.counts.excluded,
         machine.classified,
         reviewed.classified,
@@ -440,16 +454,37 @@ fn write_quality(out: &mut String, q: &QualityStats) -> fmt::Result {
     Ok(())
 }
 
+/// A gallery's group of cells, in the order they are shown: the cells the model could not
+/// read first, where a reader has most to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Unfamiliar,
+    Unidentified,
+    Class(usize),
+}
+
+impl Group {
+    fn of(cell: &ReportCell) -> Self {
+        match cell.class {
+            Some(class) => Group::Class(class),
+            None if cell.unfamiliar => Group::Unfamiliar,
+            None => Group::Unidentified,
+        }
+    }
+}
+
 fn write_gallery(
     out: &mut String,
     r: &SlideReport,
     thumbs: &HashMap<u32, &EncodedImage>,
 ) -> fmt::Result {
-    // `None` sorts before `Some`, so the unidentified cells come first.
-    let mut groups: BTreeMap<Option<usize>, Vec<(&ReportCell, &EncodedImage)>> = BTreeMap::new();
+    let mut groups: BTreeMap<Group, Vec<(&ReportCell, &EncodedImage)>> = BTreeMap::new();
     for cell in &r.cells {
         if let Some(image) = thumbs.get(&cell.id) {
-            groups.entry(cell.class).or_default().push((cell, image));
+            groups
+                .entry(Group::of(cell))
+                .or_default()
+                .push((cell, image));
         }
     }
     if groups.is_empty() {
@@ -459,11 +494,12 @@ fn write_gallery(
         out,
         "<h2>Cells</h2>\n<p>Grouped by class, least confident first within each: check those.</p>"
     )?;
-    for (class, mut cells) in groups {
+    for (group, mut cells) in groups {
         cells.sort_by(|a, b| a.0.confidence.total_cmp(&b.0.confidence));
-        let name = match class {
-            None => "unidentified",
-            Some(_) => cells[0].0.class_name.as_str(),
+        let (name, class) = match group {
+            Group::Unfamiliar => (ReportCell::UNFAMILIAR, None),
+            Group::Unidentified => (ReportCell::UNIDENTIFIED, None),
+            Group::Class(class) => (cells[0].0.class_name.as_str(), Some(class)),
         };
         writeln!(
             out,
@@ -516,7 +552,7 @@ fn write_snapshots(
     }
     writeln!(
         out,
-        "<span class=\"swatch\" style=\"background:{}\"></span>unidentified</p>",
+        "<span class=\"swatch\" style=\"background:{}\"></span>unidentified or unfamiliar</p>",
         Css(class_colour(None))
     )?;
     for (frame, image) in snaps {

@@ -43,23 +43,29 @@ pub fn reviewed_counts(
         count.cells = 0;
     }
     summary.unidentified = 0;
+    summary.unfamiliar = 0;
     let (mut excluded, mut changed, mut classified, mut malignant) = (0u32, 0u32, 0u32, 0u32);
     for cell in cells {
-        let verdict = review.final_verdict(cell);
-        if verdict != ReviewVerdict::of_machine(cell.class) {
+        let Some(verdict) = review.verdict(cell.id) else {
+            // Left as the machine put it: an unfamiliar cell nobody looked at is still
+            // one, not an unidentified one.
+            match cell.class {
+                Some(class) => count_class(&mut summary, class, &mut classified, &mut malignant),
+                None if cell.unfamiliar => summary.unfamiliar += 1,
+                None => summary.unidentified += 1,
+            }
+            continue;
+        };
+        if verdict != ReviewVerdict::of_machine(cell.class) || cell.unfamiliar {
             changed += 1;
         }
         match verdict {
-            ReviewVerdict::Class(class) => match summary.counts.get_mut(class as usize) {
-                Some(count) => {
-                    count.cells += 1;
-                    classified += 1;
-                    malignant += u32::from(count.malignant);
-                }
-                // Only a record naming a class the taxonomy lacks gets here, and
-                // `ReviewLog::correct` refuses those: count it where no class claims it.
-                None => summary.unidentified += 1,
-            },
+            ReviewVerdict::Class(class) => count_class(
+                &mut summary,
+                class as usize,
+                &mut classified,
+                &mut malignant,
+            ),
             ReviewVerdict::Unidentified => summary.unidentified += 1,
             ReviewVerdict::NotACell => excluded += 1,
         }
@@ -73,6 +79,25 @@ pub fn reviewed_counts(
         summary,
         excluded,
         changed,
+    }
+}
+
+/// Counts one cell in `class` of `summary`.
+fn count_class(
+    summary: &mut SlideSummary,
+    class: usize,
+    classified: &mut u32,
+    malignant: &mut u32,
+) {
+    match summary.counts.get_mut(class) {
+        Some(count) => {
+            count.cells += 1;
+            *classified += 1;
+            *malignant += u32::from(count.malignant);
+        }
+        // Only a record naming a class the taxonomy lacks gets here, and
+        // `ReviewLog::correct` refuses those: count it where no class claims it.
+        None => summary.unidentified += 1,
     }
 }
 

@@ -30,6 +30,8 @@ fn cell(id: u32, class: Option<usize>, confidence: f32) -> ReportCell {
         confidence,
         probabilities: vec![confidence, 1.0 - confidence],
         thumbnail: None,
+        unfamiliar: false,
+        distance: None,
     }
 }
 
@@ -71,12 +73,14 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
                 },
             ],
             unidentified: 1,
+            unfamiliar: 0,
             classified: 3,
             partial: 2,
             fields: 3,
             malignant_share: 1.0 / 3.0,
             wilson_95: (0.06, 0.79),
             unidentified_below: 0.5,
+            unfamiliar_above: None,
             flag: SlideFlag::Insufficient {
                 cells: 3,
                 needed: 100,
@@ -387,6 +391,60 @@ fn gallery_puts_unidentified_first_and_doubtful_cells_first() {
 }
 
 #[test]
+fn unfamiliar_cells_have_their_own_count_and_group_first() {
+    let (_dir, files, html) = write(&sample(false, None));
+    assert!(
+        html.contains("unfamiliar: not checked"),
+        "a model without a profile"
+    );
+    let json: Value =
+        serde_json::from_slice(&fs::read(&files.json).expect("json")).expect("parses");
+    // A report of such a model is written as before.
+    assert!(json["cells"][1].get("unfamiliar").is_none());
+    assert!(json["cells"][1].get("distance").is_none());
+    assert!(json["summary"].get("unfamiliar_above").is_none());
+
+    let mut report = sample(false, None);
+    report.summary.unfamiliar = 1;
+    report.summary.unfamiliar_above = Some(24.5);
+    report.summary.flag = SlideFlag::Unfamiliar {
+        unidentified: 1,
+        read: 5,
+        unfamiliar: 1,
+    };
+    report.cells[1] = ReportCell {
+        class: None,
+        class_name: ReportCell::UNFAMILIAR.into(),
+        unfamiliar: true,
+        distance: Some(31.25),
+        ..cell(2, None, 0.97)
+    };
+    let (dir, files, html) = write(&report);
+    assert!(
+        html.contains("unfamiliar (farther than 24.5 from the cells the model learnt from"),
+        "the count row"
+    );
+    assert!(html.contains("1 of 5 cells unfamiliar, 1 unidentified"));
+    let at = |id: u32| {
+        html.find(&format!("id=\"cell-{id}\""))
+            .expect("cell in gallery")
+    };
+    // The stranger first, however sure the model was, then the unidentified cell.
+    assert!(at(2) < at(4) && at(4) < at(1), "groups in order");
+    assert!(html.contains("unfamiliar (1)</h3>"));
+    let json: Value =
+        serde_json::from_slice(&fs::read(&files.json).expect("json")).expect("parses");
+    assert_eq!(json["cells"][1]["unfamiliar"], true);
+    assert_eq!(json["cells"][1]["distance"], 31.25);
+    assert_eq!(json["cells"][1]["class_name"], "unfamiliar");
+    assert_eq!(json["summary"]["unfamiliar"], 1);
+    let read = read_report(&dir.path().join("out")).expect("reads back");
+    assert_eq!(read.summary, report.summary);
+    assert_eq!(read.cells[1].distance, Some(31.25));
+    assert!(read.cells[1].unfamiliar && !read.cells[0].unfamiliar);
+}
+
+#[test]
 fn flag_colour_follows_the_call() {
     for (flag, class) in [
         (SlideFlag::SuspiciousRefer { cells: 150 }, "flag-refer"),
@@ -402,6 +460,7 @@ fn flag_colour_follows_the_call() {
             SlideFlag::Unfamiliar {
                 unidentified: 80,
                 read: 150,
+                unfamiliar: 0,
             },
             "flag-unfamiliar",
         ),

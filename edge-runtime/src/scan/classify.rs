@@ -10,9 +10,15 @@
 //! scale, and the core's preprocessing resizes it to the input. Parts of a window beyond
 //! the frame's edge repeat the edge pixels rather than show black, which the model never
 //! saw in training.
+//!
+//! A model with a familiarity profile also gets each cell's distance to the cells it
+//! learnt from, measured on the features the CPU engine leaves after a run. The GPU
+//! runner does not expose them, so on the GPU the guard does not run (a warning says so
+//! once) and every cell's distance is unknown.
 
 use leukoscope_core::artifact::{Calibration, ModelArtifact};
 use leukoscope_core::engine::{Engine, EngineError, Precision, Workspace};
+use leukoscope_core::familiarity::{FamiliarityError, FamiliarityProfile};
 use leukoscope_core::preprocess::{Preprocess, PreprocessError, Scratch};
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::spec::InputSpec;
@@ -28,6 +34,9 @@ pub enum ClassifyError {
     /// The model's preprocessing settings are invalid.
     #[error("the model's preprocessing is invalid")]
     Preprocess(#[from] PreprocessError),
+    /// The model's familiarity profile does not fit its network.
+    #[error("the model's familiarity profile does not fit it; use the .lsm the trainer wrote")]
+    Familiarity(#[from] FamiliarityError),
     /// The frame scale is not a positive number.
     #[error("the frame scale {0} um/px is not a positive number; set camera.um_per_px")]
     FrameScale(f32),
@@ -78,9 +87,24 @@ enum Runner {
     Gpu(gpu::GpuRunner),
 }
 
+/// What the model made of one cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellScores {
+    /// Class probabilities: softmax at the model's calibrated temperature, taxonomy order.
+    pub probabilities: Vec<f32>,
+    /// Distance of the cell's features to the nearest class of the training cells
+    /// ([`FamiliarityProfile::distance`]); `None` when the model has no profile or runs on
+    /// the GPU.
+    pub distance: Option<f32>,
+}
+
 /// Classifies cells of frames with one model.
 pub struct CellClassifier {
     runner: Runner,
+    /// The model's profile, when the runner gives the features it measures.
+    familiarity: Option<FamiliarityProfile>,
+    /// Features of the cells of the last call, `features` scalars per cell.
+    features: Vec<f32>,
     input_len: usize,
     classes: usize,
     preprocess: Preprocess,
@@ -122,17 +146,29 @@ impl CellClassifier {
         let input = model.spec.input;
         let classes = model.taxonomy.len();
         let input_len = input.channels as usize * input.height as usize * input.width as usize;
-        let runner = if gpu {
+        let (runner, familiarity) = if gpu {
             #[cfg(feature = "cuda")]
             {
-                Runner::Gpu(gpu::GpuRunner::new(model)?)
+                if model.familiarity.is_some() {
+                    gpu::warn_unmeasured();
+                }
+                (Runner::Gpu(gpu::GpuRunner::new(model)?), None)
             }
             #[cfg(not(feature = "cuda"))]
             return Err(ClassifyError::NoGpuSupport);
         } else {
             let engine = Engine::new(model)?;
+            // Checked here as well as when the artifact is decoded: a profile that does not
+            // fit would make `distance` panic mid-slide, and a model built in code skips
+            // the decoder.
+            if let Some(profile) = &model.familiarity {
+                profile.validate(engine.features_len())?;
+            }
             let workspaces = (0..threads.max(1)).map(|_| engine.workspace()).collect();
-            Runner::Cpu { engine, workspaces }
+            (
+                Runner::Cpu { engine, workspaces },
+                model.familiarity.clone(),
+            )
         };
         let span = f64::from(input.width) * f64::from(input.um_per_px) / f64::from(frame_um_per_px);
         let window = span.round().max(1.0);
@@ -146,6 +182,8 @@ impl CellClassifier {
         }
         Ok(CellClassifier {
             runner,
+            familiarity,
+            features: Vec::new(),
             input_len,
             classes,
             preprocess: model.preprocess.clone(),
@@ -177,6 +215,12 @@ impl CellClassifier {
         self.input
     }
 
+    /// The familiarity profile the cells' distances are measured against: the model's, or
+    /// `None` when it has none or runs where its features cannot be read (the GPU).
+    pub fn familiarity(&self) -> Option<&FamiliarityProfile> {
+        self.familiarity.as_ref()
+    }
+
     /// What runs the network, in words: `int8`, `f32` or `f32 on the GPU`.
     pub fn runs_on(&self) -> &'static str {
         match &self.runner {
@@ -200,22 +244,28 @@ impl CellClassifier {
         cut_window(frame, cell, self.window)
     }
 
-    /// Class probabilities (softmax at the model's calibrated temperature, taxonomy order)
-    /// of each of `cells` in `frame`. Frames without pixels give no probabilities.
+    /// What the model makes of each of `cells` in `frame`: class probabilities and, with
+    /// a familiarity profile on the CPU, the distance to the training cells. Frames without
+    /// pixels give nothing.
     pub fn classify(
         &mut self,
         frame: &RgbImage,
         cells: &[DetectedCell],
-    ) -> Result<Vec<Vec<f32>>, ClassifyError> {
+    ) -> Result<Vec<CellScores>, ClassifyError> {
         if cells.is_empty() || frame.width() == 0 || frame.height() == 0 {
             return Ok(Vec::new());
         }
         let (per_image, classes) = (self.input_len, self.classes);
+        let width = self.familiarity.as_ref().map_or(0, |p| p.features as usize);
         self.logits.resize(cells.len() * classes, 0.0);
-        for (batch, logits) in cells
-            .chunks(self.max_batch)
-            .zip(self.logits.chunks_mut(self.max_batch * classes))
+        self.features.resize(cells.len() * width, 0.0);
+        for (first, batch) in (0..)
+            .step_by(self.max_batch)
+            .zip(cells.chunks(self.max_batch))
         {
+            let images = first..first + batch.len();
+            let logits = &mut self.logits[images.start * classes..images.end * classes];
+            let features = &mut self.features[images.start * width..images.end * width];
             self.inputs.resize(batch.len() * per_image, 0.0);
             for (cell, input) in batch.iter().zip(self.inputs.chunks_exact_mut(per_image)) {
                 let [x, y, side, _] = window_around(cell, self.window);
@@ -237,16 +287,33 @@ impl CellClassifier {
             match &mut self.runner {
                 Runner::Cpu { engine, workspaces } => {
                     let threads = workspaces.len().min(batch.len());
-                    engine.run_batch(&mut workspaces[..threads], &self.inputs, logits);
+                    let workspaces = &mut workspaces[..threads];
+                    if width > 0 {
+                        engine.run_batch_with_features(workspaces, &self.inputs, logits, features);
+                    } else {
+                        engine.run_batch(workspaces, &self.inputs, logits);
+                    }
                 }
                 #[cfg(feature = "cuda")]
                 Runner::Gpu(gpu) => gpu.run(&self.inputs, batch.len(), logits),
             }
         }
+        let distances: Vec<Option<f32>> = match &self.familiarity {
+            Some(profile) => self
+                .features
+                .chunks_exact(width)
+                .map(|features| Some(profile.distance(features)))
+                .collect(),
+            None => vec![None; cells.len()],
+        };
         Ok(self
             .logits
             .chunks_exact(classes)
-            .map(|logits| self.calibration.probabilities(logits))
+            .zip(distances)
+            .map(|(logits, distance)| CellScores {
+                probabilities: self.calibration.probabilities(logits),
+                distance,
+            })
             .collect())
     }
 }
@@ -263,6 +330,18 @@ mod gpu {
     use leukoscope_core::network::Network;
 
     use super::ClassifyError;
+
+    /// Says once per process that a model's familiarity profile goes unused: the network in
+    /// burn does not hand back the features it measures, so on the GPU unfamiliar cells are
+    /// counted as any other (each slide's report says the guard did not run).
+    pub fn warn_unmeasured() {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            eprintln!(
+                "leukoscope-edge: warning: the model's familiarity profile is not used on the GPU, so cells unlike the training cells are not set apart; set model.device = \"cpu\" to use it"
+            );
+        });
+    }
 
     pub struct GpuRunner {
         network: Network<Cuda>,

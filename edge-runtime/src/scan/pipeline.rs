@@ -338,6 +338,15 @@ impl<S: JournalStorage> SlideScanner<S> {
         )?
         .with_batch(settings.batch);
         let detector = CellDetector::new(settings.detect)?;
+        // The classifier's profile, not the model's: on the GPU no cell is measured, and
+        // the summary must not claim a threshold no cell was held to.
+        let session = SlideSession::new(
+            slide_id.clone(),
+            artifact.taxonomy.clone(),
+            settings.session,
+            &artifact.calibration,
+            classifier.familiarity(),
+        );
         let mut scanner = SlideScanner {
             gate: QualityGate::new(settings.quality, settings.detect.um_per_px),
             blocks: detector.frame_blocks(),
@@ -357,12 +366,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             classifier,
             digest: model.digest.0,
             taxonomy: artifact.taxonomy.clone(),
-            session: SlideSession::new(
-                slide_id.clone(),
-                artifact.taxonomy.clone(),
-                settings.session,
-                &artifact.calibration,
-            ),
+            session,
             journal,
             cells: Vec::new(),
             thumbnails: Vec::new(),
@@ -401,6 +405,7 @@ impl<S: JournalStorage> SlideScanner<S> {
         for entry in earlier {
             let slide = match &entry {
                 JournalEntry::Cell(r) => &r.slide,
+                JournalEntry::ComparedCell(r) => &r.cell.slide,
                 JournalEntry::Frame(r) => &r.slide,
                 JournalEntry::SlideEnd(r) => &r.slide,
                 // The reviewer's entries live in the review journal, never in this one.
@@ -417,16 +422,12 @@ impl<S: JournalStorage> SlideScanner<S> {
             }
             match entry {
                 JournalEntry::Cell(record) => {
-                    if record.model_digest != self.digest {
-                        return Err(PipelineError::ModelChanged {
-                            slide: self.slide_id.clone(),
-                            recorded: Digest(record.model_digest).to_string(),
-                            loaded: self.model.digest.clone(),
-                        });
-                    }
-                    let call = self.session.record_cell(&record.probabilities)?;
-                    self.push_cell(record.frame, record.bbox, call, record.probabilities);
                     last_cell_frame = Some(record.frame);
+                    self.replay_cell(record, None)?;
+                }
+                JournalEntry::ComparedCell(r) => {
+                    last_cell_frame = Some(r.cell.frame);
+                    self.replay_cell(r.cell, Some(r.distance))?;
                 }
                 JournalEntry::Frame(record) => {
                     self.count_quality(&record.quality);
@@ -462,6 +463,24 @@ impl<S: JournalStorage> SlideScanner<S> {
                 .map(|c| (c.frame, c.bbox))
                 .collect();
         }
+        Ok(())
+    }
+
+    /// Counts again a cell an earlier run recorded, with its distance when it had one.
+    fn replay_cell(
+        &mut self,
+        record: CellRecord,
+        distance: Option<f32>,
+    ) -> Result<(), PipelineError> {
+        if record.model_digest != self.digest {
+            return Err(PipelineError::ModelChanged {
+                slide: self.slide_id.clone(),
+                recorded: Digest(record.model_digest).to_string(),
+                loaded: self.model.digest.clone(),
+            });
+        }
+        let call = self.session.record_cell(&record.probabilities, distance)?;
+        self.push_cell(&record, call, distance);
         Ok(())
     }
 
@@ -584,7 +603,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             }
             lap(&mut stages.track);
             let cells: Vec<_> = new.iter().map(|n| n.cell).collect();
-            let probabilities = self.classifier.classify(image, &cells)?;
+            let scores = self.classifier.classify(image, &cells)?;
             lap(&mut stages.classify);
             // Before the records: a cell whose record is on disk almost surely has its
             // picture too (the ids are the positions the cells will take).
@@ -602,15 +621,16 @@ impl<S: JournalStorage> SlideScanner<S> {
             }
             let mut batch: Vec<JournalEntry> = cells
                 .iter()
-                .zip(probabilities)
-                .map(|(cell, p)| {
-                    JournalEntry::Cell(CellRecord {
+                .zip(scores)
+                .map(|(cell, scores)| {
+                    let record = CellRecord {
                         slide: self.slide_id.clone(),
                         frame: index,
                         bbox: cell.bbox,
-                        probabilities: p,
+                        probabilities: scores.probabilities,
                         model_digest: self.digest,
-                    })
+                    };
+                    JournalEntry::cell(record, scores.distance)
                 })
                 .collect();
             batch.extend(partial.iter().map(|&p| self.partial_record(p)));
@@ -620,15 +640,15 @@ impl<S: JournalStorage> SlideScanner<S> {
             lap(&mut stages.journal);
             // Counted only now that the records are on disk.
             for (cell, entry) in cells.iter().zip(batch) {
-                let JournalEntry::Cell(record) = entry else {
+                let Some((record, distance)) = entry.into_cell() else {
                     continue;
                 };
-                let call = self.session.record_cell(&record.probabilities)?;
+                let call = self.session.record_cell(&record.probabilities, distance)?;
                 self.thumbnails.push(CellThumbnail {
                     id: self.cells.len() as u32,
                     image: thumbnail(image, cell.centre, cell.bbox, self.classifier.window_side()),
                 });
-                self.push_cell(index, cell.bbox, call, record.probabilities);
+                self.push_cell(&record, call, distance);
                 counted.push((cell.bbox, call));
             }
             lap(&mut stages.report);
@@ -704,21 +724,25 @@ impl<S: JournalStorage> SlideScanner<S> {
         self.clipped_sum += f64::from(quality.clipped_fraction);
     }
 
-    fn push_cell(&mut self, frame: u64, bbox: [u32; 4], call: CellCall, probabilities: Vec<f32>) {
+    fn push_cell(&mut self, record: &CellRecord, call: CellCall, distance: Option<f32>) {
         let id = self.cells.len() as u32;
         let has_thumbnail = self.thumbnails.last().is_some_and(|t| t.id == id);
+        let class_name = match call.class {
+            Some(c) => self.taxonomy.classes[c].name.clone(),
+            None if call.unfamiliar => ReportCell::UNFAMILIAR.to_string(),
+            None => ReportCell::UNIDENTIFIED.to_string(),
+        };
         self.cells.push(ReportCell {
             id,
-            frame,
-            bbox,
+            frame: record.frame,
+            bbox: record.bbox,
             class: call.class,
-            class_name: call.class.map_or_else(
-                || "unidentified".to_string(),
-                |c| self.taxonomy.classes[c].name.clone(),
-            ),
+            class_name,
             confidence: call.confidence,
-            probabilities,
+            probabilities: record.probabilities.clone(),
             thumbnail: has_thumbnail.then(|| format!("cells/cell-{id:04}.png")),
+            unfamiliar: call.unfamiliar,
+            distance,
         });
     }
 

@@ -1,12 +1,19 @@
 //! One slide's session: the cells counted per class, the malignant share with its 95 %
 //! interval, when to stop scanning, and the slide-level flag.
 //!
+//! A cell the model cannot read is counted in no class: *unfamiliar* when its features lie
+//! farther from the training cells than the model's familiarity profile allows (the model
+//! has never seen its like, however sure it sounds), else *unidentified* when the model is
+//! unsure. A slide with too many of either ends "review every cell by hand" instead of a
+//! call.
+//!
 //! Every summary carries [`DISCLAIMER`]: the device supports a decision a trained reader
 //! makes; it does not make it.
 
 use std::fmt;
 
 use leukoscope_core::artifact::Calibration;
+use leukoscope_core::familiarity::FamiliarityProfile;
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +60,18 @@ pub struct SessionRules {
     /// the rest malignant. When that many cells are strangers, the count of the others
     /// says nothing either way.
     pub review_by_hand_above_unidentified_share: f32,
+    /// The slide ends "review every cell by hand" instead of any call when the lower end
+    /// of the 95 % interval of the unfamiliar share (unfamiliar over every cell read:
+    /// unfamiliar, unidentified and classified) is above this (default 0.20). Only a model
+    /// with a familiarity profile, run on the CPU, finds unfamiliar cells.
+    ///
+    /// At a per-cell threshold that flags 5 % of held-out cells of the training labs, the
+    /// distance flagged 35 to 78 % of the cells of three labs the model never saw and 0.4
+    /// to 10 % of the training labs' own; slides of 100 cells with more than a fifth
+    /// flagged were 99.9 to 100 % of every unseen lab's and at most 0.1 % of a training
+    /// lab's (docs/results.md, "Telling a lab the model never saw"). The lower end of the
+    /// interval is stricter than that share, so a familiar slide stops more rarely still.
+    pub review_by_hand_above_unfamiliar_share: f32,
 }
 
 impl Default for SessionRules {
@@ -64,6 +83,7 @@ impl Default for SessionRules {
             refer_above_malignant_share: 0.10,
             min_cells_for_call: 100,
             review_by_hand_above_unidentified_share: 0.20,
+            review_by_hand_above_unfamiliar_share: 0.20,
         }
     }
 }
@@ -95,10 +115,13 @@ pub enum SessionError {
 /// What the session made of one cell.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CellCall {
-    /// The class counted, or `None` when the cell went to the unidentified bin.
+    /// The class counted, or `None` when the cell went to the unfamiliar or the
+    /// unidentified bin.
     pub class: Option<usize>,
     /// The top probability.
     pub confidence: f32,
+    /// The cell went to the unfamiliar bin: unlike the cells the model learnt from.
+    pub unfamiliar: bool,
 }
 
 /// Why the session says to stop scanning.
@@ -145,8 +168,12 @@ pub enum SlideFlag {
     Unfamiliar {
         /// Cells left unidentified.
         unidentified: u32,
-        /// Cells read: unidentified and classified.
+        /// Cells read: unfamiliar, unidentified and classified.
         read: u32,
+        /// Cells unlike those the model learnt from (absent from reports made before they
+        /// were counted).
+        #[serde(default)]
+        unfamiliar: u32,
     },
 }
 
@@ -167,13 +194,29 @@ impl fmt::Display for SlideFlag {
                 f,
                 "insufficient: {cells} classified cells, a call needs {needed}; scan more fields or another slide"
             ),
-            SlideFlag::Unfamiliar { unidentified, read } => write!(
+            SlideFlag::Unfamiliar {
+                unidentified,
+                read,
+                unfamiliar: 0,
+            } => write!(
                 f,
-                "these images do not look like the slides the model learnt from: review every cell by hand ({unidentified} of {read} cells unidentified)"
+                "{REVIEW_BY_HAND} ({unidentified} of {read} cells unidentified)"
+            ),
+            SlideFlag::Unfamiliar {
+                unidentified,
+                read,
+                unfamiliar,
+            } => write!(
+                f,
+                "{REVIEW_BY_HAND} ({unfamiliar} of {read} cells unfamiliar, {unidentified} unidentified)"
             ),
         }
     }
 }
+
+/// What a slide too strange to the model ends with.
+const REVIEW_BY_HAND: &str =
+    "these images do not look like the slides the model learnt from: review every cell by hand";
 
 /// One class's count in a summary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -197,6 +240,11 @@ pub struct SlideSummary {
     pub counts: Vec<ClassCount>,
     /// Cells below the confidence threshold, counted in no class.
     pub unidentified: u32,
+    /// Cells farther from the training cells than the model's familiarity profile allows,
+    /// counted in no class and left out of the share (absent from reports made before
+    /// they were counted).
+    #[serde(default)]
+    pub unfamiliar: u32,
     /// Cells counted in a class.
     pub classified: u32,
     /// White cells never seen whole (cut by the frame's edge), counted in no class and
@@ -212,6 +260,10 @@ pub struct SlideSummary {
     pub wilson_95: (f64, f64),
     /// The confidence threshold used for the unidentified bin.
     pub unidentified_below: f32,
+    /// The distance beyond which a cell went to the unfamiliar bin; `None` when no cell
+    /// was measured (a model without a familiarity profile, or one run on the GPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfamiliar_above: Option<f32>,
     /// The slide-level call.
     pub flag: SlideFlag,
     /// Why scanning stopped, if it has.
@@ -244,8 +296,10 @@ pub struct SlideSession {
     taxonomy: Taxonomy,
     rules: SessionRules,
     unidentified_below: f32,
+    unfamiliar_above: Option<f32>,
     counts: Vec<u32>,
     unidentified: u32,
+    unfamiliar: u32,
     classified: u32,
     partial: u32,
     fields: u32,
@@ -253,12 +307,14 @@ pub struct SlideSession {
 
 impl SlideSession {
     /// A session for one slide. The unidentified threshold is the rules' own, or else the
-    /// model's `calibration`.
+    /// model's `calibration`; the unfamiliar threshold is `familiarity`'s, the profile the
+    /// cells' distances are measured against (`None`: no cell is measured).
     pub fn new(
         slide_id: impl Into<String>,
         taxonomy: Taxonomy,
         rules: SessionRules,
         calibration: &Calibration,
+        familiarity: Option<&FamiliarityProfile>,
     ) -> Self {
         let unidentified_below = rules
             .unidentified_below
@@ -269,7 +325,9 @@ impl SlideSession {
             taxonomy,
             rules,
             unidentified_below,
+            unfamiliar_above: familiarity.map(|p| p.unfamiliar_above),
             unidentified: 0,
+            unfamiliar: 0,
             classified: 0,
             partial: 0,
             fields: 0,
@@ -277,10 +335,16 @@ impl SlideSession {
     }
 
     /// Counts one cell from the model's class probabilities (after calibration), in the
-    /// taxonomy's order. A cell whose top probability is below the threshold goes to the
-    /// unidentified bin. Scores that do not fit the taxonomy or are not probabilities are
-    /// refused and count nowhere.
-    pub fn record_cell(&mut self, probabilities: &[f32]) -> Result<CellCall, SessionError> {
+    /// taxonomy's order, and its distance to the training cells when it was measured. A
+    /// cell beyond the unfamiliar threshold (or at a distance that is not a number) goes
+    /// to the unfamiliar bin, whatever its probabilities; else a cell whose top probability
+    /// is below the threshold goes to the unidentified bin. Scores that do not fit the
+    /// taxonomy or are not probabilities are refused and count nowhere.
+    pub fn record_cell(
+        &mut self,
+        probabilities: &[f32],
+        distance: Option<f32>,
+    ) -> Result<CellCall, SessionError> {
         if probabilities.len() != self.counts.len() || probabilities.is_empty() {
             return Err(SessionError::ClassCount {
                 got: probabilities.len(),
@@ -302,11 +366,24 @@ impl SlideSession {
                 if p > best.1 { (i, p) } else { best }
             },
         );
+        // Before the confidence: a stranger's confidence says nothing about it.
+        if let (Some(above), Some(distance)) = (self.unfamiliar_above, distance) {
+            // `FamiliarityProfile::is_unfamiliar`'s rule, on the threshold alone.
+            if distance.is_nan() || distance > above {
+                self.unfamiliar = self.unfamiliar.saturating_add(1);
+                return Ok(CellCall {
+                    class: None,
+                    confidence,
+                    unfamiliar: true,
+                });
+            }
+        }
         if confidence < self.unidentified_below {
             self.unidentified = self.unidentified.saturating_add(1);
             return Ok(CellCall {
                 class: None,
                 confidence,
+                unfamiliar: false,
             });
         }
         self.counts[top] = self.counts[top].saturating_add(1);
@@ -314,6 +391,7 @@ impl SlideSession {
         Ok(CellCall {
             class: Some(top),
             confidence,
+            unfamiliar: false,
         })
     }
 
@@ -358,7 +436,15 @@ impl SlideSession {
             wilson_95,
             flag,
         } = slide_call(malignant, n, &self.rules);
-        let flag = unfamiliar(self.unidentified, n, &self.rules).unwrap_or(flag);
+        let flag = unfamiliar(
+            Unread {
+                unfamiliar: self.unfamiliar,
+                unidentified: self.unidentified,
+                classified: n,
+            },
+            &self.rules,
+        )
+        .unwrap_or(flag);
         SlideSummary {
             slide_id: self.slide_id.clone(),
             taxonomy: self.taxonomy.name.clone(),
@@ -374,12 +460,14 @@ impl SlideSession {
                 })
                 .collect(),
             unidentified: self.unidentified,
+            unfamiliar: self.unfamiliar,
             classified: n,
             partial: self.partial,
             fields: self.fields,
             malignant_share,
             wilson_95,
             unidentified_below: self.unidentified_below,
+            unfamiliar_above: self.unfamiliar_above,
             flag,
             stopped: self.should_stop(),
             disclaimer: DISCLAIMER,
@@ -425,14 +513,42 @@ pub fn slide_call(malignant: u32, classified: u32, rules: &SessionRules) -> Slid
     }
 }
 
-/// The flag a slide with `unidentified` cells beside `classified` ones gets when too many
-/// are strangers to the model, whatever the count of the others says. Only the machine's
-/// count takes it: a reviewer's count has had every cell looked at.
-fn unfamiliar(unidentified: u32, classified: u32, rules: &SessionRules) -> Option<SlideFlag> {
-    let read = unidentified.saturating_add(classified);
-    let (low, _) = wilson_interval(unidentified, read, Z_95);
-    (read > 0 && low > f64::from(rules.review_by_hand_above_unidentified_share))
-        .then_some(SlideFlag::Unfamiliar { unidentified, read })
+/// A machine count's cells by how far the model could read them.
+#[derive(Clone, Copy, Debug)]
+struct Unread {
+    unfamiliar: u32,
+    unidentified: u32,
+    classified: u32,
+}
+
+/// The flag a slide gets when too many of its cells are strangers to the model, whatever
+/// the count of the others says: too many unfamiliar among all it read, or too many
+/// unidentified among those it knew. Only the machine's count takes it: a reviewer's
+/// count has had every cell looked at.
+fn unfamiliar(cells: Unread, rules: &SessionRules) -> Option<SlideFlag> {
+    let Unread {
+        unfamiliar,
+        unidentified,
+        classified,
+    } = cells;
+    let known = unidentified.saturating_add(classified);
+    let read = known.saturating_add(unfamiliar);
+    // `wilson_interval` gives a lower end of 0 for 0 trials, never above a limit.
+    let above = |part, whole, limit: f32| wilson_interval(part, whole, Z_95).0 > f64::from(limit);
+    let strange = above(
+        unfamiliar,
+        read,
+        rules.review_by_hand_above_unfamiliar_share,
+    ) || above(
+        unidentified,
+        known,
+        rules.review_by_hand_above_unidentified_share,
+    );
+    strange.then_some(SlideFlag::Unfamiliar {
+        unidentified,
+        read,
+        unfamiliar,
+    })
 }
 
 /// The Wilson score interval for `successes` out of `trials` at normal quantile `z`,

@@ -139,6 +139,7 @@ pub async fn state(State(ui): Shared) -> Response {
         "scale": live.and_then(|l| l.scale),
         "counts": summary.counts,
         "unidentified": summary.unidentified,
+        "unfamiliar": summary.unfamiliar,
         "partial": summary.partial,
         "classified": summary.classified,
         "stop_after_cells": desk.config.rules.stop_after_cells,
@@ -157,6 +158,7 @@ fn empty_summary(desk: &Desk, id: &str) -> SlideSummary {
         desk.config.taxonomy.clone(),
         desk.config.rules,
         &Calibration::default(),
+        None,
     )
     .summary()
 }
@@ -340,6 +342,7 @@ fn counts_json(summary: &SlideSummary, excluded: u32) -> Value {
     json!({
         "counts": summary.counts,
         "unidentified": summary.unidentified,
+        "unfamiliar": summary.unfamiliar,
         "partial": summary.partial,
         "excluded": excluded,
         "classified": summary.classified,
@@ -369,7 +372,7 @@ fn slide_json(ui: &Ui, id: &str, slide: &SlideRecord) -> Value {
             json!({
                 "id": cell.id,
                 "frame": cell.frame,
-                "machine": { "class": cell.class, "name": cell.class_name },
+                "machine": { "class": cell.class, "name": cell.class_name, "unfamiliar": cell.unfamiliar },
                 "confidence": cell.confidence,
                 "reviewed": slide.review.verdict(cell.id).map(|v| verdict_json(v, &slide.summary)),
                 "image": format!("/slides/{id}/cells/{}.jpg", cell.id),
@@ -410,6 +413,7 @@ pub async fn slides(State(ui): Shared) -> Response {
                     "state": slide.state(),
                     "classified": slide.summary.classified,
                     "unidentified": slide.summary.unidentified,
+                    "unfamiliar": slide.summary.unfamiliar,
                     "flag": flag_json(&slide.summary.flag),
                     "reviewer": slide.review.sign_off.as_ref().map(|s| s.initials.as_str()),
                     "corrections": changed,

@@ -84,7 +84,8 @@ pub struct ReportRebuild {
 pub struct LiveBox {
     /// `[x, y, width, height]` in frame pixels.
     pub bbox: [u32; 4],
-    /// The class counted, `None` for unidentified, or a cell counted in an earlier frame.
+    /// The class counted, `None` for unidentified or unfamiliar, or a cell counted in an
+    /// earlier frame.
     pub class: Option<usize>,
     /// Counted in this frame (else seen before).
     pub new: bool,
@@ -255,8 +256,11 @@ impl Desk {
             new: true,
             label: format!(
                 "{} {:.0}%",
-                call.class
-                    .map_or("unidentified", |c| taxonomy.class_name(c as _)),
+                match call.class {
+                    Some(c) => taxonomy.class_name(c as _),
+                    None if call.unfamiliar => ReportCell::UNFAMILIAR,
+                    None => ReportCell::UNIDENTIFIED,
+                },
                 call.confidence * 100.0
             ),
         }));

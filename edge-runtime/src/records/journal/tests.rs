@@ -1,7 +1,7 @@
 use super::*;
 use crate::records::{
-    CellRecord, CorrectionRecord, FrameQuality, FrameRecord, PartialCellRecord, RejectReason,
-    ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord, Verdict,
+    CellRecord, ComparedCellRecord, CorrectionRecord, FrameQuality, FrameRecord, PartialCellRecord,
+    RejectReason, ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord, Verdict,
 };
 use proptest::prelude::*;
 
@@ -383,7 +383,8 @@ fn real_enospc_from_dev_full_is_named_full() {
 
 /// One entry of every kind and every variant inside one, with fixed values: the slide
 /// journal's cells, frames (each verdict) and end, the review journal's corrections
-/// (each verdict) and sign-off, a partial cell and a measured scale.
+/// (each verdict) and sign-off, a partial cell, a measured scale and a cell with its
+/// distance to the training cells.
 fn every_kind_of_entry() -> Vec<JournalEntry> {
     let slide = || "S-0042".to_string();
     let quality = |verdict| FrameQuality {
@@ -393,13 +394,7 @@ fn every_kind_of_entry() -> Vec<JournalEntry> {
         stained_fraction: 0.375,
         verdict,
     };
-    let mut entries = vec![JournalEntry::Cell(CellRecord {
-        slide: slide(),
-        frame: 300,
-        bbox: [1917, 20, 131, 4],
-        probabilities: vec![0.5, 0.25, 0.125, 0.125],
-        model_digest: core::array::from_fn(|i| i as u8 * 7),
-    })];
+    let mut entries = vec![JournalEntry::Cell(golden_cell())];
     entries.extend(
         std::iter::once(Verdict::Accepted)
             .chain(RejectReason::ALL.map(Verdict::Rejected))
@@ -448,7 +443,50 @@ fn every_kind_of_entry() -> Vec<JournalEntry> {
         uncertainty: 0.03125,
         red_cells: 97,
     }));
+    entries.push(JournalEntry::ComparedCell(ComparedCellRecord {
+        cell: golden_cell(),
+        distance: 27.375,
+    }));
     entries
+}
+
+/// The cell record of the golden journal.
+fn golden_cell() -> CellRecord {
+    CellRecord {
+        slide: "S-0042".to_string(),
+        frame: 300,
+        bbox: [1917, 20, 131, 4],
+        probabilities: vec![0.5, 0.25, 0.125, 0.125],
+        model_digest: core::array::from_fn(|i| i as u8 * 7),
+    }
+}
+
+/// A cell with a distance is variant 7, then the cell as variant 0 holds it, then the
+/// distance as a little-endian `f32`; one without is the `Cell` it always was, so a model
+/// without a familiarity profile writes the bytes it always wrote.
+#[test]
+fn a_compared_cell_is_the_cell_then_its_distance() {
+    let cell = postcard::to_stdvec(&JournalEntry::Cell(golden_cell())).expect("encodes");
+    assert_eq!(cell[0], 0);
+    let unmeasured = JournalEntry::cell(golden_cell(), None);
+    assert_eq!(postcard::to_stdvec(&unmeasured).expect("encodes"), cell);
+    let compared = JournalEntry::cell(golden_cell(), Some(27.375));
+    let bytes = postcard::to_stdvec(&compared).expect("encodes");
+    let mut expected = vec![7];
+    expected.extend_from_slice(&cell[1..]);
+    expected.extend_from_slice(&27.375f32.to_le_bytes());
+    assert_eq!(bytes, expected);
+    // Any distance, not-a-number included, reads back as written.
+    for distance in [0.0, f32::INFINITY, f32::NAN] {
+        let entry = JournalEntry::cell(golden_cell(), Some(distance));
+        let bytes = postcard::to_stdvec(&entry).expect("encodes");
+        let back: JournalEntry = postcard::from_bytes(&bytes).expect("decodes");
+        let (record, read) = back.as_cell().expect("a cell");
+        assert_eq!(record, &golden_cell());
+        assert_eq!(read.map(f32::to_bits), Some(distance.to_bits()));
+    }
+    assert_eq!(compared.into_cell(), Some((golden_cell(), Some(27.375))));
+    assert_eq!(unmeasured.into_cell(), Some((golden_cell(), None)));
 }
 
 fn golden_path(version: u16) -> PathBuf {

@@ -795,3 +795,5 @@ fn a_camera_sending_damaged_frames_ends_the_slide_saying_so_not_empty() {
         needed
     );
 }
+
+mod familiarity;

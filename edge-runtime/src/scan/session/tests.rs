@@ -43,8 +43,38 @@ fn session(rules: SessionRules) -> SlideSession {
             temperature: 1.0,
             unidentified_below: 0.6,
         },
+        None,
     )
 }
+
+/// A profile of one feature whose cells are unfamiliar beyond `above`.
+fn profile(above: f32) -> FamiliarityProfile {
+    FamiliarityProfile {
+        features: 1,
+        whitening: vec![1.0],
+        centres: vec![0.0],
+        unfamiliar_above: above,
+    }
+}
+
+/// A session whose cells farther than 10 from the training cells are unfamiliar.
+fn measured(rules: SessionRules) -> SlideSession {
+    SlideSession::new(
+        "slide-7",
+        Taxonomy::b_all_4(),
+        rules,
+        &Calibration {
+            temperature: 1.0,
+            unidentified_below: 0.6,
+        },
+        Some(&profile(10.0)),
+    )
+}
+
+/// A cell as near the training cells as most of them.
+const NEAR: Option<f32> = Some(3.0);
+/// A cell far from every training cell.
+const FAR: Option<f32> = Some(40.0);
 
 /// A confident call for `class` of the four.
 fn sure(class: usize) -> [f32; 4] {
@@ -57,19 +87,23 @@ fn sure(class: usize) -> [f32; 4] {
 fn unsure_cells_go_to_the_unidentified_bin() {
     let mut s = session(SessionRules::default());
     assert_eq!(
-        s.record_cell(&[0.5, 0.3, 0.1, 0.1]),
+        s.record_cell(&[0.5, 0.3, 0.1, 0.1], None),
         Ok(CellCall {
             class: None,
-            confidence: 0.5
+            confidence: 0.5,
+            unfamiliar: false,
         })
     );
-    assert_eq!(s.record_cell(&sure(2)).map(|c| c.class), Ok(Some(2)));
+    assert_eq!(s.record_cell(&sure(2), None).map(|c| c.class), Ok(Some(2)));
     // The calibration's threshold applies unless the rules set their own.
     let mut strict = session(SessionRules {
         unidentified_below: Some(0.95),
         ..SessionRules::default()
     });
-    assert_eq!(strict.record_cell(&sure(2)).map(|c| c.class), Ok(None));
+    assert_eq!(
+        strict.record_cell(&sure(2), None).map(|c| c.class),
+        Ok(None)
+    );
 
     let summary = s.summary();
     assert_eq!((summary.unidentified, summary.classified), (1, 1));
@@ -82,7 +116,7 @@ fn unsure_cells_go_to_the_unidentified_bin() {
 fn scores_that_do_not_fit_are_refused_and_not_counted() {
     let mut s = session(SessionRules::default());
     assert!(matches!(
-        s.record_cell(&[0.5, 0.5]),
+        s.record_cell(&[0.5, 0.5], None),
         Err(SessionError::ClassCount {
             got: 2,
             expected: 4,
@@ -90,10 +124,10 @@ fn scores_that_do_not_fit_are_refused_and_not_counted() {
         })
     ));
     assert!(matches!(
-        s.record_cell(&[f32::NAN, 0.9, 0.0, 0.0]),
+        s.record_cell(&[f32::NAN, 0.9, 0.0, 0.0], None),
         Err(SessionError::NotAProbability { class: 0, .. })
     ));
-    assert!(s.record_cell(&[0.1, 1.5, 0.0, 0.0]).is_err());
+    assert!(s.record_cell(&[0.1, 1.5, 0.0, 0.0], None).is_err());
     let summary = s.summary();
     assert_eq!((summary.unidentified, summary.classified), (0, 0));
 }
@@ -108,21 +142,21 @@ fn stops_after_enough_cells_or_fields() {
     let mut by_cells = session(rules);
     by_cells.record_field();
     for _ in 0..4 {
-        by_cells.record_cell(&sure(0)).expect("valid scores");
+        by_cells.record_cell(&sure(0), None).expect("valid scores");
     }
     // Unidentified cells do not count towards the stop.
     by_cells
-        .record_cell(&[0.4, 0.4, 0.1, 0.1])
+        .record_cell(&[0.4, 0.4, 0.1, 0.1], None)
         .expect("valid scores");
     assert_eq!(by_cells.should_stop(), None);
-    by_cells.record_cell(&sure(0)).expect("valid scores");
+    by_cells.record_cell(&sure(0), None).expect("valid scores");
     assert_eq!(
         by_cells.should_stop(),
         Some(StopReason::EnoughCells { cells: 5 })
     );
 
     let mut by_fields = session(rules);
-    by_fields.record_cell(&sure(1)).expect("valid scores");
+    by_fields.record_cell(&sure(1), None).expect("valid scores");
     by_fields.record_field();
     by_fields.record_field();
     assert_eq!(by_fields.should_stop(), None);
@@ -141,10 +175,10 @@ fn stops_after_enough_cells_or_fields() {
 fn counted(benign: u32, malignant: u32) -> SlideSummary {
     let mut s = session(SessionRules::default());
     for _ in 0..benign {
-        s.record_cell(&sure(0)).expect("valid scores");
+        s.record_cell(&sure(0), None).expect("valid scores");
     }
     for _ in 0..malignant {
-        s.record_cell(&sure(2)).expect("valid scores");
+        s.record_cell(&sure(2), None).expect("valid scores");
     }
     s.summary()
 }
@@ -183,17 +217,19 @@ fn a_slide_of_mostly_unfamiliar_cells_is_for_review_by_hand_never_clear() {
     // however clear they look.
     let mut s = session(SessionRules::default());
     for _ in 0..140 {
-        s.record_cell(&sure(0)).expect("valid scores");
+        s.record_cell(&sure(0), None).expect("valid scores");
     }
     for _ in 0..60 {
-        s.record_cell(&[0.4, 0.2, 0.2, 0.2]).expect("valid scores");
+        s.record_cell(&[0.4, 0.2, 0.2, 0.2], None)
+            .expect("valid scores");
     }
     let summary = s.summary();
     assert_eq!(
         summary.flag,
         SlideFlag::Unfamiliar {
             unidentified: 60,
-            read: 200
+            read: 200,
+            unfamiliar: 0,
         }
     );
     assert!(
@@ -206,13 +242,14 @@ fn a_slide_of_mostly_unfamiliar_cells_is_for_review_by_hand_never_clear() {
     assert_eq!(json["flag"]["flag"], "unfamiliar");
     // It outranks a referral and an insufficient count alike.
     for _ in 0..100 {
-        s.record_cell(&sure(2)).expect("valid scores");
-        s.record_cell(&[0.4, 0.2, 0.2, 0.2]).expect("valid scores");
+        s.record_cell(&sure(2), None).expect("valid scores");
+        s.record_cell(&[0.4, 0.2, 0.2, 0.2], None)
+            .expect("valid scores");
     }
     assert!(matches!(s.summary().flag, SlideFlag::Unfamiliar { .. }));
     let mut few = session(SessionRules::default());
     for _ in 0..20 {
-        few.record_cell(&[0.4, 0.2, 0.2, 0.2])
+        few.record_cell(&[0.4, 0.2, 0.2, 0.2], None)
             .expect("valid scores");
     }
     assert!(matches!(few.summary().flag, SlideFlag::Unfamiliar { .. }));
@@ -225,7 +262,7 @@ fn a_slide_of_mostly_unfamiliar_cells_is_for_review_by_hand_never_clear() {
         } else {
             sure(0)
         };
-        familiar.record_cell(&scores).expect("valid scores");
+        familiar.record_cell(&scores, None).expect("valid scores");
     }
     assert_eq!(
         familiar.summary().flag,
@@ -263,4 +300,219 @@ fn rules_read_from_config_with_defaults_for_missing_keys() {
     assert_eq!(rules.unidentified_below, Some(0.7));
     assert_eq!(rules.min_cells_for_call, 100);
     assert!(serde_json::from_str::<SessionRules>(r#"{"stop_after": 3}"#).is_err());
+}
+
+#[test]
+fn an_unfamiliar_cell_is_counted_in_no_class_however_sure_the_model_is() {
+    let mut s = measured(SessionRules::default());
+    let call = s.record_cell(&sure(2), FAR).expect("valid scores");
+    assert_eq!(
+        call,
+        CellCall {
+            class: None,
+            confidence: 0.94,
+            unfamiliar: true,
+        }
+    );
+    // Unsure and far: a stranger first.
+    assert!(
+        s.record_cell(&[0.4, 0.2, 0.2, 0.2], FAR)
+            .expect("valid")
+            .unfamiliar
+    );
+    // Near: counted as ever, by its confidence.
+    assert_eq!(s.record_cell(&sure(2), NEAR).expect("valid").class, Some(2));
+    let unsure = s.record_cell(&[0.4, 0.2, 0.2, 0.2], NEAR).expect("valid");
+    assert_eq!((unsure.class, unsure.unfamiliar), (None, false));
+    // At the threshold is still familiar; a distance that is not a number is not.
+    assert!(
+        !s.record_cell(&sure(0), Some(10.0))
+            .expect("valid")
+            .unfamiliar
+    );
+    assert!(
+        s.record_cell(&sure(0), Some(f32::NAN))
+            .expect("valid")
+            .unfamiliar
+    );
+    assert!(
+        s.record_cell(&sure(0), Some(f32::INFINITY))
+            .expect("valid")
+            .unfamiliar
+    );
+    // No distance measured (the GPU): counted by its confidence.
+    assert_eq!(s.record_cell(&sure(2), None).expect("valid").class, Some(2));
+
+    let summary = s.summary();
+    assert_eq!(
+        (summary.unfamiliar, summary.unidentified, summary.classified),
+        (4, 1, 3)
+    );
+    // Neither in a class nor in the malignant share: two Pre-B of three classified.
+    assert_eq!(summary.counts[2].cells, 2);
+    assert_eq!(summary.counts[0].cells, 1);
+    assert!((summary.malignant_share - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(summary.unfamiliar_above, Some(10.0));
+    // Nor towards the stop rule.
+    let mut stop = measured(SessionRules {
+        stop_after_cells: 2,
+        min_cells_for_call: 1,
+        ..SessionRules::default()
+    });
+    for _ in 0..5 {
+        stop.record_cell(&sure(0), FAR).expect("valid");
+    }
+    assert_eq!(stop.should_stop(), None);
+}
+
+#[test]
+fn the_session_agrees_with_the_profile_on_who_is_unfamiliar() {
+    let p = profile(10.0);
+    for distance in [0.0, 9.99, 10.0, 10.01, 1e9, f32::INFINITY, f32::NAN] {
+        let mut s = measured(SessionRules::default());
+        let call = s.record_cell(&sure(0), Some(distance)).expect("valid");
+        assert_eq!(call.unfamiliar, p.is_unfamiliar(distance), "{distance}");
+    }
+}
+
+#[test]
+fn a_slide_of_mostly_strangers_is_for_review_by_hand_even_if_the_rest_look_benign() {
+    // 150 cells far from the training cells (the model called them all benign, sure of
+    // itself) and 100 near ones it called benign too: without the guard, "no evidence".
+    let mut s = measured(SessionRules::default());
+    for _ in 0..150 {
+        s.record_cell(&sure(0), FAR).expect("valid");
+    }
+    for _ in 0..100 {
+        s.record_cell(&sure(0), NEAR).expect("valid");
+    }
+    let summary = s.summary();
+    assert_eq!(
+        summary.flag,
+        SlideFlag::Unfamiliar {
+            unidentified: 0,
+            read: 250,
+            unfamiliar: 150,
+        }
+    );
+    let text = summary.flag.to_string();
+    assert!(
+        text.starts_with(
+            "these images do not look like the slides the model learnt from: review every cell by hand"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("150 of 250 cells unfamiliar, 0 unidentified"),
+        "{text}"
+    );
+    assert_eq!(summary.classified, 100);
+    assert_eq!(summary.malignant_share, 0.0);
+    // Nor a referral, however malignant the rest look.
+    let mut refer = measured(SessionRules::default());
+    for _ in 0..150 {
+        refer.record_cell(&sure(0), FAR).expect("valid");
+    }
+    for _ in 0..100 {
+        refer.record_cell(&sure(2), NEAR).expect("valid");
+    }
+    assert!(matches!(
+        refer.summary().flag,
+        SlideFlag::Unfamiliar {
+            unfamiliar: 150,
+            ..
+        }
+    ));
+    // Nor does a pile of strangers make a slide insufficient rather than strange.
+    let mut only = measured(SessionRules::default());
+    for _ in 0..30 {
+        only.record_cell(&sure(0), FAR).expect("valid");
+    }
+    assert!(matches!(only.summary().flag, SlideFlag::Unfamiliar { .. }));
+    let json = serde_json::to_value(s.summary()).expect("serializes");
+    assert_eq!(json["flag"]["flag"], "unfamiliar");
+    assert_eq!(json["flag"]["unfamiliar"], 150);
+    assert_eq!(json["unfamiliar"], 150);
+}
+
+#[test]
+fn a_few_strangers_leave_the_call_standing() {
+    // 10 of 210 cells unfamiliar (under 5 %, as many as the training labs' own leave):
+    // the count of the other 200 stands, either way.
+    for (malignant, expected) in [
+        (0, SlideFlag::NoEvidence { cells: 200 }),
+        (60, SlideFlag::SuspiciousRefer { cells: 200 }),
+    ] {
+        let mut s = measured(SessionRules::default());
+        for k in 0..210 {
+            let far = k % 21 == 0;
+            let class = if k < malignant && !far { 2 } else { 0 };
+            s.record_cell(&sure(class), if far { FAR } else { NEAR })
+                .expect("valid");
+        }
+        let summary = s.summary();
+        assert_eq!(summary.unfamiliar, 10);
+        assert_eq!(summary.flag, expected);
+    }
+    // Just under the limit on the interval's lower end, just over.
+    let share = |unfamiliar: u32| {
+        let mut s = measured(SessionRules::default());
+        for k in 0..200 {
+            s.record_cell(&sure(0), if k < unfamiliar { FAR } else { NEAR })
+                .expect("valid");
+        }
+        s.summary().flag
+    };
+    // 50 of 200: interval from 0.196; 52: from 0.205.
+    assert!(matches!(share(50), SlideFlag::NoEvidence { .. }));
+    assert!(matches!(
+        share(52),
+        SlideFlag::Unfamiliar { unfamiliar: 52, .. }
+    ));
+}
+
+#[test]
+fn without_a_profile_distances_change_nothing() {
+    let mut plain = session(SessionRules::default());
+    let mut with_distances = session(SessionRules::default());
+    for k in 0..300 {
+        let scores = match k % 7 {
+            0 => [0.4, 0.2, 0.2, 0.2],
+            1 => sure(2),
+            _ => sure(0),
+        };
+        let a = plain.record_cell(&scores, None).expect("valid");
+        let b = with_distances
+            .record_cell(&scores, if k % 2 == 0 { FAR } else { Some(f32::NAN) })
+            .expect("valid");
+        assert_eq!(a, b);
+        assert!(!b.unfamiliar);
+    }
+    assert_eq!(plain.summary(), with_distances.summary());
+    let summary = plain.summary();
+    assert_eq!((summary.unfamiliar, summary.unfamiliar_above), (0, None));
+    // A report made before these fields still reads, and one without a profile is
+    // written as before.
+    let mut json = serde_json::to_value(&summary).expect("serializes");
+    assert!(json.get("unfamiliar_above").is_none());
+    let object = json.as_object_mut().expect("an object");
+    object.remove("unfamiliar");
+    let old: SlideSummary = serde_json::from_value(json).expect("an old summary reads");
+    assert_eq!(old, summary);
+    let old_flag: SlideFlag =
+        serde_json::from_str(r#"{"flag":"unfamiliar","unidentified":60,"read":200}"#)
+            .expect("an old flag reads");
+    assert_eq!(
+        old_flag,
+        SlideFlag::Unfamiliar {
+            unidentified: 60,
+            read: 200,
+            unfamiliar: 0,
+        }
+    );
+    assert!(
+        old_flag
+            .to_string()
+            .ends_with("review every cell by hand (60 of 200 cells unidentified)")
+    );
 }
