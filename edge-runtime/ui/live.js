@@ -55,6 +55,11 @@ function renderCounts(s) {
   rows.push(el('tr', { 'data-class': 'unidentified' },
     el('td', {}, el('span', { class: 'swatch', style: `background:${classColour(null)}` }), 'Unidentified'),
     el('td', { class: 'count num' }, s.unidentified || 0), el('td', { class: 'num' }, '')));
+  if (s.unfamiliar) {
+    rows.push(el('tr', { 'data-class': 'unfamiliar', title: 'Unlike the cells the model learnt from: not classified' },
+      el('td', {}, el('span', { class: 'swatch', style: `background:${classColour(null)}` }), 'Unfamiliar'),
+      el('td', { class: 'count num' }, s.unfamiliar), el('td', { class: 'num' }, '')));
+  }
   if (s.partial) {
     rows.push(el('tr', { 'data-class': 'partial', title: 'Cut by the frame\'s edge wherever seen: not classified' },
       el('td', {}, 'Partial (cut by the edge)'),

@@ -22,10 +22,12 @@ const INITIALS_HELP = 'Initials: 1 to 8 characters, letters A–Z with "." or "-
 function validInitials(v) { return /^[A-Za-z][A-Za-z.-]{0,7}$/.test(v); }
 
 function groupKey(cell) {
+  if (cell.machine && cell.machine.unfamiliar) return 'unfamiliar';
   return cell.machine && typeof cell.machine.class === 'number' ? String(cell.machine.class) : 'unidentified';
 }
 
 function groupName(key) {
+  if (key === 'unfamiliar') return 'Unfamiliar (unlike the cells the model learnt from)';
   if (key === 'unidentified') return 'Unidentified';
   const c = classes.find((k) => String(k.index) === key);
   return c ? c.name : `Class ${key}`;
@@ -63,6 +65,10 @@ function renderCounts(table, sum, other) {
   });
   rows.push(countRow('unidentified', 'Unidentified', sum.unidentified || 0, null,
     !!other && (other.unidentified || 0) !== (sum.unidentified || 0)));
+  if (sum.unfamiliar || (other && other.unfamiliar)) {
+    rows.push(countRow('unfamiliar', 'Unfamiliar', sum.unfamiliar || 0, null,
+      !!other && (other.unfamiliar || 0) !== (sum.unfamiliar || 0)));
+  }
   rows.push(countRow('excluded', 'Not a cell', sum.excluded || 0, 'not_a_cell',
     !!other && (other.excluded || 0) !== (sum.excluded || 0)));
   rows.push(el('tr', { class: 'total' }, el('td', {}, 'Malignant'),
@@ -98,7 +104,8 @@ function updateTile(b, cell) {
   if (r) {
     const ck = verdictColourKey(r);
     const mc = cell.machine ? cell.machine.class : null;
-    const agree = (r.verdict === 'class' && r.class === mc) || (r.verdict === 'unidentified' && mc === null);
+    const stranger = !!(cell.machine && cell.machine.unfamiliar);
+    const agree = !stranger && ((r.verdict === 'class' && r.class === mc) || (r.verdict === 'unidentified' && mc === null));
     b.classList.add('reviewed');
     b.style.setProperty('--rc', classColour(ck));
     rv.style.background = classColour(ck);
@@ -134,7 +141,7 @@ function renderGallery(cells) {
     if (!byGroup.has(k)) byGroup.set(k, []);
     byGroup.get(k).push(c);
   }
-  const order = ['unidentified', ...classes.map((c) => String(c.index))];
+  const order = ['unfamiliar', 'unidentified', ...classes.map((c) => String(c.index))];
   for (const k of byGroup.keys()) if (!order.includes(k)) order.push(k);
 
   const seen = new Set();
@@ -154,7 +161,7 @@ function renderGallery(cells) {
     let g = groups.get(k);
     if (!g) {
       const count = el('span', { class: 'n' });
-      const colourKey = k === 'unidentified' ? null : Number(k);
+      const colourKey = k === 'unidentified' || k === 'unfamiliar' ? null : Number(k);
       const section = el('section', { class: 'group', 'data-group': k },
         el('h3', {}, el('span', { class: 'swatch', style: `background:${classColour(colourKey)}` }), groupName(k), ' ', count),
         el('div', { class: 'tiles' }));

@@ -47,7 +47,7 @@ function render(list) {
     return el('a', { class: 'slide-row', href: '/review/' + encodeURIComponent(s.id), 'data-slide': s.id },
       el('span', { class: 'sid' }, s.id),
       el('span', {}, stateBadge(s)),
-      el('span', { class: 'n', title: `${s.unidentified || 0} unidentified` }, `${s.classified || 0} cells`),
+      el('span', { class: 'n', title: `${s.unidentified || 0} unidentified, ${s.unfamiliar || 0} unfamiliar` }, `${s.classified || 0} cells`),
       s.flag && s.flag.text ? el('span', { class: 'flag ' + flagClass(s.flag.kind) }, s.flag.text) : el('span', {}, ''),
       el('span', { class: 'n' }, corr ? `${corr} corrected` : '–'));
   });
