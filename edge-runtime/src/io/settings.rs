@@ -621,6 +621,12 @@ impl BoardSettings {
             (0.0..=1.0).contains(&s.review_by_hand_above_unidentified_share),
             "between 0 and 1",
         )?;
+        check(
+            "session.review_by_hand_above_unfamiliar_share",
+            s.review_by_hand_above_unfamiliar_share,
+            (0.0..=1.0).contains(&s.review_by_hand_above_unfamiliar_share),
+            "between 0 and 1",
+        )?;
         // A call resting on more cells than a slide ever counts could never be made.
         check(
             "session.min_cells_for_call",

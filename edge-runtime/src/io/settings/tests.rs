@@ -130,6 +130,11 @@ fn values_out_of_range_are_refused_by_key() {
     let m = refused("[session]\nstop_after_cells = 50\n");
     assert!(m.contains("`session.min_cells_for_call`"), "{m}");
     assert!(m.contains("stop_after_cells (50)"), "{m}");
+    let m = refused("[session]\nreview_by_hand_above_unfamiliar_share = 1.5\n");
+    assert!(
+        m.contains("`session.review_by_hand_above_unfamiliar_share` is 1.5"),
+        "{m}"
+    );
     let m = refused("[reconnect]\nfirst_retry_ms = 500\nmax_retry_ms = 100\n");
     assert!(m.contains("`reconnect.max_retry_ms`"), "{m}");
     assert!(!m.contains('\n'), "{m}");
