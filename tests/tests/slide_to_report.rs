@@ -100,10 +100,7 @@ fn synthetic_slide_to_report_matches_its_ground_truth() {
         .finish(&end, source.describe(), "2026-11-22T00:00:00Z".into())
         .expect("finish");
     let records = Journal::read_all(&journal_path).expect("journal");
-    let cells_recorded = records
-        .iter()
-        .filter(|e| matches!(e, JournalEntry::Cell(_)))
-        .count();
+    let cells_recorded = records.iter().filter(|e| e.as_cell().is_some()).count();
     assert_eq!(cells_recorded, counted);
     assert!(matches!(records.last(), Some(JournalEntry::SlideEnd(_))));
 

@@ -253,6 +253,9 @@ impl ScanEnd {
             ScanEnd::Stopped(StopReason::FieldLimit { fields }) => {
                 format!("field limit reached ({fields} fields)")
             }
+            ScanEnd::Stopped(StopReason::ReviewByHand { read }) => {
+                format!("{read} cells read, too many unlike the model's training slides to count")
+            }
             ScanEnd::Advice(advice) => advice.to_string(),
             ScanEnd::SourceDone => "no more frames".into(),
             ScanEnd::Operator => "stopped by the operator".into(),

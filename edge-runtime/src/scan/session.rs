@@ -138,6 +138,13 @@ pub enum StopReason {
         /// Fields visited.
         fields: u32,
     },
+    /// As many cells read as a count needs, and too many of them strangers to the model
+    /// for any count: more fields would only keep the technician waiting for "review
+    /// every cell by hand".
+    ReviewByHand {
+        /// Cells read: unfamiliar, unidentified and classified.
+        read: u32,
+    },
 }
 
 /// The slide-level call.
@@ -405,18 +412,35 @@ impl SlideSession {
         self.fields = self.fields.saturating_add(1);
     }
 
-    /// Whether to stop scanning, and why; enough cells wins over the field limit.
+    /// Whether to stop scanning, and why; enough cells wins over the field limit. A slide
+    /// whose cells the model cannot read stops once it has read as many as a count needs
+    /// (`stop_after_cells`), if they already end it "review every cell by hand".
     pub fn should_stop(&self) -> Option<StopReason> {
+        let unread = self.unread();
+        let read = unread
+            .unfamiliar
+            .saturating_add(unread.unidentified)
+            .saturating_add(unread.classified);
         if self.classified >= self.rules.stop_after_cells {
             Some(StopReason::EnoughCells {
                 cells: self.classified,
             })
+        } else if read >= self.rules.stop_after_cells && unfamiliar(unread, &self.rules).is_some() {
+            Some(StopReason::ReviewByHand { read })
         } else if self.fields >= self.rules.max_fields {
             Some(StopReason::FieldLimit {
                 fields: self.fields,
             })
         } else {
             None
+        }
+    }
+
+    fn unread(&self) -> Unread {
+        Unread {
+            unfamiliar: self.unfamiliar,
+            unidentified: self.unidentified,
+            classified: self.classified,
         }
     }
 
@@ -436,15 +460,7 @@ impl SlideSession {
             wilson_95,
             flag,
         } = slide_call(malignant, n, &self.rules);
-        let flag = unfamiliar(
-            Unread {
-                unfamiliar: self.unfamiliar,
-                unidentified: self.unidentified,
-                classified: n,
-            },
-            &self.rules,
-        )
-        .unwrap_or(flag);
+        let flag = unfamiliar(self.unread(), &self.rules).unwrap_or(flag);
         SlideSummary {
             slide_id: self.slide_id.clone(),
             taxonomy: self.taxonomy.name.clone(),

@@ -353,16 +353,36 @@ fn an_unfamiliar_cell_is_counted_in_no_class_however_sure_the_model_is() {
     assert_eq!(summary.counts[0].cells, 1);
     assert!((summary.malignant_share - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(summary.unfamiliar_above, Some(10.0));
-    // Nor towards the stop rule.
-    let mut stop = measured(SessionRules {
-        stop_after_cells: 2,
+    // Nor towards the count's stop rule: they end a slide only as one for review by hand,
+    // once as many cells are read as a count needs.
+    let rules = SessionRules {
+        stop_after_cells: 4,
         min_cells_for_call: 1,
         ..SessionRules::default()
-    });
-    for _ in 0..5 {
-        stop.record_cell(&sure(0), FAR).expect("valid");
+    };
+    let mut few = measured(rules);
+    few.record_cell(&sure(0), FAR).expect("valid");
+    for _ in 0..3 {
+        few.record_cell(&sure(0), NEAR).expect("valid");
     }
-    assert_eq!(stop.should_stop(), None);
+    assert_eq!(few.should_stop(), None, "1 stranger of 4 does not end it");
+    let mut strangers = measured(rules);
+    strangers.record_cell(&sure(0), NEAR).expect("valid");
+    for _ in 0..2 {
+        strangers.record_cell(&sure(0), FAR).expect("valid");
+    }
+    assert_eq!(strangers.should_stop(), None, "3 read of the 4 needed");
+    strangers.record_cell(&sure(0), FAR).expect("valid");
+    assert_eq!(
+        strangers.should_stop(),
+        Some(StopReason::ReviewByHand { read: 4 })
+    );
+    let summary = strangers.summary();
+    assert!(matches!(
+        summary.flag,
+        SlideFlag::Unfamiliar { unfamiliar: 3, .. }
+    ));
+    assert_eq!(summary.stopped, Some(StopReason::ReviewByHand { read: 4 }));
 }
 
 #[test]
