@@ -13,6 +13,9 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::edge;
+use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::engine::Engine;
+use leukoscope_core::familiarity::FamiliarityProfile;
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
 
 const DEMO_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/synthetic-demo-int8.lsm");
@@ -33,6 +36,32 @@ fn check_refuses_a_tampered_or_missing_model_in_one_line() {
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(text.contains("SYNTHETIC DEMONSTRATION"), "{text}");
     assert!(text.trim_end().ends_with("ok"));
+    assert!(text.contains("familiar   no profile"), "{text}");
+
+    // A profiled model says where the unfamiliar begins.
+    let bytes = std::fs::read(DEMO_MODEL).expect("model");
+    let mut model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
+        .expect("decodes")
+        .artifact;
+    let d = Engine::new(&model).expect("engine").features_len();
+    model.familiarity = Some(FamiliarityProfile {
+        features: d as u32,
+        whitening: (0..d)
+            .flat_map(|i| (0..=i).map(move |j| if i == j { 1.0 } else { 0.0 }))
+            .collect(),
+        centres: vec![0.0; 2 * d],
+        unfamiliar_above: 12.5,
+    });
+    let profiled = dir.path().join("profiled.lsm");
+    std::fs::write(&profiled, model.encode().expect("encodes")).expect("write");
+    let out = run(&["check", "--model", profiled.to_str().expect("utf-8")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "cells beyond distance 12.500 of the 2 classes it learnt from go to no class"
+        ),
+        "{text}"
+    );
 
     let mut bytes = std::fs::read(DEMO_MODEL).expect("model");
     let middle = bytes.len() / 2;

@@ -70,6 +70,16 @@ pub fn check(options: CheckArgs) -> anyhow::Result<()> {
             .as_ref()
             .map_or(String::new(), |q| format!(", calibrated {}", q.calibrator)),
     );
+    match &a.familiarity {
+        Some(profile) => println!(
+            "familiar   cells beyond distance {:.3} of the {} classes it learnt from go to no class",
+            profile.unfamiliar_above,
+            profile.centres.len() / (profile.features as usize).max(1)
+        ),
+        None => println!(
+            "familiar   no profile: cells unlike those it learnt from are not told apart (leukoscope-train familiar)"
+        ),
+    }
     let or_unknown = |s: &str| {
         if s.is_empty() {
             "unknown".to_string()
