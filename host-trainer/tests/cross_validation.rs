@@ -446,6 +446,81 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         "{stderr}"
     );
 
+    // Fine-tuning starts from the model given: its network, input and weights (a rate too
+    // small to move the learnt weights leaves them where they were), not a fresh network.
+    let tuned = dir.path().join("tuned");
+    let out = train_cli(&[
+        "train",
+        "--init",
+        all.join("model.lsm").to_str().unwrap(),
+        "--data",
+        other.to_str().unwrap(),
+        "--model",
+        "resnet18",
+        "--epochs",
+        "1",
+        "--lr",
+        "0.0000001",
+        "--batch",
+        "4",
+        "--valid-fraction",
+        "0",
+        "--out",
+        tuned.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("starting from"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tuned_model = model(&tuned.join("model.lsm"));
+    assert_eq!(
+        tuned_model.spec, before.spec,
+        "--model is not used with --init"
+    );
+    assert_eq!(tuned_model.preprocess, before.preprocess);
+    for (k, tensor) in layout.iter().enumerate() {
+        if tensor.role == ParamRole::Weight {
+            let moved = before.weights.tensors[k]
+                .iter()
+                .zip(&tuned_model.weights.tensors[k])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(moved < 1e-3, "tensor {k} moved {moved}");
+        }
+    }
+    for (init, says) in [(&all_int8, "int8 only"), (&profiled, "int8 only")] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+            .args(["train", "--init", init.to_str().unwrap(), "--data"])
+            .args([other.to_str().unwrap(), "--out"])
+            .arg(dir.path().join("never"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_leukoscope-train"))
+        .args(["train", "--init", all.join("model.lsm").to_str().unwrap()])
+        .args([
+            "--taxonomy",
+            "all-binary",
+            "--data",
+            other.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(dir.path().join("never"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("classifies in b-all-4"),
+        "{stderr}"
+    );
+
     // Calibrated from the folds' out-of-fold logits, since it has no held-out images.
     let calibrated = dir.path().join("calibrated.lsm");
     let out = train_cli(&[

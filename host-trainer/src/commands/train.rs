@@ -2,13 +2,15 @@
 //! sources) with a group-aware hold-out split; the data, model and recipe flags and the
 //! setup it shares with `cv`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
+use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::params::Weights;
 use leukoscope_core::preprocess::{MacenkoTarget, Preprocess, ReinhardTarget, StainNormalization};
-use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, Preset, PresetOptions};
+use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, ModelSpec, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::backend::DeviceChoice;
@@ -138,6 +140,12 @@ pub struct TrainArgs {
     /// Seeds the split, initialization, sampling and augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Start from this float model's network and weights instead of a fresh one
+    /// (fine-tuning, e.g. on a clinic's reviewed cells from `export-corrections`): its
+    /// architecture, input and preprocessing are used, so --model, --input-size,
+    /// --input-kind and --stain are not. Its class set must be --taxonomy's.
+    #[arg(long, value_name = "MODEL.lsm")]
+    pub init: Option<PathBuf>,
     /// cpu, or cuda[:N] in a build with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
@@ -214,6 +222,12 @@ pub(super) struct Setup {
 /// configuration for `division`.
 pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
+    // Before the data: a wrong model should not wait for a scan of thousands of images.
+    let init = args
+        .init
+        .as_deref()
+        .map(|path| initial_model(path, &taxonomy))
+        .transpose()?;
     let smoothing = args
         .label_smoothing
         .unwrap_or(if args.loss == "kl" { 0.1 } else { 0.0 });
@@ -266,6 +280,33 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
         println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
     }
     let crop_window_um = dataset.crop_window_um()?;
+    if let (Some(model), Some(path)) = (init, &args.init) {
+        let window = model.spec.input.um_per_px * model.spec.input.width as f32;
+        if let Some(crops) = crop_window_um
+            && (crops - window).abs() > 0.01 * window
+        {
+            bail!(
+                "{} sees {window:.1} um windows, and these crops were cut at {crops:.1} um: cut them again with `leukoscope-edge crops --window-um {window:.1}`",
+                path.display()
+            );
+        }
+        println!(
+            "starting from {}: {} at {} px, its preprocessing and weights",
+            path.display(),
+            model.spec.name,
+            model.spec.input.width
+        );
+        return assemble(
+            args,
+            division,
+            folds,
+            dataset,
+            taxonomy,
+            scan,
+            loss,
+            (model.spec, model.preprocess, Some(model.weights)),
+        );
+    }
     let kind = match args.input_kind {
         Some(InputKindArg::Field) => InputKind::Field,
         Some(InputKindArg::Cell) => InputKind::Cell,
@@ -306,6 +347,54 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
             args.model, args.input_size
         )
     })?;
+    assemble(
+        args,
+        division,
+        folds,
+        dataset,
+        taxonomy,
+        scan,
+        loss,
+        (spec, preprocess, None),
+    )
+}
+
+/// A float model to start from, checked against the run's class set.
+fn initial_model(path: &Path, taxonomy: &Taxonomy) -> anyhow::Result<ModelArtifact> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
+        .with_context(|| format!("{} is refused", path.display()))?
+        .artifact;
+    if model.weights.tensors.is_empty() {
+        bail!(
+            "{} is int8 only; --init needs the float model it was quantized from (a run's model.lsm)",
+            path.display()
+        );
+    }
+    if model.taxonomy.name != taxonomy.name {
+        bail!(
+            "{} classifies in {}, and --taxonomy is {}",
+            path.display(),
+            model.taxonomy.name,
+            taxonomy.name
+        );
+    }
+    Ok(model)
+}
+
+/// The run's configuration around its network, preprocessing and starting weights.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    args: &TrainArgs,
+    division: Division,
+    folds: Option<(usize, usize)>,
+    dataset: Dataset,
+    taxonomy: Taxonomy,
+    scan: ScanOptions,
+    loss: LossKind,
+    (spec, preprocess, initial_weights): (ModelSpec, Preprocess, Option<Weights>),
+) -> anyhow::Result<Setup> {
+    let kind = spec.input.kind;
     let recipe = Recipe {
         epochs: args.epochs,
         batch_size: args.batch,
@@ -323,7 +412,7 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
         } else {
             args.keep
         },
-        initial_weights: None,
+        initial_weights,
         fake_quant: None,
     };
     let images = ImageRun {
@@ -354,7 +443,7 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
         data: dataset.root.clone(),
         taxonomy: taxonomy.name.clone(),
         model: spec.name.clone(),
-        input_size: args.input_size,
+        input_size: spec.input.width,
         preprocess,
         device: args.device,
         recipe,
