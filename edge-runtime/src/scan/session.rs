@@ -417,10 +417,7 @@ impl SlideSession {
     /// (`stop_after_cells`), if they already end it "review every cell by hand".
     pub fn should_stop(&self) -> Option<StopReason> {
         let unread = self.unread();
-        let read = unread
-            .unfamiliar
-            .saturating_add(unread.unidentified)
-            .saturating_add(unread.classified);
+        let read = unread.read();
         if self.classified >= self.rules.stop_after_cells {
             Some(StopReason::EnoughCells {
                 cells: self.classified,
@@ -537,6 +534,15 @@ struct Unread {
     classified: u32,
 }
 
+impl Unread {
+    /// Every cell read: unfamiliar, unidentified and classified.
+    fn read(self) -> u32 {
+        self.unfamiliar
+            .saturating_add(self.unidentified)
+            .saturating_add(self.classified)
+    }
+}
+
 /// The flag a slide gets when too many of its cells are strangers to the model, whatever
 /// the count of the others says: too many unfamiliar among all it read, or too many
 /// unidentified among those it knew. Only the machine's count takes it: a reviewer's
@@ -548,7 +554,7 @@ fn unfamiliar(cells: Unread, rules: &SessionRules) -> Option<SlideFlag> {
         classified,
     } = cells;
     let known = unidentified.saturating_add(classified);
-    let read = known.saturating_add(unfamiliar);
+    let read = cells.read();
     // `wilson_interval` gives a lower end of 0 for 0 trials, never above a limit.
     let above = |part, whole, limit: f32| wilson_interval(part, whole, Z_95).0 > f64::from(limit);
     let strange = above(

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
-use leukoscope_core::params::Weights;
 use leukoscope_core::preprocess::{MacenkoTarget, Preprocess, ReinhardTarget, StainNormalization};
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, ModelSpec, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;
@@ -280,120 +279,30 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
         println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
     }
     let crop_window_um = dataset.crop_window_um()?;
-    if let (Some(model), Some(path)) = (init, &args.init) {
-        let window = model.spec.input.um_per_px * model.spec.input.width as f32;
-        if let Some(crops) = crop_window_um
-            && (crops - window).abs() > 0.01 * window
-        {
-            bail!(
-                "{} sees {window:.1} um windows, and these crops were cut at {crops:.1} um: cut them again with `leukoscope-edge crops --window-um {window:.1}`",
-                path.display()
+    let (spec, preprocess, initial_weights) = match (init, &args.init) {
+        (Some(model), Some(path)) => {
+            let window = model.spec.input.um_per_px * model.spec.input.width as f32;
+            if let Some(crops) = crop_window_um
+                && (crops - window).abs() > 0.01 * window
+            {
+                bail!(
+                    "{} sees {window:.1} um windows, and these crops were cut at {crops:.1} um: cut them again with `leukoscope-edge crops --window-um {window:.1}`",
+                    path.display()
+                );
+            }
+            println!(
+                "starting from {}: {} at {} px, its preprocessing and weights",
+                path.display(),
+                model.spec.name,
+                model.spec.input.width
             );
+            (model.spec, model.preprocess, Some(model.weights))
         }
-        println!(
-            "starting from {}: {} at {} px, its preprocessing and weights",
-            path.display(),
-            model.spec.name,
-            model.spec.input.width
-        );
-        return assemble(
-            args,
-            division,
-            folds,
-            dataset,
-            taxonomy,
-            scan,
-            loss,
-            (model.spec, model.preprocess, Some(model.weights)),
-        );
-    }
-    let kind = match args.input_kind {
-        Some(InputKindArg::Field) => InputKind::Field,
-        Some(InputKindArg::Cell) => InputKind::Cell,
-        None if !args.sources.is_empty() || crop_window_um.is_some() => InputKind::Cell,
-        None => match dataset.format {
-            DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
-            _ => InputKind::Field,
-        },
-    };
-    let preprocess = Preprocess {
-        stain: args.stain.normalization(),
-        ..match kind {
-            InputKind::Field => Preprocess::field(args.input_size, args.input_size),
-            InputKind::Cell => Preprocess::cell(args.input_size, args.input_size),
+        _ => {
+            let (spec, preprocess) = fresh_network(args, &dataset, &taxonomy, crop_window_um)?;
+            (spec, preprocess, None)
         }
     };
-    let spec = args.model.build(&PresetOptions {
-        classes: taxonomy.len() as u32,
-        input_size: args.input_size,
-        kind,
-        um_per_px: match (kind, crop_window_um) {
-            (InputKind::Field, _) => field_um_per_px(args.input_size),
-            // The edge cuts the window the crops were cut at.
-            (InputKind::Cell, Some(window)) => window / args.input_size as f32,
-            (InputKind::Cell, None) => FIELD_UM_PER_PX,
-        },
-        ..PresetOptions::field(taxonomy.len() as u32)
-    });
-    if let (InputKind::Cell, Some(window)) = (kind, crop_window_um) {
-        println!(
-            "model scale: {:.4} um per input pixel (the crops' {window:.1} um window at {} px)",
-            spec.input.um_per_px, args.input_size
-        );
-    }
-    spec.analyze().with_context(|| {
-        format!(
-            "{} does not fit a {1}x{1} input",
-            args.model, args.input_size
-        )
-    })?;
-    assemble(
-        args,
-        division,
-        folds,
-        dataset,
-        taxonomy,
-        scan,
-        loss,
-        (spec, preprocess, None),
-    )
-}
-
-/// A float model to start from, checked against the run's class set.
-fn initial_model(path: &Path, taxonomy: &Taxonomy) -> anyhow::Result<ModelArtifact> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
-        .with_context(|| format!("{} is refused", path.display()))?
-        .artifact;
-    if model.weights.tensors.is_empty() {
-        bail!(
-            "{} is int8 only; --init needs the float model it was quantized from (a run's model.lsm)",
-            path.display()
-        );
-    }
-    if model.taxonomy.name != taxonomy.name {
-        bail!(
-            "{} classifies in {}, and --taxonomy is {}",
-            path.display(),
-            model.taxonomy.name,
-            taxonomy.name
-        );
-    }
-    Ok(model)
-}
-
-/// The run's configuration around its network, preprocessing and starting weights.
-#[allow(clippy::too_many_arguments)]
-fn assemble(
-    args: &TrainArgs,
-    division: Division,
-    folds: Option<(usize, usize)>,
-    dataset: Dataset,
-    taxonomy: Taxonomy,
-    scan: ScanOptions,
-    loss: LossKind,
-    (spec, preprocess, initial_weights): (ModelSpec, Preprocess, Option<Weights>),
-) -> anyhow::Result<Setup> {
     let kind = spec.input.kind;
     let recipe = Recipe {
         epochs: args.epochs,
@@ -454,6 +363,79 @@ fn assemble(
         spec,
         config,
     })
+}
+
+/// A new network of `--model` at `--input-size`, and its preprocessing, for the data read.
+fn fresh_network(
+    args: &TrainArgs,
+    dataset: &Dataset,
+    taxonomy: &Taxonomy,
+    crop_window_um: Option<f32>,
+) -> anyhow::Result<(ModelSpec, Preprocess)> {
+    let kind = match args.input_kind {
+        Some(InputKindArg::Field) => InputKind::Field,
+        Some(InputKindArg::Cell) => InputKind::Cell,
+        None if !args.sources.is_empty() || crop_window_um.is_some() => InputKind::Cell,
+        None => match dataset.format {
+            DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
+            _ => InputKind::Field,
+        },
+    };
+    let preprocess = Preprocess {
+        stain: args.stain.normalization(),
+        ..match kind {
+            InputKind::Field => Preprocess::field(args.input_size, args.input_size),
+            InputKind::Cell => Preprocess::cell(args.input_size, args.input_size),
+        }
+    };
+    let spec = args.model.build(&PresetOptions {
+        classes: taxonomy.len() as u32,
+        input_size: args.input_size,
+        kind,
+        um_per_px: match (kind, crop_window_um) {
+            (InputKind::Field, _) => field_um_per_px(args.input_size),
+            // The edge cuts the window the crops were cut at.
+            (InputKind::Cell, Some(window)) => window / args.input_size as f32,
+            (InputKind::Cell, None) => FIELD_UM_PER_PX,
+        },
+        ..PresetOptions::field(taxonomy.len() as u32)
+    });
+    if let (InputKind::Cell, Some(window)) = (kind, crop_window_um) {
+        println!(
+            "model scale: {:.4} um per input pixel (the crops' {window:.1} um window at {} px)",
+            spec.input.um_per_px, args.input_size
+        );
+    }
+    spec.analyze().with_context(|| {
+        format!(
+            "{} does not fit a {1}x{1} input",
+            args.model, args.input_size
+        )
+    })?;
+    Ok((spec, preprocess))
+}
+
+/// A float model to start from, checked against the run's class set.
+fn initial_model(path: &Path, taxonomy: &Taxonomy) -> anyhow::Result<ModelArtifact> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
+        .with_context(|| format!("{} is refused", path.display()))?
+        .artifact;
+    if model.weights.tensors.is_empty() {
+        bail!(
+            "{} is int8 only; --init needs the float model it was quantized from (a run's model.lsm)",
+            path.display()
+        );
+    }
+    if model.taxonomy.name != taxonomy.name {
+        bail!(
+            "{} classifies in {}, and --taxonomy is {}",
+            path.display(),
+            model.taxonomy.name,
+            taxonomy.name
+        );
+    }
+    Ok(model)
 }
 
 /// Trains one model of `setup` on `split` into the run folder `dir`.
