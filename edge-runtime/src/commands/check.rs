@@ -8,10 +8,11 @@ use anyhow::Context;
 use leukoscope_core::engine::Engine;
 use leukoscope_edge::io::model::{DEVELOPMENT_KEY_WARNING, is_demonstration, is_development_key};
 use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::scan::pipeline::subtypes_of;
 
 use super::bench::kernels;
 use super::run::{check_storage, free_bytes};
-use super::slide::{ModelChoice, load_chosen_model};
+use super::slide::{ModelChoice, SubtypeChoice, load_chosen_model, load_chosen_subtype};
 
 /// Options of `check`.
 #[derive(clap::Args)]
@@ -21,6 +22,8 @@ pub struct CheckArgs {
     pub board: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelChoice,
+    #[command(flatten)]
+    pub subtype: SubtypeChoice,
 }
 
 pub fn check(options: CheckArgs) -> anyhow::Result<()> {
@@ -32,6 +35,8 @@ pub fn check(options: CheckArgs) -> anyhow::Result<()> {
     if let (Some(board), Some(path)) = (&board, &options.board) {
         println!("board      {} ({})", board.board.name, path.display());
     }
+    let subtype =
+        load_chosen_subtype(options.subtype, &options.model.trusted_keys, board.as_ref())?;
     let (model_path, verified) = load_chosen_model(options.model, board.as_ref())?;
     let a = &verified.artifact;
     let classes: Vec<&str> = a.taxonomy.classes.iter().map(|c| c.name.as_str()).collect();
@@ -79,6 +84,23 @@ pub fn check(options: CheckArgs) -> anyhow::Result<()> {
         None => println!(
             "familiar   no profile: cells unlike those it learnt from are not told apart (leukoscope-train familiar)"
         ),
+    }
+    match &subtype {
+        Some(subtype) => {
+            let names = subtypes_of(&subtype.artifact.taxonomy)?;
+            Engine::new(&subtype.artifact)?;
+            println!(
+                "subtype    blasts typed by {} ({}: {}), digest {}, {}",
+                subtype.artifact.spec.name,
+                subtype.artifact.taxonomy.name,
+                names.join(", "),
+                subtype.digest,
+                subtype
+                    .signed_by
+                    .map_or("unsigned".to_string(), |key| format!("signed by {key}"))
+            );
+        }
+        None => println!("subtype    none: reports name no B-ALL subtype (model.subtype_path)"),
     }
     let or_unknown = |s: &str| {
         if s.is_empty() {

@@ -11,8 +11,8 @@ use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::ui::DeskMode;
 
 use super::slide::{
-    ModelChoice, ScaleStart, UiArgs, load_chosen_model, new_slide_id, print_result, scan_slide,
-    slide_desk, start_ui, ui_token, write_slide,
+    ModelChoice, ScaleStart, SubtypeChoice, UiArgs, load_chosen_model, load_chosen_subtype,
+    new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
 };
 
 /// Options of `replay`.
@@ -23,6 +23,8 @@ pub struct ReplayArgs {
     pub frames: PathBuf,
     #[command(flatten)]
     pub model: ModelChoice,
+    #[command(flatten)]
+    pub subtype: SubtypeChoice,
     /// Take thresholds, frame scale and trusted keys from this board's settings.
     #[arg(long)]
     pub board: Option<PathBuf>,
@@ -65,6 +67,8 @@ pub fn replay(options: ReplayArgs) -> anyhow::Result<()> {
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
         settings.set_given_scale(um);
     }
+    settings.subtype_model =
+        load_chosen_subtype(options.subtype, &options.model.trusted_keys, board.as_ref())?;
     let (_, model) = load_chosen_model(options.model, board.as_ref())?;
     let rate = options
         .fps

@@ -11,7 +11,9 @@ use leukoscope_edge::scan::pipeline::{ScanSettings, rebuild_report};
 use leukoscope_edge::scan::scale::ScaleSetting;
 
 use super::replay::scan_settings;
-use super::slide::{ModelChoice, check_slide_id, data_folder, load_chosen_model};
+use super::slide::{
+    ModelChoice, SubtypeChoice, check_slide_id, data_folder, load_chosen_model, load_chosen_subtype,
+};
 
 /// Options of `report`.
 #[derive(clap::Args)]
@@ -25,9 +27,11 @@ pub struct ReportArgs {
     /// The board's settings: its storage folder, model, thresholds and trusted keys.
     #[arg(long)]
     pub board: Option<PathBuf>,
-    // The model the slide was scanned with.
+    // The models the slide was scanned with.
     #[command(flatten)]
     pub model: ModelChoice,
+    #[command(flatten)]
+    pub subtype: SubtypeChoice,
     /// The micrometres per pixel the slide was given when scanned (default: the board's); a
     /// scale measured from its red cells is in its journal and wins.
     #[arg(long, value_name = "UM")]
@@ -48,6 +52,8 @@ pub fn report(options: ReportArgs) -> anyhow::Result<()> {
     if let Some(ScaleSetting::Given(um)) = options.um_per_px {
         settings.set_given_scale(um);
     }
+    settings.subtype_model =
+        load_chosen_subtype(options.subtype, &options.model.trusted_keys, board.as_ref())?;
     let (_, model) = load_chosen_model(options.model, board.as_ref())?;
     let files = rebuild_report(&data, &options.slide, &model, settings, now_rfc3339())
         .with_context(|| format!("rebuilding the report of slide {}", options.slide))?;

@@ -15,7 +15,7 @@ use leukoscope_edge::io::source::{FrameSource, Rate, ReadAhead, ReplaySource};
 use leukoscope_edge::records::JournalEntry;
 use leukoscope_edge::records::journal::Journal;
 use leukoscope_edge::records::layout::DataDir;
-use leukoscope_edge::scan::pipeline::{Control, Resume};
+use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::ui::DeskMode;
@@ -23,7 +23,8 @@ use leukoscope_edge::ui::DeskMode;
 use super::panel::Panel;
 use super::replay::scan_settings;
 use super::slide::{
-    ScaleStart, new_slide_id, print_result, scan_slide, slide_desk, start_ui, ui_token, write_slide,
+    ScaleStart, SubtypeChoice, load_chosen_subtype, new_slide_id, print_result, scan_slide,
+    slide_desk, start_ui, ui_token, write_slide,
 };
 
 /// Options of `run`.
@@ -56,8 +57,13 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
     let board = BoardSettings::load(&options.board)?;
     check_storage(&board)?;
     let model = load_model(&board.model.path, &board.trust_policy())?;
+    let subtype_model = load_chosen_subtype(SubtypeChoice { path: None }, &[], Some(&board))?;
+    let board_settings = || ScanSettings {
+        subtype_model: subtype_model.clone(),
+        ..scan_settings(&board)
+    };
     let data = board.data_dir();
-    let desk = slide_desk(DeskMode::Run, &data, &model, &scan_settings(&board), true);
+    let desk = slide_desk(DeskMode::Run, &data, &model, &board_settings(), true);
     let token_file = options.token_file.clone().or(board.ui.token_file.clone());
     let _server = start_ui(
         options.listen.unwrap_or(board.ui.listen),
@@ -114,7 +120,7 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
         };
         panel.borrow_mut().working()?;
         first = false;
-        let settings = scan_settings(&board);
+        let settings = board_settings();
         let mut source = ReadAhead::new(source);
         let scanned = scan_slide(
             &slide_id,

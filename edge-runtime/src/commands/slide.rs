@@ -20,7 +20,7 @@ use leukoscope_edge::report::{ReportFiles, write_report};
 use leukoscope_edge::scan::pipeline::{
     Control, FinishedSlide, Resume, ScanSettings, SlideScanner, recorded_scale,
 };
-use leukoscope_edge::scan::session::SlideFlag;
+use leukoscope_edge::scan::session::{SlideFlag, SubtypeCall};
 use leukoscope_edge::ui::{Desk, DeskConfig, DeskMode, ReportRebuild};
 
 use super::scale::measure_ahead;
@@ -232,13 +232,47 @@ pub fn load_chosen_model(
             default
         }
     };
-    let trust = if trusted_keys.is_empty() {
+    let verified = load_model(&path, &trust_policy(&trusted_keys, board))?;
+    Ok((path, verified))
+}
+
+/// `--subtype-model`, for the commands that scan slides or write their reports.
+#[derive(clap::Args)]
+pub struct SubtypeChoice {
+    /// A B-ALL subtype model (.lsm with two or more malignant classes, such as the
+    /// shipped b-all-4 model) that names the subtype of the cells the model counts as
+    /// blasts, verified as the model is (default: the --board's model.subtype_path; else
+    /// none, and no subtype is named).
+    #[arg(long = "subtype-model", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+/// The subtype model a command runs beside its model: `--subtype-model`, else the board's
+/// `model.subtype_path`, else none; verified under the same keys as the model
+/// ([`load_chosen_model`]).
+pub fn load_chosen_subtype(
+    choice: SubtypeChoice,
+    trusted_keys: &[PublicKey],
+    board: Option<&BoardSettings>,
+) -> anyhow::Result<Option<Arc<VerifiedArtifact>>> {
+    let Some(path) = choice
+        .path
+        .or_else(|| board.and_then(|b| b.model.subtype_path.clone()))
+    else {
+        return Ok(None);
+    };
+    let verified = load_model(&path, &trust_policy(trusted_keys, board))
+        .with_context(|| format!("the subtype model {}", path.display()))?;
+    Ok(Some(Arc::new(verified)))
+}
+
+/// `--trust` keys, else the board's trusted keys, else any model, signed or not.
+fn trust_policy(trusted_keys: &[PublicKey], board: Option<&BoardSettings>) -> TrustPolicy {
+    if trusted_keys.is_empty() {
         board.map_or_else(TrustPolicy::any, BoardSettings::trust_policy)
     } else {
-        TrustPolicy::only(trusted_keys)
-    };
-    let verified = load_model(&path, &trust)?;
-    Ok((path, verified))
+        TrustPolicy::only(trusted_keys.to_vec())
+    }
 }
 
 /// The data folder a command reads: `--data`, else the `--board`'s storage folder.
@@ -329,6 +363,17 @@ pub fn print_result(slide: &ScannedSlide) {
     match &report.advice {
         Some(advice) => println!("  NO RESULT: {advice}"),
         None => println!("  {}", flag_line(&summary.flag)),
+    }
+    if let Some(subtype) = summary
+        .subtype
+        .as_ref()
+        .filter(|s| s.call != SubtypeCall::NotReferred)
+    {
+        println!("  B-ALL subtype: {}", subtype.call);
+        println!(
+            "    blasts typed by the subtype model: {}",
+            subtype.counts_line()
+        );
     }
     println!("  {}", summary.disclaimer);
     println!(

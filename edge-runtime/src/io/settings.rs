@@ -196,6 +196,11 @@ pub struct ModelSettings {
     /// The `.lsm` file (default `/opt/leukoscope/models/b-all-4-edge-s.lsm`); a relative
     /// path is taken from the folder holding `board.toml`.
     pub path: PathBuf,
+    /// A second `.lsm` file, a B-ALL subtype model (taxonomy `b-all-4`), that names the
+    /// subtype of the cells the model at `path` counts as blasts; signed, like it, by one
+    /// of `trusted_keys`. Unset (the default): no subtype is named. A relative path is
+    /// taken from the folder holding `board.toml`.
+    pub subtype_path: Option<PathBuf>,
     /// ed25519 public keys, 64 hex digits each, one of which must have signed the model.
     /// Empty (the default) accepts unsigned models: for development only.
     #[serde(deserialize_with = "hex_keys")]
@@ -212,6 +217,7 @@ impl Default for ModelSettings {
     fn default() -> Self {
         ModelSettings {
             path: PathBuf::from("/opt/leukoscope/models/b-all-4-edge-s.lsm"),
+            subtype_path: None,
             trusted_keys: Vec::new(),
             device: ClassifyDevice::Cpu,
             threads: 0,
@@ -379,6 +385,7 @@ impl BoardSettings {
         settings.take_frame_scale(&table).map_err(|e| e.at(path))?;
         // `join` keeps an absolute path as it is.
         settings.model.path = base_dir.join(&settings.model.path);
+        settings.model.subtype_path = settings.model.subtype_path.map(|p| base_dir.join(p));
         settings.storage.dir = base_dir.join(&settings.storage.dir);
         settings.ui.token_file = settings.ui.token_file.map(|f| base_dir.join(f));
         settings.validate().map_err(|e| e.at(path))?;
@@ -488,6 +495,14 @@ impl BoardSettings {
             m.path.file_name().is_some(),
             "the path of a .lsm file",
         )?;
+        if let Some(subtype) = &m.subtype_path {
+            check(
+                "model.subtype_path",
+                subtype.display(),
+                subtype.file_name().is_some(),
+                "the path of a .lsm file, or left out",
+            )?;
+        }
         check(
             "model.batch",
             m.batch,

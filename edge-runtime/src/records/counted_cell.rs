@@ -33,6 +33,11 @@ pub struct ReportCell {
     /// Its distance to the nearest class of the training cells, when it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distance: Option<f32>,
+    /// What the subtype model made of the cell, when the slide's model counted it a blast
+    /// and a subtype model typed it: the subtype's name, or
+    /// [`UNDETERMINED`](Self::UNDETERMINED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
 }
 
 impl ReportCell {
@@ -40,4 +45,6 @@ impl ReportCell {
     pub const UNFAMILIAR: &'static str = "unfamiliar";
     /// The name of a cell's bin when the model was unsure of it.
     pub const UNIDENTIFIED: &'static str = "unidentified";
+    /// A blast's subtype when the subtype model called it benign or was unsure of it.
+    pub const UNDETERMINED: &'static str = "undetermined";
 }

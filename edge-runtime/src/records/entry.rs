@@ -50,6 +50,9 @@ pub enum JournalEntry {
     /// A classified cell with its distance to the cells the model learnt from: a model
     /// with a familiarity profile writes these instead of [`Cell`](Self::Cell).
     ComparedCell(ComparedCellRecord),
+    /// The B-ALL subtype model's reading of a cell the slide's model called malignant:
+    /// written right after that cell's entry, in the same batch.
+    Subtype(SubtypeRecord),
 }
 
 impl JournalEntry {
@@ -93,6 +96,24 @@ pub struct ComparedCellRecord {
     /// (`FamiliarityProfile::distance`); infinite or not a number when its features were
     /// not numbers.
     pub distance: f32,
+}
+
+/// What the second, subtype model made of a cell the slide's model took for a blast.
+/// Apart from the cell's entry, so that a slide read without a subtype model writes the
+/// bytes it always wrote; the cell is named by its frame and box, as no two cells of a
+/// frame share a box.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubtypeRecord {
+    /// The slide.
+    pub slide: String,
+    /// The frame of the cell typed, as its cell entry gives it.
+    pub frame: u64,
+    /// The box of the cell typed, as its cell entry gives it.
+    pub bbox: [u32; 4],
+    /// The subtype model's probability for each class of its taxonomy, in taxonomy order.
+    pub probabilities: Vec<f32>,
+    /// SHA-256 digest of the subtype model's artifact.
+    pub model_digest: [u8; 32],
 }
 
 /// A frame of a slide, once every cell it brought is recorded.

@@ -24,7 +24,7 @@ mod time;
 pub use counted_cell::ReportCell;
 pub use entry::{
     CellRecord, ComparedCellRecord, CorrectionRecord, FrameRecord, JournalEntry, PartialCellRecord,
-    ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord,
+    ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord, SubtypeRecord,
 };
 pub use frame_quality::{FrameQuality, RejectReason, Verdict};
 pub use time::now_rfc3339;

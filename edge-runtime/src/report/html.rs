@@ -12,7 +12,7 @@ use super::model::{DEMONSTRATION_WARNING, ModelInfo, QualityStats, SlideReport, 
 use super::reviewed::verdict_name;
 use crate::io::model::{DEVELOPMENT_KEY_WARNING, is_development_key};
 use crate::records::ReportCell;
-use crate::scan::session::SlideFlag;
+use crate::scan::session::{SlideFlag, SubtypeCall};
 
 /// One image encoded for the report.
 pub(super) struct EncodedImage {
@@ -158,6 +158,18 @@ fn write_page(
                 if r.review.is_some() { "Machine: " } else { "" },
                 Esc(&s.flag.to_string())
             )?;
+            if let Some(subtype) = s
+                .subtype
+                .as_ref()
+                .filter(|t| t.call != SubtypeCall::NotReferred)
+            {
+                writeln!(
+                    out,
+                    "<p class=\"subtype\">B-ALL subtype: <strong>{}</strong>                      (blasts typed by the subtype model: {})</p>",
+                    Esc(&subtype.call.to_string()),
+                    Esc(&subtype.counts_line())
+                )?;
+            }
         }
     }
     writeln!(out, "<p class=\"disclaimer\">{}</p>", Esc(s.disclaimer))?;
@@ -418,6 +430,20 @@ fn write_model(out: &mut String, m: &ModelInfo) -> fmt::Result {
             "<tr><th>kind</th><td><strong>{DEMONSTRATION_WARNING}</strong></td></tr>"
         )?;
     }
+    if let Some(subtype) = &m.subtype {
+        writeln!(
+            out,
+            "<tr><th>subtype model</th><td>{} ({}), <code title=\"{}\">{}…</code>, {}</td></tr>",
+            Esc(&subtype.name),
+            Esc(&subtype.taxonomy),
+            Esc(&subtype.digest),
+            Esc(&subtype.digest.chars().take(12).collect::<String>()),
+            match &subtype.signed_by {
+                Some(by) => format!("signed by {}", Esc(by)),
+                None => "<strong>UNSIGNED</strong>".to_string(),
+            }
+        )?;
+    }
     writeln!(out, "</table>")
 }
 
@@ -521,10 +547,14 @@ fn write_gallery(
             writeln!(
                 out,
                 "<figure id=\"cell-{id}\"><img src=\"data:image/png;base64,{}\" alt=\"cell {id}\" \
-                 title=\"cell {id}, frame {}, box {x},{y} {w}×{h}\"><figcaption>#{id} · {:.0}&nbsp;%{reviewed}</figcaption></figure>",
+                 title=\"cell {id}, frame {}, box {x},{y} {w}×{h}\"><figcaption>#{id} · {:.0}&nbsp;%{}{reviewed}</figcaption></figure>",
                 BASE64.encode(&image.png),
                 cell.frame,
                 f64::from(cell.confidence) * 100.0,
+                cell.subtype
+                    .as_deref()
+                    .map(|t| format!(" · {}", Esc(t)))
+                    .unwrap_or_default(),
                 id = cell.id
             )?;
         }

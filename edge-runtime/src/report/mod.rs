@@ -29,7 +29,7 @@ pub use folder::{
 };
 pub use model::{
     CellThumbnail, DEMONSTRATION_WARNING, ModelInfo, PartialCell, QualityStats, RejectedCount,
-    ReportReview, SkippedFrames, SlideReport, Snapshot, StageTimings,
+    ReportReview, SkippedFrames, SlideReport, Snapshot, StageTimings, SubtypeModelInfo,
 };
 pub use reviewed::{ReviewedCounts, reviewed_counts, verdict_name};
 pub use text::error_chain;

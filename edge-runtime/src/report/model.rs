@@ -141,6 +141,22 @@ pub struct ModelInfo {
     /// Whether this is the synthetic demonstration model; its reports then say
     /// [`DEMONSTRATION_WARNING`] prominently.
     pub demonstration: bool,
+    /// The second model that typed the blasts' subtype, when the board has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<SubtypeModelInfo>,
+}
+
+/// The model that named the blasts' B-ALL subtype.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtypeModelInfo {
+    /// The model's name.
+    pub name: String,
+    /// The artifact's SHA-256 digest, in hex.
+    pub digest: String,
+    /// Who signed the artifact, `None` when it is unsigned.
+    pub signed_by: Option<String>,
+    /// The taxonomy's name.
+    pub taxonomy: String,
 }
 
 /// What the quality gate made of a slide's frames.

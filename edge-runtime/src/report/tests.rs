@@ -32,6 +32,7 @@ fn cell(id: u32, class: Option<usize>, confidence: f32) -> ReportCell {
         thumbnail: None,
         unfamiliar: false,
         distance: None,
+        subtype: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
             taxonomy: "lymph-2".into(),
             precision: "int8".into(),
             demonstration,
+            subtype: None,
         },
         summary: SlideSummary {
             slide_id: "S-17".into(),
@@ -85,6 +87,7 @@ fn sample(demonstration: bool, advice: Option<&str>) -> SlideReport {
                 cells: 3,
                 needed: 100,
             },
+            subtype: None,
             stopped: Some(StopReason::FieldLimit { fields: 3 }),
             disclaimer: DISCLAIMER,
         },

@@ -13,6 +13,7 @@
 //! overlap of the first frame after the restart with earlier ones may be counted again.
 
 use std::fs::File;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leukoscope_core::artifact::{Digest, VerifiedArtifact};
@@ -26,18 +27,20 @@ use crate::records::cell_images::{CellImageWriter, CellImages};
 use crate::records::journal::{Journal, JournalError, JournalStorage};
 use crate::records::{
     CellRecord, FrameQuality, FrameRecord, JournalEntry, PartialCellRecord, ReportCell,
-    ScaleRecord, SlideEndRecord, Verdict,
+    ScaleRecord, SlideEndRecord, SubtypeRecord, Verdict,
 };
 use crate::report::{
     CellThumbnail, ModelInfo, PartialCell, QualityStats, SkippedFrames, SlideReport, Snapshot,
-    StageTimings, annotate, error_chain, shrink,
+    StageTimings, SubtypeModelInfo, annotate, error_chain, shrink,
 };
 use crate::scan::blocks::FrameBlocks;
-use crate::scan::classify::{CellClassifier, ClassifyError};
+use crate::scan::classify::{CellClassifier, CellScores, ClassifyError};
 use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::scan::quality::{QualityGate, QualityTally, QualityThresholds, SlideAdvice};
 use crate::scan::scale::{FrameScale, SlideScale};
-use crate::scan::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
+use crate::scan::session::{
+    CellCall, SessionError, SessionRules, SlideSession, StopReason, Subtyped,
+};
 use crate::scan::track::{CellTracker, TrackError, TrackerConfig};
 
 /// Side, in pixels, of the cell thumbnails in the report.
@@ -70,6 +73,9 @@ pub struct ScanSettings {
     /// The measurement behind `detect.um_per_px` when it was measured from the slide's red
     /// cells, for the report; `None` when the scale was given.
     pub measured_scale: Option<SlideScale>,
+    /// The second model that names the B-ALL subtype of the cells the slide's model counts
+    /// as blasts (`model.subtype_path`); always run on the CPU, as blasts are few.
+    pub subtype_model: Option<Arc<VerifiedArtifact>>,
 }
 
 impl ScanSettings {
@@ -108,6 +114,7 @@ impl Default for ScanSettings {
             snapshots: 4,
             gpu: false,
             measured_scale: None,
+            subtype_model: None,
         }
     }
 }
@@ -161,6 +168,14 @@ pub enum PipelineError {
         recorded: String,
         /// Digest of the model loaded now.
         loaded: String,
+    },
+    /// The subtype model has fewer than two malignant classes, so it names no subtype.
+    #[error(
+        "the subtype model's classes ({taxonomy}) hold fewer than two malignant subtypes; model.subtype_path takes a B-ALL subtype model such as b-all-4"
+    )]
+    NotASubtypeModel {
+        /// The subtype model's taxonomy.
+        taxonomy: String,
     },
     /// The slide was already finished.
     #[error(
@@ -288,6 +303,8 @@ pub struct SlideScanner<S: JournalStorage = File> {
     detector: CellDetector,
     tracker: CellTracker,
     classifier: CellClassifier,
+    /// The subtype model, when the board has one.
+    subtyper: Option<Subtyper>,
     model: ModelInfo,
     digest: [u8; 32],
     taxonomy: Taxonomy,
@@ -341,6 +358,11 @@ impl<S: JournalStorage> SlideScanner<S> {
         )?
         .with_batch(settings.batch);
         let detector = CellDetector::new(settings.detect)?;
+        let subtyper = settings
+            .subtype_model
+            .as_deref()
+            .map(|model| Subtyper::new(model, &settings))
+            .transpose()?;
         // The classifier's profile, not the model's: on the GPU no cell is measured, and
         // the summary must not claim a threshold no cell was held to.
         let session = SlideSession::new(
@@ -350,6 +372,12 @@ impl<S: JournalStorage> SlideScanner<S> {
             &artifact.calibration,
             classifier.familiarity(),
         );
+        let session = match &subtyper {
+            Some(subtyper) => {
+                session.with_subtypes(subtyper.taxonomy.clone(), &subtyper.calibration)
+            }
+            None => session,
+        };
         let mut scanner = SlideScanner {
             gate: QualityGate::new(settings.quality, settings.detect.um_per_px),
             blocks: detector.frame_blocks(),
@@ -365,8 +393,10 @@ impl<S: JournalStorage> SlideScanner<S> {
                 taxonomy: artifact.taxonomy.name.clone(),
                 precision: classifier.runs_on().to_string(),
                 demonstration: is_demonstration(artifact),
+                subtype: subtyper.as_ref().map(|s| s.info.clone()),
             },
             classifier,
+            subtyper,
             digest: model.digest.0,
             taxonomy: artifact.taxonomy.clone(),
             session,
@@ -416,6 +446,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 JournalEntry::SignOff(r) => &r.slide,
                 JournalEntry::PartialCell(r) => &r.slide,
                 JournalEntry::Scale(r) => &r.slide,
+                JournalEntry::Subtype(r) => &r.slide,
             };
             if *slide != self.slide_id {
                 return Err(PipelineError::ForeignJournal {
@@ -449,6 +480,7 @@ impl<S: JournalStorage> SlideScanner<S> {
                 }
                 // Read before the scanner is made (`recorded_scale`): the settings carry it.
                 JournalEntry::Scale(_) => {}
+                JournalEntry::Subtype(record) => self.replay_subtype(record)?,
                 JournalEntry::Correction(_) | JournalEntry::SignOff(_) => {}
             }
         }
@@ -484,6 +516,39 @@ impl<S: JournalStorage> SlideScanner<S> {
         }
         let call = self.session.record_cell(&record.probabilities, distance)?;
         self.push_cell(&record, call, distance);
+        Ok(())
+    }
+
+    /// Types again the blast an earlier run typed: the last cell recorded with the
+    /// record's frame and box. Records of a slide resumed without a subtype model are
+    /// passed over (it reports no subtypes); another subtype model than the one that
+    /// began the slide is refused, as a mixed tally names no subtype.
+    fn replay_subtype(&mut self, record: SubtypeRecord) -> Result<(), PipelineError> {
+        let Some(subtyper) = &self.subtyper else {
+            return Ok(());
+        };
+        if record.model_digest != subtyper.digest {
+            return Err(PipelineError::ModelChanged {
+                slide: self.slide_id.clone(),
+                recorded: Digest(record.model_digest).to_string(),
+                loaded: Digest(subtyper.digest).to_string(),
+            });
+        }
+        let Some(cell) = self
+            .cells
+            .iter_mut()
+            .rev()
+            .find(|c| c.frame == record.frame && c.bbox == record.bbox)
+        else {
+            return Ok(());
+        };
+        let call = CellCall {
+            class: cell.class,
+            confidence: cell.confidence,
+            unfamiliar: cell.unfamiliar,
+        };
+        let typed = self.session.record_subtype(&call, &record.probabilities)?;
+        cell.subtype = typed.map(|t| subtyper.name(t));
         Ok(())
     }
 
@@ -607,6 +672,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             lap(&mut stages.track);
             let cells: Vec<_> = new.iter().map(|n| n.cell).collect();
             let scores = self.classifier.classify(image, &cells)?;
+            let subtypes = self.type_blasts(image, &cells, &scores)?;
             lap(&mut stages.classify);
             // Before the records: a cell whose record is on disk almost surely has its
             // picture too (the ids are the positions the cells will take).
@@ -622,29 +688,37 @@ impl<S: JournalStorage> SlideScanner<S> {
                 }
                 lap(&mut stages.report);
             }
-            let mut batch: Vec<JournalEntry> = cells
-                .iter()
-                .zip(scores)
-                .map(|(cell, scores)| {
-                    let record = CellRecord {
+            // A typed blast's subtype entry follows its cell's, in the same batch.
+            let mut batch = Vec::with_capacity(cells.len() + subtypes.len() + partial.len() + 1);
+            for ((cell, scores), subtype) in cells.iter().zip(scores).zip(&subtypes) {
+                let record = CellRecord {
+                    slide: self.slide_id.clone(),
+                    frame: index,
+                    bbox: cell.bbox,
+                    probabilities: scores.probabilities,
+                    model_digest: self.digest,
+                };
+                batch.push(JournalEntry::cell(record, scores.distance));
+                if let (Some(probabilities), Some(subtyper)) = (subtype, &self.subtyper) {
+                    batch.push(JournalEntry::Subtype(SubtypeRecord {
                         slide: self.slide_id.clone(),
                         frame: index,
                         bbox: cell.bbox,
-                        probabilities: scores.probabilities,
-                        model_digest: self.digest,
-                    };
-                    JournalEntry::cell(record, scores.distance)
-                })
-                .collect();
+                        probabilities: probabilities.clone(),
+                        model_digest: subtyper.digest,
+                    }));
+                }
+            }
             batch.extend(partial.iter().map(|&p| self.partial_record(p)));
             batch.push(self.frame_record(index, quality));
             self.journal.append_all(&batch)?;
             self.count_partial(partial);
             lap(&mut stages.journal);
             // Counted only now that the records are on disk.
-            for (cell, entry) in cells.iter().zip(batch) {
-                let Some((record, distance)) = entry.into_cell() else {
-                    continue;
+            let mut entries = batch.into_iter().filter_map(JournalEntry::into_cell);
+            for (cell, subtype) in cells.iter().zip(subtypes) {
+                let Some((record, distance)) = entries.next() else {
+                    break;
                 };
                 let call = self.session.record_cell(&record.probabilities, distance)?;
                 self.thumbnails.push(CellThumbnail {
@@ -652,6 +726,12 @@ impl<S: JournalStorage> SlideScanner<S> {
                     image: thumbnail(image, cell.centre, cell.bbox, self.classifier.window_side()),
                 });
                 self.push_cell(&record, call, distance);
+                if let (Some(probabilities), Some(subtyper)) = (subtype, &self.subtyper) {
+                    let typed = self.session.record_subtype(&call, &probabilities)?;
+                    if let Some(cell) = self.cells.last_mut() {
+                        cell.subtype = typed.map(|t| subtyper.name(t));
+                    }
+                }
                 counted.push((cell.bbox, call));
             }
             lap(&mut stages.report);
@@ -680,6 +760,49 @@ impl<S: JournalStorage> SlideScanner<S> {
             counted,
             stages,
         })
+    }
+
+    /// The subtype model's probabilities for each cell the slide's model takes for a blast
+    /// (its top class is malignant), `None` for the others and for every cell when there is
+    /// no subtype model. Typed before the session's confidence and familiarity checks, so
+    /// that the journal holds the same whatever the board's thresholds; the session only
+    /// counts the cells it counted as blasts.
+    fn type_blasts(
+        &mut self,
+        image: &RgbImage,
+        cells: &[crate::scan::detect::DetectedCell],
+        scores: &[CellScores],
+    ) -> Result<Vec<Option<Vec<f32>>>, PipelineError> {
+        let Some(subtyper) = &mut self.subtyper else {
+            return Ok(vec![None; cells.len()]);
+        };
+        let taxonomy = &self.taxonomy;
+        let blast = |scores: &CellScores| {
+            let top = scores
+                .probabilities
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
+                    if p > best.1 { (i, p) } else { best }
+                })
+                .0;
+            taxonomy.classes.get(top).is_some_and(|c| c.malignant)
+        };
+        let blasts: Vec<_> = cells
+            .iter()
+            .zip(scores)
+            .filter(|(_, s)| blast(s))
+            .map(|(c, _)| *c)
+            .collect();
+        let mut typed = subtyper.classifier.classify(image, &blasts)?.into_iter();
+        Ok(scores
+            .iter()
+            .map(|s| {
+                blast(s)
+                    .then(|| typed.next().map(|t| t.probabilities))
+                    .flatten()
+            })
+            .collect())
     }
 
     /// The cells the tracker has just found partial, as `(frame, box)`, less those an
@@ -746,6 +869,7 @@ impl<S: JournalStorage> SlideScanner<S> {
             thumbnail: has_thumbnail.then(|| format!("cells/cell-{id:04}.png")),
             unfamiliar: call.unfamiliar,
             distance,
+            subtype: None,
         });
     }
 
@@ -954,6 +1078,64 @@ fn block_average(image: RgbImage, block: u32) -> RgbImage {
     let mut blocks = FrameBlocks::new(block, 100.0);
     blocks.shrink(&image);
     blocks.means()
+}
+
+/// The subtypes a subtype model of `taxonomy` names: its malignant classes, at least two.
+pub fn subtypes_of(taxonomy: &Taxonomy) -> Result<Vec<&str>, PipelineError> {
+    let subtypes: Vec<&str> = taxonomy
+        .classes
+        .iter()
+        .filter(|c| c.malignant)
+        .map(|c| c.name.as_str())
+        .collect();
+    if subtypes.len() < 2 {
+        return Err(PipelineError::NotASubtypeModel {
+            taxonomy: taxonomy.name.clone(),
+        });
+    }
+    Ok(subtypes)
+}
+
+/// The second model, which names the B-ALL subtype of the blasts the slide's model counts.
+struct Subtyper {
+    classifier: CellClassifier,
+    digest: [u8; 32],
+    taxonomy: Taxonomy,
+    calibration: leukoscope_core::artifact::Calibration,
+    info: SubtypeModelInfo,
+}
+
+impl Subtyper {
+    /// The subtype model on the CPU, at the frames' scale; refused unless it has at least
+    /// two malignant classes to tell apart.
+    fn new(model: &VerifiedArtifact, settings: &ScanSettings) -> Result<Self, PipelineError> {
+        let artifact = &model.artifact;
+        let taxonomy = artifact.taxonomy.clone();
+        subtypes_of(&taxonomy)?;
+        let classifier =
+            CellClassifier::new(artifact, settings.detect.um_per_px, settings.threads)?
+                .with_batch(settings.batch);
+        Ok(Subtyper {
+            info: SubtypeModelInfo {
+                name: artifact.spec.name.clone(),
+                digest: model.digest.to_string(),
+                signed_by: model.signed_by.map(|key| key.to_string()),
+                taxonomy: taxonomy.name.clone(),
+            },
+            classifier,
+            digest: model.digest.0,
+            taxonomy,
+            calibration: artifact.calibration,
+        })
+    }
+
+    /// What a report calls a blast the session typed.
+    fn name(&self, typed: Subtyped) -> String {
+        match typed {
+            Subtyped::Class(class) => self.taxonomy.classes[class].name.clone(),
+            Subtyped::Undetermined => ReportCell::UNDETERMINED.to_string(),
+        }
+    }
 }
 
 mod rebuild;

@@ -17,6 +17,8 @@ use leukoscope_core::familiarity::FamiliarityProfile;
 use leukoscope_core::taxonomy::Taxonomy;
 use serde::{Deserialize, Serialize};
 
+use crate::records::ReportCell;
+
 /// Printed with every slide result, on screen and in reports.
 pub const DISCLAIMER: &str = "Decision support only, not a diagnosis: every count and flag must be confirmed by a trained reader.";
 
@@ -273,6 +275,9 @@ pub struct SlideSummary {
     pub unfamiliar_above: Option<f32>,
     /// The slide-level call.
     pub flag: SlideFlag,
+    /// The blasts' B-ALL subtype, when a subtype model typed them; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<SubtypeSummary>,
     /// Why scanning stopped, if it has.
     pub stopped: Option<StopReason>,
     /// The reminder that a trained reader confirms every result ([`DISCLAIMER`]); a
@@ -310,6 +315,7 @@ pub struct SlideSession {
     classified: u32,
     partial: u32,
     fields: u32,
+    subtypes: Option<SubtypeTally>,
 }
 
 impl SlideSession {
@@ -338,7 +344,49 @@ impl SlideSession {
             classified: 0,
             partial: 0,
             fields: 0,
+            subtypes: None,
         }
+    }
+
+    /// The session with a subtype model: the cells counted in a malignant class are typed
+    /// by a second model of `taxonomy` (its malignant classes are the subtypes), a call
+    /// below the `calibration`'s confidence threshold leaving a blast untyped.
+    pub fn with_subtypes(mut self, taxonomy: Taxonomy, calibration: &Calibration) -> Self {
+        self.subtypes = Some(SubtypeTally {
+            counts: vec![0; taxonomy.len()],
+            taxonomy,
+            unidentified_below: calibration.unidentified_below,
+            undetermined: 0,
+        });
+        self
+    }
+
+    /// Types one cell from the subtype model's probabilities (after calibration, in its
+    /// taxonomy's order), given what [`record_cell`](Self::record_cell) made of it. Only a
+    /// cell counted in a malignant class is typed; the others, and every cell of a session
+    /// without a subtype model, count nowhere (`Ok(None)`). A typed blast is counted in its
+    /// subtype, or as undetermined when the subtype model calls it benign or is unsure.
+    pub fn record_subtype(
+        &mut self,
+        call: &CellCall,
+        probabilities: &[f32],
+    ) -> Result<Option<Subtyped>, SessionError> {
+        let Some(tally) = &mut self.subtypes else {
+            return Ok(None);
+        };
+        let counted_malignant = call
+            .class
+            .is_some_and(|class| self.taxonomy.classes[class].malignant);
+        if !counted_malignant {
+            return Ok(None);
+        }
+        let (top, confidence) = top_class(probabilities, &tally.taxonomy)?;
+        if confidence < tally.unidentified_below || !tally.taxonomy.classes[top].malignant {
+            tally.undetermined = tally.undetermined.saturating_add(1);
+            return Ok(Some(Subtyped::Undetermined));
+        }
+        tally.counts[top] = tally.counts[top].saturating_add(1);
+        Ok(Some(Subtyped::Class(top)))
     }
 
     /// Counts one cell from the model's class probabilities (after calibration), in the
@@ -352,27 +400,7 @@ impl SlideSession {
         probabilities: &[f32],
         distance: Option<f32>,
     ) -> Result<CellCall, SessionError> {
-        if probabilities.len() != self.counts.len() || probabilities.is_empty() {
-            return Err(SessionError::ClassCount {
-                got: probabilities.len(),
-                expected: self.counts.len(),
-                taxonomy: self.taxonomy.name.clone(),
-            });
-        }
-        if let Some((class, &value)) = probabilities
-            .iter()
-            .enumerate()
-            .find(|&(_, &p)| !(0.0..=1.0).contains(&p))
-        {
-            return Err(SessionError::NotAProbability { class, value });
-        }
-        // The first of equal tops wins, so the same scores always give the same class.
-        let (top, confidence) = probabilities.iter().copied().enumerate().fold(
-            (0, probabilities[0]),
-            |best, (i, p)| {
-                if p > best.1 { (i, p) } else { best }
-            },
-        );
+        let (top, confidence) = top_class(probabilities, &self.taxonomy)?;
         // Before the confidence: a stranger's confidence says nothing about it.
         if let (Some(above), Some(distance)) = (self.unfamiliar_above, distance) {
             // `FamiliarityProfile::is_unfamiliar`'s rule, on the threshold alone.
@@ -458,6 +486,7 @@ impl SlideSession {
             flag,
         } = slide_call(malignant, n, &self.rules);
         let flag = unfamiliar(self.unread(), &self.rules).unwrap_or(flag);
+        let subtype = self.subtypes.as_ref().map(|tally| tally.summary(&flag));
         SlideSummary {
             slide_id: self.slide_id.clone(),
             taxonomy: self.taxonomy.name.clone(),
@@ -482,8 +511,195 @@ impl SlideSession {
             unidentified_below: self.unidentified_below,
             unfamiliar_above: self.unfamiliar_above,
             flag,
+            subtype,
             stopped: self.should_stop(),
             disclaimer: DISCLAIMER,
+        }
+    }
+}
+
+/// The top class of `probabilities` and its probability, once they are checked to be one
+/// probability per class of `taxonomy`. The first of equal tops wins, so the same scores
+/// always give the same class.
+fn top_class(probabilities: &[f32], taxonomy: &Taxonomy) -> Result<(usize, f32), SessionError> {
+    if probabilities.len() != taxonomy.len() || probabilities.is_empty() {
+        return Err(SessionError::ClassCount {
+            got: probabilities.len(),
+            expected: taxonomy.len(),
+            taxonomy: taxonomy.name.clone(),
+        });
+    }
+    if let Some((class, &value)) = probabilities
+        .iter()
+        .enumerate()
+        .find(|&(_, &p)| !(0.0..=1.0).contains(&p))
+    {
+        return Err(SessionError::NotAProbability { class, value });
+    }
+    Ok(probabilities
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, probabilities[0]), |best, (i, p)| {
+            if p > best.1 { (i, p) } else { best }
+        }))
+}
+
+/// Fewest blasts a subtype is named on. The call is the subtype most of them have, and on
+/// fewer than ten a single cell moves that share by more than ten points.
+pub const MIN_BLASTS_FOR_SUBTYPE: u32 = 10;
+
+/// What the subtype model made of one blast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subtyped {
+    /// Counted in this class of the subtype model's taxonomy (a malignant one).
+    Class(usize),
+    /// The subtype model called it benign, or was unsure of it.
+    Undetermined,
+}
+
+/// The blasts typed by the subtype model so far.
+#[derive(Clone, Debug)]
+struct SubtypeTally {
+    taxonomy: Taxonomy,
+    unidentified_below: f32,
+    counts: Vec<u32>,
+    undetermined: u32,
+}
+
+impl SubtypeTally {
+    /// The tally as a report shows it, with the call `flag` allows: a subtype is named
+    /// only on a slide referred for ALL.
+    fn summary(&self, flag: &SlideFlag) -> SubtypeSummary {
+        let counts: Vec<ClassCount> = self
+            .taxonomy
+            .classes
+            .iter()
+            .zip(&self.counts)
+            .filter(|(class, _)| class.malignant)
+            .map(|(class, &cells)| ClassCount {
+                name: class.name.clone(),
+                malignant: true,
+                cells,
+            })
+            .collect();
+        let blasts = counts
+            .iter()
+            .map(|c| c.cells)
+            .fold(self.undetermined, u32::saturating_add);
+        // The first of equal counts: a tie is no majority anyway.
+        let leader = counts
+            .iter()
+            .fold(None::<&ClassCount>, |best, c| match best {
+                Some(b) if b.cells >= c.cells => Some(b),
+                _ => Some(c),
+            });
+        let call = match (flag, leader) {
+            (SlideFlag::SuspiciousRefer { .. }, _) if blasts < MIN_BLASTS_FOR_SUBTYPE => {
+                SubtypeCall::TooFew {
+                    blasts,
+                    needed: MIN_BLASTS_FOR_SUBTYPE,
+                }
+            }
+            (SlideFlag::SuspiciousRefer { .. }, Some(leader))
+                if u64::from(leader.cells) * 2 > u64::from(blasts) =>
+            {
+                SubtypeCall::Named {
+                    subtype: leader.name.clone(),
+                    cells: leader.cells,
+                    blasts,
+                }
+            }
+            (SlideFlag::SuspiciousRefer { .. }, _) => SubtypeCall::Mixed { blasts },
+            _ => SubtypeCall::NotReferred,
+        };
+        SubtypeSummary {
+            taxonomy: self.taxonomy.name.clone(),
+            counts,
+            undetermined: self.undetermined,
+            call,
+        }
+    }
+}
+
+/// The blasts' subtypes on a slide, as the report shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtypeSummary {
+    /// The subtype model's taxonomy.
+    pub taxonomy: String,
+    /// Blasts per subtype: the subtype model's malignant classes, in its taxonomy's order.
+    pub counts: Vec<ClassCount>,
+    /// Blasts the subtype model called benign or was unsure of.
+    pub undetermined: u32,
+    /// Which subtype the report names.
+    pub call: SubtypeCall,
+}
+
+/// The subtype a slide's report names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum SubtypeCall {
+    /// Most of the blasts (more than half, undetermined ones included) are of one subtype.
+    Named {
+        /// The subtype's display name.
+        subtype: String,
+        /// Blasts of that subtype.
+        cells: u32,
+        /// Blasts typed, undetermined ones included.
+        blasts: u32,
+    },
+    /// No subtype holds most of the blasts.
+    Mixed {
+        /// Blasts typed, undetermined ones included.
+        blasts: u32,
+    },
+    /// Too few blasts to name a subtype.
+    TooFew {
+        /// Blasts typed, undetermined ones included.
+        blasts: u32,
+        /// Blasts a subtype is named on ([`MIN_BLASTS_FOR_SUBTYPE`]).
+        needed: u32,
+    },
+    /// The slide is not referred for ALL, so no subtype is named: a few false blasts on a
+    /// normal slide would otherwise name one.
+    NotReferred,
+}
+
+impl SubtypeSummary {
+    /// The blasts per subtype in one line: "Early Pre-B 2, Pre-B 31, Pro-B 5, undetermined 10".
+    pub fn counts_line(&self) -> String {
+        let mut parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.cells))
+            .collect();
+        parts.push(format!(
+            "{} {}",
+            ReportCell::UNDETERMINED,
+            self.undetermined
+        ));
+        parts.join(", ")
+    }
+}
+
+impl fmt::Display for SubtypeCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubtypeCall::Named {
+                subtype,
+                cells,
+                blasts,
+            } => write!(f, "{subtype} ({cells} of {blasts} blasts typed)"),
+            SubtypeCall::Mixed { blasts } => write!(
+                f,
+                "not determined: no subtype holds most of the {blasts} blasts typed"
+            ),
+            SubtypeCall::TooFew { blasts, needed } => write!(
+                f,
+                "not determined: {blasts} blasts typed, a subtype is named on {needed}"
+            ),
+            SubtypeCall::NotReferred => write!(f, "not named: the slide is not referred"),
         }
     }
 }

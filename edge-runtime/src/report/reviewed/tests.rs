@@ -17,6 +17,7 @@ fn cell(id: u32, class: Option<usize>, unfamiliar: bool) -> ReportCell {
         thumbnail: None,
         unfamiliar,
         distance: None,
+        subtype: None,
     }
 }
 
