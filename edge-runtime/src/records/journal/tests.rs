@@ -1,7 +1,8 @@
 use super::*;
 use crate::records::{
     CellRecord, ComparedCellRecord, CorrectionRecord, FrameQuality, FrameRecord, PartialCellRecord,
-    RejectReason, ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord, Verdict,
+    RejectReason, ReviewVerdict, ScaleRecord, SignOffRecord, SlideEndRecord, SubtypeRecord,
+    Verdict,
 };
 use proptest::prelude::*;
 
@@ -383,8 +384,8 @@ fn real_enospc_from_dev_full_is_named_full() {
 
 /// One entry of every kind and every variant inside one, with fixed values: the slide
 /// journal's cells, frames (each verdict) and end, the review journal's corrections
-/// (each verdict) and sign-off, a partial cell, a measured scale and a cell with its
-/// distance to the training cells.
+/// (each verdict) and sign-off, a partial cell, a measured scale, a cell with its
+/// distance to the training cells and a blast's subtype.
 fn every_kind_of_entry() -> Vec<JournalEntry> {
     let slide = || "S-0042".to_string();
     let quality = |verdict| FrameQuality {
@@ -446,6 +447,13 @@ fn every_kind_of_entry() -> Vec<JournalEntry> {
     entries.push(JournalEntry::ComparedCell(ComparedCellRecord {
         cell: golden_cell(),
         distance: 27.375,
+    }));
+    entries.push(JournalEntry::Subtype(SubtypeRecord {
+        slide: slide(),
+        frame: 300,
+        bbox: [1917, 20, 131, 4],
+        probabilities: vec![0.0625, 0.125, 0.75, 0.0625],
+        model_digest: core::array::from_fn(|i| 255 - i as u8),
     }));
     entries
 }

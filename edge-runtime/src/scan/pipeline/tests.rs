@@ -797,3 +797,4 @@ fn a_camera_sending_damaged_frames_ends_the_slide_saying_so_not_empty() {
 }
 
 mod familiarity;
+mod subtype;

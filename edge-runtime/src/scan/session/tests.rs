@@ -536,3 +536,152 @@ fn without_a_profile_distances_change_nothing() {
             .ends_with("review every cell by hand (60 of 200 cells unidentified)")
     );
 }
+
+/// A `wbc-blast` session whose blasts a `b-all-4` model types, unsure below 0.5; a call
+/// needs 20 cells.
+fn typed() -> SlideSession {
+    SlideSession::new(
+        "slide-9",
+        Taxonomy::wbc_blast(),
+        SessionRules {
+            min_cells_for_call: 20,
+            ..SessionRules::default()
+        },
+        &Calibration {
+            temperature: 1.0,
+            unidentified_below: 0.6,
+        },
+        Some(&profile(10.0)),
+    )
+    .with_subtypes(
+        Taxonomy::b_all_4(),
+        &Calibration {
+            temperature: 1.0,
+            unidentified_below: 0.5,
+        },
+    )
+}
+
+/// `wbc-blast`'s neutrophil and blast.
+const NEUTROPHIL: usize = 0;
+const BLAST: usize = 6;
+/// `b-all-4`'s classes.
+const BENIGN: usize = 0;
+const PRE_B: usize = 2;
+const PRO_B: usize = 3;
+
+/// A confident `wbc-blast` call for `class` of the nine.
+fn sure_wbc(class: usize) -> [f32; 9] {
+    let mut p = [0.01; 9];
+    p[class] = 0.92;
+    p
+}
+
+/// Counts a confident, familiar `wbc-blast` cell of `class`, typed as `subtype` says.
+fn typed_cell(s: &mut SlideSession, class: usize, subtype: &[f32]) -> Option<Subtyped> {
+    let call = s.record_cell(&sure_wbc(class), NEAR).expect("counted");
+    s.record_subtype(&call, subtype).expect("typed")
+}
+
+#[test]
+fn only_a_cell_counted_as_a_blast_is_typed() {
+    let mut s = typed();
+    assert_eq!(typed_cell(&mut s, NEUTROPHIL, &sure(PRE_B)), None);
+    // A blast the model has never seen the like of, or is unsure of, counts nowhere, so
+    // it types nothing either.
+    let stranger = s.record_cell(&sure_wbc(BLAST), FAR).expect("counted");
+    assert!(stranger.unfamiliar);
+    assert_eq!(s.record_subtype(&stranger, &sure(PRE_B)), Ok(None));
+    let mut unsure = [0.1; 9];
+    unsure[BLAST] = 0.2;
+    let unsure = s.record_cell(&unsure, NEAR).expect("counted");
+    assert_eq!(unsure.class, None);
+    assert_eq!(s.record_subtype(&unsure, &sure(PRE_B)), Ok(None));
+
+    assert_eq!(
+        typed_cell(&mut s, BLAST, &sure(PRE_B)),
+        Some(Subtyped::Class(PRE_B))
+    );
+    // The subtype model sees no blast, or is unsure which: undetermined.
+    assert_eq!(
+        typed_cell(&mut s, BLAST, &sure(BENIGN)),
+        Some(Subtyped::Undetermined)
+    );
+    assert_eq!(
+        typed_cell(&mut s, BLAST, &[0.05, 0.45, 0.4, 0.1]),
+        Some(Subtyped::Undetermined)
+    );
+    // Scores that do not fit the subtype model are refused and counted nowhere.
+    let blast = s.record_cell(&sure_wbc(BLAST), NEAR).expect("counted");
+    assert!(matches!(
+        s.record_subtype(&blast, &[0.5, 0.5]),
+        Err(SessionError::ClassCount { got: 2, .. })
+    ));
+    assert!(matches!(
+        s.record_subtype(&blast, &[0.5, f32::NAN, 0.0, 0.0]),
+        Err(SessionError::NotAProbability { class: 1, .. })
+    ));
+
+    let subtype = s.summary().subtype.expect("a subtype model");
+    assert_eq!(subtype.taxonomy, "b-all-4");
+    let counts: Vec<_> = subtype
+        .counts
+        .iter()
+        .map(|c| (c.name.as_str(), c.cells))
+        .collect();
+    assert_eq!(counts, [("Early Pre-B", 0), ("Pre-B", 1), ("Pro-B", 0)]);
+    assert_eq!(subtype.undetermined, 2);
+    assert_eq!(
+        subtype.counts_line(),
+        "Early Pre-B 0, Pre-B 1, Pro-B 0, undetermined 2"
+    );
+}
+
+#[test]
+fn a_subtype_is_named_only_on_a_referred_slide_where_most_blasts_have_it() {
+    // (Pre-B, Pro-B, undetermined, neutrophils) counted, and the call.
+    let named = |cells, blasts| SubtypeCall::Named {
+        subtype: "Pre-B".into(),
+        cells,
+        blasts,
+    };
+    for (pre_b, pro_b, undetermined, neutrophils, call) in [
+        (14, 6, 0, 5, named(14, 20)),
+        (11, 0, 9, 5, named(11, 20)),
+        // Half is no majority: a tie, or as many undetermined.
+        (10, 10, 0, 5, SubtypeCall::Mixed { blasts: 20 }),
+        (10, 0, 10, 5, SubtypeCall::Mixed { blasts: 20 }),
+        // Referred (9 of 30 blasts), on too few blasts to name one.
+        (9, 0, 0, 21, SubtypeCall::TooFew { blasts: 9, needed: 10 }),
+        // 12 blasts among 200 cells: no referral, so no subtype, however clear.
+        (12, 0, 0, 188, SubtypeCall::NotReferred),
+    ] {
+        let mut s = typed();
+        for _ in 0..pre_b {
+            typed_cell(&mut s, BLAST, &sure(PRE_B));
+        }
+        for _ in 0..pro_b {
+            typed_cell(&mut s, BLAST, &sure(PRO_B));
+        }
+        for _ in 0..undetermined {
+            typed_cell(&mut s, BLAST, &sure(BENIGN));
+        }
+        for _ in 0..neutrophils {
+            typed_cell(&mut s, NEUTROPHIL, &sure(PRE_B));
+        }
+        let summary = s.summary();
+        let referred = matches!(summary.flag, SlideFlag::SuspiciousRefer { .. });
+        assert_eq!(referred, call != SubtypeCall::NotReferred, "{summary:?}");
+        assert_eq!(summary.subtype.expect("typed").call, call);
+    }
+    assert_eq!(named(14, 20).to_string(), "Pre-B (14 of 20 blasts typed)");
+}
+
+#[test]
+fn without_a_subtype_model_nothing_is_typed() {
+    let mut s = session(SessionRules::default());
+    let call = s.record_cell(&sure(PRE_B), None).expect("counted");
+    assert_eq!(call.class, Some(PRE_B));
+    assert_eq!(s.record_subtype(&call, &sure(PRO_B)), Ok(None));
+    assert_eq!(s.summary().subtype, None);
+}
