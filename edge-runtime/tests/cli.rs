@@ -580,3 +580,70 @@ fn replay_counts_each_cell_once_when_a_half_size_copy_of_a_frame_sits_among_the_
     );
     assert_eq!(cells(&with_copy), cells(&steady), "{with_copy}");
 }
+
+#[test]
+fn a_board_with_a_subtype_model_names_the_blasts_subtype_and_check_says_which_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = dir.path().join("frames");
+    write_frames(&frames, 10);
+    let board = dir.path().join("board.toml");
+    // The demo model types its own blasts; a call on 20 cells, as a test slide is small.
+    std::fs::write(
+        &board,
+        format!(
+            "[model]\npath = \"{DEMO_MODEL}\"\nsubtype_path = \"{DEMO_MODEL}\"\n\
+             [storage]\ndir = \"data\"\n[session]\nmin_cells_for_call = 20\n"
+        ),
+    )
+    .expect("board file");
+    let board = board.to_str().expect("utf-8");
+
+    let out = run(&["check", "--board", board]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("subtype    blasts typed by") && text.contains("Early Pre-B, Pre-B, Pro-B"),
+        "{text}{}",
+        stderr(&out)
+    );
+
+    let out_dir = dir.path().join("out");
+    let out = run(&[
+        "replay",
+        "--board",
+        board,
+        "--frames",
+        frames.to_str().expect("utf-8"),
+        "--slide",
+        "typed",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refer"), "{text}");
+    assert!(text.contains("B-ALL subtype: "), "{text}");
+    let json = report(&out_dir.join("reports/typed/report.json"));
+    let subtype = &json["summary"]["subtype"];
+    assert_eq!(subtype["taxonomy"], "b-all-4", "{json}");
+    assert!(subtype["call"]["call"].is_string(), "{subtype}");
+    assert_eq!(json["model"]["subtype"]["digest"], json["model"]["digest"]);
+    let typed = json["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter(|c| c["subtype"].is_string())
+        .count();
+    assert!(typed >= 10, "{typed} cells typed");
+
+    // A subtype model that is not one is refused in one line that names it.
+    let out = run(&[
+        "check",
+        "--model",
+        DEMO_MODEL,
+        "--subtype-model",
+        frames.join("frame-0.png").to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("the subtype model"), "{err}");
+}

@@ -149,6 +149,11 @@ function setDemonstration(on) {
   if (d) d.hidden = !on;
 }
 
+// The flag's words, with the blasts' B-ALL subtype when the slide names one.
+function flagText(flag) {
+  return flag.subtype ? `${flag.text} · ${flag.subtype}` : flag.text;
+}
+
 function flagClass(kind) {
   const classes = { suspicious_refer: 'flag-refer', no_evidence: 'flag-clear', unfamiliar: 'flag-unfamiliar' };
   return classes[kind] || 'flag-insufficient';

@@ -92,7 +92,7 @@ function render(s) {
   if (s.flag && s.flag.text) {
     flag.hidden = false;
     flag.className = 'flag ' + flagClass(s.flag.kind);
-    flag.textContent = s.flag.text;
+    flag.textContent = flagText(s.flag);
   } else flag.hidden = true;
 
   $('start').disabled = busy || !s.can_start;

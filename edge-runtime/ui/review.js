@@ -78,7 +78,7 @@ function renderCounts(table, sum, other) {
 
 function renderFlag(p, flag) {
   p.hidden = !(flag && flag.text);
-  if (flag) { p.className = 'flag small ' + flagClass(flag.kind); p.textContent = flag.text; }
+  if (flag) { p.className = 'flag small ' + flagClass(flag.kind); p.textContent = flagText(flag); }
 }
 
 // ---- gallery ---------------------------------------------------------------------------

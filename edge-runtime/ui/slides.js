@@ -48,7 +48,7 @@ function render(list) {
       el('span', { class: 'sid' }, s.id),
       el('span', {}, stateBadge(s)),
       el('span', { class: 'n', title: `${s.unidentified || 0} unidentified, ${s.unfamiliar || 0} unfamiliar` }, `${s.classified || 0} cells`),
-      s.flag && s.flag.text ? el('span', { class: 'flag ' + flagClass(s.flag.kind) }, s.flag.text) : el('span', {}, ''),
+      s.flag && s.flag.text ? el('span', { class: 'flag ' + flagClass(s.flag.kind) }, flagText(s.flag)) : el('span', {}, ''),
       el('span', { class: 'n' }, corr ? `${corr} corrected` : '–'));
   });
   box.replaceChildren(head, ...rows);

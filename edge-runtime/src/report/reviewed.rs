@@ -44,6 +44,9 @@ pub fn reviewed_counts(
     }
     summary.unidentified = 0;
     summary.unfamiliar = 0;
+    // The subtypes are the subtype model's reading of the machine's blasts; a reviewer's
+    // count does not type the cells it moves, so it names none.
+    summary.subtype = None;
     let (mut excluded, mut changed, mut classified, mut malignant) = (0u32, 0u32, 0u32, 0u32);
     for cell in cells {
         let Some(verdict) = review.verdict(cell.id) else {

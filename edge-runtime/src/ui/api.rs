@@ -27,7 +27,7 @@ use crate::report::{
     shrink, verdict_name,
 };
 use crate::scan::pipeline::{RebuildError, rebuild_report};
-use crate::scan::session::{SlideFlag, SlideSession, SlideSummary};
+use crate::scan::session::{SlideFlag, SlideSession, SlideSummary, SubtypeCall};
 
 /// Width the live frame is shrunk to before it is sent: enough for a tablet, light for the
 /// board to encode several times a second.
@@ -81,14 +81,21 @@ fn review_refusal(e: ReviewError) -> Refusal {
     (status, error_chain(&e))
 }
 
-fn flag_json(flag: &SlideFlag) -> Value {
+/// A summary's flag as the pages show it, with the blasts' subtype when one is named on it.
+fn flag_json(summary: &SlideSummary) -> Value {
+    let flag = &summary.flag;
     let kind = match flag {
         SlideFlag::SuspiciousRefer { .. } => "suspicious_refer",
         SlideFlag::NoEvidence { .. } => "no_evidence",
         SlideFlag::Insufficient { .. } => "insufficient",
         SlideFlag::Unfamiliar { .. } => "unfamiliar",
     };
-    json!({ "kind": kind, "text": flag.to_string() })
+    let subtype = summary
+        .subtype
+        .as_ref()
+        .filter(|s| s.call != SubtypeCall::NotReferred)
+        .map(|s| format!("B-ALL subtype: {}", s.call));
+    json!({ "kind": kind, "text": flag.to_string(), "subtype": subtype })
 }
 
 /// `GET /api/state`: the live slide.
@@ -146,7 +153,7 @@ pub async fn state(State(ui): Shared) -> Response {
         "fields": summary.fields,
         "max_fields": desk.config.rules.max_fields,
         "malignant_share": summary.malignant_share,
-        "flag": flag_json(&summary.flag),
+        "flag": flag_json(&summary),
         "ended": live.and_then(|l| l.ended.as_deref()),
         "demonstration": desk.config.demonstration,
     }))
@@ -347,7 +354,7 @@ fn counts_json(summary: &SlideSummary, excluded: u32) -> Value {
         "excluded": excluded,
         "classified": summary.classified,
         "malignant_share": summary.malignant_share,
-        "flag": flag_json(&summary.flag),
+        "flag": flag_json(summary),
     })
 }
 
@@ -414,7 +421,7 @@ pub async fn slides(State(ui): Shared) -> Response {
                     "classified": slide.summary.classified,
                     "unidentified": slide.summary.unidentified,
                     "unfamiliar": slide.summary.unfamiliar,
-                    "flag": flag_json(&slide.summary.flag),
+                    "flag": flag_json(&slide.summary),
                     "reviewer": slide.review.sign_off.as_ref().map(|s| s.initials.as_str()),
                     "corrections": changed,
                 })

@@ -652,7 +652,16 @@ fn a_subtype_is_named_only_on_a_referred_slide_where_most_blasts_have_it() {
         (10, 10, 0, 5, SubtypeCall::Mixed { blasts: 20 }),
         (10, 0, 10, 5, SubtypeCall::Mixed { blasts: 20 }),
         // Referred (9 of 30 blasts), on too few blasts to name one.
-        (9, 0, 0, 21, SubtypeCall::TooFew { blasts: 9, needed: 10 }),
+        (
+            9,
+            0,
+            0,
+            21,
+            SubtypeCall::TooFew {
+                blasts: 9,
+                needed: 10,
+            },
+        ),
         // 12 blasts among 200 cells: no referral, so no subtype, however clear.
         (12, 0, 0, 188, SubtypeCall::NotReferred),
     ] {
