@@ -31,16 +31,14 @@ use crate::records::{
 };
 use crate::report::{
     CellThumbnail, ModelInfo, PartialCell, QualityStats, SkippedFrames, SlideReport, Snapshot,
-    StageTimings, SubtypeModelInfo, annotate, error_chain, shrink,
+    StageTimings, annotate, error_chain, shrink,
 };
 use crate::scan::blocks::FrameBlocks;
-use crate::scan::classify::{CellClassifier, CellScores, ClassifyError};
+use crate::scan::classify::{CellClassifier, ClassifyError};
 use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
 use crate::scan::quality::{QualityGate, QualityTally, QualityThresholds, SlideAdvice};
 use crate::scan::scale::{FrameScale, SlideScale};
-use crate::scan::session::{
-    CellCall, SessionError, SessionRules, SlideSession, StopReason, Subtyped,
-};
+use crate::scan::session::{CellCall, SessionError, SessionRules, SlideSession, StopReason};
 use crate::scan::track::{CellTracker, TrackError, TrackerConfig};
 
 /// Side, in pixels, of the cell thumbnails in the report.
@@ -519,39 +517,6 @@ impl<S: JournalStorage> SlideScanner<S> {
         Ok(())
     }
 
-    /// Types again the blast an earlier run typed: the last cell recorded with the
-    /// record's frame and box. Records of a slide resumed without a subtype model are
-    /// passed over (it reports no subtypes); another subtype model than the one that
-    /// began the slide is refused, as a mixed tally names no subtype.
-    fn replay_subtype(&mut self, record: SubtypeRecord) -> Result<(), PipelineError> {
-        let Some(subtyper) = &self.subtyper else {
-            return Ok(());
-        };
-        if record.model_digest != subtyper.digest {
-            return Err(PipelineError::ModelChanged {
-                slide: self.slide_id.clone(),
-                recorded: Digest(record.model_digest).to_string(),
-                loaded: Digest(subtyper.digest).to_string(),
-            });
-        }
-        let Some(cell) = self
-            .cells
-            .iter_mut()
-            .rev()
-            .find(|c| c.frame == record.frame && c.bbox == record.bbox)
-        else {
-            return Ok(());
-        };
-        let call = CellCall {
-            class: cell.class,
-            confidence: cell.confidence,
-            unfamiliar: cell.unfamiliar,
-        };
-        let typed = self.session.record_subtype(&call, &record.probabilities)?;
-        cell.subtype = typed.map(|t| subtyper.name(t));
-        Ok(())
-    }
-
     /// Keeps the picture of every cell counted from now on in `images` (for review and
     /// for exporting corrections).
     pub fn keep_cell_images(mut self, images: CellImages) -> Self {
@@ -760,49 +725,6 @@ impl<S: JournalStorage> SlideScanner<S> {
             counted,
             stages,
         })
-    }
-
-    /// The subtype model's probabilities for each cell the slide's model takes for a blast
-    /// (its top class is malignant), `None` for the others and for every cell when there is
-    /// no subtype model. Typed before the session's confidence and familiarity checks, so
-    /// that the journal holds the same whatever the board's thresholds; the session only
-    /// counts the cells it counted as blasts.
-    fn type_blasts(
-        &mut self,
-        image: &RgbImage,
-        cells: &[crate::scan::detect::DetectedCell],
-        scores: &[CellScores],
-    ) -> Result<Vec<Option<Vec<f32>>>, PipelineError> {
-        let Some(subtyper) = &mut self.subtyper else {
-            return Ok(vec![None; cells.len()]);
-        };
-        let taxonomy = &self.taxonomy;
-        let blast = |scores: &CellScores| {
-            let top = scores
-                .probabilities
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
-                    if p > best.1 { (i, p) } else { best }
-                })
-                .0;
-            taxonomy.classes.get(top).is_some_and(|c| c.malignant)
-        };
-        let blasts: Vec<_> = cells
-            .iter()
-            .zip(scores)
-            .filter(|(_, s)| blast(s))
-            .map(|(c, _)| *c)
-            .collect();
-        let mut typed = subtyper.classifier.classify(image, &blasts)?.into_iter();
-        Ok(scores
-            .iter()
-            .map(|s| {
-                blast(s)
-                    .then(|| typed.next().map(|t| t.probabilities))
-                    .flatten()
-            })
-            .collect())
     }
 
     /// The cells the tracker has just found partial, as `(frame, box)`, less those an
@@ -1080,66 +1002,11 @@ fn block_average(image: RgbImage, block: u32) -> RgbImage {
     blocks.means()
 }
 
-/// The subtypes a subtype model of `taxonomy` names: its malignant classes, at least two.
-pub fn subtypes_of(taxonomy: &Taxonomy) -> Result<Vec<&str>, PipelineError> {
-    let subtypes: Vec<&str> = taxonomy
-        .classes
-        .iter()
-        .filter(|c| c.malignant)
-        .map(|c| c.name.as_str())
-        .collect();
-    if subtypes.len() < 2 {
-        return Err(PipelineError::NotASubtypeModel {
-            taxonomy: taxonomy.name.clone(),
-        });
-    }
-    Ok(subtypes)
-}
-
-/// The second model, which names the B-ALL subtype of the blasts the slide's model counts.
-struct Subtyper {
-    classifier: CellClassifier,
-    digest: [u8; 32],
-    taxonomy: Taxonomy,
-    calibration: leukoscope_core::artifact::Calibration,
-    info: SubtypeModelInfo,
-}
-
-impl Subtyper {
-    /// The subtype model on the CPU, at the frames' scale; refused unless it has at least
-    /// two malignant classes to tell apart.
-    fn new(model: &VerifiedArtifact, settings: &ScanSettings) -> Result<Self, PipelineError> {
-        let artifact = &model.artifact;
-        let taxonomy = artifact.taxonomy.clone();
-        subtypes_of(&taxonomy)?;
-        let classifier =
-            CellClassifier::new(artifact, settings.detect.um_per_px, settings.threads)?
-                .with_batch(settings.batch);
-        Ok(Subtyper {
-            info: SubtypeModelInfo {
-                name: artifact.spec.name.clone(),
-                digest: model.digest.to_string(),
-                signed_by: model.signed_by.map(|key| key.to_string()),
-                taxonomy: taxonomy.name.clone(),
-            },
-            classifier,
-            digest: model.digest.0,
-            taxonomy,
-            calibration: artifact.calibration,
-        })
-    }
-
-    /// What a report calls a blast the session typed.
-    fn name(&self, typed: Subtyped) -> String {
-        match typed {
-            Subtyped::Class(class) => self.taxonomy.classes[class].name.clone(),
-            Subtyped::Undetermined => ReportCell::UNDETERMINED.to_string(),
-        }
-    }
-}
-
 mod rebuild;
+mod subtype;
 pub use rebuild::{RebuildError, rebuild_report};
+use subtype::Subtyper;
+pub use subtype::subtypes_of;
 
 #[cfg(test)]
 mod tests;
