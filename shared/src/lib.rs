@@ -9,6 +9,8 @@
 //! - [`artifact`]: the `.lsm` model file.
 //! - [`engine`]: runs a model on a CPU, in f32 (the reference) or int8, with kernels per
 //!   instruction set.
+//! - [`protocol`]: the messages between the board and the scope controller (stage, focus,
+//!   lamp), and the frames that carry them over a serial line.
 //! - `files` (feature `files`): decoding image files and replacing files atomically, one way
 //!   for both sides.
 //! - `network` (feature `burn`): a spec built as a trainable burn module.
@@ -29,6 +31,7 @@ pub mod files;
 pub mod network;
 pub mod params;
 pub mod preprocess;
+pub mod protocol;
 pub mod raster;
 pub mod spec;
 #[cfg(feature = "synth")]
