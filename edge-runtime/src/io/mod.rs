@@ -10,8 +10,11 @@
 //!   storage, thresholds, pins.
 //! - [`board_io`]: status LED, buzzer, illumination and start/stop button over embedded-hal.
 //! - [`model`]: loading and verifying the `.lsm` model a board runs.
+//! - [`scope`]: the scope controller that moves the stage and the focus and sets the
+//!   lamp, over a serial line.
 
 pub mod board_io;
 pub mod model;
+pub mod scope;
 pub mod settings;
 pub mod source;
