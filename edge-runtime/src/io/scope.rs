@@ -2,8 +2,8 @@
 //! the lamp, spoken to in the core's protocol (`leukoscope_core::protocol`,
 //! docs/scope-protocol.md) over a serial line.
 //!
-//! [`Scope`] is what scanning and focusing need of it; [`LinkedScope`] speaks the protocol
-//! over any byte link that reads with a timeout (a serial port; a pipe in tests). Each
+//! [`Scope`] is what scanning and focusing need of it; [`MockScope`] is a stage in memory;
+//! [`LinkedScope`] speaks the protocol over any byte link that reads with a timeout (a serial port; a pipe in tests). Each
 //! request carries its own sequence number and only the reply with that number answers it:
 //! a reply that arrives after its request timed out, or a frame the line damaged, is passed
 //! over rather than taken for the next answer. While it waits for a move to end it keeps
@@ -14,8 +14,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
 use leukoscope_core::protocol::{
-    FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, Position, Refusal, Reply, Request, WireError,
-    decode, encode,
+    Axis, FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, Position, Refusal, Reply, Request,
+    WireError, decode, encode,
 };
 
 /// What scanning and focusing ask of the stage, the focus and the lamp. Lengths are
@@ -291,6 +291,104 @@ impl<L: Read + Write> Scope for LinkedScope<L> {
 
     fn stop(&mut self) -> Result<(), ScopeError> {
         self.command(Request::Stop)
+    }
+}
+
+/// A stage in memory, for tests and for running scans without hardware: every motion
+/// arrives at once, within soft limits, after homing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MockScope {
+    /// Where the axes are.
+    pub at: Position,
+    /// The stage's travel on X and Y, from home, in nanometres.
+    pub travel_nm: i32,
+    /// The focus's travel, from home, in nanometres.
+    pub focus_travel_nm: i32,
+    /// The lamp's level.
+    pub lamp_permille: u16,
+    /// Every motion asked for, in order: `(x, y, z)` targets.
+    pub motions: Vec<(i32, i32, i32)>,
+}
+
+impl MockScope {
+    /// A stage not yet homed, with `travel_nm` of X and Y and `focus_travel_nm` of Z.
+    pub fn new(travel_nm: i32, focus_travel_nm: i32) -> Self {
+        MockScope {
+            at: Position {
+                x_nm: 0,
+                y_nm: 0,
+                z_nm: 0,
+                homed: false,
+            },
+            travel_nm,
+            focus_travel_nm,
+            lamp_permille: 0,
+            motions: Vec::new(),
+        }
+    }
+
+    /// Moves to `(x, y, z)` as a controller would: refused before homing or beyond travel.
+    fn go(&mut self, request: Request, x: i32, y: i32, z: i32) -> Result<Position, ScopeError> {
+        let refuse = |refusal| Err(ScopeError::Refused { request, refusal });
+        if !self.at.homed {
+            return refuse(Refusal::NotHomed);
+        }
+        for (axis, value, travel) in [
+            (Axis::X, x, self.travel_nm),
+            (Axis::Y, y, self.travel_nm),
+            (Axis::Z, z, self.focus_travel_nm),
+        ] {
+            if !(0..=travel).contains(&value) {
+                return refuse(Refusal::OutOfRange { axis });
+            }
+        }
+        self.motions.push((x, y, z));
+        self.at = Position {
+            x_nm: x,
+            y_nm: y,
+            z_nm: z,
+            homed: true,
+        };
+        Ok(self.at)
+    }
+}
+
+impl Scope for MockScope {
+    fn home(&mut self) -> Result<Position, ScopeError> {
+        self.at = Position {
+            x_nm: 0,
+            y_nm: 0,
+            z_nm: 0,
+            homed: true,
+        };
+        Ok(self.at)
+    }
+
+    fn move_to(&mut self, x_nm: i32, y_nm: i32) -> Result<Position, ScopeError> {
+        self.go(Request::MoveTo { x_nm, y_nm }, x_nm, y_nm, self.at.z_nm)
+    }
+
+    fn focus_to(&mut self, z_nm: i32) -> Result<Position, ScopeError> {
+        self.go(Request::FocusTo { z_nm }, self.at.x_nm, self.at.y_nm, z_nm)
+    }
+
+    fn lamp(&mut self, permille: u16) -> Result<(), ScopeError> {
+        if permille > 1000 {
+            return Err(ScopeError::Refused {
+                request: Request::Lamp { permille },
+                refusal: Refusal::BadValue,
+            });
+        }
+        self.lamp_permille = permille;
+        Ok(())
+    }
+
+    fn position(&mut self) -> Result<Position, ScopeError> {
+        Ok(self.at)
+    }
+
+    fn stop(&mut self) -> Result<(), ScopeError> {
+        Ok(())
     }
 }
 

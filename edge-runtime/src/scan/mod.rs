@@ -5,9 +5,13 @@
 //!   read it coarsely (the gate, the detector, the tracker).
 //! - [`quality`]: the quality gate: focus, exposure and empty fields, with advice when most
 //!   frames fail.
+//! - [`autofocus`]: finding and keeping focus with the scope controller's Z axis, by the
+//!   gate's focus measure.
 //! - [`scale`]: the frames' micrometres per pixel, measured from the slide's red cells.
 //! - [`detect`]: finding white cells by their nuclei (stain unmixing, Otsu, morphology,
 //!   splitting).
+//! - [`stage_plan`]: the fields a motorized scan visits, a serpentine of overlapping
+//!   fields over the smear's monolayer.
 //! - [`stain`]: the slide's own stain colours (Macenko's method), read ahead of
 //!   the scan and given to the detector.
 //! - [`track`]: registering consecutive frames and counting each cell once across them.
@@ -18,6 +22,7 @@
 //! - [`pipeline`]: the stages strung together, every cell journalled before it counts;
 //!   resumed after a crash.
 
+pub mod autofocus;
 pub mod blocks;
 pub mod classify;
 pub mod detect;
@@ -26,5 +31,6 @@ pub mod pipeline;
 pub mod quality;
 pub mod scale;
 pub mod session;
+pub mod stage_plan;
 pub mod stain;
 pub mod track;

@@ -1,7 +1,5 @@
 use std::collections::VecDeque;
 
-use leukoscope_core::protocol::Axis;
-
 use super::*;
 
 /// A controller at the far end of an in-memory link, with a stage whose soft limits are
