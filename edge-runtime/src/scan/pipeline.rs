@@ -654,7 +654,8 @@ impl<S: JournalStorage> SlideScanner<S> {
                 lap(&mut stages.report);
             }
             // A typed blast's subtype entry follows its cell's, in the same batch.
-            let mut batch = Vec::with_capacity(cells.len() + subtypes.len() + partial.len() + 1);
+            let typed_blasts = subtypes.iter().flatten().count();
+            let mut batch = Vec::with_capacity(cells.len() + typed_blasts + partial.len() + 1);
             for ((cell, scores), subtype) in cells.iter().zip(scores).zip(&subtypes) {
                 let record = CellRecord {
                     slide: self.slide_id.clone(),
