@@ -392,5 +392,32 @@ impl Scope for MockScope {
     }
 }
 
+/// A [`MockScope`] a test's camera can look at while the code under test moves it.
+#[cfg(test)]
+#[derive(Clone)]
+pub(crate) struct SharedScope(pub std::rc::Rc<std::cell::RefCell<MockScope>>);
+
+#[cfg(test)]
+impl Scope for SharedScope {
+    fn home(&mut self) -> Result<Position, ScopeError> {
+        self.0.borrow_mut().home()
+    }
+    fn move_to(&mut self, x_nm: i32, y_nm: i32) -> Result<Position, ScopeError> {
+        self.0.borrow_mut().move_to(x_nm, y_nm)
+    }
+    fn focus_to(&mut self, z_nm: i32) -> Result<Position, ScopeError> {
+        self.0.borrow_mut().focus_to(z_nm)
+    }
+    fn lamp(&mut self, permille: u16) -> Result<(), ScopeError> {
+        self.0.borrow_mut().lamp(permille)
+    }
+    fn position(&mut self) -> Result<Position, ScopeError> {
+        self.0.borrow_mut().position()
+    }
+    fn stop(&mut self) -> Result<(), ScopeError> {
+        self.0.borrow_mut().stop()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -163,6 +163,10 @@ pub enum SourceError {
         /// What it refused, with what it offers instead.
         problem: String,
     },
+    /// The scope controller or focusing failed during a motorized scan (a refusal, a
+    /// lost link, nothing in focus): the scan cannot go on by itself.
+    #[error("the stage or the focus: {0}")]
+    Stage(String),
     /// A frame rate that is not a positive number.
     #[error("frame rate {fps} is not a positive number of frames per second")]
     BadRate {
@@ -193,6 +197,7 @@ impl SourceError {
             | SourceError::Synthetic(_)
             | SourceError::Camera { .. }
             | SourceError::CameraRefused { .. }
+            | SourceError::Stage(_)
             | SourceError::BadRate { .. } => ErrorKind::Fatal,
         }
     }

@@ -12,6 +12,8 @@
 //!   splitting).
 //! - [`stage_plan`]: the fields a motorized scan visits, a serpentine of overlapping
 //!   fields over the smear's monolayer.
+//! - [`stage_scan`]: a slide scanned by the scope controller, field by field along the
+//!   plan, focused at each: a frame source like a camera.
 //! - [`stain`]: the slide's own stain colours (Macenko's method), read ahead of
 //!   the scan and given to the detector.
 //! - [`track`]: registering consecutive frames and counting each cell once across them.
@@ -32,5 +34,6 @@ pub mod quality;
 pub mod scale;
 pub mod session;
 pub mod stage_plan;
+pub mod stage_scan;
 pub mod stain;
 pub mod track;

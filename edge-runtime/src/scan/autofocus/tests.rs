@@ -2,11 +2,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use leukoscope_core::protocol::Position;
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
 
 use super::*;
-use crate::io::scope::MockScope;
+use crate::io::scope::{MockScope, SharedScope};
 
 /// The synthetic frames' scale.
 const UM_PER_PX: f32 = 0.42;
@@ -101,30 +100,6 @@ fn focus_with(
         QualityThresholds::default(),
         UM_PER_PX,
     )
-}
-
-/// A [`Scope`] the camera can look at while focusing moves it.
-struct SharedScope(Rc<RefCell<MockScope>>);
-
-impl Scope for SharedScope {
-    fn home(&mut self) -> Result<Position, ScopeError> {
-        self.0.borrow_mut().home()
-    }
-    fn move_to(&mut self, x_nm: i32, y_nm: i32) -> Result<Position, ScopeError> {
-        self.0.borrow_mut().move_to(x_nm, y_nm)
-    }
-    fn focus_to(&mut self, z_nm: i32) -> Result<Position, ScopeError> {
-        self.0.borrow_mut().focus_to(z_nm)
-    }
-    fn lamp(&mut self, permille: u16) -> Result<(), ScopeError> {
-        self.0.borrow_mut().lamp(permille)
-    }
-    fn position(&mut self) -> Result<Position, ScopeError> {
-        self.0.borrow_mut().position()
-    }
-    fn stop(&mut self) -> Result<(), ScopeError> {
-        self.0.borrow_mut().stop()
-    }
 }
 
 #[test]
