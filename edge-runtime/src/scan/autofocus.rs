@@ -94,18 +94,12 @@ pub fn autofocus(
     }
     let start = scope.position()?.z_nm;
     let mut measure = Measure::new(thresholds, um_per_px);
-    let coarse = measure.sweep(
-        scope,
-        capture,
-        start.saturating_sub(sweep.reach_nm),
-        start.saturating_add(sweep.reach_nm),
-        sweep.coarse_step_nm,
-    )?;
+    let coarse = measure.sweep(scope, capture, start, sweep.reach_nm, sweep.coarse_step_nm)?;
     let fine = measure.sweep(
         scope,
         capture,
-        coarse.z_nm.saturating_sub(sweep.coarse_step_nm),
-        coarse.z_nm.saturating_add(sweep.coarse_step_nm),
+        coarse.z_nm,
+        sweep.coarse_step_nm,
         sweep.fine_step_nm,
     )?;
     let best = if fine.focus >= coarse.focus {
@@ -133,8 +127,8 @@ pub fn refocus(
     let best = measure.sweep(
         scope,
         capture,
-        start.saturating_sub(sweep.coarse_step_nm),
-        start.saturating_add(sweep.coarse_step_nm),
+        start,
+        sweep.coarse_step_nm,
         sweep.fine_step_nm,
     )?;
     finish(
@@ -185,17 +179,18 @@ impl Measure {
         }
     }
 
-    /// Visits every height from `from` to `to` by `step`, bottom up (one direction, so
-    /// the Z axis' backlash is the same at every height), and returns the sharpest; the
-    /// lowest of equal heights.
+    /// Visits every height from `reach` below `centre` to `reach` above it by `step`,
+    /// bottom up (one direction, so the Z axis' backlash is the same at every height), and
+    /// returns the sharpest; the lowest of equal heights.
     fn sweep(
         &mut self,
         scope: &mut dyn Scope,
         capture: &mut dyn FnMut() -> Result<RgbImage, String>,
-        from: i32,
-        to: i32,
+        centre: i32,
+        reach: i32,
         step: i32,
     ) -> Result<Focused, AutofocusError> {
+        let (from, to) = (centre.saturating_sub(reach), centre.saturating_add(reach));
         let mut best: Option<Focused> = None;
         let mut z = from;
         loop {

@@ -521,7 +521,10 @@ impl SlideSession {
 /// The top class of `probabilities` and its probability, once they are checked to be one
 /// probability per class of `taxonomy`. The first of equal tops wins, so the same scores
 /// always give the same class.
-fn top_class(probabilities: &[f32], taxonomy: &Taxonomy) -> Result<(usize, f32), SessionError> {
+pub(crate) fn top_class(
+    probabilities: &[f32],
+    taxonomy: &Taxonomy,
+) -> Result<(usize, f32), SessionError> {
     if probabilities.len() != taxonomy.len() || probabilities.is_empty() {
         return Err(SessionError::ClassCount {
             got: probabilities.len(),

@@ -12,7 +12,7 @@ use crate::records::{ReportCell, SubtypeRecord};
 use crate::report::SubtypeModelInfo;
 use crate::scan::classify::{CellClassifier, CellScores};
 use crate::scan::detect::DetectedCell;
-use crate::scan::session::{CellCall, Subtyped};
+use crate::scan::session::{CellCall, Subtyped, top_class};
 
 /// The subtypes a subtype model of `taxonomy` names: its malignant classes, at least two.
 pub fn subtypes_of(taxonomy: &Taxonomy) -> Result<Vec<&str>, PipelineError> {
@@ -91,16 +91,10 @@ impl<S: JournalStorage> SlideScanner<S> {
             return Ok(vec![None; cells.len()]);
         };
         let taxonomy = &self.taxonomy;
+        // The session's own top class: scores it would refuse are no blast either.
         let blast = |scores: &CellScores| {
-            let top = scores
-                .probabilities
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
-                    if p > best.1 { (i, p) } else { best }
-                })
-                .0;
-            taxonomy.classes.get(top).is_some_and(|c| c.malignant)
+            top_class(&scores.probabilities, taxonomy)
+                .is_ok_and(|(top, _)| taxonomy.classes[top].malignant)
         };
         let blasts: Vec<_> = cells
             .iter()

@@ -25,19 +25,21 @@ fn frames(count: u32) -> Vec<Frame> {
 
 /// The same, with defects on some frames.
 fn frames_with(count: u32, defects: Vec<(u32, Defect)>) -> Vec<Frame> {
-    let slide = SyntheticSlide::new(
-        5,
-        SlideOptions {
-            world_width: 2400,
-            world_height: 1600,
-            frame_width: 640,
-            frame_height: 480,
-            white_cells_per_frame: 4.0,
-            defects,
-            ..SlideOptions::default()
-        },
-    )
-    .expect("slide");
+    let options = SlideOptions {
+        world_width: 2400,
+        world_height: 1600,
+        frame_width: 640,
+        frame_height: 480,
+        white_cells_per_frame: 4.0,
+        defects,
+        ..SlideOptions::default()
+    };
+    slide_frames(5, options, count)
+}
+
+/// The first `count` frames of synthetic slide `seed` laid out by `options`.
+fn slide_frames(seed: u64, options: SlideOptions, count: u32) -> Vec<Frame> {
+    let slide = SyntheticSlide::new(seed, options).expect("slide");
     (0..count.min(slide.frame_count()))
         .map(|i| Frame {
             index: u64::from(i),

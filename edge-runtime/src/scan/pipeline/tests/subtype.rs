@@ -11,27 +11,16 @@ use crate::scan::session::{SlideFlag, SubtypeCall};
 
 /// A slide whose white cells are mostly Pre-B blasts.
 fn pre_b_slide(count: u32) -> Vec<Frame> {
-    let slide = SyntheticSlide::new(
-        21,
-        SlideOptions {
-            world_width: 3200,
-            world_height: 1600,
-            frame_width: 640,
-            frame_height: 480,
-            white_cells_per_frame: 6.0,
-            class_mix: [0.15, 0.05, 0.75, 0.05],
-            ..SlideOptions::default()
-        },
-    )
-    .expect("slide");
-    (0..count.min(slide.frame_count()))
-        .map(|i| Frame {
-            index: u64::from(i),
-            image: slide.frame(i).expect("frame").image,
-            captured: Instant::now(),
-            origin: format!("frame {i}"),
-        })
-        .collect()
+    let options = SlideOptions {
+        world_width: 3200,
+        world_height: 1600,
+        frame_width: 640,
+        frame_height: 480,
+        white_cells_per_frame: 6.0,
+        class_mix: [0.15, 0.05, 0.75, 0.05],
+        ..SlideOptions::default()
+    };
+    slide_frames(21, options, count)
 }
 
 /// The defaults, with `subtype` typing the blasts and a call made on 30 cells (a test
