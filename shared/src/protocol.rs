@@ -149,6 +149,18 @@ pub enum Refusal {
     /// The request could not be read ([`WireError`]), answered with sequence number 0
     /// as its own was lost with it.
     Unreadable,
+    /// Homing drove the axis its whole travel (or backed off as far) without its limit
+    /// switch changing: a switch unplugged, broken or stuck. The axis stays unhomed.
+    SwitchNotFound {
+        /// The axis whose switch never changed.
+        axis: Axis,
+    },
+    /// A driver pin could not be set or a switch read: every axis stopped, homing is
+    /// needed again.
+    DriverFault {
+        /// The axis whose pins failed.
+        axis: Axis,
+    },
 }
 
 /// Why a frame could not be read.

@@ -221,6 +221,8 @@ fn refusal() -> impl Strategy<Value = Refusal> {
         Just(Refusal::LinkLost),
         Just(Refusal::BadValue),
         Just(Refusal::Unreadable),
+        axis().prop_map(|axis| Refusal::SwitchNotFound { axis }),
+        axis().prop_map(|axis| Refusal::DriverFault { axis }),
     ]
 }
 
