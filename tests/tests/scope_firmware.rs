@@ -2,8 +2,8 @@
 //! 3x3 serpentine of a synthetic smear, over a serial line, and the slide goes through the
 //! whole pipeline. Twice:
 //!
-//! - the firmware's own logic built for the host, on a thread, at the far end of a socket
-//!   pair (always run);
+//! - the firmware's own logic built for the host, on a thread, at the far end of a
+//!   pseudo-terminal that the board opens as `run` opens a serial port (always run);
 //! - the firmware binary itself under `qemu-system-arm` (mps2-an500, a Cortex-M7), at the
 //!   far end of qemu's virtual serial port on a Unix socket, when
 //!   `LEUKOSCOPE_SCOPE_FIRMWARE` names its ELF (CI builds it and sets it; the firmware's
@@ -15,18 +15,20 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
 use leukoscope_core::protocol::Position;
 use leukoscope_core::raster::RgbImage;
 use leukoscope_core::synth::{SlideOptions, SyntheticSlide};
-use leukoscope_edge::io::scope::{LinkedScope, Scope, ScopeError, ScopeTimeouts};
+use leukoscope_edge::io::scope::{LinkedScope, Scope, ScopeError, ScopeTimeouts, open_serial};
 use leukoscope_edge::io::source::{Frame, FrameSource, SourceError};
 use leukoscope_edge::records::journal::open_slide_journal;
 use leukoscope_edge::records::layout::DataDir;
@@ -40,6 +42,7 @@ use leukoscope_scope_controller::controller::Controller;
 use leukoscope_scope_controller::firmware::{Firmware, Watchdog};
 use leukoscope_scope_controller::link::SerialLink;
 use leukoscope_scope_controller::sim::{STAGE_AXES, SimLamp, SimLine, SimMotor};
+use serialport::{SerialPort, TTYPort};
 
 /// The synthetic frames' scale, in nanometres per pixel.
 const NM_PER_PX: i32 = 420;
@@ -180,15 +183,13 @@ fn plan() -> Vec<(i32, i32)> {
     serpentine(area, field, 0.2).expect("a plan")
 }
 
-/// Connects to the controller at the far end of `link`, scans the slide, and checks what
+/// Scans the slide with the controller at the far end of `scope`'s link, and checks what
 /// a technician would: every field read in focus, the stage's path the plan's.
-fn scan_through(link: UnixStream) {
-    link.set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("a timeout");
-    let scope =
-        LinkedScope::connect(link, ScopeTimeouts::default()).expect("the controller answers");
+fn scan_through<L: Read + Write>(mut scope: LinkedScope<L>) {
     let info = scope.info();
     assert_eq!(info.link_timeout, Duration::from_secs(1));
+    // As `run` sets it, at [scope] lamp's default.
+    scope.lamp(800).expect("the lamp is set");
     let at = Rc::new(Cell::new(None));
     let watched = Watched {
         scope,
@@ -282,55 +283,35 @@ fn scan_through(link: UnixStream) {
     );
 }
 
-/// A socket as the firmware's serial port: reads only what has arrived (a byte read
-/// ahead to tell).
-struct SocketUart {
-    socket: UnixStream,
-    ahead: Option<u8>,
-}
+/// The firmware's serial port on the host: the master side of a pseudo-terminal, whose
+/// other side the board opens as it opens a USB serial adapter.
+struct PtyUart(TTYPort);
 
-impl embedded_io::ErrorType for SocketUart {
+impl embedded_io::ErrorType for PtyUart {
     type Error = embedded_io::ErrorKind;
 }
 
-impl embedded_io::ReadReady for SocketUart {
+impl embedded_io::ReadReady for PtyUart {
     fn read_ready(&mut self) -> Result<bool, Self::Error> {
-        if self.ahead.is_none() {
-            let mut byte = [0u8; 1];
-            match self.socket.read(&mut byte) {
-                Ok(1) => self.ahead = Some(byte[0]),
-                Ok(_) => return Err(embedded_io::ErrorKind::BrokenPipe),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return Err(embedded_io::ErrorKind::Other),
-            }
-        }
-        Ok(self.ahead.is_some())
+        self.0
+            .bytes_to_read()
+            .map(|n| n > 0)
+            .map_err(|_| embedded_io::ErrorKind::Other)
     }
 }
 
-impl embedded_io::Read for SocketUart {
+impl embedded_io::Read for PtyUart {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        match (self.ahead.take(), buf.first_mut()) {
-            (Some(byte), Some(slot)) => {
-                *slot = byte;
-                Ok(1)
-            }
-            (ahead, _) => {
-                self.ahead = ahead;
-                Ok(0)
-            }
-        }
+        self.0.read(buf).map_err(|_| embedded_io::ErrorKind::Other)
     }
 }
 
-impl embedded_io::Write for SocketUart {
+impl embedded_io::Write for PtyUart {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        loop {
-            match self.socket.write(buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::yield_now(),
-                other => return other.map_err(|_| embedded_io::ErrorKind::Other),
-            }
-        }
+        self.0
+            .write_all(buf)
+            .map(|()| buf.len())
+            .map_err(|_| embedded_io::ErrorKind::Other)
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
@@ -351,8 +332,11 @@ impl embedded_hal::delay::DelayNs for Nothing {
 
 #[test]
 fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
-    let (board, controller) = UnixStream::pair().expect("a socket pair");
-    controller.set_nonblocking(true).expect("nonblocking");
+    let (controller, board) = TTYPort::pair().expect("a pseudo-terminal");
+    let device = board.name().expect("the terminal's name");
+    drop(board);
+    let done = Arc::new(AtomicBool::new(false));
+    let scanned = done.clone();
     let firmware = std::thread::spawn(move || {
         // Powered up as on the mps2 binary: 3 mm, 2 mm and 1.2 mm from the switches.
         let motors = [
@@ -366,29 +350,28 @@ fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
         };
         let (enable, lamp, led) = (SimLine::default(), SimLamp::default(), SimLine::default());
         let mut firmware = Firmware::new(
-            SerialLink::new(SocketUart {
-                socket: controller,
-                ahead: None,
-            }),
+            SerialLink::new(PtyUart(controller)),
             Controller::new([axis(0), axis(1), axis(2)], &enable, &lamp, 1_000),
             &led,
             Nothing,
             Nothing,
         );
         let start = Instant::now();
-        // Until the board hangs up.
-        loop {
-            match firmware.poll(start.elapsed().as_micros() as u64) {
-                Ok(()) => {}
-                Err(embedded_io::ErrorKind::BrokenPipe) => break,
-                Err(e) => panic!("the firmware's port failed: {e:?}"),
+        while !scanned.load(Ordering::Relaxed) {
+            if let Err(e) = firmware.poll(start.elapsed().as_micros() as u64) {
+                panic!("the firmware's port failed: {e:?}");
             }
         }
-        motors.map(|m| m.steps())
+        (motors.map(|m| m.steps()), lamp.0.get())
     });
-    scan_through(board);
-    let steps = firmware.join().expect("the firmware ran");
+    // As `run` opens a board's controller.
+    let scope = open_serial(Path::new(&device), 115_200, ScopeTimeouts::default())
+        .expect("the controller answers on its serial port");
+    scan_through(scope);
+    done.store(true, Ordering::Relaxed);
+    let (steps, lamp) = firmware.join().expect("the firmware ran");
     assert!(steps.iter().all(|&s| s > 1_000), "steps {steps:?}");
+    assert_eq!(lamp, 800);
 }
 
 /// qemu, killed when the test ends however it ends.
@@ -436,6 +419,10 @@ fn the_board_scans_a_slide_through_the_firmware_under_qemu() {
             Err(e) => panic!("qemu's serial port never opened: {e}"),
         }
     };
-    scan_through(link);
+    link.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("a timeout");
+    let scope =
+        LinkedScope::connect(link, ScopeTimeouts::default()).expect("the controller answers");
+    scan_through(scope);
     eprintln!("the firmware's defmt log: {}", log.display());
 }

@@ -266,13 +266,11 @@ where
                 return Reply::Refused(refusal);
             }
         }
-        note!(
-            "moving {=u8:b} to {} {} {}",
-            mask,
-            targets[0],
-            targets[1],
-            targets[2]
-        );
+        match targets {
+            [Some(_x), Some(_y), _] => note!("stage to ({}, {}) nm", _x, _y),
+            [_, _, Some(_z)] => note!("focus to {} nm", _z),
+            _ => {}
+        }
         let pending = Some(Pending {
             seq,
             axes: mask,

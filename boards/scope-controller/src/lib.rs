@@ -17,10 +17,10 @@
 /// Logs through defmt when the firmware is built with it; nothing otherwise (the host
 /// tests have no defmt logger to link).
 macro_rules! note {
-    ($($t:tt)*) => {
+    ($($t:tt)*) => {{
         #[cfg(feature = "defmt")]
         defmt::info!($($t)*);
-    };
+    }};
 }
 
 pub mod axis;

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-#[cfg(any(feature = "camera", feature = "linux-board"))]
 use anyhow::Context;
 use leukoscope_core::engine::Engine;
 use leukoscope_edge::io::model::{DEVELOPMENT_KEY_WARNING, is_demonstration, is_development_key};
+use leukoscope_edge::io::scope::{ScopeTimeouts, open_serial};
 use leukoscope_edge::io::settings::BoardSettings;
 use leukoscope_edge::scan::pipeline::subtypes_of;
 
@@ -120,6 +120,7 @@ pub fn check(options: CheckArgs) -> anyhow::Result<()> {
     if let Some(board) = &board {
         check_camera(board)?;
         check_pins(board)?;
+        check_scope(board)?;
         check_storage(board)?;
         println!(
             "storage    {} ({} MB free)",
@@ -155,6 +156,33 @@ fn check_camera(board: &BoardSettings) -> anyhow::Result<()> {
         "camera {}: this build reads no cameras (rebuild with --features camera)",
         board.camera.device.display()
     )
+}
+
+/// Says hello to the scope controller, if the board has one, and counts the fields of
+/// its plan.
+fn check_scope(board: &BoardSettings) -> anyhow::Result<()> {
+    let Some(scope) = &board.scope else {
+        println!("scope      none: the slide is moved by hand");
+        return Ok(());
+    };
+    // Validated with the settings: a scope needs a measured scale and a plan.
+    let fields = board.camera.um_per_px.given().map_or(Ok(0), |um| {
+        scope
+            .plan((board.camera.width, board.camera.height), um)
+            .map(|p| p.len())
+    })?;
+    let controller = open_serial(&scope.device, scope.baud, ScopeTimeouts::default())
+        .with_context(|| format!("the scope controller on {}", scope.device.display()))?;
+    let info = controller.info();
+    let [major, minor, patch] = info.firmware;
+    println!(
+        "scope      {} at {} baud: firmware {major}.{minor}.{patch}, protocol {}, link timeout {} ms; {fields} fields a slide",
+        scope.device.display(),
+        scope.baud,
+        info.protocol,
+        info.link_timeout.as_millis()
+    );
+    Ok(())
 }
 
 /// Claims the board's pins, if it has any.

@@ -1,6 +1,7 @@
 //! `leukoscope-edge run`: the board's service. Checks its storage and model, then scans
 //! slides from the camera: one slide per press of the start button (or one slide and exit
-//! on a board without controls), resuming a slide a power cut interrupted.
+//! on a board without controls), resuming a slide a power cut interrupted. With a scope
+//! controller (`[scope]`) the stage is moved and focused field by field.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -10,14 +11,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use leukoscope_edge::io::model::load_model;
-use leukoscope_edge::io::settings::BoardSettings;
+use leukoscope_edge::io::scope::{Scope, ScopeTimeouts, open_serial};
+use leukoscope_edge::io::settings::{BoardSettings, ScopeSettings};
 use leukoscope_edge::io::source::{FrameSource, Rate, ReadAhead, ReplaySource};
 use leukoscope_edge::records::JournalEntry;
 use leukoscope_edge::records::journal::Journal;
 use leukoscope_edge::records::layout::DataDir;
+use leukoscope_edge::scan::autofocus::FocusSweep;
 use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::scan::session::SlideFlag;
+use leukoscope_edge::scan::stage_scan::StageScan;
 use leukoscope_edge::ui::DeskMode;
 
 use super::panel::Panel;
@@ -116,7 +120,15 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
                     .unwrap_or_default();
                 (Box::new(ReplaySource::open(dir, rate)?), Resume::SkipDone)
             }
-            None => (Panel::camera(&panel, &board)?, Resume::Continue),
+            None => match &board.scope {
+                None => (Panel::camera(&panel, &board)?, Resume::Continue),
+                // A resumed slide's fields come again with their numbers: those already
+                // recorded are passed over.
+                Some(scope) => (
+                    motorized_scan(&board, scope, Panel::camera(&panel, &board)?)?,
+                    Resume::SkipDone,
+                ),
+            },
         };
         panel.borrow_mut().working()?;
         first = false;
@@ -165,6 +177,41 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// The fields of `[scope]`'s plan, moved to and focused by its controller, seen by
+/// `camera`.
+fn motorized_scan(
+    board: &BoardSettings,
+    scope: &ScopeSettings,
+    camera: Box<dyn FrameSource>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
+    let um_per_px = board
+        .camera
+        .um_per_px
+        .given()
+        .context("a motorized scan needs camera.um_per_px")?;
+    let plan = scope.plan((board.camera.width, board.camera.height), um_per_px)?;
+    let mut controller = open_serial(&scope.device, scope.baud, ScopeTimeouts::default())
+        .with_context(|| format!("opening the scope controller on {}", scope.device.display()))?;
+    controller
+        .lamp(scope.lamp_permille())
+        .context("setting the scope's lamp")?;
+    let [major, minor, patch] = controller.info().firmware;
+    println!(
+        "scope: controller firmware {major}.{minor}.{patch} on {}; {} fields",
+        scope.device.display(),
+        plan.len()
+    );
+    Ok(Box::new(StageScan::new(
+        controller,
+        camera,
+        plan,
+        scope.focus_from_nm(),
+        FocusSweep::default(),
+        board.quality,
+        um_per_px,
+    )))
 }
 
 /// The storage folder exists, is writable and has the configured free space.

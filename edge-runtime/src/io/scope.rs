@@ -3,7 +3,8 @@
 //! docs/scope-protocol.md) over a serial line.
 //!
 //! [`Scope`] is what scanning and focusing need of it; [`MockScope`] is a stage in memory;
-//! [`LinkedScope`] speaks the protocol over any byte link that reads with a timeout (a serial port; a pipe in tests). Each
+//! [`LinkedScope`] speaks the protocol over any byte link that reads with a timeout (a
+//! serial port, [`open_serial`]; a pipe in tests). Each
 //! request carries its own sequence number and only the reply with that number answers it:
 //! a reply that arrives after its request timed out, or a frame the line damaged, is passed
 //! over rather than taken for the next answer. While it waits for a move to end it keeps
@@ -292,6 +293,24 @@ impl<L: Read + Write> Scope for LinkedScope<L> {
     fn stop(&mut self) -> Result<(), ScopeError> {
         self.command(Request::Stop)
     }
+}
+
+/// A serial port of the board, as [`open_serial`] opens it.
+pub type SerialScope = LinkedScope<Box<dyn serialport::SerialPort>>;
+
+/// Opens the controller on the serial port `device` (8N1 at `baud`, as its firmware) and
+/// says hello.
+pub fn open_serial(
+    device: &std::path::Path,
+    baud: u32,
+    timeouts: ScopeTimeouts,
+) -> Result<SerialScope, ScopeError> {
+    let port = serialport::new(device.to_string_lossy(), baud)
+        // Short reads: a silent controller is noticed, a ping is never late.
+        .timeout(Duration::from_millis(20))
+        .open()
+        .map_err(|e| ScopeError::Link(e.into()))?;
+    LinkedScope::connect(port, timeouts)
 }
 
 /// A stage in memory, for tests and for running scans without hardware: every motion

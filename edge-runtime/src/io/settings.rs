@@ -23,6 +23,7 @@ use leukoscope_core::artifact::{PublicKey, TrustPolicy};
 use leukoscope_core::files::{ReadError, read_capped};
 use serde::{Deserialize, Deserializer};
 
+pub use self::scope::ScopeSettings;
 use crate::io::source::Backoff;
 use crate::records::layout::DataDir;
 use crate::scan::detect::{CellDetector, DetectError, DetectorConfig};
@@ -59,6 +60,9 @@ pub struct BoardSettings {
     pub pins: Option<PinSettings>,
     /// `[ui]`: the technician's web UI.
     pub ui: UiSettings,
+    /// `[scope]`: the controller of a motorized stage; absent when the slide is moved by
+    /// hand.
+    pub scope: Option<ScopeSettings>,
 }
 
 /// `[ui]`: where the technician's web UI listens and who may use it over the network.
@@ -558,7 +562,41 @@ impl BoardSettings {
                 "a different line from pins.status_led_line and pins.buzzer_line",
             )?;
         }
-        Ok(())
+        self.validate_scope()
+    }
+
+    fn validate_scope(&self) -> Result<(), Problem> {
+        let Some(s) = &self.scope else {
+            return Ok(());
+        };
+        check("scope.baud", s.baud, s.baud > 0, "at least 1")?;
+        check(
+            "scope.lamp",
+            s.lamp,
+            (0.0..=1.0).contains(&s.lamp),
+            "between 0 and 1",
+        )?;
+        check(
+            "scope.focus_from_um",
+            s.focus_from_um,
+            s.focus_from_um.is_finite() && s.focus_from_um >= 0.0,
+            "a height above the focus switch, in micrometres",
+        )?;
+        check(
+            "scope.area_um",
+            format!("{:?}", s.area_um),
+            s.area_um.iter().all(|v| v.is_finite() && *v >= 0.0),
+            "four positions from home, in micrometres",
+        )?;
+        let Some(um_per_px) = self.camera.um_per_px.given() else {
+            return Err(Problem::new(
+                "scope",
+                "needs the frames' scale to lay fields side by side: set camera.um_per_px (measured with a stage micrometer) instead of \"auto\"",
+            ));
+        };
+        s.plan((self.camera.width, self.camera.height), um_per_px)
+            .map(drop)
+            .map_err(|e| Problem::new("scope.area_um", e.to_string()))
     }
 
     fn validate_quality(&self) -> Result<(), Problem> {
@@ -833,5 +871,6 @@ fn hex_keys<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<PublicKey>
         .collect()
 }
 
+mod scope;
 #[cfg(test)]
 mod tests;

@@ -360,3 +360,47 @@ fn the_frame_scale_may_be_measured_from_the_red_cells() {
     let m = refused("[track]\num_per_px = 0.3\n");
     assert!(m.contains("camera.um_per_px is \"auto\""), "{m}");
 }
+
+const SCOPE: &str = "[camera]\nwidth = 640\nheight = 480\num_per_px = 0.42\n[scope]\ndevice = \"/dev/leukoscope-scope\"\narea_um = [0, 0, 698.88, 524.16]\nfocus_from_um = 1825\n";
+
+#[test]
+fn a_scope_section_gives_the_serpentine_of_fields_and_its_defaults() {
+    let board = parse(SCOPE).expect("valid");
+    assert_eq!(parse("").expect("valid").scope, None);
+    let scope = board.scope.expect("a scope");
+    assert_eq!(scope.device, Path::new("/dev/leukoscope-scope"));
+    assert_eq!((scope.baud, scope.overlap, scope.lamp), (115_200, 0.2, 0.8));
+    assert_eq!(scope.focus_from_nm(), 1_825_000);
+    assert_eq!(scope.lamp_permille(), 800);
+    // A 640 x 480 frame at 0.42 um/px is 268.8 x 201.6 um: the area takes 3 x 3 fields.
+    let plan = scope.plan((640, 480), 0.42).expect("a plan");
+    assert_eq!(plan.len(), 9);
+    assert_eq!(plan[0], (134_400, 100_800));
+    // Serpentine: the second row runs back.
+    assert!(plan[3].0 > plan[5].0 && plan[3].1 > plan[2].1);
+}
+
+#[test]
+fn a_scope_is_refused_without_a_measured_scale_or_with_a_bad_area() {
+    let m = refused(&SCOPE.replace("um_per_px = 0.42", "um_per_px = \"auto\""));
+    assert!(
+        m.contains("`scope`") && m.contains("camera.um_per_px"),
+        "{m}"
+    );
+    let m = refused(&SCOPE.replace("[0, 0, 698.88, 524.16]", "[700, 0, 0, 524]"));
+    assert!(
+        m.contains("`scope.area_um`") && m.contains("swapped"),
+        "{m}"
+    );
+    let m = refused(&SCOPE.replace("[0, 0, 698.88, 524.16]", "[-5, 0, 0, 524]"));
+    assert!(m.contains("`scope.area_um`"), "{m}");
+    let m = refused(&format!("{SCOPE}overlap = 0.95\n"));
+    assert!(
+        m.contains("`scope.area_um`") && m.contains("overlap"),
+        "{m}"
+    );
+    let m = refused(&format!("{SCOPE}lamp = 2\n"));
+    assert!(m.contains("`scope.lamp` is 2"), "{m}");
+    let m = refused(&SCOPE.replace("device = \"/dev/leukoscope-scope\"\n", ""));
+    assert!(m.contains("device"), "{m}");
+}
