@@ -27,7 +27,7 @@ use crate::cmsdk::{Clock, TimerDelay, Uart, Watchdog};
 /// nothing.
 #[global_allocator]
 static HEAP: LlffHeap = LlffHeap::empty();
-const HEAP_BYTES: usize = 64 * 1024;
+const HEAP_BYTES: usize = 8 * 1024;
 
 /// How long the link may stay quiet while a motion runs.
 const LINK_TIMEOUT_MS: u16 = 1_000;
