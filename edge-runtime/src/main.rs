@@ -16,6 +16,7 @@ use commands::replay::ReplayArgs;
 use commands::report::ReportArgs;
 use commands::run::RunArgs;
 use commands::scale::ScaleArgs;
+use commands::scope::ScopeArgs;
 
 /// leukoscope on the microscope's board: decision support for ALL screening, to be
 /// confirmed by a trained reader.
@@ -73,6 +74,9 @@ enum Command {
     /// power cut kept it from being written: the same counts, flag and cells (with their
     /// review pictures), without the annotated frames.
     Report(ReportArgs),
+    /// The scope controller of a motorized stage by hand: home, move, focus, lamp, where.
+    /// How the scan area and the nominal focus of a board's [scope] are measured.
+    Scope(ScopeArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::EvalDetect(args) => commands::eval_detect::eval_detect(args),
         Command::Crops(args) => commands::crops::crops(args),
         Command::Scale(args) => commands::scale::scale(args),
+        Command::Scope(args) => commands::scope::scope(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -330,13 +330,19 @@ impl embedded_hal::delay::DelayNs for Nothing {
     fn delay_ns(&mut self, _ns: u32) {}
 }
 
-#[test]
-fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
+/// The firmware's logic on a thread, at the far end of a pseudo-terminal: its device's
+/// path, the flag that ends it, and the thread, which gives back each motor's steps and
+/// the lamp's setting.
+fn firmware_on_a_terminal() -> (
+    String,
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<([u32; 3], u16)>,
+) {
     let (controller, board) = TTYPort::pair().expect("a pseudo-terminal");
     let device = board.name().expect("the terminal's name");
     drop(board);
     let done = Arc::new(AtomicBool::new(false));
-    let scanned = done.clone();
+    let finished = done.clone();
     let firmware = std::thread::spawn(move || {
         // Powered up as on the mps2 binary: 3 mm, 2 mm and 1.2 mm from the switches.
         let motors = [
@@ -357,13 +363,19 @@ fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
             Nothing,
         );
         let start = Instant::now();
-        while !scanned.load(Ordering::Relaxed) {
+        while !finished.load(Ordering::Relaxed) {
             if let Err(e) = firmware.poll(start.elapsed().as_micros() as u64) {
                 panic!("the firmware's port failed: {e:?}");
             }
         }
         (motors.map(|m| m.steps()), lamp.0.get())
     });
+    (device, done, firmware)
+}
+
+#[test]
+fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
+    let (device, done, firmware) = firmware_on_a_terminal();
     // As `run` opens a board's controller.
     let scope = open_serial(Path::new(&device), 115_200, ScopeTimeouts::default())
         .expect("the controller answers on its serial port");
@@ -372,6 +384,52 @@ fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
     let (steps, lamp) = firmware.join().expect("the firmware ran");
     assert!(steps.iter().all(|&s| s > 1_000), "steps {steps:?}");
     assert_eq!(lamp, 800);
+}
+
+#[test]
+fn the_scope_command_homes_moves_focuses_and_names_a_refusal() {
+    let edge = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("leukoscope-edge")))
+        .filter(|edge| edge.is_file())
+        .expect("leukoscope-edge beside the tests (cargo test --workspace builds it)");
+    let (device, done, firmware) = firmware_on_a_terminal();
+    let scope = |args: &[&str]| {
+        let out = Command::new(&edge)
+            .args(["scope", "--device", &device])
+            .args(args)
+            .output()
+            .expect("leukoscope-edge runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = scope(&["where"]);
+    assert!(ok && text.contains("not homed"), "{text}");
+    assert!(text.contains("controller firmware 0.1.0"), "{text}");
+    let (ok, text) = scope(&["home"]);
+    assert!(
+        ok && text.contains("at x 0.000 um, y 0.000 um, z 0.000 um\n"),
+        "{text}"
+    );
+    let (ok, text) = scope(&["move", "1000", "250.3"]);
+    // 250.3 um is 400.48 steps of 625 nm: the nearest is 250.000 um.
+    assert!(
+        ok && text.contains("at x 1000.000 um, y 250.000 um"),
+        "{text}"
+    );
+    let (ok, text) = scope(&["focus", "1825"]);
+    assert!(ok && text.contains("z 1825.000 um"), "{text}");
+    let (ok, text) = scope(&["focus", "6000"]);
+    assert!(
+        !ok && text.contains("OutOfRange") && text.contains("Z"),
+        "{text}"
+    );
+    let (ok, text) = scope(&["lamp", "0.5"]);
+    assert!(ok && text.contains("lamp at 50 %"), "{text}");
+    done.store(true, Ordering::Relaxed);
+    let (_, lamp) = firmware.join().expect("the firmware ran");
+    assert_eq!(lamp, 500);
 }
 
 /// qemu, killed when the test ends however it ends.
