@@ -330,14 +330,23 @@ impl embedded_hal::delay::DelayNs for Nothing {
     fn delay_ns(&mut self, _ns: u32) {}
 }
 
-/// The firmware's logic on a thread, at the far end of a pseudo-terminal: its device's
-/// path, the flag that ends it, and the thread, which gives back each motor's steps and
-/// the lamp's setting.
-fn firmware_on_a_terminal() -> (
-    String,
-    Arc<AtomicBool>,
-    std::thread::JoinHandle<([u32; 3], u16)>,
-) {
+/// The firmware's logic running on a thread: the pseudo-terminal the board opens, the
+/// flag that ends it, and the thread, which gives back each motor's steps and the lamp's
+/// setting.
+struct HostFirmware {
+    device: String,
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<([u32; 3], u16)>,
+}
+
+impl HostFirmware {
+    fn stop(self) -> ([u32; 3], u16) {
+        self.done.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the firmware ran")
+    }
+}
+
+fn firmware_on_a_terminal() -> HostFirmware {
     let (controller, board) = TTYPort::pair().expect("a pseudo-terminal");
     let device = board.name().expect("the terminal's name");
     drop(board);
@@ -370,18 +379,25 @@ fn firmware_on_a_terminal() -> (
         }
         (motors.map(|m| m.steps()), lamp.0.get())
     });
-    (device, done, firmware)
+    HostFirmware {
+        device,
+        done,
+        thread: firmware,
+    }
 }
 
 #[test]
 fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
-    let (device, done, firmware) = firmware_on_a_terminal();
+    let firmware = firmware_on_a_terminal();
     // As `run` opens a board's controller.
-    let scope = open_serial(Path::new(&device), 115_200, ScopeTimeouts::default())
-        .expect("the controller answers on its serial port");
+    let scope = open_serial(
+        Path::new(&firmware.device),
+        115_200,
+        ScopeTimeouts::default(),
+    )
+    .expect("the controller answers on its serial port");
     scan_through(scope);
-    done.store(true, Ordering::Relaxed);
-    let (steps, lamp) = firmware.join().expect("the firmware ran");
+    let (steps, lamp) = firmware.stop();
     assert!(steps.iter().all(|&s| s > 1_000), "steps {steps:?}");
     assert_eq!(lamp, 800);
 }
@@ -393,7 +409,8 @@ fn the_scope_command_homes_moves_focuses_and_names_a_refusal() {
         .and_then(|test| Some(test.parent()?.parent()?.join("leukoscope-edge")))
         .filter(|edge| edge.is_file())
         .expect("leukoscope-edge beside the tests (cargo test --workspace builds it)");
-    let (device, done, firmware) = firmware_on_a_terminal();
+    let firmware = firmware_on_a_terminal();
+    let device = firmware.device.clone();
     let scope = |args: &[&str]| {
         let out = Command::new(&edge)
             .args(["scope", "--device", &device])
@@ -427,8 +444,7 @@ fn the_scope_command_homes_moves_focuses_and_names_a_refusal() {
     );
     let (ok, text) = scope(&["lamp", "0.5"]);
     assert!(ok && text.contains("lamp at 50 %"), "{text}");
-    done.store(true, Ordering::Relaxed);
-    let (_, lamp) = firmware.join().expect("the firmware ran");
+    let (_, lamp) = firmware.stop();
     assert_eq!(lamp, 500);
 }
 
