@@ -404,3 +404,23 @@ fn a_scope_is_refused_without_a_measured_scale_or_with_a_bad_area() {
     let m = refused(&SCOPE.replace("device = \"/dev/leukoscope-scope\"\n", ""));
     assert!(m.contains("device"), "{m}");
 }
+
+#[test]
+fn every_shipped_boards_commented_scope_section_is_valid_once_uncommented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
+    for (name, _) in shipped_boards() {
+        let text = std::fs::read_to_string(root.join(&name).join("board.toml")).expect("read");
+        let start = text.find("# [scope]").unwrap_or_else(|| panic!("{name}: no [scope]"));
+        let scope: String = text[start..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let board = parse(&format!("[camera]\num_per_px = 0.42\n{scope}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{scope}"));
+        let scope = board.scope.expect("a scope");
+        assert_eq!(scope.device, Path::new("/dev/leukoscope-scope"), "{name}");
+        assert!(scope.plan((1920, 1080), 0.42).expect("a plan").len() > 100, "{name}");
+    }
+}
