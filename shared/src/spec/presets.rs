@@ -18,6 +18,9 @@ pub enum Preset {
     /// Our compact shipped model: inverted residual blocks with depthwise convolutions and
     /// ReLU6, no sigmoid anywhere, so it folds and quantizes cleanly to int8.
     EdgeS,
+    /// edge-s cut to a tenth of its weights (0.1 M), for a microcontroller: int8 model,
+    /// its packed copy and its arena in 512 KB of RAM.
+    EdgeXs,
     /// The studies' "traditional CNN": four conv-ReLU-pool blocks and a dense head.
     SimpleCnn,
     /// AlexNet (torchvision's single-tower form).
@@ -103,8 +106,9 @@ pub struct UnknownPreset {
 
 impl Preset {
     /// Every preset, smallest family first.
-    pub const ALL: [Preset; 11] = [
+    pub const ALL: [Preset; 12] = [
         Preset::EdgeS,
+        Preset::EdgeXs,
         Preset::SimpleCnn,
         Preset::AlexNet,
         Preset::Vgg16,
@@ -121,6 +125,7 @@ impl Preset {
     pub fn name(self) -> &'static str {
         match self {
             Preset::EdgeS => "edge-s",
+            Preset::EdgeXs => "edge-xs",
             Preset::SimpleCnn => "simple-cnn",
             Preset::AlexNet => "alexnet",
             Preset::Vgg16 => "vgg16",
@@ -138,6 +143,9 @@ impl Preset {
     pub fn describe(self) -> &'static str {
         match self {
             Preset::EdgeS => "ours: compact inverted-residual net for int8 on the board (ships)",
+            Preset::EdgeXs => {
+                "ours: edge-s at a tenth of its weights, for a microcontroller (Cortex-M)"
+            }
             Preset::SimpleCnn => "the studies' traditional CNN (study 002)",
             Preset::AlexNet => "AlexNet (study 002)",
             Preset::Vgg16 => "VGG-16 (studies 000, 002)",
@@ -163,6 +171,7 @@ impl Preset {
         let classes = options.classes;
         match self {
             Preset::EdgeS => edge_s(&mut b, classes),
+            Preset::EdgeXs => edge_xs(&mut b, classes),
             Preset::SimpleCnn => simple_cnn(&mut b, classes),
             Preset::AlexNet => alexnet(&mut b, classes),
             Preset::Vgg16 => vgg16(&mut b, classes),
@@ -252,6 +261,30 @@ fn edge_s(b: &mut SpecBuilder, classes: u32) {
         }
     }
     b.conv_bn(pointwise(512), Some(RELU6));
+    b.global_avg_pool();
+    b.dropout(0.2);
+    b.dense(classes);
+}
+
+/// edge-s narrowed and shortened: stages to 64 channels, a 256-wide head.
+fn edge_xs(b: &mut SpecBuilder, classes: u32) {
+    b.conv_bn(Conv2d::square(16, 3, 2, 1), Some(RELU6));
+    let stages: [(u32, u32, u32, u32); 5] = [
+        (1, 16, 1, 1),
+        (4, 24, 2, 2),
+        (4, 32, 2, 2),
+        (4, 48, 2, 2),
+        (4, 64, 1, 1),
+    ];
+    let mut channels = 16;
+    for (expand, c_out, repeats, stride) in stages {
+        for i in 0..repeats {
+            let s = if i == 0 { stride } else { 1 };
+            inverted_residual(b, channels, c_out, expand, s);
+            channels = c_out;
+        }
+    }
+    b.conv_bn(pointwise(256), Some(RELU6));
     b.global_avg_pool();
     b.dropout(0.2);
     b.dense(classes);

@@ -410,7 +410,9 @@ fn every_shipped_boards_commented_scope_section_is_valid_once_uncommented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
     for (name, _) in shipped_boards() {
         let text = std::fs::read_to_string(root.join(&name).join("board.toml")).expect("read");
-        let start = text.find("# [scope]").unwrap_or_else(|| panic!("{name}: no [scope]"));
+        let start = text
+            .find("# [scope]")
+            .unwrap_or_else(|| panic!("{name}: no [scope]"));
         let scope: String = text[start..]
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
@@ -421,6 +423,9 @@ fn every_shipped_boards_commented_scope_section_is_valid_once_uncommented() {
             .unwrap_or_else(|e| panic!("{name}: {e}\n{scope}"));
         let scope = board.scope.expect("a scope");
         assert_eq!(scope.device, Path::new("/dev/leukoscope-scope"), "{name}");
-        assert!(scope.plan((1920, 1080), 0.42).expect("a plan").len() > 100, "{name}");
+        assert!(
+            scope.plan((1920, 1080), 0.42).expect("a plan").len() > 100,
+            "{name}"
+        );
     }
 }
