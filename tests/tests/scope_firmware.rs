@@ -160,6 +160,7 @@ impl FrameSource for Camera {
             image,
             captured: Instant::now(),
             origin: format!("camera frame {}", self.taken),
+            stage_um: None,
         }))
     }
 

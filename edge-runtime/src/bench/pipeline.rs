@@ -160,7 +160,7 @@ pub fn measure_front_stages(
             blocks.shrink(&frame.image);
             if gate.assess_in(&frame.image, &blocks).verdict == Verdict::Accepted {
                 let cells = detector.detect_in(&blocks);
-                tracker.observe_in(&blocks, &cells);
+                tracker.observe_in(&blocks, &cells, None);
             }
         }
         shared += started.elapsed();

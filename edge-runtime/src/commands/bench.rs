@@ -256,6 +256,7 @@ fn bench_pipeline(args: &BenchArgs) -> anyhow::Result<()> {
                 image: f.image,
                 captured: Instant::now(),
                 origin: format!("frame {i}"),
+                stage_um: None,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -52,6 +52,9 @@ pub struct Frame {
     /// Where it came from, for logs and reports: a file name, or a camera and its
     /// sequence number.
     pub origin: String,
+    /// Where a motorized stage stood when it was taken, µm from home (x, y); `None` for a
+    /// slide moved by hand. The tracker takes it as its prior.
+    pub stage_um: Option<[f64; 2]>,
 }
 
 /// Something that delivers frames, one at a time.

@@ -588,7 +588,8 @@ impl<S: JournalStorage> SlideScanner<S> {
                 if self.accepted_before.contains(&frame.index) {
                     self.blocks.shrink(&frame.image);
                     let detections = self.detector.detect_in(&self.blocks);
-                    self.tracker.observe_in(&self.blocks, &detections);
+                    self.tracker
+                        .observe_in(&self.blocks, &detections, frame.stage_um);
                     self.tracked_frames.push(frame.index);
                     // Given back at a frame the earlier run finished, so recorded then.
                     self.tracker.take_partial();
@@ -627,7 +628,9 @@ impl<S: JournalStorage> SlideScanner<S> {
             detected = detections.len();
             boxes = detections.iter().map(|d| d.bbox).collect();
             lap(&mut stages.detect);
-            let mut new = self.tracker.observe_in(&self.blocks, &detections);
+            let mut new = self
+                .tracker
+                .observe_in(&self.blocks, &detections, frame.stage_um);
             self.tracked_frames.push(index);
             let partial = self.new_partial_cells();
             if !self.recorded_unfinished.is_empty() {

@@ -2,6 +2,7 @@
 //! on the first field, then moves field by field along the serpentine plan, keeping focus
 //! at each, and hands the pipeline the camera's frame of every field. The pipeline's stop
 //! rule ends the scan as it ends any other source's: it simply asks for no more frames.
+//! Each frame carries where the stage arrived, the tracker's prior.
 
 use leukoscope_core::raster::RgbImage;
 
@@ -22,6 +23,8 @@ pub struct StageScan<S: Scope, C: FrameSource> {
     um_per_px: f32,
     /// Frames taken to find and keep focus, not handed to the pipeline.
     focusing_frames: u32,
+    /// Where the stage arrived for the current field, µm.
+    stage_um: [f64; 2],
 }
 
 impl<S: Scope, C: FrameSource> StageScan<S, C> {
@@ -50,6 +53,7 @@ impl<S: Scope, C: FrameSource> StageScan<S, C> {
             thresholds,
             um_per_px,
             focusing_frames: 0,
+            stage_um: [0.0; 2],
         }
     }
 
@@ -71,7 +75,8 @@ impl<S: Scope, C: FrameSource> StageScan<S, C> {
         if first && !self.scope.position().map_err(|e| stage(&e))?.homed {
             self.scope.home().map_err(|e| stage(&e))?;
         }
-        self.scope.move_to(at.0, at.1).map_err(|e| stage(&e))?;
+        let arrived = self.scope.move_to(at.0, at.1).map_err(|e| stage(&e))?;
+        self.stage_um = [arrived.x_nm, arrived.y_nm].map(|nm| f64::from(nm) / 1_000.0);
         if first {
             self.scope
                 .focus_to(self.focus_from_nm)
@@ -109,6 +114,7 @@ impl<S: Scope, C: FrameSource> FrameSource for StageScan<S, C> {
             return Ok(None);
         };
         frame.index = self.next as u64;
+        frame.stage_um = Some(self.stage_um);
         frame.origin = format!(
             "field {} of {} at stage ({}, {}) nm",
             self.next + 1,

@@ -55,8 +55,15 @@
 //! [`CellTracker::end_slide`]) was never seen whole, and is given back once as a
 //! [`PartialCell`] ([`CellTracker::take_partial`]) from its most complete sighting: it
 //! is recorded, but not classified.
+//!
+//! **The stage as prior.** A motorized scan's frames say where the stage stood
+//! ([`stage_prior`]): once the moves phase correlation measured have shown how the camera
+//! sits on the stage, a frame it cannot place is placed by the stage's move instead of
+//! starting a new segment (reported with correlation 0), and a placement the stage
+//! contradicts is overruled.
 
 mod register;
+mod stage_prior;
 
 use std::collections::HashMap;
 
@@ -66,6 +73,7 @@ use serde::{Deserialize, Serialize};
 use super::blocks::FrameBlocks;
 use super::detect::DetectedCell;
 use register::Registrar;
+use stage_prior::StagePrior;
 
 /// How [`CellTracker`] registers frames and matches cells, as `[track]` in a board's
 /// `board.toml` sets it.
@@ -221,6 +229,8 @@ pub struct CellTracker {
     /// the scan's size again, go on where it was.
     /// Maps set aside, the longest-running kept when they are too many.
     aside: Vec<Segment>,
+    /// Where a motorized stage says each frame lies.
+    stage: StagePrior,
 }
 
 /// A segment's map and registration reference, set aside while frames of another size
@@ -326,6 +336,7 @@ impl CellTracker {
             observed: 0,
             segments: 1,
             aside: Vec::new(),
+            stage: StagePrior::new(config.um_per_px),
             config,
         })
     }
@@ -371,6 +382,7 @@ impl CellTracker {
         self.observed = 0;
         self.segments = 1;
         self.aside.clear();
+        self.stage.forget_position();
     }
 
     /// Ends the slide's last segment: the cells it saw only cut by the edge become partial
@@ -508,13 +520,23 @@ impl CellTracker {
     /// frame) seen for the first time, whole (the frame shrunk here; see
     /// [`CellTracker::observe_in`]).
     pub fn observe(&mut self, frame: &RgbImage, detections: &[DetectedCell]) -> Vec<NewCell> {
+        self.observe_at(frame, detections, None)
+    }
+
+    /// [`CellTracker::observe`] of a frame a motorized stage took at `stage`, µm from home.
+    pub fn observe_at(
+        &mut self,
+        frame: &RgbImage,
+        detections: &[DetectedCell],
+        stage: Option<[f64; 2]>,
+    ) -> Vec<NewCell> {
         let factor = self.registrar.factor_for(frame.width());
         if self.blocks.factor() != factor {
             self.blocks = FrameBlocks::new(factor, 100.0);
         }
         let mut blocks = std::mem::replace(&mut self.blocks, FrameBlocks::new(1, 100.0));
         blocks.shrink(frame);
-        let new = self.observe_in(&blocks, detections);
+        let new = self.observe_in(&blocks, detections, stage);
         self.blocks = blocks;
         new
     }
@@ -523,15 +545,37 @@ impl CellTracker {
     /// `detections` (found in it) seen for the first time, whole. The frame is registered
     /// on groups of blocks as near to [`TrackerConfig::register_width`] across as whole
     /// groups allow.
+    /// `stage` is where a motorized stage stood for it, µm from home, if the source says.
     pub fn observe_in(
         &mut self,
         blocks: &FrameBlocks,
         detections: &[DetectedCell],
+        stage: Option<[f64; 2]>,
     ) -> Vec<NewCell> {
         let first = self.last.is_none();
-        let registration = match self.place(blocks) {
-            Some(r) => r,
-            None => Registration {
+        let moved = self.stage.frame_at(stage);
+        // The prior is used between frames of one size: a rescaled frame has its own map.
+        let same_size = !first && blocks.frame_size() == self.registrar.frame_size();
+        let prior = moved
+            .filter(|_| same_size)
+            .and_then(|m| self.stage.predict(m));
+        let (origin, scale) = (self.origin, self.scale);
+        let registration = match (self.place(blocks), prior) {
+            (Some(r), Some(p))
+                if !stage_prior::agree((r.motion.0 / scale, r.motion.1 / scale), p) =>
+            {
+                (self.origin, self.scale) = (origin, scale);
+                self.move_to(origin, scale, p, r.correlation)
+            }
+            (Some(r), _) => {
+                if let (Some(m), true) = (moved, same_size) {
+                    self.stage
+                        .learn(m, (r.motion.0 / scale, r.motion.1 / scale));
+                }
+                r
+            }
+            (None, Some(p)) => self.move_to(origin, scale, p, 0.0),
+            (None, None) => Registration {
                 motion: (0.0, 0.0),
                 correlation: 0.0,
                 registered: first,

@@ -227,6 +227,7 @@ impl FrameSource for CameraSource {
             image: image?,
             captured: Instant::now(),
             origin: format!("{} #{sequence}", self.name),
+            stage_um: None,
         }))
     }
 

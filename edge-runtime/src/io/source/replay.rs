@@ -106,6 +106,7 @@ impl<C: Clock> FrameSource for ReplaySource<C> {
             origin: path
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            stage_um: None,
         }))
     }
 

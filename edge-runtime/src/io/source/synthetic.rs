@@ -101,6 +101,7 @@ impl<C: Clock> FrameSource for SyntheticSource<C> {
             image: frame.image,
             captured: self.clock.now(),
             origin: format!("synthetic frame {index}"),
+            stage_um: None,
         }))
     }
 

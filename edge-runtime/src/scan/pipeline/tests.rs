@@ -46,6 +46,7 @@ fn slide_frames(seed: u64, options: SlideOptions, count: u32) -> Vec<Frame> {
             image: slide.frame(i).expect("frame").image,
             captured: Instant::now(),
             origin: format!("frame {i}"),
+            stage_um: None,
         })
         .collect()
 }
@@ -201,6 +202,7 @@ fn photographs() -> Vec<Frame> {
                 image: slide.frame(3).expect("frame 3").image,
                 captured: Instant::now(),
                 origin: format!("photo {i}"),
+                stage_um: None,
             }
         })
         .collect()

@@ -88,6 +88,7 @@ impl FrameSource for Camera {
             image,
             captured: Instant::now(),
             origin: format!("camera frame {}", self.taken),
+            stage_um: None,
         }))
     }
 

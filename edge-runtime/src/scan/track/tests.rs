@@ -642,3 +642,91 @@ fn a_camera_that_halves_its_resolution_mid_scan_counts_each_cell_once() {
         truth.len()
     );
 }
+
+/// Scans `slide` frame by frame with each frame's stage position (or none), frame 4's
+/// pixels replaced by glass so that phase correlation can place neither it nor the frame
+/// after it (its cells still detected in the true frame); returns the segments and the
+/// cells counted.
+fn scan_with_a_blank_frame(slide: &SyntheticSlide, with_stage: bool) -> (u32, u32) {
+    let config = TrackerConfig::default();
+    let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+    let mut tracker = CellTracker::new(config).expect("defaults");
+    let um = f64::from(config.um_per_px);
+    for index in 0..slide.frame_count() {
+        let frame = slide.frame(index).expect("frame");
+        let cells = detector.detect(&frame.image);
+        let stage = with_stage.then(|| frame.stage.map(|px| f64::from(px) * um));
+        let image = if index == 4 {
+            RgbImage::filled(frame.image.width(), frame.image.height(), [240, 244, 250])
+        } else {
+            frame.image
+        };
+        tracker.observe_at(&image, &cells, stage);
+    }
+    (tracker.segment(), tracker.counted())
+}
+
+#[test]
+fn the_stage_places_a_frame_phase_correlation_cannot_and_its_cells_are_not_counted_again() {
+    let slide = slide(21, 0.6);
+    // Three fields a row: the move from 0 to 1 teaches the prior x, the move from 2 to 3
+    // y; 3 to 4 and 4 to 5 run along x again.
+    let at = |i: u32| slide.stage(i).expect("a field");
+    assert_eq!(
+        (at(1)[1], at(4)[1], at(5)[1]),
+        (at(0)[1], at(3)[1], at(3)[1])
+    );
+    assert!(
+        at(3)[1] > at(2)[1],
+        "{:?}",
+        (0..6).map(at).collect::<Vec<_>>()
+    );
+    let mut detector = CellDetector::new(DetectorConfig::default()).expect("defaults");
+    let mut tracker = CellTracker::new(TrackerConfig::default()).expect("defaults");
+    for index in 0..slide.frame_count() {
+        let frame = slide.frame(index).expect("frame");
+        let cells = detector.detect(&frame.image);
+        tracker.observe(&frame.image, &cells);
+    }
+    let all_placed = tracker.counted();
+    assert_eq!(tracker.segment(), 0);
+
+    let (segments, counted) = scan_with_a_blank_frame(&slide, false);
+    assert_eq!(
+        segments, 2,
+        "without the stage the blank frame and the next start maps"
+    );
+    assert!(
+        counted > all_placed,
+        "{counted} vs {all_placed}: cells counted again"
+    );
+
+    let (segments, counted) = scan_with_a_blank_frame(&slide, true);
+    assert_eq!(segments, 0, "the stage placed the blank frame");
+    assert_eq!(counted, all_placed);
+}
+
+#[test]
+fn the_stage_overrules_a_placement_it_contradicts() {
+    let slide = slide(22, 0.6);
+    let config = TrackerConfig::default();
+    let um = f64::from(config.um_per_px);
+    let mut tracker = CellTracker::new(config).expect("defaults");
+    for index in 0..3 {
+        let frame = slide.frame(index).expect("frame");
+        tracker.observe_at(
+            &frame.image,
+            &[],
+            Some(frame.stage.map(|px| f64::from(px) * um)),
+        );
+    }
+    let before = tracker.frame_origin();
+    // The same field again, but the stage says it moved 80 um right: believed.
+    let frame = slide.frame(2).expect("frame 2");
+    let [x, y] = frame.stage.map(|px| f64::from(px) * um);
+    tracker.observe_at(&frame.image, &[], Some([x + 80.0, y]));
+    let r = tracker.last_registration().expect("placed");
+    assert!(r.registered);
+    let moved = tracker.frame_origin().0 - before.0;
+    assert!((moved - 80.0 / um).abs() < 0.5, "moved {moved} px");
+}

@@ -29,6 +29,7 @@ impl FrameSource for Script {
             image: RgbImage::filled(2, 2, [index as u8; 3]),
             captured: Instant::now(),
             origin: format!("frame {index}"),
+            stage_um: None,
         }))
     }
 

@@ -42,6 +42,7 @@ impl FrameSource for Scripted<'_> {
                     image: RgbImage::filled(2, 2, [9, 9, 9]),
                     captured: self.clock.now(),
                     origin: "fake".into(),
+                    stage_um: None,
                 }))
             }
             Some(Step::Gone) => Err(SourceError::Disconnected {
