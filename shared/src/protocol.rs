@@ -93,6 +93,8 @@ pub enum Request {
     /// Keeps the link alive: a controller that hears nothing for its timeout stops every
     /// motion, as a board that crashed or lost its cable cannot.
     Ping,
+    /// How many times the controller's start button was pressed since it powered up.
+    Presses,
 }
 
 /// What the controller answers.
@@ -119,6 +121,12 @@ pub enum Reply {
     Refused(Refusal),
     /// The answer to [`Request::Ping`], and to [`Request::Lamp`] once it is set.
     Done,
+    /// The answer to [`Request::Presses`].
+    Presses {
+        /// Presses of the start button since power-up, wrapping at 65,536: a board without
+        /// a button of its own starts a slide when it changes.
+        count: u16,
+    },
 }
 
 /// Why the controller did not do what was asked, or stopped doing it.

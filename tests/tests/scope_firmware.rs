@@ -39,7 +39,7 @@ use leukoscope_edge::scan::stage_plan::{StageArea, serpentine};
 use leukoscope_edge::scan::stage_scan::StageScan;
 use leukoscope_scope_controller::axis::StepperAxis;
 use leukoscope_scope_controller::controller::Controller;
-use leukoscope_scope_controller::firmware::{Firmware, Watchdog};
+use leukoscope_scope_controller::firmware::{Firmware, StartButton, Watchdog};
 use leukoscope_scope_controller::link::SerialLink;
 use leukoscope_scope_controller::sim::{STAGE_AXES, SimLamp, SimLine, SimMotor};
 use serialport::{SerialPort, TTYPort};
@@ -331,11 +331,12 @@ impl embedded_hal::delay::DelayNs for Nothing {
     fn delay_ns(&mut self, _ns: u32) {}
 }
 
-/// The firmware's logic running on a thread: the pseudo-terminal the board opens, the
-/// flag that ends it, and the thread, which gives back each motor's steps and the lamp's
-/// setting.
+/// The firmware's logic running on a thread: the pseudo-terminal the board opens, its
+/// start button (held while true), the flag that ends it, and the thread, which gives back
+/// each motor's steps and the lamp's setting.
 struct HostFirmware {
     device: String,
+    button: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<([u32; 3], u16)>,
 }
@@ -353,6 +354,8 @@ fn firmware_on_a_terminal() -> HostFirmware {
     drop(board);
     let done = Arc::new(AtomicBool::new(false));
     let finished = done.clone();
+    let held = Arc::new(AtomicBool::new(false));
+    let button_held = held.clone();
     let firmware = std::thread::spawn(move || {
         // Powered up as on the mps2 binary: 3 mm, 2 mm and 1.2 mm from the switches.
         let motors = [
@@ -365,15 +368,19 @@ fn firmware_on_a_terminal() -> HostFirmware {
             StepperAxis::new(m.step_pin(), m.dir_pin(), m.switch_pin(), STAGE_AXES[i])
         };
         let (enable, lamp, led) = (SimLine::default(), SimLamp::default(), SimLine::default());
+        let button = SimLine(Cell::new(true));
         let mut firmware = Firmware::new(
             SerialLink::new(PtyUart(controller)),
             Controller::new([axis(0), axis(1), axis(2)], &enable, &lamp, 1_000),
             &led,
+            StartButton::new(&button, true),
             Nothing,
             Nothing,
         );
         let start = Instant::now();
         while !finished.load(Ordering::Relaxed) {
+            // Wired to ground when held, pulled up when not.
+            button.0.set(!button_held.load(Ordering::Relaxed));
             if let Err(e) = firmware.poll(start.elapsed().as_micros() as u64) {
                 panic!("the firmware's port failed: {e:?}");
             }
@@ -382,6 +389,7 @@ fn firmware_on_a_terminal() -> HostFirmware {
     });
     HostFirmware {
         device,
+        button: held,
         done,
         thread: firmware,
     }
@@ -401,6 +409,46 @@ fn the_board_scans_a_slide_through_the_firmwares_logic_on_the_host() {
     let (steps, lamp) = firmware.stop();
     assert!(steps.iter().all(|&s| s > 1_000), "steps {steps:?}");
     assert_eq!(lamp, 800);
+}
+
+#[test]
+fn a_board_without_buttons_starts_the_next_slide_on_the_scopes_start_button() {
+    let firmware = firmware_on_a_terminal();
+    let mut scope = open_serial(
+        Path::new(&firmware.device),
+        115_200,
+        ScopeTimeouts::default(),
+    )
+    .expect("the controller answers");
+    // The UI's Start, pressed while waiting: the wait ends without a press.
+    let mut asked = 0;
+    let pressed = scope
+        .wait_for_press(|| {
+            asked += 1;
+            asked == 3
+        })
+        .expect("waits");
+    assert!(!pressed);
+    // The technician presses the scope's button for 100 ms, after 300 ms.
+    let button = firmware.button.clone();
+    let presser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        button.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        button.store(false, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    let pressed = scope
+        .wait_for_press(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            started.elapsed() > Duration::from_secs(10)
+        })
+        .expect("waits");
+    presser.join().expect("pressed");
+    assert!(pressed, "gave up after {:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(scope.presses().expect("presses"), 1);
+    firmware.stop();
 }
 
 #[test]
@@ -445,6 +493,11 @@ fn the_scope_command_homes_moves_focuses_and_names_a_refusal() {
     );
     let (ok, text) = scope(&["lamp", "0.5"]);
     assert!(ok && text.contains("lamp at 50 %"), "{text}");
+    let (ok, text) = scope(&["presses"]);
+    assert!(
+        ok && text.contains("start button pressed 0 times"),
+        "{text}"
+    );
     let (_, lamp) = firmware.stop();
     assert_eq!(lamp, 500);
 }

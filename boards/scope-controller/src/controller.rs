@@ -54,6 +54,8 @@ pub struct Controller<S, D, L, E, P> {
     focus: Option<Pending>,
     /// Homing runs Z first (away from the slide), then X and Y together.
     home: Option<(Pending, bool)>,
+    /// Presses of the start button since power-up.
+    presses: u16,
 }
 
 /// The firmware's version, as `Hello` reports it.
@@ -97,7 +99,14 @@ where
             stage: None,
             focus: None,
             home: None,
+            presses: 0,
         }
+    }
+
+    /// The start button was pressed: counted, for the board to read (`Presses`).
+    pub fn pressed(&mut self) {
+        self.presses = self.presses.wrapping_add(1);
+        note!("start button pressed ({})", self.presses);
     }
 
     /// Where the axes are.
@@ -173,6 +182,9 @@ where
                 Reply::Done
             }
             Request::Ping => Reply::Done,
+            Request::Presses => Reply::Presses {
+                count: self.presses,
+            },
         };
         out(seq, reply);
     }

@@ -1,5 +1,5 @@
-//! One pass of the firmware's main loop: feed the watchdog, read the link, carry out what
-//! arrived, step the motors, answer, and show the state on the LED. The binary calls
+//! One pass of the firmware's main loop: feed the watchdog, read the start button and the
+//! link, carry out what arrived, step the motors, answer, and show the state on the LED. The binary calls
 //! [`Firmware::poll`] with its clock, forever.
 
 use embedded_hal::delay::DelayNs;
@@ -19,17 +19,65 @@ pub trait Watchdog {
     fn feed(&mut self);
 }
 
-/// The controller, its link, its LED and its watchdog.
-pub struct Firmware<U, S, D, L, E, P, Led, W, Dl> {
+/// How long the start button must read the same before it counts: contacts bounce for a
+/// few milliseconds.
+const DEBOUNCE_US: u64 = 30_000;
+
+/// The start button, debounced: a press is the button reading pressed for 30 ms after
+/// reading released for as long.
+pub struct StartButton<B> {
+    pin: B,
+    active_low: bool,
+    /// The last reading, and since when it has read so.
+    reading: bool,
+    since_us: u64,
+    /// The debounced state.
+    pressed: bool,
+}
+
+impl<B: InputPin> StartButton<B> {
+    /// A button on `pin`, pressed when the pin reads low if `active_low` (a switch to
+    /// ground with a pull-up).
+    pub fn new(pin: B, active_low: bool) -> Self {
+        StartButton {
+            pin,
+            active_low,
+            reading: false,
+            since_us: 0,
+            pressed: false,
+        }
+    }
+
+    /// Reads the pin at `now_us`; true once for each press. A pin that cannot be read
+    /// presses nothing.
+    fn pressed_now(&mut self, now_us: u64) -> bool {
+        let Ok(low) = self.pin.is_low() else {
+            return false;
+        };
+        let reading = low == self.active_low;
+        if reading != self.reading {
+            (self.reading, self.since_us) = (reading, now_us);
+        }
+        if self.reading != self.pressed && now_us.saturating_sub(self.since_us) >= DEBOUNCE_US {
+            self.pressed = self.reading;
+            return self.pressed;
+        }
+        false
+    }
+}
+
+/// The controller, its link, its LED, its start button and its watchdog.
+pub struct Firmware<U, S, D, L, E, P, Led, B, W, Dl> {
     link: SerialLink<U>,
     controller: Controller<S, D, L, E, P>,
     led: Led,
     lit: Option<bool>,
+    button: StartButton<B>,
     watchdog: W,
     delay: Dl,
 }
 
-impl<U, S, D, L, E, P, Led, W, Dl> Firmware<U, S, D, L, E, P, Led, W, Dl>
+impl<U, S, D, L, E, P, Led, B, W, Dl> Firmware<U, S, D, L, E, P, Led, B, W, Dl>
 where
     U: Read + ReadReady + Write,
     S: OutputPin,
@@ -38,6 +86,7 @@ where
     E: OutputPin,
     P: SetDutyCycle,
     Led: OutputPin,
+    B: InputPin,
     W: Watchdog,
     Dl: DelayNs,
 {
@@ -46,6 +95,7 @@ where
         link: SerialLink<U>,
         controller: Controller<S, D, L, E, P>,
         led: Led,
+        button: StartButton<B>,
         watchdog: W,
         delay: Dl,
     ) -> Self {
@@ -54,6 +104,7 @@ where
             controller,
             led,
             lit: None,
+            button,
             watchdog,
             delay,
         }
@@ -68,6 +119,9 @@ where
     /// serial port's own; the caller logs it and goes on.
     pub fn poll(&mut self, now_us: u64) -> Result<(), U::Error> {
         self.watchdog.feed();
+        if self.button.pressed_now(now_us) {
+            self.controller.pressed();
+        }
         let incoming = self.link.poll()?;
         let mut failed = None;
         let link = &mut self.link;

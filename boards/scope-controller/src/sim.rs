@@ -121,7 +121,8 @@ impl InputPin for SimSwitch<'_> {
     }
 }
 
-/// An output that remembers its level: the drivers' enable line, the LED.
+/// An output that remembers its level: the drivers' enable line, the LED; or a button's
+/// line (high when released, as with a pull-up).
 #[derive(Debug, Default)]
 pub struct SimLine(pub Cell<bool>);
 
@@ -138,6 +139,17 @@ impl OutputPin for &SimLine {
     fn set_low(&mut self) -> Result<(), Infallible> {
         self.0.set(false);
         Ok(())
+    }
+}
+
+/// ... and reads back as an input: a button a test presses by setting it.
+impl InputPin for &SimLine {
+    fn is_high(&mut self) -> Result<bool, Infallible> {
+        Ok(self.0.get())
+    }
+
+    fn is_low(&mut self) -> Result<bool, Infallible> {
+        Ok(!self.0.get())
     }
 }
 

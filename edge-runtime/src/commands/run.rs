@@ -22,7 +22,7 @@ use leukoscope_edge::scan::pipeline::{Control, Resume, ScanSettings};
 use leukoscope_edge::scan::scale::ScaleSetting;
 use leukoscope_edge::scan::session::SlideFlag;
 use leukoscope_edge::scan::stage_scan::StageScan;
-use leukoscope_edge::ui::DeskMode;
+use leukoscope_edge::ui::{Desk, DeskMode};
 
 use super::panel::Panel;
 use super::replay::scan_settings;
@@ -102,6 +102,8 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
                         {
                             return Ok(());
                         }
+                    } else if let (Some(scope), false) = (&board.scope, first) {
+                        wait_for_scope_start(scope, &desk)?;
                     } else if !first {
                         // No button: the UI's Start begins the next slide.
                         println!("ready: press Start slide in the UI to scan another slide");
@@ -177,6 +179,18 @@ pub fn run(options: RunArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Waits for the scope controller's start button (a board without buttons of its own) or
+/// the UI's Start, whichever comes first.
+fn wait_for_scope_start(scope: &ScopeSettings, desk: &Desk) -> anyhow::Result<()> {
+    let mut controller = open_serial(&scope.device, scope.baud, ScopeTimeouts::default())
+        .with_context(|| format!("opening the scope controller on {}", scope.device.display()))?;
+    println!("ready: press the scope's start button, or Start slide in the UI");
+    controller
+        .wait_for_press(|| desk.wait_for_start(Duration::from_millis(200)))
+        .context("waiting for the scope's start button")?;
+    Ok(())
 }
 
 /// The fields of `[scope]`'s plan, moved to and focused by its controller, seen by

@@ -54,6 +54,8 @@ pub enum ScopeAction {
     },
     /// Stop every axis.
     Stop,
+    /// Print how many times the controller's start button was pressed since power-up.
+    Presses,
 }
 
 fn nm(um: f64) -> anyhow::Result<i32> {
@@ -114,6 +116,9 @@ pub fn scope(options: ScopeArgs) -> anyhow::Result<()> {
         ScopeAction::Stop => {
             controller.stop()?;
             println!("stopped");
+        }
+        ScopeAction::Presses => {
+            println!("start button pressed {} times", controller.presses()?);
         }
     }
     Ok(())

@@ -166,6 +166,38 @@ impl<L: Read + Write> LinkedScope<L> {
         self.info
     }
 
+    /// How many times the controller's start button was pressed since it powered up
+    /// (wrapping at 65,536): a board without a button of its own starts a slide when it
+    /// changes.
+    pub fn presses(&mut self) -> Result<u16, ScopeError> {
+        match self.ask(Request::Presses, self.timeouts.answer)? {
+            Reply::Presses { count } => Ok(count),
+            reply => Err(ScopeError::Unexpected {
+                request: Request::Presses,
+                reply,
+            }),
+        }
+    }
+
+    /// Waits for the start button: true once it is pressed, false as soon as
+    /// `started_elsewhere` says the slide was begun another way (the UI's Start). That call
+    /// is where the wait blocks, between two questions to the controller, so it should
+    /// block a fraction of a second; the questions keep the link alive meanwhile.
+    pub fn wait_for_press(
+        &mut self,
+        mut started_elsewhere: impl FnMut() -> bool,
+    ) -> Result<bool, ScopeError> {
+        let before = self.presses()?;
+        loop {
+            if started_elsewhere() {
+                return Ok(false);
+            }
+            if self.presses()? != before {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Frames the line damaged or that this build could not read, so far: a few on a long
     /// scan is noise; many is a bad cable or a wrong speed.
     pub fn unreadable_frames(&self) -> u32 {

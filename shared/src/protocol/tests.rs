@@ -208,6 +208,7 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Where),
         Just(Request::Stop),
         Just(Request::Ping),
+        Just(Request::Presses),
     ]
 }
 
@@ -240,6 +241,7 @@ fn reply() -> impl Strategy<Value = Reply> {
         position().prop_map(Reply::At),
         refusal().prop_map(Reply::Refused),
         Just(Reply::Done),
+        any::<u16>().prop_map(|count| Reply::Presses { count }),
     ]
 }
 

@@ -24,6 +24,7 @@ type Fw<'a> = Firmware<
     &'a SimLine,
     &'a SimLamp,
     &'a SimLine,
+    &'a SimLine,
     &'a mut CountingWatchdog,
     NoopDelay,
 >;
@@ -51,11 +52,13 @@ fn replies(fw: &mut Fw<'_>) -> Vec<(u16, Reply)> {
 fn each_pass_feeds_the_watchdog_answers_and_shows_the_state_on_the_led() {
     let rig = Rig::new();
     let led = SimLine::default();
+    let button = SimLine(core::cell::Cell::new(true));
     let mut dog = CountingWatchdog::default();
     let mut fw: Fw<'_> = Firmware::new(
         SerialLink::new(MemoryUart::default()),
         rig.controller(),
         &led,
+        StartButton::new(&button, true),
         &mut dog,
         NoopDelay,
     );
@@ -94,4 +97,49 @@ fn each_pass_feeds_the_watchdog_answers_and_shows_the_state_on_the_led() {
     assert!(led.0.get());
     drop(fw);
     assert!(dog.0 > 1_000, "fed {} times", dog.0);
+}
+
+#[test]
+fn the_start_button_counts_presses_held_past_their_bounce() {
+    let rig = Rig::new();
+    let (led, button) = (SimLine::default(), SimLine(core::cell::Cell::new(true)));
+    let mut dog = CountingWatchdog::default();
+    let mut fw: Fw<'_> = Firmware::new(
+        SerialLink::new(MemoryUart::default()),
+        rig.controller(),
+        &led,
+        StartButton::new(&button, true),
+        &mut dog,
+        NoopDelay,
+    );
+    let mut now = 0;
+    let hold = |fw: &mut Fw<'_>, now: &mut u64, pressed: bool, ms: u64| {
+        button.0.set(!pressed);
+        for _ in 0..ms {
+            fw.poll(*now).expect("polls");
+            *now += 1_000;
+        }
+    };
+    // Contact bounce: 10 ms down, up, 5 ms down.
+    hold(&mut fw, &mut now, false, 50);
+    hold(&mut fw, &mut now, true, 10);
+    hold(&mut fw, &mut now, false, 3);
+    hold(&mut fw, &mut now, true, 5);
+    hold(&mut fw, &mut now, false, 50);
+    send(&mut fw, 1, Request::Presses);
+    fw.poll(now).expect("polls");
+    // Two presses held 40 ms each, a release between.
+    hold(&mut fw, &mut now, true, 40);
+    hold(&mut fw, &mut now, false, 40);
+    hold(&mut fw, &mut now, true, 40);
+    hold(&mut fw, &mut now, false, 40);
+    send(&mut fw, 2, Request::Presses);
+    fw.poll(now).expect("polls");
+    assert_eq!(
+        replies(&mut fw),
+        [
+            (1, Reply::Presses { count: 0 }),
+            (2, Reply::Presses { count: 2 })
+        ]
+    );
 }

@@ -11,13 +11,15 @@
 
 mod cmsdk;
 
+use core::cell::Cell;
+
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
 use defmt_semihosting as _;
 use embedded_alloc::LlffHeap;
 use leukoscope_scope_controller::axis::StepperAxis;
 use leukoscope_scope_controller::controller::{Controller, FIRMWARE_VERSION};
-use leukoscope_scope_controller::firmware::Firmware;
+use leukoscope_scope_controller::firmware::{Firmware, StartButton};
 use leukoscope_scope_controller::link::SerialLink;
 use leukoscope_scope_controller::sim::{self, SimLamp, SimLine, SimMotor};
 
@@ -64,11 +66,14 @@ fn main() -> ! {
         )
     };
     let (enable, lamp, led) = (SimLine::default(), SimLamp::default(), SimLine::default());
+    // Released (high, as with a pull-up): nothing presses it under qemu.
+    let button = SimLine(Cell::new(true));
     let controller = Controller::new([axis(0), axis(1), axis(2)], &enable, &lamp, LINK_TIMEOUT_MS);
     let mut firmware = Firmware::new(
         SerialLink::new(uart),
         controller,
         &led,
+        StartButton::new(&button, true),
         watchdog,
         TimerDelay(&clock),
     );

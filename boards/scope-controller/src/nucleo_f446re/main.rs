@@ -15,7 +15,7 @@ use embedded_alloc::LlffHeap;
 use embedded_hal::delay::DelayNs;
 use leukoscope_scope_controller::axis::{AxisConfig, StepperAxis};
 use leukoscope_scope_controller::controller::{Controller, FIRMWARE_VERSION};
-use leukoscope_scope_controller::firmware::{self, Firmware};
+use leukoscope_scope_controller::firmware::{self, Firmware, StartButton};
 use leukoscope_scope_controller::link::SerialLink;
 use leukoscope_scope_controller::sim::STAGE_AXES;
 use panic_probe as _;
@@ -84,6 +84,9 @@ fn main() -> ! {
     let enable = gpioa.pa9.into_push_pull_output_in_state(PinState::High);
     // LD2, the Nucleo's green LED (D13).
     let led = gpioa.pa5.into_push_pull_output();
+    // B1, the Nucleo's blue button, is the start button: low when pressed (the board
+    // pulls it up).
+    let button = StartButton::new(gpioc.pc13.into_floating_input(), true);
     // D11 (TIM3 channel 2) at 20 kHz, far above any camera's exposure: the lamp driver's
     // dimming input.
     let (_, (_, lamp, ..)) = dp.TIM3.pwm_hz(20.kHz(), &mut rcc);
@@ -114,6 +117,7 @@ fn main() -> ! {
         }),
         controller,
         led,
+        button,
         Dog(watchdog),
         CycleDelay(&clock),
     );

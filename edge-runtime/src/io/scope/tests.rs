@@ -120,6 +120,7 @@ impl FakeController {
                 self.send(seq, Reply::Refused(Refusal::BadValue));
             }
             Request::Lamp { .. } | Request::Stop => self.send(seq, Reply::Done),
+            Request::Presses => self.send(seq, Reply::Presses { count: 3 }),
             Request::Where => {
                 let at = self.at.unwrap_or(Position {
                     x_nm: 0,
@@ -252,6 +253,7 @@ fn a_link_homes_moves_focuses_and_reads_back_where_it_is() {
     assert_eq!(scope.position().expect("where"), at);
     scope.lamp(600).expect("lamp");
     scope.stop().expect("stop");
+    assert_eq!(scope.presses().expect("presses"), 3);
     assert_eq!(scope.unreadable_frames(), 0);
     assert_eq!(
         scope.link.requests,
@@ -266,6 +268,7 @@ fn a_link_homes_moves_focuses_and_reads_back_where_it_is() {
             Request::Where,
             Request::Lamp { permille: 600 },
             Request::Stop,
+            Request::Presses,
         ]
     );
 }
