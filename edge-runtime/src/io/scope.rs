@@ -7,9 +7,11 @@
 //! serial port, [`open_serial`]; a pipe in tests). Each
 //! request carries its own sequence number and only the reply with that number answers it:
 //! a reply that arrives after its request timed out, or a frame the line damaged, is passed
-//! over rather than taken for the next answer. While it waits for a move to end it keeps
-//! the link alive with pings, since a controller that hears nothing for its timeout stops
-//! every motion (it must: the board may have crashed).
+//! over rather than taken for the next answer. A request the controller could not read
+//! (it says so, `Refused(Unreadable)`) is sent again: every request names an absolute
+//! place or setting, so a copy that did arrive after all does no harm. While it waits for
+//! a move to end it keeps the link alive with pings, since a controller that hears nothing
+//! for its timeout stops every motion (it must: the board may have crashed).
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
@@ -65,6 +67,17 @@ pub enum ScopeError {
         /// Why.
         refusal: Refusal,
     },
+    /// The controller could not read the request however often it was sent: a bad cable,
+    /// or the port at another speed than the controller's.
+    #[error(
+        "the scope controller could not read {request:?}, sent {tries} times: check the cable and the baud rate"
+    )]
+    Garbled {
+        /// What was asked.
+        request: Request,
+        /// How many times it was sent.
+        tries: usize,
+    },
     /// An answer that does not fit the request (a controller with other firmware).
     #[error("the scope controller answered {request:?} with {reply:?}")]
     Unexpected {
@@ -107,6 +120,10 @@ impl Default for ScopeTimeouts {
     }
 }
 
+/// How many times a request the controller cannot read is sent before the link is called
+/// bad.
+pub const SENDS: usize = 4;
+
 /// A [`Scope`] at the far end of a byte link, in the core's protocol.
 pub struct LinkedScope<L: Read + Write> {
     link: L,
@@ -126,7 +143,7 @@ impl<L: Read + Write> LinkedScope<L> {
         let mut scope = LinkedScope {
             link,
             reader: FrameReader::new(),
-            next_seq: 0,
+            next_seq: 1,
             timeouts,
             info: ControllerInfo {
                 protocol: PROTOCOL_VERSION,
@@ -206,22 +223,40 @@ impl<L: Read + Write> LinkedScope<L> {
 
     /// Sends `request` and waits up to `wait` for its answer; a motion's `Accepted` is
     /// passed over for the answer that ends it, and pings keep the link alive meanwhile.
+    /// Until the controller has acknowledged it, each frame it says it could not read may
+    /// have been this request, which is then sent again (up to [`SENDS`] times in all)
+    /// under a new number; the first answer to any of its numbers counts, and a copy
+    /// refused as `Busy` means an earlier copy is under way.
     fn ask(&mut self, request: Request, wait: Duration) -> Result<Reply, ScopeError> {
-        let seq = self.send(&request)?;
+        let mut sent = [self.send(&request)?; SENDS];
+        let mut tries = 1;
+        let mut acknowledged = false;
         let started = Instant::now();
         // Half the controller's timeout, so a ping always lands before it runs out.
         let ping_every = self.info.link_timeout / 2;
         let mut last_sent = started;
         loop {
             if let Some((reply_seq, reply)) = self.receive()? {
-                match reply {
-                    Reply::Accepted if reply_seq == seq => {}
-                    Reply::Refused(refusal) if reply_seq == seq => {
-                        return Err(ScopeError::Refused { request, refusal });
+                let copy = sent[..tries].iter().position(|&seq| seq == reply_seq);
+                match (copy, reply) {
+                    (None, Reply::Refused(Refusal::Unreadable)) if !acknowledged => {
+                        if tries == SENDS {
+                            return Err(ScopeError::Garbled { request, tries });
+                        }
+                        sent[tries] = self.send(&request)?;
+                        tries += 1;
+                        last_sent = Instant::now();
                     }
                     // An answer to an earlier request that timed out, or to a ping.
-                    _ if reply_seq != seq => {}
-                    reply => return Ok(reply),
+                    (None, _) => {}
+                    (Some(_), Reply::Accepted) => acknowledged = true,
+                    (Some(copy), Reply::Refused(Refusal::Busy)) if copy > 0 => {
+                        acknowledged = true;
+                    }
+                    (Some(_), Reply::Refused(refusal)) => {
+                        return Err(ScopeError::Refused { request, refusal });
+                    }
+                    (Some(_), reply) => return Ok(reply),
                 }
             }
             let now = Instant::now();
@@ -238,10 +273,11 @@ impl<L: Read + Write> LinkedScope<L> {
         }
     }
 
-    /// Writes `request` with the next sequence number, and returns the number.
+    /// Writes `request` with the next sequence number, and returns the number. Zero is
+    /// never used: the controller numbers its answer to a frame it could not read 0.
     fn send(&mut self, request: &Request) -> Result<u16, ScopeError> {
         let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq = self.next_seq.checked_add(1).unwrap_or(1);
         let mut frame = [0u8; MAX_FRAME_LEN];
         // Every request fits a frame (the core's tests pin it).
         let len = encode(seq, request, &mut frame)?;

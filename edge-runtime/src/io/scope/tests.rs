@@ -20,6 +20,11 @@ struct FakeController {
     stale: bool,
     /// A motion ends only after this many pings arrive.
     pings_per_motion: u32,
+    /// The next this many requests after `Hello` arrive damaged: answered `Unreadable`.
+    garbled: u32,
+    /// The next this many motions' `Accepted` is lost, and a frame after it (a ping,
+    /// say) arrives damaged.
+    accepted_lost: u32,
     pending: Option<u16>,
     pings: u32,
     silent: bool,
@@ -62,6 +67,11 @@ impl FakeController {
     }
 
     fn handle(&mut self, seq: u16, request: Request) {
+        if self.garbled > 0 && request != Request::Hello {
+            self.garbled -= 1;
+            self.send(0, Reply::Refused(Refusal::Unreadable));
+            return;
+        }
         self.requests.push(request);
         let homed = self.at.is_some_and(|at| at.homed);
         let motion_to = |at: Option<Position>, f: &dyn Fn(&mut Position)| {
@@ -83,6 +93,11 @@ impl FakeController {
                         link_timeout_ms: 40,
                     },
                 );
+            }
+            Request::Home | Request::MoveTo { .. } | Request::FocusTo { .. }
+                if self.pending.is_some() =>
+            {
+                self.send(seq, Reply::Refused(Refusal::Busy));
             }
             Request::Home => {
                 self.at = Some(Position {
@@ -143,7 +158,12 @@ impl FakeController {
     }
 
     fn start_motion(&mut self, seq: u16) {
-        self.send(seq, Reply::Accepted);
+        if self.accepted_lost > 0 {
+            self.accepted_lost -= 1;
+            self.send(0, Reply::Refused(Refusal::Unreadable));
+        } else {
+            self.send(seq, Reply::Accepted);
+        }
         if self.pings_per_motion == 0 {
             let at = self.at.expect("a position");
             self.send(seq, Reply::Arrived(at));
@@ -315,6 +335,63 @@ fn damaged_frames_and_late_answers_are_passed_over() {
     // Hello, home (accepted, arrived), move (accepted, arrived), where: a damaged
     // frame and a burst of noise before each answer.
     assert_eq!(scope.unreadable_frames(), 12);
+}
+
+#[test]
+fn a_request_the_controller_could_not_read_is_sent_again() {
+    let mut scope = connected(FakeController {
+        garbled: 3,
+        ..FakeController::default()
+    });
+    // Home twice damaged, then read; the move once damaged.
+    scope.home().expect("homes");
+    assert_eq!(scope.move_to(5, 6).expect("moves").x_nm, 5);
+    assert_eq!(
+        scope.link.requests,
+        [
+            Request::Hello,
+            Request::Home,
+            Request::MoveTo { x_nm: 5, y_nm: 6 }
+        ]
+    );
+    // A line that damages everything is named at once, not waited out.
+    scope.link.garbled = u32::MAX;
+    let started = Instant::now();
+    match scope.move_to(7, 8) {
+        Err(ScopeError::Garbled { request, tries }) => {
+            assert_eq!(request, Request::MoveTo { x_nm: 7, y_nm: 8 });
+            assert_eq!(tries, SENDS);
+        }
+        other => panic!("expected Garbled, got {other:?}"),
+    }
+    assert!(started.elapsed() < short().motion / 2);
+}
+
+#[test]
+fn a_copy_of_a_motion_already_under_way_waits_for_it() {
+    // The move arrives, but its `Accepted` is lost and a ping is damaged: the board cannot
+    // tell that from a damaged move, sends it again, and the copy is refused as busy.
+    let mut scope = connected(FakeController {
+        pings_per_motion: 2,
+        ..FakeController::default()
+    });
+    scope.home().expect("homes");
+    scope.link.accepted_lost = 1;
+    let at = scope.move_to(40, 50).expect("moves");
+    assert_eq!((at.x_nm, at.y_nm), (40, 50));
+    let moves = scope
+        .link
+        .requests
+        .iter()
+        .filter(|r| matches!(r, Request::MoveTo { .. }))
+        .count();
+    assert_eq!(moves, 2);
+    // A motion refused as busy the first time it is sent is a refusal.
+    scope.link.pending = Some(999);
+    match scope.focus_to(10) {
+        Err(ScopeError::Refused { refusal, .. }) => assert_eq!(refusal, Refusal::Busy),
+        other => panic!("expected Busy, got {other:?}"),
+    }
 }
 
 #[test]
