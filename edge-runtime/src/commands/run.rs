@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use leukoscope_edge::io::model::load_model;
-use leukoscope_edge::io::scope::{Scope, ScopeTimeouts, open_serial};
+use leukoscope_edge::io::scope::{
+    ReopeningScope, Scope, ScopeLinkEvent, ScopeTimeouts, open_serial,
+};
 use leukoscope_edge::io::settings::{BoardSettings, ScopeSettings};
-use leukoscope_edge::io::source::{FrameSource, Rate, ReadAhead, ReplaySource};
+use leukoscope_edge::io::source::{Backoff, FrameSource, Rate, ReadAhead, ReplaySource};
 use leukoscope_edge::records::JournalEntry;
 use leukoscope_edge::records::journal::Journal;
 use leukoscope_edge::records::layout::DataDir;
@@ -206,12 +208,25 @@ fn motorized_scan(
         .given()
         .context("a motorized scan needs camera.um_per_px")?;
     let plan = scope.plan((board.camera.width, board.camera.height), um_per_px)?;
-    let mut controller = open_serial(&scope.device, scope.baud, ScopeTimeouts::default())
-        .with_context(|| format!("opening the scope controller on {}", scope.device.display()))?;
+    let (device, baud) = (scope.device.clone(), scope.baud);
+    // A pulled cable or a restarted controller is reopened, homed and put back where it
+    // was; two minutes away ends the slide with what it has.
+    let mut controller = ReopeningScope::open(
+        move || open_serial(&device, baud, ScopeTimeouts::default()),
+        Backoff {
+            patience: Some(Duration::from_secs(120)),
+            ..Backoff::default()
+        },
+        |event: &ScopeLinkEvent| println!("scope: {event}"),
+    )
+    .with_context(|| format!("opening the scope controller on {}", scope.device.display()))?;
     controller
         .lamp(scope.lamp_permille())
         .context("setting the scope's lamp")?;
-    let [major, minor, patch] = controller.info().firmware;
+    let [major, minor, patch] = controller
+        .current()
+        .map(|opened| opened.info().firmware)
+        .unwrap_or_default();
     println!(
         "scope: controller firmware {major}.{minor}.{patch} on {}; {} fields",
         scope.device.display(),

@@ -506,5 +506,9 @@ impl Scope for SharedScope {
     }
 }
 
+mod reopen;
+
+pub use reopen::{ReopeningScope, ScopeLinkEvent};
+
 #[cfg(test)]
 mod tests;

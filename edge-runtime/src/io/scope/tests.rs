@@ -6,7 +6,7 @@ use super::*;
 /// 50 mm across and 5 mm of focus: it answers as docs/scope-protocol.md says, and can be
 /// made to misbehave as a real line and a real controller do.
 #[derive(Default)]
-struct FakeController {
+pub(super) struct FakeController {
     reader: FrameReader,
     out: VecDeque<u8>,
     at: Option<Position>,
@@ -29,7 +29,10 @@ struct FakeController {
     pings: u32,
     silent: bool,
     closed: bool,
-    requests: Vec<Request>,
+    /// After carrying out this many requests (0: never) the link closes, as a pulled cable
+    /// or a restart closes it: the next request is lost and reads end.
+    pub(super) hangs_up_after: usize,
+    pub(super) requests: Vec<Request>,
 }
 
 const TRAVEL_NM: i32 = 50_000_000;
@@ -67,6 +70,10 @@ impl FakeController {
     }
 
     fn handle(&mut self, seq: u16, request: Request) {
+        if self.hangs_up_after > 0 && self.requests.len() >= self.hangs_up_after {
+            self.closed = true;
+            return;
+        }
         if self.garbled > 0 && request != Request::Hello {
             self.garbled -= 1;
             self.send(0, Reply::Refused(Refusal::Unreadable));
@@ -228,7 +235,7 @@ fn cobs_frame(message: &[u8]) -> Vec<u8> {
     out
 }
 
-fn short() -> ScopeTimeouts {
+pub(super) fn short() -> ScopeTimeouts {
     ScopeTimeouts {
         answer: Duration::from_millis(100),
         motion: Duration::from_millis(2000),
