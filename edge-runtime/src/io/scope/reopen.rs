@@ -16,6 +16,9 @@ use leukoscope_core::protocol::Position;
 use super::{Scope, ScopeError};
 use crate::io::source::Backoff;
 
+/// How many times one request may lose the link and be carried out again.
+pub const REOPENS_PER_REQUEST: u32 = 3;
+
 /// A change in the link to the controller, for the log and the UI.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScopeLinkEvent {
@@ -119,16 +122,18 @@ where
         self.scope.as_mut()
     }
 
-    /// Carries out `request`, reopening the controller and carrying it out again as long
-    /// as its link fails.
+    /// Carries out `request`, reopening the controller and carrying it out again when its
+    /// link fails, up to [`REOPENS_PER_REQUEST`] times: a controller that dies at the same
+    /// request each time is not waited for forever.
     fn carry_out<T>(
         &mut self,
         mut request: impl FnMut(&mut S) -> Result<T, ScopeError>,
     ) -> Result<T, ScopeError> {
+        let mut reopened = 0;
         loop {
             if let Some(scope) = self.scope.as_mut() {
                 match request(scope) {
-                    Err(e) if link_lost(&e) => {
+                    Err(e) if link_lost(&e) && reopened < REOPENS_PER_REQUEST => {
                         (self.observer)(&ScopeLinkEvent::Lost {
                             reason: e.to_string(),
                         });
@@ -138,6 +143,7 @@ where
                 }
             }
             self.reopen()?;
+            reopened += 1;
         }
     }
 

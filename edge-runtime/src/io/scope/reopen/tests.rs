@@ -127,3 +127,31 @@ fn refusals_are_answers_not_lost_links() {
     }
     assert_eq!(opened.get(), 1);
 }
+
+#[test]
+fn a_controller_that_dies_at_the_same_request_each_time_is_not_waited_for_forever() {
+    // The first hangs up on the move after hello and homing; each reopened one hears hello,
+    // where, home (it restarted), and hangs up on the move again.
+    let controllers = (0..10)
+        .map(|i| {
+            let mut controller = FakeController::default();
+            controller.hangs_up_after = if i == 0 { 2 } else { 3 };
+            controller
+        })
+        .collect();
+    let lost = RefCell::new(0);
+    let mut scope = ReopeningScope::open(
+        opener(controllers),
+        quick(1_000),
+        |event: &ScopeLinkEvent| {
+            if matches!(event, ScopeLinkEvent::Lost { .. }) {
+                *lost.borrow_mut() += 1;
+            }
+        },
+    )
+    .expect("opens");
+    scope.home().expect("homes");
+    let ended = scope.move_to(1, 1);
+    assert!(matches!(ended, Err(ScopeError::Closed)), "{ended:?}");
+    assert_eq!(*lost.borrow(), REOPENS_PER_REQUEST);
+}
