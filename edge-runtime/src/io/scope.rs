@@ -4,7 +4,8 @@
 //!
 //! [`Scope`] is what scanning and focusing need of it; [`MockScope`] is a stage in memory;
 //! [`LinkedScope`] speaks the protocol over any byte link that reads with a timeout (a
-//! serial port, [`open_serial`]; a pipe in tests). Each
+//! serial port, [`open_serial`]; a pipe in tests); [`ReopeningScope`] opens it again when
+//! its link fails mid-slide. Each
 //! request carries its own sequence number and only the reply with that number answers it:
 //! a reply that arrives after its request timed out, or a frame the line damaged, is passed
 //! over rather than taken for the next answer. A request the controller could not read
