@@ -29,6 +29,23 @@ type Fw<'a> = Firmware<
     NoopDelay,
 >;
 
+/// The rig's controller on an in-memory port, its start button released (high).
+fn firmware<'a>(
+    rig: &'a Rig,
+    led: &'a SimLine,
+    button: &'a SimLine,
+    dog: &'a mut CountingWatchdog,
+) -> Fw<'a> {
+    Firmware::new(
+        SerialLink::new(MemoryUart::default()),
+        rig.controller(),
+        led,
+        StartButton::new(button, true),
+        dog,
+        NoopDelay,
+    )
+}
+
 fn send(fw: &mut Fw<'_>, seq: u16, request: Request) {
     let mut out = [0u8; MAX_FRAME_LEN];
     let len = encode(seq, &request, &mut out).expect("fits");
@@ -54,14 +71,7 @@ fn each_pass_feeds_the_watchdog_answers_and_shows_the_state_on_the_led() {
     let led = SimLine::default();
     let button = SimLine(core::cell::Cell::new(true));
     let mut dog = CountingWatchdog::default();
-    let mut fw: Fw<'_> = Firmware::new(
-        SerialLink::new(MemoryUart::default()),
-        rig.controller(),
-        &led,
-        StartButton::new(&button, true),
-        &mut dog,
-        NoopDelay,
-    );
+    let mut fw = firmware(&rig, &led, &button, &mut dog);
     send(&mut fw, 1, Request::Hello);
     // Noise on the line: answered as unreadable, number 0.
     fw.link.uart.incoming.extend([0x55, 0x13, 0x00]);
@@ -104,14 +114,7 @@ fn the_start_button_counts_presses_held_past_their_bounce() {
     let rig = Rig::new();
     let (led, button) = (SimLine::default(), SimLine(core::cell::Cell::new(true)));
     let mut dog = CountingWatchdog::default();
-    let mut fw: Fw<'_> = Firmware::new(
-        SerialLink::new(MemoryUart::default()),
-        rig.controller(),
-        &led,
-        StartButton::new(&button, true),
-        &mut dog,
-        NoopDelay,
-    );
+    let mut fw = firmware(&rig, &led, &button, &mut dog);
     let mut now = 0;
     let hold = |fw: &mut Fw<'_>, now: &mut u64, pressed: bool, ms: u64| {
         button.0.set(!pressed);
