@@ -13,7 +13,8 @@
 //!   lamp), and the frames that carry them over a serial line.
 //! - `files` (feature `files`): decoding image files and replacing files atomically, one way
 //!   for both sides.
-//! - `network` (feature `burn`): a spec built as a trainable burn module.
+//! - `network` (feature `burn`): a spec built as a trainable burn module (feature
+//!   `fused-cpu`: its costliest layers trained as single operations on the CPU).
 //! - `synth` (feature `synth`): synthetic smears with ground truth.
 #![no_std]
 #![warn(missing_docs)]

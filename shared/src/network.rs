@@ -1,6 +1,8 @@
 //! A [`ModelSpec`] built as a burn [`Module`]: one generic network that interprets the
 //! graph, so every preset trains on any backend (CPU through `flex`, GPU through `cuda`)
-//! with a single forward definition.
+//! with a single forward definition. With the `fused-cpu` feature, training on the CPU
+//! runs batch norm, ReLU6 and unbiased convolutions as fused operations with their own
+//! gradients (`network/fused.rs`); every other backend composes burn's operations.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -12,6 +14,9 @@ use burn::tensor::activation;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::{Tensor, TensorData};
+
+#[cfg(feature = "fused-cpu")]
+mod fused;
 
 use crate::artifact::ArtifactError;
 use crate::params::{QParams, QuantizedModel, Weights};
@@ -141,15 +146,31 @@ impl<B: Backend> ChannelNorm<B> {
 
     /// Normalizes `rows` = `[batch * channels, positions]`, channel-major within each example.
     fn forward(&self, rows: Tensor<B, 2>, batch: usize) -> Tensor<B, 2> {
-        let [total, positions] = rows.dims();
-        let channels = total / batch;
-        let column = |v: Tensor<B, 1>| column(v, batch);
-        let gamma = self.gamma.val();
         if !B::ad_enabled(&rows.device()) {
-            let scale = gamma / self.running_var.value().add_scalar(self.epsilon).sqrt();
+            let column = |v: Tensor<B, 1>| column(v, batch);
+            let scale = self.gamma.val() / self.running_var.value().add_scalar(self.epsilon).sqrt();
             let shift = self.beta.val() - self.running_mean.value() * scale.clone();
             return rows * column(scale) + column(shift);
         }
+        #[cfg(feature = "fused-cpu")]
+        let rows = {
+            let count = rows.dims()[1] * batch;
+            match fused::batch_norm(rows, batch, self.gamma.val(), self.beta.val(), self.epsilon) {
+                Ok(out) => {
+                    self.update_running(out.mean, out.variance, count as f64);
+                    return out.rows;
+                }
+                Err((rows, _, _)) => rows,
+            }
+        };
+        self.composed(rows, batch)
+    }
+
+    /// Training-mode batch norm from tensor operations, for any backend.
+    fn composed(&self, rows: Tensor<B, 2>, batch: usize) -> Tensor<B, 2> {
+        let [total, positions] = rows.dims();
+        let channels = total / batch;
+        let column = |v: Tensor<B, 1>| column(v, batch);
         let per_channel = |t: Tensor<B, 2>| {
             t.mean_dim(1)
                 .reshape([batch, channels])
@@ -159,20 +180,26 @@ impl<B: Backend> ChannelNorm<B> {
         let mean = per_channel(rows.clone());
         let centered = rows - column(mean.clone());
         let var = per_channel(centered.clone().powi_scalar(2));
-        let count = (batch * positions) as f64;
-        let unbiased = var
-            .clone()
-            .detach()
-            .mul_scalar(count / (count - 1.0).max(1.0));
+        self.update_running(
+            mean.detach(),
+            var.clone().detach(),
+            (batch * positions) as f64,
+        );
+        let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt();
+        centered * column(scale) + column(self.beta.val())
+    }
+
+    /// Blends a batch's mean and biased variance (over `count` values a channel) into the
+    /// running statistics, the variance made unbiased first (PyTorch's convention).
+    fn update_running(&self, mean: Tensor<B, 1>, variance: Tensor<B, 1>, count: f64) {
+        let unbiased = variance.mul_scalar(count / (count - 1.0).max(1.0));
         let blend = |running: Tensor<B, 1>, batch: Tensor<B, 1>| {
             (running.mul_scalar(1.0 - BN_MOMENTUM) + batch.mul_scalar(BN_MOMENTUM)).detach()
         };
         self.running_mean
-            .update(blend(self.running_mean.value_sync(), mean.detach()));
+            .update(blend(self.running_mean.value_sync(), mean));
         self.running_var
             .update(blend(self.running_var.value_sync(), unbiased));
-        let scale = gamma / var.add_scalar(self.epsilon).sqrt();
-        centered * column(scale) + column(self.beta.val())
     }
 }
 
@@ -488,6 +515,24 @@ fn convolve<B: Backend>(
         && spec.stride == [1, 1]
         && spec.padding == [0, 0]
         && spec.groups == 1;
+    // On the CPU training backend, depthwise and other unbiased, undilated convolutions
+    // train as fused operations (network/fused.rs).
+    #[cfg(feature = "fused-cpu")]
+    let x = {
+        let [_, channels, _, _] = x.dims();
+        let plain = spec.dilation == [1, 1] && conv.bias.is_none() && !fake && !pointwise;
+        let depthwise = spec.groups as usize == channels && spec.out_channels as usize == channels;
+        let (stride, padding) = (usize2(spec.stride), usize2(spec.padding));
+        let fused = match (plain, depthwise, spec.groups) {
+            (true, true, _) => fused::depthwise_conv(x, conv.weight.val(), stride, padding),
+            (true, false, 1) => fused::dense_conv(x, conv.weight.val(), stride, padding),
+            _ => Err((x, conv.weight.val())),
+        };
+        match fused {
+            Ok(y) => return y,
+            Err((x, _)) => x,
+        }
+    };
     if !pointwise && !fake {
         return conv.forward(x);
     }
@@ -589,6 +634,14 @@ fn vector<B: Backend>(value: Value<B>) -> Tensor<B, 2> {
 }
 
 fn activate<B: Backend, const D: usize>(a: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "fused-cpu")]
+    let x = match a {
+        Activation::Relu6 => match fused::clamp(x, 0.0, 6.0) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        _ => x,
+    };
     match a {
         Activation::Relu => activation::relu(x),
         Activation::Relu6 => x.clamp(0.0, 6.0),

@@ -186,3 +186,281 @@ fn initialization_depends_on_the_seed_alone() {
     assert!(a.tensors[0].iter().all(|w| w.abs() <= bound));
     assert!(a.tensors[0].iter().any(|w| w.abs() > 0.9 * bound));
 }
+
+/// The fused CPU batch norm gives the composed one's output, gradients (input, scale,
+/// shift) and running statistics, for maps and for vectors (one position a row).
+#[cfg(feature = "fused-cpu")]
+#[test]
+fn the_fused_batch_norm_matches_the_composed_one_forward_and_backward() {
+    type Train = Autodiff<Flex>;
+    let device = Default::default();
+    // Fixed values (a wave), so the comparison never meets an unlucky draw: two examples
+    // of one position each would amplify rounding a thousandfold.
+    let wave = |len: usize, phase: f32, scale: f32, offset: f32| {
+        (0..len)
+            .map(|i| offset + scale * (i as f32 * 0.73 + phase).sin())
+            .collect::<Vec<f32>>()
+    };
+    for (batch, channels, positions) in [(4, 3, 25), (16, 5, 1), (3, 8, 130)] {
+        let tensor = |values: Vec<f32>, dims: [usize; 2]| {
+            Tensor::<Train, 2>::from_data(TensorData::new(values, dims), &device)
+        };
+        let gamma = tensor(wave(channels, 0.3, 0.5, 1.0), [1, channels]).reshape([channels]);
+        let beta = tensor(wave(channels, 1.1, 1.0, 0.0), [1, channels]).reshape([channels]);
+        let dims = [batch * channels, positions];
+        let x = tensor(wave(dims[0] * dims[1], 0.0, 2.0, 3.0), dims);
+        // A weighted sum, so every output's gradient differs.
+        let weights = tensor(wave(dims[0] * dims[1], 2.0, 1.0, 0.2), dims);
+        let run = |fused: bool| {
+            // A norm of its own: clones share their running statistics.
+            let mut norm = ChannelNorm::<Train>::new(channels, 1e-5, &device);
+            norm.gamma = Param::from_tensor(gamma.clone());
+            norm.beta = Param::from_tensor(beta.clone());
+            let x = x.clone().detach().require_grad();
+            let y = if fused {
+                norm.forward(x.clone(), batch)
+            } else {
+                norm.composed(x.clone(), batch)
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let grad = |t: &Tensor<Train, 1>| t.grad(&grads).unwrap().into_data();
+            (
+                y.inner().into_data(),
+                x.grad(&grads).unwrap().into_data(),
+                grad(&norm.gamma.val()),
+                grad(&norm.beta.val()),
+                norm.running_mean.value_sync().into_data(),
+                norm.running_var.value_sync().into_data(),
+            )
+        };
+        // The CPU training backend takes the fused path; others are handed back.
+        assert!(fused::batch_norm(x.clone(), batch, gamma.clone(), beta.clone(), 1e-5).is_ok());
+        assert!(
+            fused::batch_norm(
+                x.clone().inner(),
+                batch,
+                gamma.clone().inner(),
+                beta.clone().inner(),
+                1e-5
+            )
+            .is_err()
+        );
+        let (fused, composed) = (run(true), run(false));
+        let close = |a: &TensorData, b: &TensorData, what: &str| {
+            let (a, b) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+            // Relative to the value: two examples of one position each give gradients of 40.
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f32::max);
+            assert!(
+                worst < 1e-4,
+                "{what} ({batch}x{channels}x{positions}): {a:?} against {b:?}"
+            );
+        };
+        close(&fused.0, &composed.0, "output");
+        close(&fused.1, &composed.1, "input gradient");
+        close(&fused.2, &composed.2, "scale gradient");
+        close(&fused.3, &composed.3, "shift gradient");
+        close(&fused.4, &composed.4, "running mean");
+        close(&fused.5, &composed.5, "running variance");
+    }
+}
+
+/// The fused CPU depthwise convolution gives burn's grouped convolution's output and
+/// gradients (input and filters), at every stride, padding and kernel the presets use and
+/// at odd sizes where the last column or row is dropped.
+#[cfg(feature = "fused-cpu")]
+#[test]
+fn the_fused_depthwise_convolution_matches_burns_forward_and_backward() {
+    type Train = Autodiff<Flex>;
+    let device = Default::default();
+    // (batch, channels, height, width, kernel, stride, padding)
+    for (n, c, h, w, k, s, p) in [
+        (2, 3, 8, 8, 3, 1, 1),
+        (2, 4, 9, 7, 3, 2, 1),
+        (1, 2, 10, 10, 3, 2, 1),
+        (3, 2, 11, 6, 5, 1, 2),
+        (1, 3, 7, 9, 3, 2, 0),
+        (2, 2, 5, 5, 1, 1, 0),
+    ] {
+        let normal = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<Train, 4>::random([n, c, h, w], normal, &device);
+        let weight = Tensor::<Train, 4>::random([c, 1, k, k], normal, &device);
+        let run = |fused: bool| {
+            let x = x.clone().detach().require_grad();
+            let weight = weight.clone().detach().require_grad();
+            let y = if fused {
+                fused::depthwise_conv(x.clone(), weight.clone(), [s, s], [p, p])
+                    .expect("the CPU training backend takes the fused path")
+            } else {
+                burn::tensor::module::conv2d(
+                    x.clone(),
+                    weight.clone(),
+                    None,
+                    burn::tensor::ops::ConvOptions::new([s, s], [p, p], [1, 1], c),
+                )
+            };
+            let dims = y.dims();
+            // The same output weights for both runs, each output its own.
+            let len = dims.iter().product::<usize>();
+            let weights = Tensor::<Train, 4>::from_data(
+                TensorData::new((0..len).map(|i| (i as f32 * 0.37).sin()).collect(), dims),
+                &device,
+            );
+            let grads = (y.clone() * weights).sum().backward();
+            (
+                y.inner().into_data().to_vec::<f32>().unwrap(),
+                x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(),
+                weight
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap(),
+            )
+        };
+        let (fused, reference) = (run(true), run(false));
+        let case = alloc::format!("{n}x{c}x{h}x{w}, kernel {k}, stride {s}, padding {p}");
+        for (what, a, b) in [
+            ("output", &fused.0, &reference.0),
+            ("input gradient", &fused.1, &reference.1),
+            ("filter gradient", &fused.2, &reference.2),
+        ] {
+            assert_eq!(a.len(), b.len(), "{what} ({case})");
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{what} ({case}): {a:?} against {b:?}");
+        }
+    }
+    // Other backends get their tensors back.
+    let x = Tensor::<Flex, 4>::zeros([1, 2, 4, 4], &device);
+    let weight = Tensor::<Flex, 4>::zeros([2, 1, 3, 3], &device);
+    assert!(fused::depthwise_conv(x, weight, [1, 1], [1, 1]).is_err());
+}
+
+/// The fused CPU dense convolution (patches and matrix products) gives burn's
+/// convolution's output and gradients, for the stems (7x7 and 3x3 at stride 2), the 3x3
+/// body convolutions and a strided 1x1 shortcut, at odd sizes too.
+#[cfg(feature = "fused-cpu")]
+#[test]
+fn the_fused_dense_convolution_matches_burns_forward_and_backward() {
+    type Train = Autodiff<Flex>;
+    let device = Default::default();
+    // (batch, in, out, height, width, kernel, stride, padding)
+    for (n, c, o, h, w, k, s, p) in [
+        (2, 3, 4, 8, 8, 3, 1, 1),
+        (2, 3, 5, 9, 7, 3, 2, 1),
+        (1, 2, 3, 13, 11, 7, 2, 3),
+        (2, 4, 3, 7, 7, 1, 2, 0),
+        (3, 2, 2, 6, 9, 3, 2, 0),
+    ] {
+        let wave = |len: usize, phase: f32| {
+            (0..len)
+                .map(|i| (i as f32 * 0.61 + phase).sin())
+                .collect::<Vec<f32>>()
+        };
+        let tensor = |values: Vec<f32>, dims: [usize; 4]| {
+            Tensor::<Train, 4>::from_data(TensorData::new(values, dims), &device)
+        };
+        let x = tensor(wave(n * c * h * w, 0.0), [n, c, h, w]);
+        let weight = tensor(wave(o * c * k * k, 1.0), [o, c, k, k]);
+        let run = |fused: bool| {
+            let x = x.clone().detach().require_grad();
+            let weight = weight.clone().detach().require_grad();
+            let y = if fused {
+                fused::dense_conv(x.clone(), weight.clone(), [s, s], [p, p])
+                    .expect("the CPU training backend takes the fused path")
+            } else {
+                burn::tensor::module::conv2d(
+                    x.clone(),
+                    weight.clone(),
+                    None,
+                    burn::tensor::ops::ConvOptions::new([s, s], [p, p], [1, 1], 1),
+                )
+            };
+            let dims = y.dims();
+            let weights = tensor(wave(dims.iter().product(), 2.0), dims);
+            let grads = (y.clone() * weights).sum().backward();
+            (
+                y.inner().into_data().to_vec::<f32>().unwrap(),
+                x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(),
+                weight
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap(),
+            )
+        };
+        let (fused, reference) = (run(true), run(false));
+        let case = alloc::format!("{n}x{c}x{h}x{w} to {o}, kernel {k}, stride {s}, padding {p}");
+        for (what, a, b) in [
+            ("output", &fused.0, &reference.0),
+            ("input gradient", &fused.1, &reference.1),
+            ("filter gradient", &fused.2, &reference.2),
+        ] {
+            assert_eq!(a.len(), b.len(), "{what} ({case})");
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{what} ({case}): {a:?} against {b:?}");
+        }
+    }
+    let x = Tensor::<Flex, 4>::zeros([1, 2, 4, 4], &device);
+    let weight = Tensor::<Flex, 4>::zeros([3, 2, 3, 3], &device);
+    assert!(fused::dense_conv(x, weight, [1, 1], [1, 1]).is_err());
+}
+
+/// The fused CPU ReLU6 gives burn's clamp's output and gradient, at and beyond both
+/// bounds.
+#[cfg(feature = "fused-cpu")]
+#[test]
+fn the_fused_relu6_matches_burns_clamp_forward_and_backward() {
+    type Train = Autodiff<Flex>;
+    let device = Default::default();
+    let values = [
+        -3.0,
+        -0.0,
+        0.0,
+        0.5,
+        5.9,
+        6.0,
+        6.5,
+        100.0,
+        f32::MIN,
+        2.0,
+        3.0,
+        -1e-7,
+    ];
+    let x = Tensor::<Train, 2>::from_data(TensorData::new(values.to_vec(), [3, 4]), &device);
+    let weights = Tensor::<Train, 2>::from_data(
+        TensorData::new((1..=12).map(|i| i as f32).collect(), [3, 4]),
+        &device,
+    );
+    let run = |fused: bool| {
+        let x = x.clone().detach().require_grad();
+        let y = if fused {
+            fused::clamp(x.clone(), 0.0, 6.0).expect("the CPU training backend fuses")
+        } else {
+            x.clone().clamp(0.0, 6.0)
+        };
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        (
+            y.inner().into_data().to_vec::<f32>().unwrap(),
+            x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(),
+        )
+    };
+    assert_eq!(run(true), run(false));
+    assert_eq!(
+        run(true).1,
+        [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 10.0, 11.0, 0.0]
+    );
+    assert!(fused::clamp(Tensor::<Flex, 1>::zeros([3], &device), 0.0, 6.0).is_err());
+}
