@@ -63,6 +63,27 @@ pub(super) fn batch_norm<B: Backend>(
     })
 }
 
+/// burn's tracked tensor on the CPU training backend.
+type Tracked = burn::tensor::ops::FloatTensor<Train>;
+
+/// Records `op` in the autodiff graph as the step that made `output` from `parents`,
+/// keeping `state` for its backward pass only when some parent needs a gradient.
+fn record<O: Backward<Flex, N>, const N: usize>(
+    op: O,
+    parents: [&Tracked; N],
+    state: O::State,
+    output: FlexTensor,
+) -> Tracked {
+    match op
+        .prepare::<NoCheckpointing>(parents.map(|p| p.node.clone()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
 /// `value` as a `T` if that is its type.
 fn cast<A: 'static, T: 'static>(value: A) -> Result<T, A> {
     let boxed: Box<dyn Any> = Box::new(value);
@@ -125,14 +146,7 @@ fn batch_norm_cpu(
         gamma: gs,
         batch,
     };
-    let out = match BatchNormBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
+    let out = record(BatchNormBackward, [&x, &gamma, &beta], state, y);
     let device = Default::default();
     Normalized {
         rows: Tensor::from_primitive(TensorPrimitive::Float(out)),
@@ -442,14 +456,7 @@ fn depthwise_cpu(x: Tensor<Train, 4>, weight: Tensor<Train, 4>, plane: Plane) ->
         filters,
         plane,
     };
-    let out = match DepthwiseBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
+    let out = record(DepthwiseBackward, [&x, &weight], state, y);
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
@@ -581,14 +588,7 @@ fn dense_cpu(x: Tensor<Train, 4>, weight: Tensor<Train, 4>, plane: Plane) -> Ten
         channels: [n, c, o],
         plane,
     };
-    let out = match DenseBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
+    let out = record(DenseBackward, [&x, &weight], state, y);
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
@@ -736,14 +736,7 @@ pub(super) fn clamp<B: Backend, const D: usize>(
         .map(|v| v.clamp(low, high))
         .collect();
     let y = FlexTensor::from_data(TensorData::new(y, shape));
-    let out = match ClampBackward
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((input, low, high), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
+    let out = record(ClampBackward, [&x], (input, low, high), y);
     Ok(same(Tensor::<Train, D>::from_primitive(
         TensorPrimitive::Float(out),
     )))

@@ -288,54 +288,16 @@ fn the_fused_depthwise_convolution_matches_burns_forward_and_backward() {
         let normal = Distribution::Normal(0.0, 1.0);
         let x = Tensor::<Train, 4>::random([n, c, h, w], normal, &device);
         let weight = Tensor::<Train, 4>::random([c, 1, k, k], normal, &device);
-        let run = |fused: bool| {
-            let x = x.clone().detach().require_grad();
-            let weight = weight.clone().detach().require_grad();
-            let y = if fused {
-                fused::depthwise_conv(x.clone(), weight.clone(), [s, s], [p, p])
-                    .expect("the CPU training backend takes the fused path")
-            } else {
-                burn::tensor::module::conv2d(
-                    x.clone(),
-                    weight.clone(),
-                    None,
-                    burn::tensor::ops::ConvOptions::new([s, s], [p, p], [1, 1], c),
-                )
-            };
-            let dims = y.dims();
-            // The same output weights for both runs, each output its own.
-            let len = dims.iter().product::<usize>();
-            let weights = Tensor::<Train, 4>::from_data(
-                TensorData::new((0..len).map(|i| (i as f32 * 0.37).sin()).collect(), dims),
-                &device,
-            );
-            let grads = (y.clone() * weights).sum().backward();
-            (
-                y.inner().into_data().to_vec::<f32>().unwrap(),
-                x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(),
-                weight
-                    .grad(&grads)
-                    .unwrap()
-                    .into_data()
-                    .to_vec::<f32>()
-                    .unwrap(),
-            )
-        };
-        let (fused, reference) = (run(true), run(false));
+        let fused = conv_and_gradients(&x, &weight, |x, w| {
+            fused::depthwise_conv(x, w, [s, s], [p, p])
+                .expect("the CPU training backend takes the fused path")
+        });
+        let reference = conv_and_gradients(&x, &weight, |x, w| {
+            let options = burn::tensor::ops::ConvOptions::new([s, s], [p, p], [1, 1], c);
+            burn::tensor::module::conv2d(x, w, None, options)
+        });
         let case = alloc::format!("{n}x{c}x{h}x{w}, kernel {k}, stride {s}, padding {p}");
-        for (what, a, b) in [
-            ("output", &fused.0, &reference.0),
-            ("input gradient", &fused.1, &reference.1),
-            ("filter gradient", &fused.2, &reference.2),
-        ] {
-            assert_eq!(a.len(), b.len(), "{what} ({case})");
-            let worst = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{what} ({case}): {a:?} against {b:?}");
-        }
+        assert_agree(&fused, &reference, &case);
     }
     // Other backends get their tensors back.
     let x = Tensor::<Flex, 4>::zeros([1, 2, 4, 4], &device);
@@ -369,49 +331,16 @@ fn the_fused_dense_convolution_matches_burns_forward_and_backward() {
         };
         let x = tensor(wave(n * c * h * w, 0.0), [n, c, h, w]);
         let weight = tensor(wave(o * c * k * k, 1.0), [o, c, k, k]);
-        let run = |fused: bool| {
-            let x = x.clone().detach().require_grad();
-            let weight = weight.clone().detach().require_grad();
-            let y = if fused {
-                fused::dense_conv(x.clone(), weight.clone(), [s, s], [p, p])
-                    .expect("the CPU training backend takes the fused path")
-            } else {
-                burn::tensor::module::conv2d(
-                    x.clone(),
-                    weight.clone(),
-                    None,
-                    burn::tensor::ops::ConvOptions::new([s, s], [p, p], [1, 1], 1),
-                )
-            };
-            let dims = y.dims();
-            let weights = tensor(wave(dims.iter().product(), 2.0), dims);
-            let grads = (y.clone() * weights).sum().backward();
-            (
-                y.inner().into_data().to_vec::<f32>().unwrap(),
-                x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(),
-                weight
-                    .grad(&grads)
-                    .unwrap()
-                    .into_data()
-                    .to_vec::<f32>()
-                    .unwrap(),
-            )
-        };
-        let (fused, reference) = (run(true), run(false));
+        let fused = conv_and_gradients(&x, &weight, |x, w| {
+            fused::dense_conv(x, w, [s, s], [p, p])
+                .expect("the CPU training backend takes the fused path")
+        });
+        let reference = conv_and_gradients(&x, &weight, |x, w| {
+            let options = burn::tensor::ops::ConvOptions::new([s, s], [p, p], [1, 1], 1);
+            burn::tensor::module::conv2d(x, w, None, options)
+        });
         let case = alloc::format!("{n}x{c}x{h}x{w} to {o}, kernel {k}, stride {s}, padding {p}");
-        for (what, a, b) in [
-            ("output", &fused.0, &reference.0),
-            ("input gradient", &fused.1, &reference.1),
-            ("filter gradient", &fused.2, &reference.2),
-        ] {
-            assert_eq!(a.len(), b.len(), "{what} ({case})");
-            let worst = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{what} ({case}): {a:?} against {b:?}");
-        }
+        assert_agree(&fused, &reference, &case);
     }
     let x = Tensor::<Flex, 4>::zeros([1, 2, 4, 4], &device);
     let weight = Tensor::<Flex, 4>::zeros([3, 2, 3, 3], &device);
@@ -463,4 +392,48 @@ fn the_fused_relu6_matches_burns_clamp_forward_and_backward() {
         [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 10.0, 11.0, 0.0]
     );
     assert!(fused::clamp(Tensor::<Flex, 1>::zeros([3], &device), 0.0, 6.0).is_err());
+}
+
+/// A convolution's output, input gradient and filter gradient, its outputs weighted each
+/// its own way (a wave) before summing, so every output's gradient differs.
+#[cfg(feature = "fused-cpu")]
+fn conv_and_gradients(
+    x: &Tensor<Autodiff<Flex>, 4>,
+    weight: &Tensor<Autodiff<Flex>, 4>,
+    conv: impl Fn(Tensor<Autodiff<Flex>, 4>, Tensor<Autodiff<Flex>, 4>) -> Tensor<Autodiff<Flex>, 4>,
+) -> [Vec<f32>; 3] {
+    let x = x.clone().detach().require_grad();
+    let weight = weight.clone().detach().require_grad();
+    let y = conv(x.clone(), weight.clone());
+    let dims = y.dims();
+    let len = dims.iter().product::<usize>();
+    let weights = Tensor::from_data(
+        TensorData::new((0..len).map(|i| (i as f32 * 0.37).sin()).collect(), dims),
+        &y.device(),
+    );
+    let grads = (y.clone() * weights).sum().backward();
+    let values = |t: Tensor<Flex, 4>| t.into_data().to_vec::<f32>().unwrap();
+    [
+        values(y.inner()),
+        values(x.grad(&grads).unwrap()),
+        values(weight.grad(&grads).unwrap()),
+    ]
+}
+
+/// Output, input gradient and filter gradient agree to 1e-4, relative to values above 1.
+#[cfg(feature = "fused-cpu")]
+fn assert_agree(fused: &[Vec<f32>; 3], reference: &[Vec<f32>; 3], case: &str) {
+    for (what, a, b) in [
+        ("output", &fused[0], &reference[0]),
+        ("input gradient", &fused[1], &reference[1]),
+        ("filter gradient", &fused[2], &reference[2]),
+    ] {
+        assert_eq!(a.len(), b.len(), "{what} ({case})");
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{what} ({case}): {a:?} against {b:?}");
+    }
 }
