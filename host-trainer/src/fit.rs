@@ -13,7 +13,7 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use leukoscope_core::network::{FakeQuant, Network};
+use leukoscope_core::network::{FakeQuant, Initialization, Network};
 use leukoscope_core::params::Weights;
 use leukoscope_core::spec::{ModelSpec, SpecError};
 use leukoscope_core::taxonomy::Taxonomy;
@@ -77,6 +77,10 @@ pub struct Recipe {
     pub early_stopping: Option<usize>,
     /// Seeds initialization, sampling order and augmentation.
     pub seed: u64,
+    /// How fresh weights are drawn. The default is left out of the JSON, so that a
+    /// configuration reads, and a checkpoint's identity is, as before there was a choice.
+    #[serde(default, skip_serializing_if = "is_uniform")]
+    pub initialization: Initialization,
     /// Which epoch's network the run keeps (older configurations: the best).
     #[serde(default)]
     pub keep: Keep,
@@ -106,11 +110,16 @@ impl Recipe {
             imbalance: Imbalance::None,
             early_stopping: None,
             seed,
+            initialization: Initialization::Uniform,
             keep: Keep::Best,
             initial_weights: None,
             fake_quant: None,
         }
     }
+}
+
+fn is_uniform(initialization: &Initialization) -> bool {
+    *initialization == Initialization::Uniform
 }
 
 /// Why training stopped with an error.
@@ -332,7 +341,7 @@ where
         Some(weights) => {
             Network::<B>::from_weights(spec, weights, device).map_err(FitError::InitialWeights)?
         }
-        None => Network::<B>::new(spec, recipe.seed, device)?,
+        None => Network::<B>::initialized(spec, recipe.seed, recipe.initialization, device)?,
     }
     .with_fake_quant(recipe.fake_quant.clone());
     let mut optimizer: AnyOptimizer<Network<B>, B> = recipe.optimizer.build(recipe.weight_decay)?;

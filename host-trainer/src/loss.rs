@@ -36,12 +36,21 @@ pub enum LossKind {
     },
     /// `1 - mean over classes of TP / (TP + α·FP + β·FN)` with soft counts over the
     /// batch (study 003). α = β = 0.5 is the Dice loss; β > α weighs missed positives
-    /// more than false alarms, which favours recall on rare classes.
+    /// more than false alarms, which favours recall on rare classes. Plus
+    /// `cross_entropy` times the (weighted) cross-entropy, when it is positive.
     Tversky {
         /// Weight of false positives, `>= 0`.
         alpha: f32,
         /// Weight of false negatives, `>= 0`; `alpha + beta` must be positive.
         beta: f32,
+        /// Weight of a cross-entropy term added to the Tversky loss, `>= 0` (0: Tversky
+        /// alone, as study 003). The soft counts lose their gradient on a cell the
+        /// softmax calls confidently wrong, and Tversky alone collapsed to one class on
+        /// aria-4class (docs/results.md); the cross-entropy's gradient does not vanish.
+        /// Left out of the JSON when 0, so earlier runs' configurations and checkpoint
+        /// identities stay as they were.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cross_entropy: f32,
     },
     /// `KL(target ‖ softmax)` summed over classes, mean over the batch, to targets
     /// smoothed like [`LossKind::CrossEntropy`] (study 004). It equals the smoothed
@@ -56,6 +65,10 @@ pub enum LossKind {
         /// γ `>= 0`; 0 is (weighted) cross-entropy.
         gamma: f32,
     },
+}
+
+fn is_zero(weight: &f32) -> bool {
+    *weight == 0.0
 }
 
 /// Why a loss could not be built or applied.
@@ -75,6 +88,9 @@ pub enum LossError {
         /// Weight of false negatives.
         beta: f32,
     },
+    /// The weight of Tversky's cross-entropy term negative or not finite.
+    #[error("the cross-entropy weight {0} added to Tversky must be a finite number >= 0")]
+    TverskyCrossEntropy(f32),
     /// Focal γ negative or not finite.
     #[error("focal gamma {0} must be a finite number >= 0; 2 is the usual choice")]
     FocalGamma(f32),
@@ -113,19 +129,20 @@ pub enum LossError {
 impl LossKind {
     /// Builds a loss kind from its command-line name (`ce`, `tversky`, `kl`, `focal`;
     /// also `cross-entropy`, `kl-divergence`), taking the parameters that kind uses
-    /// and ignoring the others. `label_smoothing` serves both `ce` and `kl`.
+    /// and ignoring the others. `label_smoothing` serves both `ce` and `kl`; the
+    /// Tversky parameters are alpha, beta and the cross-entropy term's weight.
     pub fn parse(
         name: &str,
         label_smoothing: f32,
-        tversky_alpha: f32,
-        tversky_beta: f32,
+        [alpha, beta, cross_entropy]: [f32; 3],
         focal_gamma: f32,
     ) -> Result<Self, LossError> {
         let kind = match name.trim().to_ascii_lowercase().as_str() {
             "ce" | "cross-entropy" | "crossentropy" => LossKind::CrossEntropy { label_smoothing },
             "tversky" => LossKind::Tversky {
-                alpha: tversky_alpha,
-                beta: tversky_beta,
+                alpha,
+                beta,
+                cross_entropy,
             },
             "kl" | "kl-divergence" | "kld" => LossKind::KlDivergence {
                 smoothing: label_smoothing,
@@ -157,10 +174,17 @@ impl LossKind {
                     return Err(LossError::Smoothing(s));
                 }
             }
-            LossKind::Tversky { alpha, beta } => {
+            LossKind::Tversky {
+                alpha,
+                beta,
+                cross_entropy,
+            } => {
                 let valid = |x: f32| x.is_finite() && x >= 0.0;
                 if !(valid(alpha) && valid(beta) && alpha + beta > 0.0) {
                     return Err(LossError::Tversky { alpha, beta });
+                }
+                if !valid(cross_entropy) {
+                    return Err(LossError::TverskyCrossEntropy(cross_entropy));
                 }
             }
             LossKind::Focal { gamma } => {
@@ -174,13 +198,14 @@ impl LossKind {
 }
 
 /// The defaults of each kind: `ce` unsmoothed, `tversky` α 0.3 β 0.7 (Salehi et al.
-/// 2017, who found it the best trade-off for rare classes), `kl` ε 0.1, `focal` γ 2
+/// 2017, who found it the best trade-off for rare classes) without a cross-entropy
+/// term, `kl` ε 0.1, `focal` γ 2
 /// (Lin et al. 2017). Use [`LossKind::parse`] to choose the parameters.
 impl FromStr for LossKind {
     type Err = LossError;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let mut kind = LossKind::parse(name, 0.0, 0.3, 0.7, 2.0)?;
+        let mut kind = LossKind::parse(name, 0.0, [0.3, 0.7, 0.0], 2.0)?;
         if let LossKind::KlDivergence { smoothing } = &mut kind {
             *smoothing = 0.1;
         }
@@ -194,7 +219,17 @@ impl fmt::Display for LossKind {
             LossKind::CrossEntropy { label_smoothing } => {
                 write!(f, "ce (label smoothing {label_smoothing})")
             }
-            LossKind::Tversky { alpha, beta } => write!(f, "tversky (alpha {alpha}, beta {beta})"),
+            LossKind::Tversky {
+                alpha,
+                beta,
+                cross_entropy,
+            } => {
+                write!(f, "tversky (alpha {alpha}, beta {beta})")?;
+                if *cross_entropy > 0.0 {
+                    write!(f, " + {cross_entropy} ce")?;
+                }
+                Ok(())
+            }
             LossKind::KlDivergence { smoothing } => write!(f, "kl (smoothing {smoothing})"),
             LossKind::Focal { gamma } => write!(f, "focal (gamma {gamma})"),
         }
@@ -289,7 +324,24 @@ impl Loss {
             LossKind::KlDivergence { smoothing } => {
                 kl_divergence(logits, targets, smoothing, weights)
             }
-            LossKind::Tversky { alpha, beta } => tversky(logits, targets, alpha, beta, weights),
+            LossKind::Tversky {
+                alpha,
+                beta,
+                cross_entropy,
+            } => {
+                let overlap = tversky(
+                    logits.clone(),
+                    targets.clone(),
+                    alpha,
+                    beta,
+                    weights.clone(),
+                );
+                if cross_entropy > 0.0 {
+                    overlap + self::cross_entropy(logits, targets, 0.0, weights) * cross_entropy
+                } else {
+                    overlap
+                }
+            }
             LossKind::Focal { gamma } => focal(logits, targets, gamma, weights),
         })
     }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
+use leukoscope_core::network::Initialization;
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::metrics::Summary;
 use leukoscope_trainer::run_dir::{Int8CrossValidation, RunDir, read_json};
@@ -35,6 +36,50 @@ pub struct ResultsArgs {
     /// Also write every row as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Put the table into this Markdown file (docs/results.md) in place of the one
+    /// between its lines `<!-- results table -->` and `<!-- end of results table -->`,
+    /// leaving the rest of the file as it is.
+    #[arg(long, value_name = "FILE.md")]
+    pub into: Option<PathBuf>,
+}
+
+/// The line after which `--into` puts the table.
+const TABLE_BEGIN: &str = "<!-- results table -->";
+/// The line before which the table ends.
+const TABLE_END: &str = "<!-- end of results table -->";
+
+/// `document` with the text between its [`TABLE_BEGIN`] and [`TABLE_END`] lines replaced
+/// by `table`; an error when the pair is missing, repeated or out of order, because a
+/// table put in the wrong place would silently lose the text it replaced.
+fn splice(document: &str, table: &str) -> anyhow::Result<String> {
+    let line = |marker: &str| -> anyhow::Result<usize> {
+        let mut found = document
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == marker);
+        match (found.next(), found.next()) {
+            (Some((index, _)), None) => Ok(index),
+            (None, _) => bail!("no line `{marker}`: mark where the table goes"),
+            (Some(_), Some(_)) => bail!("the line `{marker}` appears more than once"),
+        }
+    };
+    let (begin, end) = (line(TABLE_BEGIN)?, line(TABLE_END)?);
+    if end < begin {
+        bail!("`{TABLE_END}` comes before `{TABLE_BEGIN}`");
+    }
+    let lines: Vec<&str> = document.lines().collect();
+    let mut out = String::with_capacity(document.len() + table.len());
+    for l in &lines[..=begin] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(table.trim_end());
+    out.push('\n');
+    for l in &lines[end..] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// One model's row.
@@ -49,6 +94,8 @@ struct Row {
     input_size: u64,
     optimizer: String,
     loss: String,
+    /// How fresh weights were drawn (`uniform`, `he`).
+    initialization: String,
     /// int8, mean and std over folds.
     int8: Summary,
     /// float, same folds and epochs.
@@ -90,6 +137,7 @@ fn latency_ms(model: &ModelArtifact, runs: usize) -> anyhow::Result<f64> {
 fn loss_name(loss: &LossKind) -> &'static str {
     match loss {
         LossKind::CrossEntropy { .. } => "CrossEntropy",
+        LossKind::Tversky { cross_entropy, .. } if *cross_entropy > 0.0 => "Tversky+CrossEntropy",
         LossKind::Tversky { .. } => "Tversky",
         LossKind::KlDivergence { .. } => "KlDivergence",
         LossKind::Focal { .. } => "Focal",
@@ -121,6 +169,7 @@ fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
         input_size: config.input_size.into(),
         optimizer: config.recipe.optimizer.to_string(),
         loss: loss_name(&config.recipe.loss).into(),
+        initialization: config.recipe.initialization.name().into(),
         screen: cv_int8.int8_binary.unwrap_or_else(|| cv_int8.int8.clone()),
         float: cv_int8.float,
         int8: cv_int8.int8,
@@ -187,7 +236,7 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {folds} × {}, {}px | {}, {} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {folds} × {}, {}px | {}, {}{} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} |",
             r.run,
             r.model,
             r.taxonomy,
@@ -195,6 +244,12 @@ fn table(rows: &[Row]) -> String {
             r.input_size,
             r.optimizer.to_lowercase(),
             r.loss.to_lowercase(),
+            // The default goes unsaid, as in every row written before there was a choice.
+            if r.initialization == Initialization::Uniform.name() {
+                String::new()
+            } else {
+                format!(", {} init", r.initialization)
+            },
             pm(m.accuracy, s.accuracy, n),
             pm(m.macro_precision, s.macro_precision, n),
             pm(m.macro_recall, s.macro_recall, n),
@@ -232,7 +287,15 @@ pub fn run(args: ResultsArgs) -> anyhow::Result<()> {
             super::write_file(path, md.as_bytes())?;
             println!("wrote {}", path.display());
         }
-        None => print!("{md}"),
+        None if args.into.is_none() => print!("{md}"),
+        None => {}
+    }
+    if let Some(path) = &args.into {
+        let document = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let updated = splice(&document, &md).with_context(|| format!("{}", path.display()))?;
+        super::write_file(path, updated.as_bytes())?;
+        println!("updated the table in {}", path.display());
     }
     if let Some(path) = &args.json {
         super::write_file(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;

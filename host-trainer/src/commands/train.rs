@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
+use leukoscope_core::network::Initialization;
 use leukoscope_core::preprocess::{MacenkoTarget, Preprocess, ReinhardTarget, StainNormalization};
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, ModelSpec, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;
@@ -106,6 +107,11 @@ pub struct TrainArgs {
     /// Tversky weight of false negatives.
     #[arg(long, default_value_t = 0.7)]
     pub tversky_beta: f32,
+    /// Weight of a cross-entropy term added to the Tversky loss (0: Tversky alone, as
+    /// study 003). Tversky alone collapsed to one class on aria-4class; 1 kept it
+    /// training (docs/results.md).
+    #[arg(long, default_value_t = 0.0)]
+    pub tversky_ce: f32,
     /// Focal loss focusing parameter.
     #[arg(long, default_value_t = 2.0)]
     pub focal_gamma: f32,
@@ -139,6 +145,11 @@ pub struct TrainArgs {
     /// Seeds the split, initialization, sampling and augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How fresh weights are drawn: uniform (PyTorch's default, ±1/sqrt(fan-in)) or he
+    /// (variance 2/fan-in, zero biases), which a deep stack of ReLU layers without batch
+    /// norm (VGG-16) needs to train at all.
+    #[arg(long, default_value = "uniform")]
+    pub weight_init: Initialization,
     /// Start from this float model's network and weights instead of a fresh one
     /// (fine-tuning, e.g. on a clinic's reviewed cells from `export-corrections`): its
     /// architecture, input and preprocessing are used, so --model, --input-size,
@@ -233,8 +244,7 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
     let loss = LossKind::parse(
         &args.loss,
         smoothing,
-        args.tversky_alpha,
-        args.tversky_beta,
+        [args.tversky_alpha, args.tversky_beta, args.tversky_ce],
         args.focal_gamma,
     )?;
     args.augment.validate()?;
@@ -316,6 +326,7 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
         imbalance: args.imbalance,
         early_stopping: args.early_stopping,
         seed: args.seed,
+        initialization: args.weight_init,
         keep: if folds.is_none() && args.valid_fraction == 0.0 {
             Keep::Last
         } else {

@@ -47,6 +47,15 @@ fn ce(label_smoothing: f32) -> LossKind {
     LossKind::CrossEntropy { label_smoothing }
 }
 
+/// Tversky alone, as study 003 used it.
+fn tversky(alpha: f32, beta: f32) -> LossKind {
+    LossKind::Tversky {
+        alpha,
+        beta,
+        cross_entropy: 0.0,
+    }
+}
+
 fn close(a: f32, b: f32, tolerance: f32) {
     assert!((a - b).abs() <= tolerance, "{a} vs {b}");
 }
@@ -107,10 +116,7 @@ fn tversky_matches_hand_values() {
     //   TI = 0.2 / (0.2 + 0.175 + 0.56) = 0.213904
     // loss = 1 - (0.495050 + 0.315956 + 0.213904) / 3 = 0.658363 (0.658357 with the
     // 1e-5 smoothing constant).
-    let tversky = LossKind::Tversky {
-        alpha: 0.3,
-        beta: 0.7,
-    };
+    let tversky = tversky(0.3, 0.7);
     close(
         value(&loss(tversky.clone(), None), x.clone(), y.clone()),
         0.658_357,
@@ -122,17 +128,75 @@ fn tversky_matches_hand_values() {
 }
 
 #[test]
+fn tversky_with_cross_entropy_adds_its_weighted_cross_entropy() {
+    // Tversky 0.658357 (above) + 0.5 · cross-entropy 1.133732 = 1.225223; weighted
+    // [1, 2, 3]: 0.705214 + 0.5 · 1.286448 = 1.348438.
+    let (x, y) = batch::<Cpu>();
+    let combined = LossKind::Tversky {
+        alpha: 0.3,
+        beta: 0.7,
+        cross_entropy: 0.5,
+    };
+    close(
+        value(&loss(combined.clone(), None), x.clone(), y.clone()),
+        1.225_223,
+        1e-5,
+    );
+    let weighted = loss(combined, Some(vec![1.0, 2.0, 3.0]));
+    close(value(&weighted, x, y), 1.348_438, 1e-5);
+}
+
+#[test]
+fn only_the_cross_entropy_term_pulls_back_a_confidently_wrong_cell() {
+    // Row 0 is a cell of class 1 called class 0 with certainty, as a collapsing network
+    // calls it; rows 1 and 2 are right but unsure. Through a saturated softmax the soft
+    // counts of Tversky give row 0 no gradient, so nothing corrects the mistake; the
+    // cross-entropy term gives its target logit a gradient of about -1/3 (p - 1, over
+    // three rows).
+    let device = Default::default();
+    let logits = || {
+        Tensor::<CpuTrain, 2>::from_floats(
+            [[30.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.5]],
+            &device,
+        )
+        .require_grad()
+    };
+    let y = Tensor::<CpuTrain, 1, Int>::from_ints([1, 0, 2], &device);
+    let row0 = |cross_entropy: f32| -> Vec<f32> {
+        let kind = LossKind::Tversky {
+            alpha: 0.3,
+            beta: 0.7,
+            cross_entropy,
+        };
+        let x = logits();
+        let grads = loss(kind, None).forward(x.clone(), y.clone()).backward();
+        let g: Vec<f32> = x.grad(&grads).unwrap().to_data().to_vec().unwrap();
+        g[..3].to_vec()
+    };
+    let alone = row0(0.0);
+    assert!(alone.iter().all(|g| g.abs() < 1e-9), "{alone:?}");
+    let combined = row0(1.0);
+    close(combined[1], -1.0 / 3.0, 1e-4);
+    close(combined[0], 1.0 / 3.0, 1e-4);
+}
+
+#[test]
+fn configs_written_before_the_cross_entropy_term_read_as_tversky_alone() {
+    let old = r#"{"Tversky":{"alpha":0.3,"beta":0.7}}"#;
+    assert_eq!(
+        serde_json::from_str::<LossKind>(old).unwrap(),
+        tversky(0.3, 0.7)
+    );
+    // Written back the same, so a checkpoint's identity does not change.
+    assert_eq!(serde_json::to_string(&tversky(0.3, 0.7)).unwrap(), old);
+}
+
+#[test]
 fn tversky_with_equal_weights_is_dice() {
     // α = β = 0.5: TI = TP / (TP + (FP + FN)/2) = 2TP / (2TP + FP + FN), the Dice
     // coefficient. Class 0 above: 1 / (1 + 0.533333 + 0.5) = 0.491803, etc.
     let (x, y) = batch::<Cpu>();
-    let dice = loss(
-        LossKind::Tversky {
-            alpha: 0.5,
-            beta: 0.5,
-        },
-        None,
-    );
+    let dice = loss(tversky(0.5, 0.5), None);
     let d0 = 1.0 / (1.0 + 0.533_333 + 0.5);
     let d1 = 0.666_667 / (0.666_667 + 0.85 + 0.666_667);
     let d2 = 0.4 / (0.4 + 0.583_333 + 0.8);
@@ -202,9 +266,11 @@ fn extreme_logits_stay_finite() {
         LossKind::KlDivergence { smoothing: 0.1 },
         LossKind::Focal { gamma: 2.0 },
         LossKind::Focal { gamma: 0.5 },
+        tversky(0.3, 0.7),
         LossKind::Tversky {
             alpha: 0.3,
             beta: 0.7,
+            cross_entropy: 1.0,
         },
     ] {
         let v = value(&loss(kind.clone(), None), x.clone(), y.clone());
@@ -221,9 +287,11 @@ fn one_gradient_step_lowers_every_loss() {
         ce(0.0),
         ce(0.2),
         LossKind::KlDivergence { smoothing: 0.1 },
+        tversky(0.3, 0.7),
         LossKind::Tversky {
             alpha: 0.3,
             beta: 0.7,
+            cross_entropy: 1.0,
         },
         LossKind::Focal { gamma: 2.0 },
         LossKind::Focal { gamma: 0.5 },
@@ -276,25 +344,24 @@ fn invalid_parameters_are_named() {
         Err(LossError::Smoothing(_))
     ));
     assert!(matches!(
-        Loss::new(
-            LossKind::Tversky {
-                alpha: 0.0,
-                beta: 0.0
-            },
-            None
-        ),
+        Loss::new(tversky(0.0, 0.0), None),
         Err(LossError::Tversky { .. })
     ));
     assert!(matches!(
-        Loss::new(
-            LossKind::Tversky {
-                alpha: -1.0,
-                beta: 2.0
-            },
-            None
-        ),
+        Loss::new(tversky(-1.0, 2.0), None),
         Err(LossError::Tversky { .. })
     ));
+    for weight in [-0.5, f32::NAN, f32::INFINITY] {
+        let kind = LossKind::Tversky {
+            alpha: 0.3,
+            beta: 0.7,
+            cross_entropy: weight,
+        };
+        assert!(matches!(
+            Loss::new(kind, None),
+            Err(LossError::TverskyCrossEntropy(_))
+        ));
+    }
     assert_eq!(
         Loss::new(LossKind::Focal { gamma: -1.0 }, None),
         Err(LossError::FocalGamma(-1.0))
@@ -370,32 +437,33 @@ fn zero_weight_classes_count_for_nothing() {
 #[test]
 fn names_parse() {
     assert_eq!(
-        LossKind::parse("CE", 0.1, 0.3, 0.7, 2.0),
+        LossKind::parse("CE", 0.1, [0.3, 0.7, 0.0], 2.0),
         Ok(LossKind::CrossEntropy {
             label_smoothing: 0.1
         })
     );
     assert_eq!(
-        LossKind::parse("tversky", 0.1, 0.4, 0.6, 2.0),
+        LossKind::parse("tversky", 0.1, [0.4, 0.6, 0.5], 2.0),
         Ok(LossKind::Tversky {
             alpha: 0.4,
-            beta: 0.6
+            beta: 0.6,
+            cross_entropy: 0.5
         })
     );
     assert_eq!(
-        LossKind::parse("kl", 0.05, 0.3, 0.7, 2.0),
+        LossKind::parse("kl", 0.05, [0.3, 0.7, 0.0], 2.0),
         Ok(LossKind::KlDivergence { smoothing: 0.05 })
     );
     assert_eq!(
-        LossKind::parse("focal", 0.0, 0.3, 0.7, 1.5),
+        LossKind::parse("focal", 0.0, [0.3, 0.7, 0.0], 1.5),
         Ok(LossKind::Focal { gamma: 1.5 })
     );
     assert_eq!(
-        LossKind::parse("hinge", 0.0, 0.3, 0.7, 2.0),
+        LossKind::parse("hinge", 0.0, [0.3, 0.7, 0.0], 2.0),
         Err(LossError::Unknown("hinge".into()))
     );
     assert!(matches!(
-        LossKind::parse("tversky", 0.0, 0.0, 0.0, 2.0),
+        LossKind::parse("tversky", 0.0, [0.0, 0.0, 0.0], 2.0),
         Err(LossError::Tversky { .. })
     ));
     assert_eq!("ce".parse(), Ok(ce(0.0)));

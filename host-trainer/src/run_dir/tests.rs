@@ -1,6 +1,7 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
+use leukoscope_core::network::Initialization;
 use leukoscope_core::spec::InputKind;
 use leukoscope_core::synth::{self, CLASS_NAMES, FieldOptions};
 use leukoscope_core::taxonomy::Taxonomy;
@@ -117,6 +118,13 @@ fn a_checkpoint_made_before_the_type_still_resumes() {
         recorded,
         "--epochs may change"
     );
+    config.recipe.initialization = Initialization::He;
+    assert_ne!(
+        config.resume_identity().unwrap(),
+        recorded,
+        "other initial weights are another run"
+    );
+    config.recipe.initialization = Initialization::Uniform;
     config.recipe.seed = 1;
     assert_ne!(config.resume_identity().unwrap(), recorded);
 }
