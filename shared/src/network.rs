@@ -1,7 +1,7 @@
 //! A [`ModelSpec`] built as a burn [`Module`]: one generic network that interprets the
 //! graph, so every preset trains on any backend (CPU through `flex`, GPU through `cuda`)
 //! with a single forward definition. With the `fused-cpu` feature, training on the CPU
-//! runs batch norm, ReLU6 and unbiased convolutions as fused operations with their own
+//! runs batch norm, ReLU6 and undilated convolutions as fused operations with their own
 //! gradients (`network/fused.rs`); every other backend composes burn's operations.
 
 use alloc::vec;
@@ -566,12 +566,12 @@ fn convolve<B: Backend>(
         && spec.stride == [1, 1]
         && spec.padding == [0, 0]
         && spec.groups == 1;
-    // On the CPU training backend, depthwise and other unbiased, undilated convolutions
-    // train as fused operations (network/fused.rs).
+    // On the CPU training backend, depthwise and other undilated convolutions train as
+    // fused operations (network/fused.rs), their bias added after.
     #[cfg(feature = "fused-cpu")]
     let x = {
         let [_, channels, _, _] = x.dims();
-        let plain = spec.dilation == [1, 1] && conv.bias.is_none() && !fake && !pointwise;
+        let plain = spec.dilation == [1, 1] && !fake && !pointwise;
         let depthwise = spec.groups as usize == channels && spec.out_channels as usize == channels;
         let (stride, padding) = (usize2(spec.stride), usize2(spec.padding));
         let fused = match (plain, depthwise, spec.groups) {
@@ -580,7 +580,7 @@ fn convolve<B: Backend>(
             _ => Err((x, conv.weight.val())),
         };
         match fused {
-            Ok(y) => return y,
+            Ok(y) => return add_bias(y, conv),
             Err((x, _)) => x,
         }
     };
@@ -609,9 +609,18 @@ fn convolve<B: Backend>(
     let out = spec.out_channels as usize;
     let weight = weight.reshape([1, out, c]);
     let y = weight.matmul(x.reshape([n, c, h * w]));
+    add_bias(y.reshape([n, out, h, w]), conv)
+}
+
+/// `y` plus the convolution's per-channel bias, if it has one, broadcast as a column
+/// (the fast broadcast on the CPU).
+fn add_bias<B: Backend>(y: Tensor<B, 4>, conv: &Conv2d<B>) -> Tensor<B, 4> {
     match &conv.bias {
-        Some(bias) => (y.reshape([n * out, h * w]) + column(bias.val(), n)).reshape([n, out, h, w]),
-        None => y.reshape([n, out, h, w]),
+        Some(bias) => {
+            let [n, out, h, w] = y.dims();
+            (y.reshape([n * out, h * w]) + column(bias.val(), n)).reshape([n, out, h, w])
+        }
+        None => y,
     }
 }
 

@@ -382,6 +382,90 @@ fn the_fused_dense_convolution_matches_burns_forward_and_backward() {
     assert!(fused::dense_conv(x, weight, [1, 1], [1, 1]).is_err());
 }
 
+/// A biased convolution (the simple CNN's, AlexNet's, VGG-16's) trains through the fused
+/// path with its bias added after, and gives burn's own convolution's output and
+/// gradients for the input, the filters and the bias; depthwise ones too.
+#[cfg(feature = "fused-cpu")]
+#[test]
+fn a_biased_convolution_trains_fused_with_burns_output_and_gradients() {
+    type Train = Autodiff<Flex>;
+    let device = Default::default();
+    // (batch, in, out, size, kernel, stride, padding, groups)
+    for (n, c, o, size, k, s, p, groups) in [
+        (2, 3, 4, 9, 3, 1, 1, 1),
+        (2, 3, 5, 15, 11, 4, 2, 1),
+        (3, 4, 4, 7, 3, 2, 1, 4),
+    ] {
+        let conv: Conv2d<Train> = Conv2dConfig::new([c, o], [k, k])
+            .with_stride([s, s])
+            .with_groups(groups)
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(true)
+            .init(&device);
+        let spec = ConvSpec {
+            bias: true,
+            groups: groups as u32,
+            ..ConvSpec::square(o as u32, k as u32, s as u32, p as u32)
+        };
+        let x: Vec<f32> = (0..n * c * size * size)
+            .map(|i| (i as f32 * 0.53).sin())
+            .collect();
+        let run = |fused: bool| -> [Vec<f32>; 4] {
+            let x = Tensor::<Train, 4>::from_data(
+                TensorData::new(x.clone(), [n, c, size, size]),
+                &device,
+            )
+            .require_grad();
+            let y = if fused {
+                convolve(&conv, &spec, x.clone(), false)
+            } else {
+                conv.forward(x.clone())
+            };
+            let dims = y.dims();
+            let len = dims.iter().product::<usize>();
+            let weights = Tensor::from_data(
+                TensorData::new((0..len).map(|i| (i as f32 * 0.37).cos()).collect(), dims),
+                &device,
+            );
+            let grads = (y.clone() * weights).sum().backward();
+            let bias = conv.bias.as_ref().expect("biased");
+            [
+                y.inner().into_data().to_vec().unwrap(),
+                x.grad(&grads).unwrap().into_data().to_vec().unwrap(),
+                conv.weight
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .to_vec()
+                    .unwrap(),
+                bias.grad(&grads).unwrap().into_data().to_vec().unwrap(),
+            ]
+        };
+        let (fused, reference) = (run(true), run(false));
+        let case =
+            alloc::format!("{n}x{c}x{size}x{size} to {o}, kernel {k}, stride {s}, groups {groups}");
+        for (what, a, b) in [
+            "output",
+            "input gradient",
+            "filter gradient",
+            "bias gradient",
+        ]
+        .iter()
+        .zip(&fused)
+        .zip(&reference)
+        .map(|((what, a), b)| (what, a, b))
+        {
+            assert_eq!(a.len(), b.len(), "{what} ({case})");
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{what} ({case}): {worst}");
+        }
+    }
+}
+
 /// The fused CPU ReLU6 gives burn's clamp's output and gradient, at and beyond both
 /// bounds.
 #[cfg(feature = "fused-cpu")]
