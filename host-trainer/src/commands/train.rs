@@ -108,8 +108,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.7)]
     pub tversky_beta: f32,
     /// Weight of a cross-entropy term added to the Tversky loss (0: Tversky alone, as
-    /// study 003). Tversky alone collapsed to one class on aria-4class; 1 kept it
-    /// training (docs/results.md).
+    /// study 003). Tversky alone collapsed to one class on aria-4class; with 1 it trained
+    /// (docs/results.md).
     #[arg(long, default_value_t = 0.0)]
     pub tversky_ce: f32,
     /// Focal loss focusing parameter.
@@ -146,8 +146,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// How fresh weights are drawn: uniform (PyTorch's default, ±1/sqrt(fan-in)) or he
-    /// (variance 2/fan-in, zero biases), which a deep stack of ReLU layers without batch
-    /// norm (VGG-16) needs to train at all.
+    /// (variance 2/fan-in, zero biases), which keeps the signal's scale through a deep
+    /// stack of ReLU layers without batch norm (VGG-16), where the default lets it fade.
     #[arg(long, default_value = "uniform")]
     pub weight_init: Initialization,
     /// Start from this float model's network and weights instead of a fresh one
