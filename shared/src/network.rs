@@ -33,8 +33,8 @@ pub enum Initialization {
     #[default]
     Uniform,
     /// He et al. (2015): weights uniform in `±sqrt(6/fan_in)` (variance `2/fan_in`),
-    /// biases zero, so a stack of ReLU layers keeps its signal's scale (torchvision's
-    /// VGG initializes the same way).
+    /// biases zero, so a stack of ReLU layers keeps its signal's scale (torchvision
+    /// draws VGG's much the same way, from a normal of that variance over fan-out).
     He,
 }
 
