@@ -6,8 +6,9 @@
 #
 # SIGNING_KEY is the secret key (NAME.key from `leukoscope-train keygen`) to sign the
 # model with; without it the model is left unsigned at runs/b-all-4-edge-s.lsm.
-# About 5 hours on 2 CPU cores (VGG-16 alone about an hour). Run folders go to runs/ (git-ignored); the table
-# replaces the one in docs/results.md (`results --into`) and its rows docs/results.json.
+# About 5 hours on 2 CPU cores (VGG-16 alone about an hour). Run folders go to runs/
+# (git-ignored); the table replaces the one in docs/results.md (`results --into`) and
+# its rows docs/results.json.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 
