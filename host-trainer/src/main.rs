@@ -22,6 +22,11 @@ enum Command {
     /// folder with the resolved config, per-epoch metrics (CSV, JSON), checkpoints, the
     /// best model (model.lsm), validation figures, plots and report.md.
     Train(commands::train::TrainArgs),
+    /// `train` on data that may lack some of --taxonomy's classes, such as the cells of
+    /// other labs (--taxonomy wbc-blast --source pbc=... --source zheng1=...), whose
+    /// model.lsm is a backbone for `train` or `cv --init MODEL.lsm --new-head` to
+    /// fine-tune on another class set. The classes the data lacks are never learnt.
+    Pretrain(commands::train::TrainArgs),
     /// k-fold cross-validation by group, or leave-one-source-out over several --source
     /// folders (--by-source): one model per fold (in --out/fold-k), then the mean ± std of
     /// every figure and pooled out-of-fold figures.
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => commands::train::run(args),
+        Command::Pretrain(args) => commands::train::pretrain(args),
         Command::Cv(args) => commands::cv::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Demo(args) => commands::demo::run(args),

@@ -1,11 +1,13 @@
 //! Several named sources as a user gives them: `cv --by-source` holds out one whole source
 //! per fold, every record names it, and each fold lists the images it trained and validated
 //! on; a source with a label the taxonomy does not know is
-//! refused with the source named.
+//! refused with the source named; a backbone pretrained on sources lacking classes takes a
+//! new head for another class set.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use leukoscope_core::spec::InputKind;
 use leukoscope_core::synth::{self, CLASS_NAMES, FieldOptions};
 
 const PER_CLASS: u64 = 4;
@@ -194,5 +196,120 @@ fn a_source_with_an_unknown_label_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     for needle in ["source lab2", "Blasts", "b-all-4"] {
         assert!(stderr.contains(needle), "{needle} in {stderr}");
+    }
+}
+
+/// The model.lsm of a run folder.
+fn model(run: &Path) -> leukoscope_core::artifact::ModelArtifact {
+    let bytes = std::fs::read(run.join("model.lsm")).unwrap();
+    let policy = leukoscope_core::artifact::TrustPolicy::any();
+    leukoscope_core::artifact::ModelArtifact::decode(&bytes, &policy)
+        .unwrap()
+        .artifact
+}
+
+#[test]
+fn a_backbone_pretrained_on_sources_lacking_classes_takes_a_new_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (some, all) = (dir.path().join("some"), dir.path().join("all"));
+    write_source(&some, 1);
+    for lacking in &CLASS_NAMES[1..3] {
+        std::fs::remove_dir_all(some.join(lacking)).unwrap();
+    }
+    write_source(&all, 2);
+    let pre = dir.path().join("pre");
+    let source = format!("some={}", some.display());
+    let pretrain = |command| {
+        train_cli(&[
+            command,
+            "--source",
+            &source,
+            "--model",
+            "simple-cnn",
+            "--input-size",
+            "32",
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--valid-fraction",
+            "0",
+            "--out",
+            pre.to_str().unwrap(),
+        ])
+    };
+    let refused = pretrain("train");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("Early Pre-B"),
+        "{stderr}"
+    );
+    let out = pretrain("pretrain");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Fine-tuned on fields in another class set: the backbone's weights carry over (a
+    // rate too small to move them leaves them where they were), the head is new.
+    let tuned = dir.path().join("tuned");
+    let fine_tune = |new_head: &[&str]| {
+        let pretrained = pre.join("model.lsm");
+        let mut args = vec!["train", "--init", pretrained.to_str().unwrap()];
+        args.extend_from_slice(new_head);
+        args.extend_from_slice(&[
+            "--taxonomy",
+            "all-binary",
+            "--data",
+            all.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--lr",
+            "0.0000001",
+            "--batch",
+            "4",
+            "--valid-fraction",
+            "0",
+            "--out",
+            tuned.to_str().unwrap(),
+        ]);
+        train_cli(&args)
+    };
+    let refused = fine_tune(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("give --new-head"),
+        "{stderr}"
+    );
+    let out = fine_tune(&["--new-head"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("drawn fresh for 2 classes of all-binary"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (before, after) = (model(&pre), model(&tuned));
+    assert_eq!(before.taxonomy.name, "b-all-4");
+    assert_eq!(after.taxonomy.name, "all-binary");
+    assert_eq!(after.spec.classes().unwrap(), 2);
+    assert_eq!(before.spec.input.kind, InputKind::Cell);
+    assert_eq!(
+        after.spec.input.kind,
+        InputKind::Field,
+        "the run's input kind"
+    );
+    assert_eq!(after.spec.input.width, 32, "the model's input size");
+    let head = after.spec.nodes.len() as u32 - 1;
+    let layout = after.spec.parameter_layout().unwrap();
+    for (k, tensor) in layout.iter().enumerate() {
+        let (was, is) = (&before.weights.tensors[k], &after.weights.tensors[k]);
+        if tensor.node == head {
+            assert_eq!(is.len(), was.len() / 4 * 2, "tensor {k}: the head scores 2");
+        } else {
+            let moved = was.iter().zip(is).map(|(a, b)| (a - b).abs());
+            let moved = moved.fold(0.0f32, f32::max);
+            assert!(moved < 1e-3, "tensor {k} moved {moved}");
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! with a single forward definition. With the `fused-cpu` feature, training on the CPU
 //! runs batch norm, ReLU6 and undilated convolutions as fused operations with their own
 //! gradients (`network/fused.rs`); every other backend composes burn's operations.
+//! [`transfer`] starts a network from another's weights where they fit (a new head on a
+//! trained backbone).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -17,6 +19,9 @@ use burn::tensor::{Tensor, TensorData};
 
 #[cfg(feature = "fused-cpu")]
 mod fused;
+mod transfer;
+
+pub use transfer::{Transfer, transfer};
 
 use crate::artifact::ArtifactError;
 use crate::params::{QParams, QuantizedModel, Weights};
@@ -339,22 +344,7 @@ impl<B: Backend> Network<B> {
         device: &B::Device,
     ) -> Result<Self, ArtifactError> {
         let layout = spec.parameter_layout()?;
-        if layout.len() != weights.tensors.len() {
-            return Err(ArtifactError::TensorCount {
-                expected: layout.len() as u32,
-                found: weights.tensors.len() as u32,
-            });
-        }
-        for (index, (tensor, values)) in layout.iter().zip(&weights.tensors).enumerate() {
-            if values.len() as u64 != tensor.len() {
-                return Err(ArtifactError::TensorSize {
-                    tensor: index as u32,
-                    node: tensor.node,
-                    expected: tensor.len(),
-                    found: values.len() as u64,
-                });
-            }
-        }
+        check_fits(&layout, weights)?;
         let mut network = Network::skeleton(spec, device)?;
         let mut tensors = layout.iter().zip(&weights.tensors);
         let mut next = || {
@@ -635,6 +625,27 @@ fn linear<B: Backend>(dense: &Linear<B>, x: Tensor<B, 2>, fake: bool) -> Tensor<
         Some(bias) => y + bias.val().unsqueeze_dim(0),
         None => y,
     }
+}
+
+/// Whether `weights` hold one tensor of the right size for every entry of `layout`.
+fn check_fits(layout: &[ParamTensor], weights: &Weights) -> Result<(), ArtifactError> {
+    if layout.len() != weights.tensors.len() {
+        return Err(ArtifactError::TensorCount {
+            expected: layout.len() as u32,
+            found: weights.tensors.len() as u32,
+        });
+    }
+    for (index, (tensor, values)) in layout.iter().zip(&weights.tensors).enumerate() {
+        if values.len() as u64 != tensor.len() {
+            return Err(ArtifactError::TensorSize {
+                tensor: index as u32,
+                node: tensor.node,
+                expected: tensor.len(),
+                found: values.len() as u64,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Initial values for every tensor of `spec`'s layout, from a ChaCha8 stream seeded with

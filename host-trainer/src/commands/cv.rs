@@ -48,7 +48,7 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
     };
     // From here on, the flags every fold trains with.
     let args = args.train;
-    let setup = setup(&args, division)?;
+    let setup = setup(&args, division, false)?;
     // The folds as the setup resolved them (for --by-source, one per source).
     let Some((folds, run_folds)) = setup
         .config

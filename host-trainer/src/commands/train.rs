@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use leukoscope_core::artifact::{ModelArtifact, TrustPolicy};
-use leukoscope_core::network::Initialization;
+use leukoscope_core::network::{Initialization, transfer};
+use leukoscope_core::params::Weights;
 use leukoscope_core::preprocess::{MacenkoTarget, Preprocess, ReinhardTarget, StainNormalization};
 use leukoscope_core::spec::{FIELD_UM_PER_PX, InputKind, ModelSpec, Preset, PresetOptions};
 use leukoscope_core::taxonomy::Taxonomy;
@@ -153,9 +154,16 @@ pub struct TrainArgs {
     /// Start from this float model's network and weights instead of a fresh one
     /// (fine-tuning, e.g. on a clinic's reviewed cells from `export-corrections`): its
     /// architecture, input and preprocessing are used, so --model, --input-size,
-    /// --input-kind and --stain are not. Its class set must be --taxonomy's.
+    /// --input-kind and --stain are not. Its class set must be --taxonomy's, unless
+    /// --new-head.
     #[arg(long, value_name = "MODEL.lsm")]
     pub init: Option<PathBuf>,
+    /// With --init: keep the model's backbone and give it a new last layer, drawn fresh,
+    /// for --taxonomy's classes (a backbone from `pretrain` fine-tuned on another class
+    /// set). The input size stays the model's; the input kind, scale and stain
+    /// normalization are this run's, as for a fresh network (--input-kind, --stain).
+    #[arg(long, requires = "init")]
+    pub new_head: bool,
     /// cpu, or cuda[:N] in a build with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
@@ -229,14 +237,19 @@ pub(super) struct Setup {
 }
 
 /// Reads the data (the --data path, or every --source) and resolves the run's
-/// configuration for `division`.
-pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setup> {
+/// configuration for `division`. With `some_classes` (`pretrain`), the data may lack some
+/// of the taxonomy's classes.
+pub(super) fn setup(
+    args: &TrainArgs,
+    division: Division,
+    some_classes: bool,
+) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
     // Before the data: a wrong model should not wait for a scan of thousands of images.
     let init = args
         .init
         .as_deref()
-        .map(|path| initial_model(path, &taxonomy))
+        .map(|path| initial_model(path, (!args.new_head).then_some(&taxonomy)))
         .transpose()?;
     let smoothing = args
         .label_smoothing
@@ -250,6 +263,7 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
     args.augment.validate()?;
     let mut scan = ScanOptions {
         format: args.format,
+        some_classes,
         ..ScanOptions::default()
     };
     if let Some(d) = args.near_duplicate_distance {
@@ -290,6 +304,12 @@ pub(super) fn setup(args: &TrainArgs, division: Division) -> anyhow::Result<Setu
     }
     let crop_window_um = dataset.crop_window_um()?;
     let (spec, preprocess, initial_weights) = match (init, &args.init) {
+        (Some(model), Some(path)) if args.new_head => {
+            let (spec, preprocess, weights) =
+                new_head(args, &dataset, &taxonomy, crop_window_um, model)
+                    .with_context(|| format!("cannot start from {}", path.display()))?;
+            (spec, preprocess, Some(weights))
+        }
         (Some(model), Some(path)) => {
             let window = model.spec.input.um_per_px * model.spec.input.width as f32;
             if let Some(crops) = crop_window_um
@@ -383,32 +403,13 @@ fn fresh_network(
     taxonomy: &Taxonomy,
     crop_window_um: Option<f32>,
 ) -> anyhow::Result<(ModelSpec, Preprocess)> {
-    let kind = match args.input_kind {
-        Some(InputKindArg::Field) => InputKind::Field,
-        Some(InputKindArg::Cell) => InputKind::Cell,
-        None if !args.sources.is_empty() || crop_window_um.is_some() => InputKind::Cell,
-        None => match dataset.format {
-            DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
-            _ => InputKind::Field,
-        },
-    };
-    let preprocess = Preprocess {
-        stain: args.stain.normalization(),
-        ..match kind {
-            InputKind::Field => Preprocess::field(args.input_size, args.input_size),
-            InputKind::Cell => Preprocess::cell(args.input_size, args.input_size),
-        }
-    };
+    let (kind, um_per_px, preprocess) =
+        run_input(args, dataset, crop_window_um, [args.input_size; 2]);
     let spec = args.model.build(&PresetOptions {
         classes: taxonomy.len() as u32,
         input_size: args.input_size,
         kind,
-        um_per_px: match (kind, crop_window_um) {
-            (InputKind::Field, _) => field_um_per_px(args.input_size),
-            // The edge cuts the window the crops were cut at.
-            (InputKind::Cell, Some(window)) => window / args.input_size as f32,
-            (InputKind::Cell, None) => FIELD_UM_PER_PX,
-        },
+        um_per_px,
         ..PresetOptions::field(taxonomy.len() as u32)
     });
     if let (InputKind::Cell, Some(window)) = (kind, crop_window_um) {
@@ -426,8 +427,86 @@ fn fresh_network(
     Ok((spec, preprocess))
 }
 
-/// A float model to start from, checked against the run's class set.
-fn initial_model(path: &Path, taxonomy: &Taxonomy) -> anyhow::Result<ModelArtifact> {
+/// `--init`'s network with a new head for `taxonomy` and this run's input kind, scale and
+/// stain normalization at its own input size, its preprocessing, and the weights: the
+/// model's where they fit, the head's drawn fresh.
+fn new_head(
+    args: &TrainArgs,
+    dataset: &Dataset,
+    taxonomy: &Taxonomy,
+    crop_window_um: Option<f32>,
+    model: ModelArtifact,
+) -> anyhow::Result<(ModelSpec, Preprocess, Weights)> {
+    let size = [model.spec.input.width, model.spec.input.height];
+    let (kind, um_per_px, preprocess) = run_input(args, dataset, crop_window_um, size);
+    let mut spec = model.spec.with_classes(taxonomy.len() as u32)?;
+    spec.input.kind = kind;
+    spec.input.um_per_px = um_per_px;
+    let moved = transfer(
+        &model.spec,
+        &model.weights,
+        &spec,
+        args.seed,
+        args.weight_init,
+    )?;
+    let fresh: Vec<String> = moved
+        .fresh
+        .iter()
+        .map(|t| format!("node {} {:?}", t.node, t.role))
+        .collect();
+    println!(
+        "starting from the backbone of {} ({} classes of {}) at {}x{} px: {} of {} weight tensors carried over; drawn fresh for {} classes of {}: {}",
+        model.spec.name,
+        model.taxonomy.len(),
+        model.taxonomy.name,
+        size[0],
+        size[1],
+        moved.weights.tensors.len() - fresh.len(),
+        moved.weights.tensors.len(),
+        taxonomy.len(),
+        taxonomy.name,
+        fresh.join(", ")
+    );
+    Ok((spec, preprocess, moved.weights))
+}
+
+/// The input kind, scale (µm per input pixel) and preprocessing of a network reading
+/// `size` (width, height) pixels, for the data read and the run's flags.
+fn run_input(
+    args: &TrainArgs,
+    dataset: &Dataset,
+    crop_window_um: Option<f32>,
+    size: [u32; 2],
+) -> (InputKind, f32, Preprocess) {
+    let kind = match args.input_kind {
+        Some(InputKindArg::Field) => InputKind::Field,
+        Some(InputKindArg::Cell) => InputKind::Cell,
+        None if !args.sources.is_empty() || crop_window_um.is_some() => InputKind::Cell,
+        None => match dataset.format {
+            DatasetFormat::Cnmc | DatasetFormat::AllIdb => InputKind::Cell,
+            _ => InputKind::Field,
+        },
+    };
+    let [width, height] = size;
+    let preprocess = Preprocess {
+        stain: args.stain.normalization(),
+        ..match kind {
+            InputKind::Field => Preprocess::field(width, height),
+            InputKind::Cell => Preprocess::cell(width, height),
+        }
+    };
+    let um_per_px = match (kind, crop_window_um) {
+        (InputKind::Field, _) => field_um_per_px(width),
+        // The edge cuts the window the crops were cut at.
+        (InputKind::Cell, Some(window)) => window / width as f32,
+        (InputKind::Cell, None) => FIELD_UM_PER_PX,
+    };
+    (kind, um_per_px, preprocess)
+}
+
+/// A float model to start from, checked against the run's class set if it keeps the
+/// model's head.
+fn initial_model(path: &Path, taxonomy: Option<&Taxonomy>) -> anyhow::Result<ModelArtifact> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let model = ModelArtifact::decode(&bytes, &TrustPolicy::any())
         .with_context(|| format!("{} is refused", path.display()))?
@@ -438,9 +517,11 @@ fn initial_model(path: &Path, taxonomy: &Taxonomy) -> anyhow::Result<ModelArtifa
             path.display()
         );
     }
-    if model.taxonomy.name != taxonomy.name {
+    if let Some(taxonomy) = taxonomy
+        && model.taxonomy.name != taxonomy.name
+    {
         bail!(
-            "{} classifies in {}, and --taxonomy is {}",
+            "{} classifies in {}, and --taxonomy is {}: give --new-head to train a new last layer for --taxonomy on its backbone",
             path.display(),
             model.taxonomy.name,
             taxonomy.name
@@ -513,7 +594,17 @@ pub(super) fn run_split(
 
 /// `train`: one model on a group-aware hold-out split.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let setup = setup(&args, Division::Holdout)?;
+    train(args, false)
+}
+
+/// `leukoscope-train pretrain`: `train` on data that may lack some of the class set's
+/// classes (the cells of other labs), for `train --init MODEL --new-head` to start from.
+pub fn pretrain(args: TrainArgs) -> anyhow::Result<()> {
+    train(args, true)
+}
+
+fn train(args: TrainArgs, some_classes: bool) -> anyhow::Result<()> {
+    let setup = setup(&args, Division::Holdout, some_classes)?;
     let split = if args.valid_fraction == 0.0 {
         println!(
             "no hold-out: training on all {} images and keeping the last epoch; the figures below are on the training images and say nothing about new ones",

@@ -542,3 +542,63 @@ fn assert_agree(fused: &[Vec<f32>], reference: &[Vec<f32>], case: &str) {
         assert!(worst < 1e-4, "{what} ({case}): {a:?} against {b:?}");
     }
 }
+
+#[test]
+fn a_new_head_carries_the_backbone_and_draws_only_the_head() {
+    let device = Default::default();
+    let spec = Preset::SimpleCnn.build(&options(32, 9));
+    let trained = Network::<Cpu>::initialized(&spec, 1, Initialization::He, &device)
+        .unwrap()
+        .weights();
+    let headed = spec.with_classes(4).unwrap();
+    let moved = transfer(&spec, &trained, &headed, 2, Initialization::He).unwrap();
+    let drawn = initial_weights(&headed, 2, Initialization::He).unwrap();
+    let layout = headed.parameter_layout().unwrap();
+    let head = headed.nodes.len() as u32 - 1;
+    assert!(matches!(headed.nodes[head as usize].op, Op::Dense(_)));
+    assert_eq!(
+        moved
+            .fresh
+            .iter()
+            .map(|t| (t.node, t.role))
+            .collect::<Vec<_>>(),
+        [(head, ParamRole::Weight), (head, ParamRole::Bias)]
+    );
+    for (index, tensor) in layout.iter().enumerate() {
+        let expected = if tensor.node == head {
+            &drawn.tensors[index]
+        } else {
+            &trained.tensors[index]
+        };
+        assert_eq!(&moved.weights.tensors[index], expected, "tensor {index}");
+    }
+    let network = Network::<Cpu>::from_weights(&headed, &moved.weights, &device).unwrap();
+    assert_eq!(network.forward(random_input(2, 32)).dims(), [2, 4]);
+}
+
+#[test]
+fn a_layer_of_another_shape_is_drawn_fresh_and_bad_weights_are_refused() {
+    // AlexNet flattens its last feature map, so its first dense layer's width follows
+    // the input size; the convolutions' do not.
+    let spec = Preset::AlexNet.build(&options(64, 4));
+    let trained = initial_weights(&spec, 1, Initialization::He).unwrap();
+    let larger = Preset::AlexNet.build(&options(96, 4));
+    let moved = transfer(&spec, &trained, &larger, 2, Initialization::He).unwrap();
+    let source = spec.parameter_layout().unwrap();
+    let target = larger.parameter_layout().unwrap();
+    for (index, tensor) in target.iter().enumerate() {
+        let fresh = moved.fresh.contains(tensor);
+        assert_eq!(fresh, source[index].shape != tensor.shape, "tensor {index}");
+        if !fresh {
+            assert_eq!(moved.weights.tensors[index], trained.tensors[index]);
+        }
+    }
+    assert_eq!(moved.fresh.len(), 1, "only the first dense layer's weight");
+
+    let mut short = trained.clone();
+    short.tensors.pop();
+    assert!(matches!(
+        transfer(&spec, &short, &larger, 2, Initialization::He),
+        Err(ArtifactError::TensorCount { .. })
+    ));
+}

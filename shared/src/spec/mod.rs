@@ -307,6 +307,28 @@ impl ModelSpec {
         Ok(analysis.classes)
     }
 
+    /// The same network scoring `classes` classes: the last dense layer, the one that
+    /// scores them, gets `classes` outputs (a new head on a trained backbone).
+    pub fn with_classes(&self, classes: u32) -> Result<ModelSpec, SpecError> {
+        let mut spec = self.clone();
+        let head = spec
+            .nodes
+            .iter_mut()
+            .rev()
+            .find_map(|node| match &mut node.op {
+                Op::Dense(dense) => Some(dense),
+                _ => None,
+            })
+            .ok_or(SpecError::NoHead)?;
+        head.out_features = classes;
+        // A layer after the last dense one that changes the vector's length (none of the
+        // presets has one) would leave the scores' count to another layer.
+        if spec.classes()? != classes {
+            return Err(SpecError::NoHead);
+        }
+        Ok(spec)
+    }
+
     /// Every parameter tensor the network holds (trainable and running statistics), in
     /// the order the artifact stores them.
     pub fn parameter_layout(&self) -> Result<Vec<ParamTensor>, SpecError> {

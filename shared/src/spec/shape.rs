@@ -216,6 +216,9 @@ pub enum SpecError {
         /// The final shape.
         found: Shape,
     },
+    /// No dense layer produces the class scores, so the head cannot be replaced.
+    #[error("the model's class scores do not come from a dense layer: its head cannot be replaced")]
+    NoHead,
     /// A value or a parameter tensor is too large to address.
     #[error("node {node}: tensor sizes overflow")]
     TooLarge {

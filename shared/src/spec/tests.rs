@@ -321,3 +321,39 @@ fn residual_and_concat_shapes() {
     assert_eq!(roles.len(), 8);
     assert_eq!(roles[2], ParamRole::ReduceWeight);
 }
+
+#[test]
+fn a_new_head_changes_only_the_class_count() {
+    for preset in Preset::ALL {
+        let spec = preset.build(&PresetOptions::field(4));
+        let headed = spec.with_classes(9).unwrap();
+        assert_eq!(headed.classes().unwrap(), 9, "{preset}");
+        // Only the last dense layer's outputs differ.
+        let changed: Vec<usize> = (0..spec.nodes.len())
+            .filter(|&i| spec.nodes[i] != headed.nodes[i])
+            .collect();
+        let last_dense = spec
+            .nodes
+            .iter()
+            .rposition(|n| matches!(n.op, Op::Dense(_)))
+            .unwrap();
+        assert_eq!(changed, [last_dense], "{preset}");
+        assert_eq!(headed.input, spec.input);
+    }
+    // Scores straight from a global mean: there is no head to replace.
+    let mut builder = SpecBuilder::new(
+        "no-head",
+        InputSpec {
+            channels: 3,
+            height: 8,
+            width: 8,
+            kind: InputKind::Cell,
+            um_per_px: 0.5,
+        },
+    );
+    builder.conv(Conv2d::square(4, 3, 1, 1));
+    builder.global_avg_pool();
+    let spec = builder.build();
+    assert_eq!(spec.classes().unwrap(), 4);
+    assert_eq!(spec.with_classes(9), Err(SpecError::NoHead));
+}
