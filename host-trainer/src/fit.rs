@@ -84,6 +84,10 @@ pub struct Recipe {
     /// Which epoch's network the run keeps (older configurations: the best).
     #[serde(default)]
     pub keep: Keep,
+    /// The pretrained network whose weights the run started from under a new head
+    /// (`--init --new-head`). Left out of the JSON when there is none, for the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backbone: Option<Backbone>,
     /// Start from these weights instead of a fresh initialization (fine-tuning).
     #[serde(skip)]
     pub initial_weights: Option<Weights>,
@@ -112,10 +116,24 @@ impl Recipe {
             seed,
             initialization: Initialization::Uniform,
             keep: Keep::Best,
+            backbone: None,
             initial_weights: None,
             fake_quant: None,
         }
     }
+}
+
+/// A pretrained network a run started from with a new head, as its tables name it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backbone {
+    /// Its architecture (`simple-cnn`).
+    pub model: String,
+    /// The class set it learnt (`wbc-blast`).
+    pub taxonomy: String,
+    /// What it learnt from: its sources' names (`pbc, zheng1, zheng2`), or its data's.
+    pub data: String,
+    /// Images it was trained and validated on.
+    pub images: u64,
 }
 
 fn is_uniform(initialization: &Initialization) -> bool {

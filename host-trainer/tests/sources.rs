@@ -289,6 +289,11 @@ fn a_backbone_pretrained_on_sources_lacking_classes_takes_a_new_head() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let recipe = &json(&tuned.join("config.json"))["recipe"];
+    assert_eq!(recipe["backbone"]["model"], "simple-cnn");
+    assert_eq!(recipe["backbone"]["taxonomy"], "b-all-4");
+    assert_eq!(recipe["backbone"]["data"], "some");
+    assert_eq!(recipe["backbone"]["images"], 2 * PER_CLASS);
     let (before, after) = (model(&pre), model(&tuned));
     assert_eq!(before.taxonomy.name, "b-all-4");
     assert_eq!(after.taxonomy.name, "all-binary");

@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use leukoscope_core::artifact::ModelArtifact;
 use leukoscope_core::engine::Engine;
 use leukoscope_core::network::Initialization;
+use leukoscope_trainer::fit::Backbone;
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::metrics::Summary;
 use leukoscope_trainer::run_dir::{Int8CrossValidation, RunDir, read_json};
@@ -82,6 +83,25 @@ fn splice(document: &str, table: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// The table's "optimizer, loss" cell: with the initialization and the pretraining when
+/// they are not the default, which goes unsaid as in every row written before there was a
+/// choice.
+fn recipe_cell(
+    optimizer: &str,
+    loss: &str,
+    initialization: &str,
+    backbone: Option<&Backbone>,
+) -> String {
+    let mut cell = format!("{}, {}", optimizer.to_lowercase(), loss.to_lowercase());
+    if initialization != Initialization::Uniform.name() {
+        let _ = write!(cell, ", {initialization} init");
+    }
+    if let Some(b) = backbone {
+        let _ = write!(cell, ", pretrained on {} ({})", b.taxonomy, b.data);
+    }
+    cell
+}
+
 /// One model's row.
 #[derive(Serialize)]
 struct Row {
@@ -96,6 +116,9 @@ struct Row {
     loss: String,
     /// How fresh weights were drawn (`uniform`, `he`).
     initialization: String,
+    /// The pretrained network it started from under a new head, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backbone: Option<Backbone>,
     /// int8, mean and std over folds.
     int8: Summary,
     /// float, same folds and epochs.
@@ -170,6 +193,7 @@ fn row(cv: &Path, latency_runs: usize) -> anyhow::Result<Row> {
         optimizer: config.recipe.optimizer.to_string(),
         loss: loss_name(&config.recipe.loss).into(),
         initialization: config.recipe.initialization.name().into(),
+        backbone: config.recipe.backbone.clone(),
         screen: cv_int8.int8_binary.unwrap_or_else(|| cv_int8.int8.clone()),
         float: cv_int8.float,
         int8: cv_int8.int8,
@@ -236,20 +260,18 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {folds} × {}, {}px | {}, {}{} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {folds} × {}, {}px | {} | {} | {} | {} | {} | {} | {auc} | {sensitivity} | {specificity} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} |",
             r.run,
             r.model,
             r.taxonomy,
             r.epochs,
             r.input_size,
-            r.optimizer.to_lowercase(),
-            r.loss.to_lowercase(),
-            // The default goes unsaid, as in every row written before there was a choice.
-            if r.initialization == Initialization::Uniform.name() {
-                String::new()
-            } else {
-                format!(", {} init", r.initialization)
-            },
+            recipe_cell(
+                &r.optimizer,
+                &r.loss,
+                &r.initialization,
+                r.backbone.as_ref()
+            ),
             pm(m.accuracy, s.accuracy, n),
             pm(m.macro_precision, s.macro_precision, n),
             pm(m.macro_recall, s.macro_recall, n),

@@ -19,7 +19,7 @@ use leukoscope_trainer::dataset::{
     Dataset, DatasetFormat, ScanOptions, Source, Split, describe_split, group_holdout,
 };
 use leukoscope_trainer::export::TOOL;
-use leukoscope_trainer::fit::{Imbalance, Keep, Recipe};
+use leukoscope_trainer::fit::{Backbone, Imbalance, Keep, Recipe};
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loss::LossKind;
 use leukoscope_trainer::optim::OptimizerKind;
@@ -303,8 +303,10 @@ pub(super) fn setup(
         println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
     }
     let crop_window_um = dataset.crop_window_um()?;
+    let mut backbone = None;
     let (spec, preprocess, initial_weights) = match (init, &args.init) {
         (Some(model), Some(path)) if args.new_head => {
+            backbone = Some(backbone_of(&model));
             let (spec, preprocess, weights) =
                 new_head(args, &dataset, &taxonomy, crop_window_um, model)
                     .with_context(|| format!("cannot start from {}", path.display()))?;
@@ -347,6 +349,7 @@ pub(super) fn setup(
         early_stopping: args.early_stopping,
         seed: args.seed,
         initialization: args.weight_init,
+        backbone,
         keep: if folds.is_none() && args.valid_fraction == 0.0 {
             Keep::Last
         } else {
@@ -468,6 +471,29 @@ fn new_head(
         fresh.join(", ")
     );
     Ok((spec, preprocess, moved.weights))
+}
+
+/// What `model` is and learnt from, as a run started from it records it: its sources'
+/// names from its training configuration, else its data's name.
+fn backbone_of(model: &ModelArtifact) -> Backbone {
+    let config = serde_json::from_str::<RunConfig>(&model.provenance.training_config).ok();
+    let sources = config.and_then(|c| match c.kind {
+        RunKind::Train(run) | RunKind::Cv(run) if !run.sources.is_empty() => Some(run.sources),
+        _ => None,
+    });
+    Backbone {
+        model: model.spec.name.clone(),
+        taxonomy: model.taxonomy.name.clone(),
+        data: match sources {
+            Some(sources) => sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => model.provenance.dataset.name.clone(),
+        },
+        images: model.provenance.dataset.images,
+    }
 }
 
 /// The input kind, scale (µm per input pixel) and preprocessing of a network reading

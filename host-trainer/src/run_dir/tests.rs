@@ -125,6 +125,19 @@ fn a_checkpoint_made_before_the_type_still_resumes() {
         "other initial weights are another run"
     );
     config.recipe.initialization = Initialization::Uniform;
+    config.recipe.backbone = Some(crate::fit::Backbone {
+        model: "simple-cnn".into(),
+        taxonomy: "wbc-blast".into(),
+        data: "pbc".into(),
+        images: 1,
+    });
+    assert_ne!(
+        config.resume_identity().unwrap(),
+        recorded,
+        "a pretrained backbone is another run"
+    );
+    config.recipe.backbone = None;
+    assert_eq!(config.resume_identity().unwrap(), recorded);
     config.recipe.seed = 1;
     assert_ne!(config.resume_identity().unwrap(), recorded);
 }

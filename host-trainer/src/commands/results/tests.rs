@@ -1,4 +1,6 @@
-use super::{TABLE_BEGIN, TABLE_END, points, splice};
+use leukoscope_trainer::fit::Backbone;
+
+use super::{TABLE_BEGIN, TABLE_END, points, recipe_cell, splice};
 
 #[test]
 fn a_change_in_points_is_signed_and_never_negative_zero() {
@@ -43,5 +45,23 @@ fn a_missing_repeated_or_reversed_marker_is_refused() {
             .unwrap_err()
             .to_string()
             .contains("comes before")
+    );
+}
+
+#[test]
+fn the_recipe_cell_names_what_is_not_the_default() {
+    assert_eq!(
+        recipe_cell("Adam", "CrossEntropy", "uniform", None),
+        "adam, crossentropy"
+    );
+    let backbone = Backbone {
+        model: "simple-cnn".into(),
+        taxonomy: "wbc-blast".into(),
+        data: "pbc, zheng1, zheng2".into(),
+        images: 16_972,
+    };
+    assert_eq!(
+        recipe_cell("sgd:0.9", "crossentropy", "he", Some(&backbone)),
+        "sgd:0.9, crossentropy, he init, pretrained on wbc-blast (pbc, zheng1, zheng2)"
     );
 }
