@@ -52,11 +52,42 @@ study resnet50 --model resnet50 --epochs 6 --augment studies
 study vgg16 --model vgg16 --optimizer sgd:0.9 --lr 0.01 --epochs 4 --augment studies
 
 # What made the recipes that failed above train (2026-12-05): a cross-entropy term beside
-# Tversky, He's initialization for VGG-16.
+# Tversky, He's initialization for study 002's networks (and a tenth of the rate for VGG-16).
 study tversky-4-ce1 --model simple-cnn --loss tversky --tversky-ce 1 --epochs 15 --augment studies
 study tversky-2-ce1 --model simple-cnn --loss tversky --tversky-ce 1 --taxonomy all-binary \
     --epochs 15 --augment studies
-study vgg16-he --model vgg16 --optimizer sgd:0.9 --lr 0.01 --epochs 4 --augment studies --weight-init he
+study simple-cnn-he --model simple-cnn --optimizer sgd:0.9 --lr 0.01 --epochs 15 --augment studies \
+    --weight-init he
+study alexnet-he --model alexnet --optimizer sgd:0.9 --lr 0.01 --epochs 15 --augment studies \
+    --weight-init he
+study vgg16-he --model vgg16 --optimizer sgd:0.9 --lr 0.001 --epochs 4 --augment studies --weight-init he
+
+# Study 002's networks from a backbone pretrained on other labs' white cells instead of
+# ImageNet's (2026-12-05). Needs those cells: build them as ../shared/data-sources/README.md
+# says (fetch each repository, run its script) and give the folder they went to as SOURCES
+# (holding pbc/ and zheng/); without it these rows are left out.
+pretrained_rows=()
+if [[ -n ${SOURCES:-} ]]; then
+    cargo build --release -p leukoscope-edge
+    crops=runs/crops
+    for source in pbc:pbc zheng1:zheng/dataset1 zheng2:zheng/dataset2; do
+        if [[ ! -e $crops/${source%%:*}/crops.csv ]]; then
+            target/release/leukoscope-edge crops --frames "$SOURCES/${source#*:}" \
+                --out "$crops/${source%%:*}" --window-um 24
+        fi
+    done
+    for model in simple-cnn alexnet; do
+        $lt pretrain --taxonomy wbc-blast --source pbc=$crops/pbc --source zheng1=$crops/zheng1 \
+            --source zheng2=$crops/zheng2 --model $model --input-size 64 --epochs 4 \
+            --augment studies --weight-init he --valid-fraction 0.1 --keep last \
+            --out runs/pretrain-$model
+    done
+    study simple-cnn-pre --model simple-cnn --optimizer sgd:0.9 --lr 0.01 --epochs 15 \
+        --augment studies --weight-init he --init runs/pretrain-simple-cnn/model.lsm --new-head
+    study alexnet-pre --model alexnet --optimizer sgd:0.9 --lr 0.01 --epochs 15 \
+        --augment studies --weight-init he --init runs/pretrain-alexnet/model.lsm --new-head
+    pretrained_rows=(simple-cnn-pre alexnet-pre)
+fi
 
 # The two candidates for the next model, on all five folds: DSCNet's recipe as above, and
 # the shipped edge-s recipe with the studies' light augmentation instead of ours.
@@ -69,7 +100,8 @@ $lt quantize --model runs/cv-edge-s-studies-aug --calib $data
 
 folders=()
 for name in edge-s simple-cnn alexnet vgg16 seed-cnn13-adam seed-cnn13-adamax resnet50 tversky-4 tversky-2 dscnet \
-    dscnet-5 edge-s-studies-aug tversky-4-ce1 tversky-2-ce1 vgg16-he; do
+    dscnet-5 edge-s-studies-aug tversky-4-ce1 tversky-2-ce1 simple-cnn-he alexnet-he vgg16-he \
+    "${pretrained_rows[@]}"; do
     folders+=(--cv "runs/cv-$name")
 done
 $lt results "${folders[@]}" --into docs/results.md --json docs/results.json

@@ -517,8 +517,8 @@ fn run_input(
     let preprocess = Preprocess {
         stain: args.stain.normalization(),
         ..match kind {
-            InputKind::Field => Preprocess::field(width, height),
-            InputKind::Cell => Preprocess::cell(width, height),
+            InputKind::Field => Preprocess::field(height, width),
+            InputKind::Cell => Preprocess::cell(height, width),
         }
     };
     let um_per_px = match (kind, crop_window_um) {

@@ -150,11 +150,30 @@ fn a_written_configuration_reads_back_the_same() {
         "train-config.json",
         "cv-fold-config.json",
         "demo-config.json",
+        "cv-pretrained-config.json",
     ] {
         let config = RunConfig::read(&fixture(name)).unwrap();
         run.write_config(&config).unwrap();
         assert_eq!(run.read_config().unwrap(), config, "{name}");
     }
+}
+
+#[test]
+fn a_fine_tuned_run_names_its_backbone() {
+    // Written by `cv --init PRE/model.lsm --new-head` from a `pretrain` on three sources.
+    let config = RunConfig::read(&fixture("cv-pretrained-config.json")).unwrap();
+    assert_eq!(
+        config.recipe.backbone,
+        Some(crate::fit::Backbone {
+            model: "simple-cnn".into(),
+            taxonomy: "wbc-blast".into(),
+            data: "pbc, zheng1, zheng2".into(),
+            images: 16_972,
+        })
+    );
+    assert_eq!(config.taxonomy, "b-all-4");
+    let fresh = RunConfig::read(&fixture("cv-fold-config.json")).unwrap();
+    assert_eq!(fresh.recipe.backbone, None);
 }
 
 #[test]
