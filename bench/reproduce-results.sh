@@ -6,9 +6,9 @@
 #
 # SIGNING_KEY is the secret key (NAME.key from `leukoscope-train keygen`) to sign the
 # model with; without it the model is left unsigned at runs/b-all-4-edge-s.lsm.
-# About 5 hours on 2 CPU cores (VGG-16 alone about an hour). Run folders go to runs/
-# (git-ignored); the table replaces the one in docs/results.md (`results --into`) and
-# its rows docs/results.json.
+# About 6 hours on 2 CPU cores (VGG-16 alone about an hour), 7 with SOURCES (below).
+# Run folders go to runs/ (git-ignored); the table replaces the one in docs/results.md
+# (`results --into`) and its rows docs/results.json.
 set -euo pipefail
 cd "$(dirname -- "$0")/.."
 
@@ -61,6 +61,8 @@ study simple-cnn-he --model simple-cnn --optimizer sgd:0.9 --lr 0.01 --epochs 15
 study alexnet-he --model alexnet --optimizer sgd:0.9 --lr 0.01 --epochs 15 --augment studies \
     --weight-init he
 study vgg16-he --model vgg16 --optimizer sgd:0.9 --lr 0.001 --epochs 4 --augment studies --weight-init he
+study simple-cnn-he-30 --model simple-cnn --optimizer sgd:0.9 --lr 0.01 --epochs 30 \
+    --augment studies --weight-init he
 
 # Study 002's networks from a backbone pretrained on other labs' white cells instead of
 # ImageNet's (2026-12-05). Needs those cells: build them as ../shared/data-sources/README.md
@@ -101,6 +103,7 @@ $lt quantize --model runs/cv-edge-s-studies-aug --calib $data
 folders=()
 for name in edge-s simple-cnn alexnet vgg16 seed-cnn13-adam seed-cnn13-adamax resnet50 tversky-4 tversky-2 dscnet \
     dscnet-5 edge-s-studies-aug tversky-4-ce1 tversky-2-ce1 simple-cnn-he alexnet-he vgg16-he \
+    simple-cnn-he-30 \
     "${pretrained_rows[@]}"; do
     folders+=(--cv "runs/cv-$name")
 done
