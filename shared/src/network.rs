@@ -23,7 +23,7 @@ mod transfer;
 
 pub use transfer::{Transfer, transfer};
 
-use crate::artifact::ArtifactError;
+use crate::artifact::{ArtifactError, check_fits};
 use crate::params::{QParams, QuantizedModel, Weights};
 use crate::spec::{
     Activation, Conv2d as ConvSpec, ModelSpec, Op, ParamRole, ParamTensor, SpecError,
@@ -625,27 +625,6 @@ fn linear<B: Backend>(dense: &Linear<B>, x: Tensor<B, 2>, fake: bool) -> Tensor<
         Some(bias) => y + bias.val().unsqueeze_dim(0),
         None => y,
     }
-}
-
-/// Whether `weights` hold one tensor of the right size for every entry of `layout`.
-fn check_fits(layout: &[ParamTensor], weights: &Weights) -> Result<(), ArtifactError> {
-    if layout.len() != weights.tensors.len() {
-        return Err(ArtifactError::TensorCount {
-            expected: layout.len() as u32,
-            found: weights.tensors.len() as u32,
-        });
-    }
-    for (index, (tensor, values)) in layout.iter().zip(&weights.tensors).enumerate() {
-        if values.len() as u64 != tensor.len() {
-            return Err(ArtifactError::TensorSize {
-                tensor: index as u32,
-                node: tensor.node,
-                expected: tensor.len(),
-                found: values.len() as u64,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Initial values for every tensor of `spec`'s layout, from a ChaCha8 stream seeded with

@@ -203,21 +203,8 @@ impl ModelArtifact {
         &self,
         layout: &[crate::spec::ParamTensor],
     ) -> Result<(), ArtifactError> {
-        if self.weights.tensors.len() != layout.len() {
-            return Err(ArtifactError::TensorCount {
-                expected: layout.len() as u32,
-                found: self.weights.tensors.len() as u32,
-            });
-        }
+        check_fits(layout, &self.weights)?;
         for (index, (tensor, values)) in layout.iter().zip(&self.weights.tensors).enumerate() {
-            if values.len() as u64 != tensor.len() {
-                return Err(ArtifactError::TensorSize {
-                    tensor: index as u32,
-                    node: tensor.node,
-                    expected: tensor.len(),
-                    found: values.len() as u64,
-                });
-            }
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(ArtifactError::NonFiniteWeight {
                     tensor: index as u32,
@@ -407,6 +394,30 @@ fn postcard_reason(error: postcard::Error) -> &'static str {
         }
         _ => "the body does not decode as a model",
     }
+}
+
+/// Whether `weights` hold one tensor of the right size for every entry of `layout`.
+pub(crate) fn check_fits(
+    layout: &[crate::spec::ParamTensor],
+    weights: &Weights,
+) -> Result<(), ArtifactError> {
+    if layout.len() != weights.tensors.len() {
+        return Err(ArtifactError::TensorCount {
+            expected: layout.len() as u32,
+            found: weights.tensors.len() as u32,
+        });
+    }
+    for (index, (tensor, values)) in layout.iter().zip(&weights.tensors).enumerate() {
+        if values.len() as u64 != tensor.len() {
+            return Err(ArtifactError::TensorSize {
+                tensor: index as u32,
+                node: tensor.node,
+                expected: tensor.len(),
+                found: values.len() as u64,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use alloc::vec::Vec;
 
-use super::{Initialization, check_fits, initial_weights};
-use crate::artifact::ArtifactError;
+use super::{Initialization, initial_weights};
+use crate::artifact::{ArtifactError, check_fits};
 use crate::params::Weights;
 use crate::spec::{ModelSpec, ParamTensor};
 
