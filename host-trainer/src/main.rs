@@ -25,7 +25,8 @@ enum Command {
     /// `train` on data that may lack some of --taxonomy's classes, such as the cells of
     /// other labs (--taxonomy wbc-blast --source pbc=... --source zheng1=...), whose
     /// model.lsm is a backbone for `train` or `cv --init MODEL.lsm --new-head` to
-    /// fine-tune on another class set. The classes the data lacks are never learnt.
+    /// fine-tune on another class set. The classes the data lacks are never learnt; it
+    /// needs two or more.
     Pretrain(commands::train::TrainArgs),
     /// k-fold cross-validation by group, or leave-one-source-out over several --source
     /// folders (--by-source): one model per fold (in --out/fold-k), then the mean ± std of

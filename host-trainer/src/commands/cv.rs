@@ -4,7 +4,7 @@
 
 use anyhow::bail;
 use clap::Args;
-use leukoscope_trainer::dataset::{group_k_fold, leave_one_source_out};
+use leukoscope_trainer::dataset::{ClassCoverage, group_k_fold, leave_one_source_out};
 use leukoscope_trainer::metrics::{Evaluation, evaluate, summarize};
 use leukoscope_trainer::report::{self, Figure, ReportInput};
 use leukoscope_trainer::run_dir::{RunDir, write_json};
@@ -48,7 +48,7 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
     };
     // From here on, the flags every fold trains with.
     let args = args.train;
-    let setup = setup(&args, division, false)?;
+    let setup = setup(&args, division, ClassCoverage::Every)?;
     // The folds as the setup resolved them (for --by-source, one per source).
     let Some((folds, run_folds)) = setup
         .config

@@ -7,7 +7,9 @@ use anyhow::{Context, bail};
 use leukoscope_core::artifact::{ModelArtifact, softmax};
 use leukoscope_core::engine::Engine;
 use leukoscope_core::taxonomy::Taxonomy;
-use leukoscope_trainer::dataset::{Dataset, DatasetFormat, ScanOptions, unlabelled_images};
+use leukoscope_trainer::dataset::{
+    ClassCoverage, Dataset, DatasetFormat, ScanOptions, unlabelled_images,
+};
 use leukoscope_trainer::familiarity::engine_features_each;
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loader::SampleSource;
@@ -80,7 +82,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     // A lab held out may have only some of the model's classes (no blasts, say).
     let scan = ScanOptions {
         format: args.format,
-        some_classes: true,
+        classes: ClassCoverage::Any,
         ..ScanOptions::default()
     };
     let (dataset, labelled_in_target) = match (Dataset::open(data, &model.taxonomy, &scan), &target)

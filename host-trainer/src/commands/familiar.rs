@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use leukoscope_core::artifact::{Metric, ModelArtifact};
 use leukoscope_core::engine::Engine;
-use leukoscope_trainer::dataset::{Dataset, ScanOptions};
+use leukoscope_trainer::dataset::{ClassCoverage, Dataset, ScanOptions};
 use leukoscope_trainer::familiarity::{FeatureProfile, engine_features_each, threshold_flagging};
 use leukoscope_trainer::image_files::ImageFiles;
 use leukoscope_trainer::loader::SampleSource;
@@ -136,7 +136,7 @@ pub fn fit_profile(
 /// At most `most` labelled cells of `list` in the model's classes, spread evenly over it.
 fn labelled_cells(model: &ModelArtifact, list: &Path, most: usize) -> anyhow::Result<ImageFiles> {
     let scan = ScanOptions {
-        some_classes: true,
+        classes: ClassCoverage::Any,
         ..ScanOptions::default()
     };
     let dataset = Dataset::open(list, &model.taxonomy, &scan)

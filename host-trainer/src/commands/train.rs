@@ -16,7 +16,8 @@ use leukoscope_core::taxonomy::Taxonomy;
 use leukoscope_trainer::augment::Augment;
 use leukoscope_trainer::backend::DeviceChoice;
 use leukoscope_trainer::dataset::{
-    Dataset, DatasetFormat, ScanOptions, Source, Split, describe_split, group_holdout,
+    ClassCoverage, Dataset, DatasetFormat, ScanOptions, Source, Split, describe_split,
+    group_holdout,
 };
 use leukoscope_trainer::export::TOOL;
 use leukoscope_trainer::fit::{Backbone, Imbalance, Keep, Recipe};
@@ -237,12 +238,11 @@ pub(super) struct Setup {
 }
 
 /// Reads the data (the --data path, or every --source) and resolves the run's
-/// configuration for `division`. With `some_classes` (`pretrain`), the data may lack some
-/// of the taxonomy's classes.
+/// configuration for `division`, the data having the taxonomy's `classes`.
 pub(super) fn setup(
     args: &TrainArgs,
     division: Division,
-    some_classes: bool,
+    classes: ClassCoverage,
 ) -> anyhow::Result<Setup> {
     let taxonomy = Taxonomy::named(&args.taxonomy)?;
     // Before the data: a wrong model should not wait for a scan of thousands of images.
@@ -263,7 +263,7 @@ pub(super) fn setup(
     args.augment.validate()?;
     let mut scan = ScanOptions {
         format: args.format,
-        some_classes,
+        classes,
         ..ScanOptions::default()
     };
     if let Some(d) = args.near_duplicate_distance {
@@ -620,17 +620,17 @@ pub(super) fn run_split(
 
 /// `train`: one model on a group-aware hold-out split.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    train(args, false)
+    train(args, ClassCoverage::Every)
 }
 
 /// `leukoscope-train pretrain`: `train` on data that may lack some of the class set's
 /// classes (the cells of other labs), for `train --init MODEL --new-head` to start from.
 pub fn pretrain(args: TrainArgs) -> anyhow::Result<()> {
-    train(args, true)
+    train(args, ClassCoverage::Several)
 }
 
-fn train(args: TrainArgs, some_classes: bool) -> anyhow::Result<()> {
-    let setup = setup(&args, Division::Holdout, some_classes)?;
+fn train(args: TrainArgs, classes: ClassCoverage) -> anyhow::Result<()> {
+    let setup = setup(&args, Division::Holdout, classes)?;
     let split = if args.valid_fraction == 0.0 {
         println!(
             "no hold-out: training on all {} images and keeping the last epoch; the figures below are on the training images and say nothing about new ones",

@@ -194,10 +194,22 @@ pub struct ScanOptions {
     /// subject id; byte-identical files share a group whatever this is. In a crop folder it
     /// compares the frames the crops were cut from, never the crops (see [`crops`]).
     pub near_duplicate_distance: u32,
-    /// Accept images of only some of the taxonomy's classes, even one: the cells of a lab
-    /// that has only some kinds, for evaluation. Training never sets it: a model would have
-    /// outputs it never learns.
-    pub some_classes: bool,
+    /// Which of the taxonomy's classes the images must have.
+    pub classes: ClassCoverage,
+}
+
+/// Which of a taxonomy's classes a dataset must have images of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassCoverage {
+    /// Every class: a classifier trained on the data learns each of its outputs.
+    #[default]
+    Every,
+    /// Two or more: a backbone pretrained on labs that lack some kinds (`pretrain`) never
+    /// learns those outputs, and from one class it would learn nothing.
+    Several,
+    /// Any, even one: the cells of a lab that has only some kinds, for evaluation.
+    Any,
 }
 
 impl Default for ScanOptions {
@@ -205,7 +217,7 @@ impl Default for ScanOptions {
         ScanOptions {
             format: DatasetFormat::Auto,
             near_duplicate_distance: DEFAULT_NEAR_DUPLICATE_DISTANCE,
-            some_classes: false,
+            classes: ClassCoverage::Every,
         }
     }
 }
@@ -409,7 +421,8 @@ impl Dataset {
     /// Every candidate file is decoded; one that does not decode is skipped with a warning.
     /// Then it is an error if no image is readable, if only one class has images, or if any
     /// class of the taxonomy has none: training needs every class it will be asked to tell
-    /// apart (unless [`ScanOptions::some_classes`]). Unknown class folders or labels are reported before any file is decoded.
+    /// apart (as far as [`ScanOptions::classes`] asks). Unknown class folders or labels are
+    /// reported before any file is decoded.
     pub fn open(
         path: &Path,
         taxonomy: &Taxonomy,
@@ -423,7 +436,7 @@ impl Dataset {
             &read.kept,
             &read.listed_per_class,
             read.skipped.len(),
-            options.some_classes,
+            options.classes,
         )?;
         let grouping = group(&read, options.near_duplicate_distance, 0);
         let source = Source {
@@ -759,8 +772,7 @@ fn detect(path: &Path, is_file: bool) -> Result<DatasetFormat, DatasetError> {
     Ok(DatasetFormat::Folders)
 }
 
-/// The errors about classes: none readable, and unless `some_classes`, only one or some
-/// empty.
+/// The errors about classes: none readable, fewer than `classes` asks for.
 fn check_classes(
     path: &Path,
     format: DatasetFormat,
@@ -768,7 +780,7 @@ fn check_classes(
     kept: &[(Candidate, scan::Facts)],
     listed_per_class: &[usize],
     skipped: usize,
-    some_classes: bool,
+    classes: ClassCoverage,
 ) -> Result<(), DatasetError> {
     if kept.is_empty() {
         return Err(DatasetError::NoImages {
@@ -777,7 +789,7 @@ fn check_classes(
             skipped,
         });
     }
-    if some_classes {
+    if classes == ClassCoverage::Any {
         return Ok(());
     }
     let mut counts = vec![0usize; taxonomy.len()];
@@ -793,6 +805,9 @@ fn check_classes(
             images: counts[only],
             taxonomy: taxonomy.name.clone(),
         });
+    }
+    if classes == ClassCoverage::Several {
+        return Ok(());
     }
     let empty: Vec<String> = (0..counts.len())
         .filter(|&c| counts[c] == 0)

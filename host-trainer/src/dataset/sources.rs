@@ -166,7 +166,7 @@ impl Dataset {
             &all.kept,
             &all.listed_per_class,
             all.skipped.len(),
-            options.some_classes,
+            options.classes,
         )?;
         Ok(assemble(
             root,

@@ -193,6 +193,18 @@ fn one_class_empty_classes_and_no_images_are_errors() {
     assert_eq!(classes, "Pre-B, Pro-B (1 files, none readable)");
     assert!(err.to_string().contains("add images"), "{err}");
 
+    // A backbone pretrained on labs lacking some kinds needs two of them; evaluation none.
+    let with = |classes| ScanOptions {
+        classes,
+        ..ScanOptions::default()
+    };
+    let several = Dataset::open(empty.path(), &taxonomy, &with(ClassCoverage::Several)).unwrap();
+    assert_eq!(several.samples.len(), 2);
+    let err = Dataset::open(one.path(), &taxonomy, &with(ClassCoverage::Several)).unwrap_err();
+    assert!(matches!(err, DatasetError::OneClass { .. }), "{err}");
+    let any = Dataset::open(one.path(), &taxonomy, &with(ClassCoverage::Any)).unwrap();
+    assert_eq!(any.samples.len(), 2);
+
     let nothing = tempfile::tempdir().unwrap();
     let err = open(nothing.path(), &taxonomy).unwrap_err();
     assert!(

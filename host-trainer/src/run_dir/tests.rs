@@ -8,7 +8,9 @@ use leukoscope_core::taxonomy::Taxonomy;
 
 use super::*;
 use crate::backend::DeviceChoice;
-use crate::dataset::{Dataset, DatasetFormat, ScanOptions, Source, Split, group_holdout};
+use crate::dataset::{
+    ClassCoverage, Dataset, DatasetFormat, ScanOptions, Source, Split, group_holdout,
+};
 use crate::fit::Keep;
 
 /// A `config.json` written by the version before [`RunConfig`] existed.
@@ -369,7 +371,7 @@ fn a_run_s_split_lists_read_back_as_the_same_images_labels_and_groups() {
 
     let csv = ScanOptions {
         format: DatasetFormat::Csv,
-        some_classes: true,
+        classes: ClassCoverage::Any,
         ..ScanOptions::default()
     };
     for (list, side) in [
