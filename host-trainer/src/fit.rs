@@ -84,8 +84,8 @@ pub struct Recipe {
     /// Which epoch's network the run keeps (older configurations: the best).
     #[serde(default)]
     pub keep: Keep,
-    /// The pretrained network whose weights the run started from under a new head
-    /// (`--init --new-head`). Left out of the JSON when there is none, for the same reason.
+    /// The trained network whose weights the run started from (`--init`, with or without
+    /// `--new-head`). Left out of the JSON when there is none, for the same reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backbone: Option<Backbone>,
     /// Start from these weights instead of a fresh initialization (fine-tuning).
@@ -123,7 +123,8 @@ impl Recipe {
     }
 }
 
-/// A pretrained network a run started from with a new head, as its tables name it.
+/// A trained network a run started from (`--init`: all its weights, or with `--new-head`
+/// all but its head), as the run's tables name it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Backbone {
     /// Its architecture (`simple-cnn`).

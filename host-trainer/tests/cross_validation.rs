@@ -480,6 +480,9 @@ fn folds_in_int8_then_all_data_then_calibration_from_the_folds() {
         "--model is not used with --init"
     );
     assert_eq!(tuned_model.preprocess, before.preprocess);
+    let backbone = &json(&tuned.join("config.json"))["recipe"]["backbone"];
+    assert_eq!(backbone["model"], before.spec.name.as_str());
+    assert_eq!(backbone["taxonomy"], "b-all-4");
     for (k, tensor) in layout.iter().enumerate() {
         if tensor.role == ParamRole::Weight {
             let moved = before.weights.tensors[k]

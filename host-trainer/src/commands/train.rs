@@ -328,6 +328,7 @@ pub(super) fn setup(
                 model.spec.name,
                 model.spec.input.width
             );
+            backbone = Some(backbone_of(&model));
             (model.spec, model.preprocess, Some(model.weights))
         }
         _ => {
