@@ -39,10 +39,6 @@ fn variants(size: u32, reference: &RgbImage) -> Vec<Preprocess> {
             ..base.clone()
         },
         Preprocess {
-            stain: StainNormalization::WhiteBalance,
-            ..base.clone()
-        },
-        Preprocess {
             resize: leukoscope_core::preprocess::ResizeFilter::Box,
             ..Preprocess::cell(size, size)
         },

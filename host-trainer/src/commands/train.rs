@@ -70,9 +70,8 @@ pub struct TrainArgs {
     /// Stain normalization of every image, part of the model's preprocessing (the edge runs
     /// it too): none, reinhard (each image's lαβ colour statistics moved to a blood smear's
     /// between labs), macenko (each image's two stains unmixed and remixed as the standard
-    /// reference's), grey (colour dropped: each pixel's luma) or white-balance (each image's
-    /// glass, its brightest twentieth, taken to white: one scope's yellow or pink cast
-    /// undone). For cells from labs whose stains, lamps and cameras differ.
+    /// reference's) or grey (colour dropped: each pixel's luma). For cells from labs whose
+    /// stains differ.
     #[arg(long, value_enum, default_value_t = StainArg::None)]
     pub stain: StainArg,
     /// Passes over the training set.
@@ -204,8 +203,6 @@ pub enum StainArg {
     Macenko,
     /// Colour dropped: each pixel's luma in all three channels.
     Grey,
-    /// Each image's glass (its brightest pixels) taken to white, channel by channel.
-    WhiteBalance,
 }
 
 impl StainArg {
@@ -215,7 +212,6 @@ impl StainArg {
             StainArg::Reinhard => StainNormalization::Reinhard(ReinhardTarget::blood_smear()),
             StainArg::Macenko => StainNormalization::Macenko(MacenkoTarget::standard()),
             StainArg::Grey => StainNormalization::Grey,
-            StainArg::WhiteBalance => StainNormalization::WhiteBalance,
         }
     }
 }

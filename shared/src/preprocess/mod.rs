@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::raster::RgbView;
 
 pub use resize::ResizeFilter;
-pub use stain::{GLASS_LEVEL, GLASS_SHARE, MacenkoTarget, ReinhardTarget, StainNormalization};
+pub use stain::{MacenkoTarget, ReinhardTarget, StainNormalization};
 
 /// How an image becomes the model's input tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,8 @@
 //! Stain normalization: bringing smears stained and scanned in different labs to one colour
 //! appearance before the network sees them.
 //!
-//! Four methods, each working on the resized image in place:
+//! Three methods, each working on the resized image in place:
 //! - grey: colour dropped, each pixel its luma, so no lab's stain hue reaches the network.
-//! - white balance: the glass between the cells taken to white, which undoes a lamp's or a
-//!   camera's colour cast and keeps the stains' hues relative to the glass.
 //! - Reinhard et al. (2001): match the per-channel mean and spread in Ruderman's lαβ space.
 //! - Macenko et al. (2009): estimate the haematoxylin and eosin optical-density vectors of the
 //!   image, unmix each pixel into the two stain concentrations, rescale them to a reference and
@@ -35,11 +33,6 @@ pub enum StainNormalization {
     /// shape, texture and lightness stay; its stain's hue, which says more about the lab
     /// than about the cell, goes.
     Grey,
-    /// The glass taken to white: each channel scaled so that the mean colour of the image's
-    /// brightest pixels (the top [`GLASS_SHARE`] by luma: the glass between the cells)
-    /// becomes [`GLASS_LEVEL`]. One microscope's lamp and camera show the glass yellow,
-    /// another's pink; the stains' colours relative to the glass are what the cells share.
-    WhiteBalance,
 }
 
 /// The colour statistics Reinhard normalization moves every image to.
@@ -64,19 +57,6 @@ pub struct MacenkoTarget {
 
 /// ITU-R BT.601 weights of red, green and blue in a pixel's luma (the weights JPEG's Y uses).
 const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
-
-/// The share of an image's pixels, the brightest by luma, taken as its glass. A 24 µm crop
-/// around one white cell still shows some glass beside the red cells; a twentieth keeps
-/// the estimate off the cell itself.
-pub const GLASS_SHARE: f32 = 0.05;
-
-/// The 0..255 level the glass is taken to: a little under white, so that the brightest
-/// glass, above the mean, does not all clip at 255.
-pub const GLASS_LEVEL: f32 = 245.0;
-
-/// A glass darker than this in some channel is no glass (a frame of only stained cells, or
-/// a dark frame): white-balancing it would multiply noise, so the image is left as it is.
-const MIN_GLASS: f32 = 32.0;
 
 /// lαβ spreads below this (in log10 units, well under one grey level) count as flat: scaling
 /// them up would turn rounding noise into colour.
@@ -109,9 +89,7 @@ impl StainNormalization {
     /// Checks the target's numbers.
     pub fn validate(&self) -> Result<(), PreprocessError> {
         match self {
-            StainNormalization::None
-            | StainNormalization::Grey
-            | StainNormalization::WhiteBalance => Ok(()),
+            StainNormalization::None | StainNormalization::Grey => Ok(()),
             StainNormalization::Reinhard(target) => target.validate(),
             StainNormalization::Macenko(target) => target.validate(),
         }
@@ -124,44 +102,12 @@ impl StainNormalization {
             StainNormalization::None => {}
             StainNormalization::Reinhard(target) => reinhard(planes, mask, target),
             StainNormalization::Macenko(target) => macenko(planes, mask, target, values),
-            StainNormalization::Grey => map_planes(planes, |px| [luma(px); 3]),
-            StainNormalization::WhiteBalance => white_balance(planes, mask, values),
+            StainNormalization::Grey => map_planes(planes, |[r, g, b]| {
+                let luma = LUMA[0] * r + LUMA[1] * g + LUMA[2] * b;
+                [luma; 3]
+            }),
         }
     }
-}
-
-fn luma([r, g, b]: [f32; 3]) -> f32 {
-    LUMA[0] * r + LUMA[1] * g + LUMA[2] * b
-}
-
-/// [`StainNormalization::WhiteBalance`]: the unmasked pixels' glass (the top
-/// [`GLASS_SHARE`] by luma, ties at the cut included) scaled to [`GLASS_LEVEL`].
-fn white_balance(planes: &mut [f32], mask: &[bool], values: &mut Vec<f32>) {
-    let source = PlanePixels { planes, mask };
-    values.clear();
-    source.for_each(|px| values.push(luma(px)));
-    if values.is_empty() {
-        return;
-    }
-    let above = (values.len() as f32 * GLASS_SHARE) as usize;
-    let cut_at = values.len() - 1 - above.min(values.len() - 1);
-    let (_, &mut cut, _) = values.select_nth_unstable_by(cut_at, f32::total_cmp);
-    let mut sum = [0.0f64; 3];
-    let mut count = 0usize;
-    source.for_each(|px| {
-        if luma(px) >= cut {
-            for (s, v) in sum.iter_mut().zip(px) {
-                *s += v as f64;
-            }
-            count += 1;
-        }
-    });
-    let glass = sum.map(|s| (s / count.max(1) as f64) as f32);
-    if glass.iter().any(|&g| g < MIN_GLASS) {
-        return;
-    }
-    let gain = glass.map(|g| GLASS_LEVEL / g);
-    map_planes(planes, |px| [0, 1, 2].map(|c| (px[c] * gain[c]).min(255.0)));
 }
 
 impl ReinhardTarget {

@@ -258,7 +258,6 @@ fn masked_pixels_take_no_part_in_stain_statistics() {
         StainNormalization::Reinhard(ReinhardTarget::fit(reference.view()).unwrap()),
         StainNormalization::Macenko(MacenkoTarget::standard()),
         StainNormalization::Grey,
-        StainNormalization::WhiteBalance,
     ];
     for stain in stains {
         let config = Preprocess {
@@ -360,94 +359,6 @@ fn stain_normalizations_keep_their_wire_numbers() {
     assert_eq!(
         postcard::to_allocvec(&StainNormalization::Grey).unwrap(),
         [3]
-    );
-    assert_eq!(
-        postcard::to_allocvec(&StainNormalization::WhiteBalance).unwrap(),
-        [4]
-    );
-}
-
-// --- white balance -------------------------------------------------------------------------
-
-/// A purple nucleus on glass with a little texture, seen through a lamp and camera whose
-/// colour cast multiplies each channel by `cast`.
-fn under_lamp(cast: [f32; 3]) -> RgbImage {
-    let mut image = RgbImage::filled(24, 24, [0; 3]);
-    for y in 0..24u32 {
-        for x in 0..24u32 {
-            let r2 = (x as f32 - 11.5).powi(2) + (y as f32 - 11.5).powi(2);
-            let scene = if r2 < 49.0 {
-                [90.0 + (x % 4) as f32, 60.0, 140.0 + (y % 3) as f32]
-            } else {
-                [236.0 - (x % 2) as f32; 3]
-            };
-            image.put(
-                x,
-                y,
-                core::array::from_fn(|c| (scene[c] * cast[c]).round() as u8),
-            );
-        }
-    }
-    image
-}
-
-#[test]
-fn white_balance_reads_a_cell_under_a_yellow_lamp_and_a_pink_lamp_alike() {
-    let (yellow, pink) = (under_lamp([1.0, 0.97, 0.62]), under_lamp([1.0, 0.84, 0.93]));
-    let run = |stain: StainNormalization, image: &RgbImage| {
-        let config = Preprocess {
-            stain,
-            ..Preprocess::cell(24, 24)
-        };
-        config.run_to_vec(image.view()).unwrap()
-    };
-    let difference = |stain: StainNormalization| {
-        let (a, b) = (run(stain.clone(), &yellow), run(stain, &pink));
-        a.iter()
-            .zip(&b)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max)
-    };
-    // What is left is the bytes' rounding, scaled up by the gain: about one level of 255
-    // over the default spread of about 0.23.
-    let balanced = difference(StainNormalization::WhiteBalance);
-    assert!(balanced < 0.03, "white balance: {balanced}");
-    assert!(difference(StainNormalization::None) > 1.0);
-
-    // The glass, not the nucleus, went to the glass level: the corner pixel reads 245.
-    let raw = Preprocess {
-        stain: StainNormalization::WhiteBalance,
-        normalize: ChannelNorm {
-            mean: [0.0; 3],
-            std: [1.0; 3],
-        },
-        ..Preprocess::cell(24, 24)
-    };
-    let out = raw.run_to_vec(yellow.view()).unwrap();
-    let plane = 24 * 24;
-    for c in 0..3 {
-        let corner = out[c * plane] * 255.0;
-        assert!((corner - GLASS_LEVEL).abs() < 2.0, "channel {c}: {corner}");
-    }
-}
-
-#[test]
-fn white_balance_leaves_an_image_without_glass_as_it_is() {
-    // A dark frame (a lamp off, a cell filling the window): its brightest pixels are no
-    // glass, and scaling them to white would only multiply noise.
-    let mut dark = RgbImage::filled(8, 8, [20, 18, 25]);
-    dark.put(3, 3, [30, 12, 40]);
-    let run = |stain| {
-        Preprocess {
-            stain,
-            ..Preprocess::cell(8, 8)
-        }
-        .run_to_vec(dark.view())
-        .unwrap()
-    };
-    assert_eq!(
-        run(StainNormalization::WhiteBalance),
-        run(StainNormalization::None)
     );
 }
 
@@ -941,7 +852,6 @@ fn any_stain() -> impl Strategy<Value = StainNormalization> {
     prop_oneof![
         Just(StainNormalization::None),
         Just(StainNormalization::Grey),
-        Just(StainNormalization::WhiteBalance),
         (
             prop::array::uniform3(-3.0f32..3.0),
             prop::array::uniform3(0.001f32..2.0)
