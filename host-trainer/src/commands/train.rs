@@ -303,10 +303,10 @@ pub(super) fn setup(
         println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
     }
     let crop_window_um = dataset.crop_window_um()?;
-    let mut backbone = None;
+    // Whatever the run keeps of it, the model it starts from is named in its recipe.
+    let backbone = init.as_ref().map(backbone_of);
     let (spec, preprocess, initial_weights) = match (init, &args.init) {
         (Some(model), Some(path)) if args.new_head => {
-            backbone = Some(backbone_of(&model));
             let (spec, preprocess, weights) =
                 new_head(args, &dataset, &taxonomy, crop_window_um, model)
                     .with_context(|| format!("cannot start from {}", path.display()))?;
@@ -328,7 +328,6 @@ pub(super) fn setup(
                 model.spec.name,
                 model.spec.input.width
             );
-            backbone = Some(backbone_of(&model));
             (model.spec, model.preprocess, Some(model.weights))
         }
         _ => {
